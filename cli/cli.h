@@ -1,0 +1,111 @@
+/* cli.h - what every cmd_<name>.c shares: the shared options, error exits,
+ * output paths and the progress reporter.
+ *
+ * A command parses its own options with getopt_long, with COMMON_LONG_OPTIONS
+ * at the end of its table and cli_common_option() in its default case:
+ *
+ *     static const struct option opts[] = {
+ *         {"perplexity", required_argument, 0, 'p'},
+ *         COMMON_LONG_OPTIONS, {0}};
+ *     struct cli_common c = cli_common_default();
+ *     while ((ch = getopt_long(argc, argv, "p:" COMMON_SHORT_OPTIONS, opts, 0)) != -1)
+ *         switch (ch) {
+ *         case 'p': ...; break;
+ *         default: if (cli_common_option(&c, ch, optarg, argv, opts, USAGE)) break;
+ *         }
+ *
+ * The library records errors; a command returns cli_fail() which prints
+ * "interp: PATH: reason" and gives the exit status (2 for ERR_INPUT, 1 else).
+ */
+#ifndef INTERP_CLI_H
+#define INTERP_CLI_H
+
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "../core/json.h"
+#include "../core/progress.h"
+
+enum { EXIT_OK = 0, EXIT_FAILURE_ = 1, EXIT_USAGE = 2 };
+
+/* Values of the shared long options that have no short letter. */
+enum {
+    OPT_JSON = 1000,
+    OPT_QUIET,
+    OPT_THREADS,
+    OPT_SEED,
+    OPT_HELP,
+    OPT_MAX_PIXELS,
+    OPT_COMMAND_BASE = 1100 /* commands number their own long-only options from here */
+};
+
+#define COMMON_SHORT_OPTIONS "o:h"
+#define COMMON_LONG_OPTIONS                                                    \
+    {"out", required_argument, 0, 'o'}, {"json", no_argument, 0, OPT_JSON},    \
+        {"quiet", no_argument, 0, OPT_QUIET},                                  \
+        {"threads", required_argument, 0, OPT_THREADS},                        \
+        {"seed", required_argument, 0, OPT_SEED},                              \
+        {"max-pixels", required_argument, 0, OPT_MAX_PIXELS},                  \
+        {"help", no_argument, 0, 'h'}
+
+struct cli_common {
+    const char *out;   /* -o/--out: a file or folder, per command; NULL = default */
+    int json;          /* --json: one JSON object on stdout instead of paths */
+    int quiet;         /* --quiet: no progress, no notes on stderr */
+    int threads;       /* --threads N: 0 = all cores */
+    uint64_t seed;     /* --seed N */
+    int seed_set;
+    const char *usage; /* the command's usage text */
+    struct progress progress; /* the reporter, set up by cli_common_default */
+};
+
+struct cli_common cli_common_default(const char *usage);
+
+/* Handles a shared option (or getopt's '?' / ':' for an unknown or incomplete
+ * one, with a "did you mean" hint from `opts`). Returns 1 when handled; for
+ * --help it prints the usage and exits 0; for misuse it prints to stderr and
+ * exits 2. Also sets the thread count (OpenMP and OpenBLAS) for --threads. */
+int cli_common_option(struct cli_common *c, int ch, const char *arg,
+                      char **argv, const struct option *opts);
+
+/* Prints the recorded library error as "interp: PATH: reason" (or
+ * "interp: reason") and returns the exit status for it: 2 for ERR_INPUT, 1 otherwise. */
+int cli_fail(void);
+/* Prints "interp: PATH: reason" (path may be NULL) for a usage or input
+ * problem found by the CLI itself; returns 2. */
+int cli_usage_error(const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* A note for the user on stderr (suppressed by --quiet). */
+void cli_note(const struct cli_common *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Number parsing for option values; on a bad value print and exit 2. */
+long cli_parse_long(const char *opt, const char *arg, long min, long max);
+double cli_parse_double(const char *opt, const char *arg, double min, double max);
+
+/* The output folder: c->out when given (created if missing), else `deflt`
+ * (created). Returns an owned string, or NULL after printing the error. */
+char *cli_out_dir(const struct cli_common *c, const char *deflt);
+
+/* Paths written: each command records them with cli_wrote(); cli_report()
+ * prints them one per line (text mode) and the JSON writer lists them. */
+void cli_wrote(const char *path);
+size_t cli_wrote_count(void);
+const char *cli_wrote_path(size_t i);
+void cli_print_paths(void); /* text mode: one path per line on stdout */
+/* JSON mode: writes "paths": [...] into an open object. */
+void cli_json_paths(struct json *j);
+
+/* Flushes stdout and checks for write errors (EPIPE, full disk): returns the
+ * exit status to use (status unchanged when fine, 1 on a write error). */
+int cli_finish(int status);
+
+/* Levenshtein distance, for "did you mean" hints. */
+size_t cli_edit_distance(const char *a, const char *b);
+
+/* Every subcommand: int cmd_NAME(int argc, char **argv), argv[0] = NAME. */
+int cmd_convert(int argc, char **argv);
+int cmd_image(int argc, char **argv);
+
+#endif

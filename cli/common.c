@@ -1,0 +1,253 @@
+/* common.c - what every subcommand shares: the shared options, the error
+ * exits, the list of written paths, and the final check of stdout.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/error.h"
+#include "../core/outfile.h"
+#include "../core/util.h"
+#include "cli.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+void openblas_set_num_threads(int num_threads); /* from OpenBLAS */
+
+void cli_progress_init(struct progress *p, int quiet); /* progress_term.c */
+
+struct cli_common cli_common_default(const char *usage)
+{
+    struct cli_common c = {0};
+    c.usage = usage;
+    c.seed = 42;
+    cli_progress_init(&c.progress, 0);
+    return c;
+}
+
+size_t cli_edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    size_t *row = xcalloc(lb + 1, sizeof *row);
+    for (size_t j = 0; j <= lb; j++) row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (row[j] + 1 < best) best = row[j] + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    size_t d = row[lb];
+    free(row);
+    return d;
+}
+
+/* The option as the user typed it: "--perplx" from "--perplx=3". */
+static char *typed_option(char **argv)
+{
+    const char *arg = argv[optind - 1];
+    if (!arg) return xstrdup("?");
+    const char *eq = strchr(arg, '=');
+    size_t n = eq ? (size_t)(eq - arg) : strlen(arg);
+    char *s = xmalloc(n + 1);
+    memcpy(s, arg, n);
+    s[n] = 0;
+    return s;
+}
+
+static _Noreturn void bad_option(char **argv, const struct option *opts, int missing_arg)
+{
+    const char *cmd = argv[0];
+    char *typed = typed_option(argv);
+    if (missing_arg) {
+        fprintf(stderr, "interp %s: option '%s' needs a value\n", cmd, typed);
+    } else if (typed[0] == '-' && typed[1] == '-') {
+        const char *best = NULL;
+        size_t best_d = (size_t)-1;
+        for (const struct option *o = opts; o && o->name; o++) {
+            size_t d = cli_edit_distance(typed + 2, o->name);
+            if (d < best_d) best_d = d, best = o->name;
+        }
+        if (best && best_d <= 3)
+            fprintf(stderr, "interp %s: unknown option '%s'; did you mean '--%s'?\n", cmd,
+                    typed, best);
+        else
+            fprintf(stderr, "interp %s: unknown option '%s'; see 'interp %s --help'\n", cmd,
+                    typed, cmd);
+    } else {
+        fprintf(stderr, "interp %s: unknown option '-%c'; see 'interp %s --help'\n", cmd,
+                optopt ? optopt : '?', cmd);
+    }
+    free(typed);
+    exit(EXIT_USAGE);
+}
+
+static void set_threads(int n)
+{
+#ifdef _OPENMP
+    if (n > 0) omp_set_num_threads(n);
+#endif
+    if (n > 0) openblas_set_num_threads(n);
+}
+
+int cli_common_option(struct cli_common *c, int ch, const char *arg, char **argv,
+                      const struct option *opts)
+{
+    switch (ch) {
+    case 'o': c->out = arg; return 1;
+    case OPT_JSON: c->json = 1; return 1;
+    case OPT_QUIET:
+        c->quiet = 1;
+        cli_progress_init(&c->progress, 1);
+        return 1;
+    case OPT_THREADS:
+        c->threads = (int)cli_parse_long("--threads", arg, 1, 1024);
+        set_threads(c->threads);
+        return 1;
+    case OPT_SEED: {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(arg, &end, 10);
+        if (errno || end == arg || *end || arg[0] == '-') {
+            fprintf(stderr, "interp: --seed: '%s' is not a non-negative integer\n", arg);
+            exit(EXIT_USAGE);
+        }
+        c->seed = v, c->seed_set = 1;
+        return 1;
+    }
+    case OPT_MAX_PIXELS:
+        limits_get()->max_pixels = (uint64_t)cli_parse_double("--max-pixels", arg, 1, 1e13);
+        return 1;
+    case 'h':
+        fputs(c->usage, stdout);
+        exit(cli_finish(EXIT_OK));
+    case ':': bad_option(argv, opts, 1);
+    case '?': bad_option(argv, opts, optopt && strchr(COMMON_SHORT_OPTIONS, optopt) != NULL);
+    }
+    fprintf(stderr, "interp %s: unhandled option\n", argv[0]);
+    exit(EXIT_USAGE);
+}
+
+int cli_fail(void)
+{
+    const char *path = error_path();
+    const char *msg = *error_message() ? error_message() : "failed";
+    if (path) fprintf(stderr, "interp: %s: %s\n", path, msg);
+    else fprintf(stderr, "interp: %s\n", msg);
+    return error_code() == ERR_INPUT ? EXIT_USAGE : EXIT_FAILURE_;
+}
+
+int cli_usage_error(const char *path, const char *fmt, ...)
+{
+    va_list ap;
+    fputs("interp: ", stderr);
+    if (path) fprintf(stderr, "%s: ", path);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return EXIT_USAGE;
+}
+
+void cli_note(const struct cli_common *c, const char *fmt, ...)
+{
+    if (c && c->quiet) return;
+    va_list ap;
+    fputs("interp: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+long cli_parse_long(const char *opt, const char *arg, long min, long max)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(arg, &end, 10);
+    if (errno || end == arg || *end) {
+        fprintf(stderr, "interp: %s: '%s' is not an integer\n", opt, arg);
+        exit(EXIT_USAGE);
+    }
+    if (v < min || v > max) {
+        fprintf(stderr, "interp: %s: %ld is outside %ld..%ld\n", opt, v, min, max);
+        exit(EXIT_USAGE);
+    }
+    return v;
+}
+
+double cli_parse_double(const char *opt, const char *arg, double min, double max)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(arg, &end);
+    if (errno || end == arg || *end || !isfinite(v)) {
+        fprintf(stderr, "interp: %s: '%s' is not a number\n", opt, arg);
+        exit(EXIT_USAGE);
+    }
+    if (v < min || v > max) {
+        fprintf(stderr, "interp: %s: %g is outside %g..%g\n", opt, v, min, max);
+        exit(EXIT_USAGE);
+    }
+    return v;
+}
+
+char *cli_out_dir(const struct cli_common *c, const char *deflt)
+{
+    const char *dir = c->out ? c->out : deflt;
+    if (dir_ensure(dir) < 0) {
+        cli_fail();
+        return NULL;
+    }
+    return xstrdup(dir);
+}
+
+/* ---- the paths a command wrote ----------------------------------------- */
+
+static char **wrote;
+static size_t n_wrote, cap_wrote;
+
+void cli_wrote(const char *path)
+{
+    if (n_wrote == cap_wrote) {
+        cap_wrote = cap_wrote ? 2 * cap_wrote : 16;
+        wrote = xrealloc(wrote, cap_wrote * sizeof *wrote);
+    }
+    wrote[n_wrote++] = xstrdup(path);
+}
+
+size_t cli_wrote_count(void) { return n_wrote; }
+const char *cli_wrote_path(size_t i) { return i < n_wrote ? wrote[i] : NULL; }
+
+void cli_print_paths(void)
+{
+    for (size_t i = 0; i < n_wrote; i++) puts(wrote[i]);
+}
+
+void cli_json_paths(struct json *j)
+{
+    json_key(j, "paths");
+    json_array_begin(j);
+    for (size_t i = 0; i < n_wrote; i++) json_string(j, wrote[i]);
+    json_array_end(j);
+}
+
+int cli_finish(int status)
+{
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        if (errno != EPIPE) fprintf(stderr, "interp: error writing to standard output: %s\n",
+                                    strerror(errno));
+        return status ? status : EXIT_FAILURE_;
+    }
+    return status;
+}

@@ -1,0 +1,132 @@
+/* util.c - allocation wrappers, the bug handler, checked sizes and limits.
+ *
+ * xmalloc & co. are for small allocations: running out there is not an input
+ * problem, so they abort with a message. big_alloc is for input-sized ones.
+ */
+#include "util.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "error.h"
+
+void interp_bug(const char *file, int line, const char *what)
+{
+    fprintf(stderr, "interp: BUG at %s:%d: %s\n", file, line, what);
+    abort();
+}
+
+static void *oom(size_t n)
+{
+    fprintf(stderr, "interp: out of memory allocating %zu bytes\n", n);
+    abort();
+}
+
+void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    return p ? p : oom(n);
+}
+
+void *xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    return p ? p : oom(n * size);
+}
+
+void *xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    return q ? q : oom(n);
+}
+
+char *xstrdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    return memcpy(xmalloc(n), s, n);
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+    va_list ap, ap2;
+    va_start(ap, fmt);
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    ASSERT(n >= 0);
+    char *s = xmalloc((size_t)n + 1);
+    vsnprintf(s, (size_t)n + 1, fmt, ap2);
+    va_end(ap2);
+    return s;
+}
+
+int mul_ok(size_t a, size_t b, size_t *out)
+{
+    size_t r;
+    if (__builtin_mul_overflow(a, b, &r)) return 0;
+    *out = r;
+    return 1;
+}
+
+int mul3_ok(size_t a, size_t b, size_t c, size_t *out)
+{
+    size_t ab;
+    return mul_ok(a, b, &ab) && mul_ok(ab, c, out);
+}
+
+uint64_t mem_total_bytes(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || size <= 0) return 0;
+    return (uint64_t)pages * (uint64_t)size;
+}
+
+struct limits *limits_get(void)
+{
+    static struct limits lim;
+    static int init;
+    if (!init) {
+        uint64_t mem = mem_total_bytes();
+        lim.max_pixels = 100000000ULL;
+        lim.max_elements = 4000000000ULL;
+        lim.max_bytes = mem ? mem / 4 * 3 : (uint64_t)16 << 30;
+        init = 1;
+    }
+    return &lim;
+}
+
+static void *alloc_checked(size_t n, int zero, const char *path, const char *what)
+{
+    struct limits *lim = limits_get();
+    if (n > lim->max_bytes) {
+        error_set(ERR_INPUT, path,
+                  "%s needs %.1f MiB, more than the %.1f MiB allowed (75%% of memory)",
+                  what, n / 1048576.0, lim->max_bytes / 1048576.0);
+        return NULL;
+    }
+    void *p = zero ? calloc(n ? n : 1, 1) : malloc(n ? n : 1);
+    if (!p) error_set(ERR_FAIL, path, "out of memory allocating %.1f MiB for %s",
+                      n / 1048576.0, what);
+    return p;
+}
+
+void *big_alloc(size_t n, const char *path, const char *what)
+{
+    return alloc_checked(n, 0, path, what);
+}
+
+void *big_calloc(size_t n, const char *path, const char *what)
+{
+    return alloc_checked(n, 1, path, what);
+}
+
+double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}

@@ -1,0 +1,55 @@
+/* util.h - allocation wrappers, the bug assert, checked arithmetic.
+ *
+ * Small allocations go through xmalloc & co., which abort with a message when
+ * memory runs out (that is a bug-level event for a few bytes). Input-sized
+ * allocations go through big_alloc, which checks the size against a limit and
+ * returns NULL with a recorded ERR_INPUT/ERR_FAIL reason instead.
+ */
+#ifndef INTERP_UTIL_H
+#define INTERP_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define INTERP_VERSION "0.1.0"
+
+/* Broken internal invariant = bug: print file:line and abort. */
+#define BUG_ON(cond)                                                           \
+    do {                                                                       \
+        if (cond) interp_bug(__FILE__, __LINE__, #cond);                       \
+    } while (0)
+#define ASSERT(cond) BUG_ON(!(cond))
+_Noreturn void interp_bug(const char *file, int line, const char *what);
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* a*b (and a*b*c) without overflow; return 0 on overflow, 1 when *out is set. */
+int mul_ok(size_t a, size_t b, size_t *out);
+int mul3_ok(size_t a, size_t b, size_t c, size_t *out);
+
+/* Limits every reader consults before allocating from a header's numbers.
+ * The CLI may raise them from flags (--max-pixels, --max-elements). */
+struct limits {
+    uint64_t max_pixels;   /* per decoded image, default 100e6 */
+    uint64_t max_elements; /* per array/tensor, default 4e9 */
+    uint64_t max_bytes;    /* per single allocation from input, default: 3/4 of RAM */
+};
+struct limits *limits_get(void); /* process-wide, mutable */
+
+/* Input-sized allocation of n bytes: refused (NULL, ERR_INPUT naming what and
+ * the figure) when over limits_get()->max_bytes, ERR_FAIL when malloc fails.
+ * `what` names the thing for the message ("embedding matrix"). Free with free(). */
+void *big_alloc(size_t n, const char *path, const char *what);
+void *big_calloc(size_t n, const char *path, const char *what);
+
+/* Physical memory of the machine in bytes (0 if unknown). */
+uint64_t mem_total_bytes(void);
+
+/* Monotonic seconds, for timings reported in JSON. */
+double now_seconds(void);
+
+#endif

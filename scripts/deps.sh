@@ -1,0 +1,38 @@
+#!/bin/sh
+# deps.sh - installs the Debian packages interp needs to build, test and plot,
+# when any is missing. Idempotent: runs apt-get (and apt-get update) only when
+# something is missing; uses sudo when not root.
+set -eu
+
+PKGS="build-essential pkg-config libopenblas-dev liblapacke-dev libfftw3-dev \
+libpng-dev libjpeg62-turbo-dev libprotobuf-c-dev protobuf-c-compiler \
+libonnx-dev gnuplot-nox libcriterion-dev"
+
+missing=""
+for p in $PKGS; do
+    st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    case "$st" in
+    *"install ok installed"*) ;;
+    *) missing="$missing $p" ;;
+    esac
+done
+
+if [ -z "$missing" ]; then
+    echo "deps: all Debian packages present"
+    exit 0
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+    SUDO=""
+elif command -v sudo >/dev/null 2>&1; then
+    SUDO="sudo"
+else
+    echo "deps: missing:$missing; not root and no sudo: install them, then run make again" >&2
+    exit 1
+fi
+
+echo "deps: installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -q --no-install-recommends $missing

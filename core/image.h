@@ -19,19 +19,26 @@ struct image {
     float *data; /* c*h*w floats, owned */
 };
 
-struct image *image_new(int c, int h, int w); /* zero-filled; NULL + error if too big */
-void image_free(struct image *im);             /* NULL is a no-op */
+/* A zero-filled c x h x w image (c 1..4). NULL with ERR_INPUT for a bad shape
+ * or more than max_pixels, or big_calloc's error. Free with image_free. */
+struct image *image_new(int c, int h, int w);
+void image_free(struct image *im); /* NULL is a no-op */
 
 /* Decodes by content (PNG or JPEG signature). Refuses (ERR_INPUT) more than
  * limits_get()->max_pixels pixels before allocating, corrupt or truncated
- * data, unsupported variants. Registers path as an input. */
+ * data, unsupported variants, a directory ("is a directory"), a missing file
+ * ("cannot open: ..."). Registers path as an input. Caller frees. */
 struct image *image_load(const char *path);
 /* Same from memory (the fuzz entry point); `name` is the path in errors. A
  * truncated file is always an error, never a partly filled image. Errors
  * (ERR_INPUT unless noted): "empty file", "not a PNG or JPEG image",
  * "more than the limit of N pixels ... --max-pixels", "truncated PNG",
- * "truncated JPEG", "corrupt PNG: <libpng's reason>", "corrupt JPEG: <...>";
- * out of memory is ERR_FAIL. The caller frees the result with image_free. */
+ * "truncated JPEG" (also in "corrupt or truncated JPEG" when a scan ends
+ * early), "corrupt PNG: <libpng's reason>" (e.g. "IDAT: CRC error"),
+ * "corrupt JPEG: <libjpeg's reason>"; out of memory is ERR_FAIL. A PNG
+ * allocates its float image only once the file is long enough to hold the
+ * pixels its header claims (deflate expands at most 1032:1); a JPEG keeps its
+ * decoded rows in a buffer grown as rows arrive. Caller frees (image_free). */
 struct image *image_decode(const void *buf, size_t len, const char *name);
 /* The format decoders image_decode dispatches to (same contract). CMYK/YCCK
  * JPEGs are converted to RGB (R = (1-C)(1-K), Adobe-inverted data undone as
@@ -44,11 +51,13 @@ int image_check_pixels(uint64_t w, uint64_t h, const char *name);
 
 /* Bilinear resize with half-pixel centres (align_corners=False, no
  * antialiasing: what torch.nn.functional.interpolate(mode="bilinear") and
- * OpenCV INTER_LINEAR compute). Returns a new image. */
+ * OpenCV INTER_LINEAR compute; source coordinate (d + 0.5) * in/out - 0.5,
+ * clamped at 0), for up- and downscaling alike. Returns a new image (caller
+ * frees), NULL with image_new's errors. */
 struct image *image_resize(const struct image *im, int h, int w);
-/* Same on a single float plane (used for maps): src sh x sw -> dst dh x dw. */
-void plane_resize_bilinear(const float *src, int sh, int sw, float *dst, int dh,
-                           int dw);
+/* Same on a single float plane (used for maps): src sh x sw -> dst dh x dw,
+ * all sizes >= 1, dst caller-allocated; a kernel: never allocates. */
+void plane_resize_bilinear(const float *src, int sh, int sw, float *dst, int dh, int dw);
 
 /* Converts to `c` channels (1 or 3): gray -> RGB by copying, RGB -> gray by
  * ITU-R 601 luma with Pillow's fixed-point weights, exactly

@@ -15,7 +15,7 @@
 
 struct colormap {
     const char *name;
-    int diverging;           /* centred at 0.5 (e.g. for signed maps) */
+    int diverging;             /* centred at 0.5 (e.g. for signed maps) */
     const uint8_t (*table)[3]; /* 256 entries */
 };
 
@@ -43,8 +43,7 @@ void colormap_rgb(const struct colormap *cm, double t, uint8_t rgb[3]);
  * ERR_INPUT for a non-positive size, a non-finite or reversed range, or more
  * than limits_get()->max_pixels; I/O errors from png_write8. Atomic. */
 int heatmap_write_png(const char *path, const float *map, int h, int w,
-                      const struct colormap *cm, double vmin, double vmax,
-                      int with_bar);
+                      const struct colormap *cm, double vmin, double vmax, int with_bar);
 
 /* The map (mh x mw) upsampled bilinearly (plane_resize_bilinear: half-pixel
  * centres) to the image's size, coloured, and blended over it per channel:
@@ -53,9 +52,9 @@ int heatmap_write_png(const char *path, const float *map, int h, int w,
  * rows). image: CHW [0,1] (clamped), 1 or 3 channels (2 and 4: the alpha
  * channel is ignored), at its original resolution. alpha in [0,1], else
  * ERR_INPUT. Atomic. */
-int overlay_write_png(const char *path, const struct image *im, const float *map,
-                      int mh, int mw, const struct colormap *cm, double vmin,
-                      double vmax, double alpha);
+int overlay_write_png(const char *path, const struct image *im, const float *map, int mh,
+                      int mw, const struct colormap *cm, double vmin, double vmax,
+                      double alpha);
 
 /* A grid of images, rows x cols (cells[r * cols + c]), each fitted into a
  * cell x cell square keeping its aspect ratio (box-averaged first when it
@@ -63,8 +62,8 @@ int overlay_write_png(const char *path, const struct image *im, const float *map
  * row's label (row_labels may be NULL; over 40 characters they end in "..")
  * in the 8x13 font at the left of each row (scale 2 when cell >= 192).
  * NULL cells stay blank. Any channel count 1-4 (alpha dropped). Atomic. */
-int montage_write_png(const char *path, const struct image *const *cells,
-                      int rows, int cols, int cell, char *const *row_labels);
+int montage_write_png(const char *path, const struct image *const *cells, int rows, int cols,
+                      int cell, char *const *row_labels);
 
 /* Draws text with the built-in 8x13 bitmap font (X11 misc-fixed, public
  * domain) into an RGB buffer (HWC, w x h): (x, y) is the top-left corner of
@@ -72,7 +71,7 @@ int montage_write_png(const char *path, const struct image *const *cells,
  * line, pixels outside the buffer are clipped, characters outside printable
  * ASCII (one per UTF-8 code point) are drawn as '?'. Only set pixels are
  * written (no background). */
-void text_draw(uint8_t *rgb, int w, int h, int x, int y, const char *s,
-               const uint8_t color[3], int scale);
+void text_draw(uint8_t *rgb, int w, int h, int x, int y, const char *s, const uint8_t color[3],
+               int scale);
 
 #endif

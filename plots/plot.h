@@ -98,8 +98,8 @@ struct line_plot {
     size_t nseries;
     char *const *series_names;
     const char *title, *xlabel, *ylabel;
-    int logy;       /* log scale on y */
-    int with_bars;  /* first series as bars (scree: variance ratio), rest lines */
+    int logy;          /* log scale on y */
+    int with_bars;     /* first series as bars (scree: variance ratio), rest lines */
     int width, height; /* pixels; 0 = default (900 x 600) */
 };
 int plot_lines(const char *dir, const char *name, const struct line_plot *p,

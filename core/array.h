@@ -22,9 +22,9 @@ enum dtype { DT_F32, DT_F64, DT_I32, DT_I64, DT_U8 };
 
 struct array {
     enum dtype dtype;
-    int ndim;                      /* 1..ARRAY_MAX_DIMS */
-    size_t shape[ARRAY_MAX_DIMS];  /* unused dims are 1 */
-    void *data;                    /* C order, owned */
+    int ndim;                     /* 1..ARRAY_MAX_DIMS */
+    size_t shape[ARRAY_MAX_DIMS]; /* unused dims are 1 */
+    void *data;                   /* C order, owned */
 };
 
 size_t dtype_size(enum dtype t);
@@ -33,7 +33,7 @@ const char *dtype_name(enum dtype t); /* "float32", ... */
 /* New zero-filled array (big_calloc: input-sized, checked). NULL + error on
  * refusal. ndim 1..4; shape[] of length ndim. */
 struct array *array_new(enum dtype t, int ndim, const size_t *shape);
-void array_free(struct array *a); /* NULL is a no-op */
+void array_free(struct array *a);          /* NULL is a no-op */
 size_t array_count(const struct array *a); /* product of the shape */
 /* Rows and columns of a matrix view: 1-D of n = n x 1. */
 size_t array_rows(const struct array *a);
@@ -63,14 +63,13 @@ struct array_opts array_opts_default(void); /* FMT_AUTO, dim 0, header -1, want_
  * malformed, wrong shape; NaN is allowed here) or ERR_FAIL (I/O); the error's
  * path is `path` ("<stdin>" for "-"). opts may be NULL for defaults.
  * Shapes with a 0 dimension are returned as they are (callers check). */
-struct array *array_load(const char *path, const struct array_opts *opts,
-                         enum dtype want);
+struct array *array_load(const char *path, const struct array_opts *opts, enum dtype want);
 
 /* Reads a .npy from memory (for fuzzing and stdin); `name` is used in errors.
  * Format 1.0/2.0/3.0, '<' '>' '|' '=' byte orders, f2 f4 f8 i1-i8 u1-u8 b1,
  * C or Fortran order (returned in C order). want/want_ndim as array_load. */
-struct array *npy_parse(const void *buf, size_t len, const char *name,
-                        enum dtype want, int want_ndim);
+struct array *npy_parse(const void *buf, size_t len, const char *name, enum dtype want,
+                        int want_ndim);
 
 /* Reads CSV/TSV/whitespace text from memory: opts->format FMT_CSV (','),
  * FMT_TSV (tab), anything else: detected. opts->header as in array_opts.
@@ -82,25 +81,25 @@ struct array *text_parse(const void *buf, size_t len, const char *name,
 
 /* Reads raw little-endian float32 from memory as (len / (4*dim)) x dim;
  * dim 0, or len not a multiple of 4*dim, is ERR_INPUT. */
-struct array *bin_parse(const void *buf, size_t len, const char *name,
-                        size_t dim, enum dtype want, int want_ndim);
+struct array *bin_parse(const void *buf, size_t len, const char *name, size_t dim,
+                        enum dtype want, int want_ndim);
 
 /* A buffer of elements as a file stores them: what the readers convert. */
 enum raw_kind { RAW_FLOAT, RAW_INT, RAW_UINT, RAW_BOOL };
 struct raw_view {
     const unsigned char *data; /* product(shape) elements, no alignment needed */
     enum raw_kind kind;
-    size_t itemsize;  /* floats 2, 4, 8; ints 1, 2, 4, 8; bool 1 */
-    int big_endian;   /* elements stored most significant byte first */
-    int fortran;      /* column-major (first index fastest) */
-    int ndim;         /* 0..ARRAY_MAX_DIMS */
+    size_t itemsize; /* floats 2, 4, 8; ints 1, 2, 4, 8; bool 1 */
+    int big_endian;  /* elements stored most significant byte first */
+    int fortran;     /* column-major (first index fastest) */
+    int ndim;        /* 0..ARRAY_MAX_DIMS */
     size_t shape[ARRAY_MAX_DIMS];
 };
 /* Converts a raw buffer to an owned C-order array of `want`, after checking
  * ndim against want_ndim (see array_opts; 0-D is always refused). Errors as
  * array_load, with `name` as the error path. */
-struct array *array_from_raw(const struct raw_view *v, const char *name,
-                             enum dtype want, int want_ndim);
+struct array *array_from_raw(const struct raw_view *v, const char *name, enum dtype want,
+                             int want_ndim);
 
 /* Formats a shape as Python prints a tuple: "(3,)", "(2, 3)", "()". Returns buf. */
 char *array_shape_str(const size_t *shape, int ndim, char *buf, size_t len);
@@ -147,8 +146,8 @@ struct labels {
 struct labels *labels_load(const char *path, const char *classes_path);
 /* The same on text in memory (or .npy bytes, by the magic); classes may be
  * NULL (nclasses 0). The names are copied. */
-struct labels *labels_parse(const void *buf, size_t len, const char *name,
-                            char *const *classes, size_t nclasses);
+struct labels *labels_parse(const void *buf, size_t len, const char *name, char *const *classes,
+                            size_t nclasses);
 /* Reads a class-name list (one per line, surrounding blanks trimmed, blank
  * lines skipped). Sets *n. Duplicate names or no names: ERR_INPUT. Returns an
  * owned array of owned strings (class_names_free), NULL on error. */

@@ -97,6 +97,12 @@ int cmd_image(int argc, char **argv)
         if (channels && channels != cur->c) cur = conv = image_to_channels(cur, channels);
         if (cur && h && (h != cur->h || w != cur->w)) cur = sized = image_resize(cur, h, w);
         char *out = single_file ? xstrdup(c.out) : png_name(dir, in);
+        for (size_t k = 0; k < cli_wrote_count(); k++)
+            if (!strcmp(cli_wrote_path(k), out)) {
+                error_set(ERR_INPUT, in, "would write %s again (two inputs share a base name)",
+                          out);
+                cur = NULL;
+            }
         if (!cur || image_write_png(out, cur) < 0) {
             status = cli_fail();
         } else {

@@ -26,6 +26,7 @@ struct cli_common cli_common_default(const char *usage)
     struct cli_common c = {0};
     c.usage = usage;
     c.seed = 42;
+    opterr = 0; /* getopt's own messages replaced by bad_option's */
     cli_progress_init(&c.progress, 0);
     return c;
 }
@@ -69,6 +70,10 @@ static _Noreturn void bad_option(char **argv, const struct option *opts, int mis
 {
     const char *cmd = argv[0];
     char *typed = typed_option(argv);
+    /* getopt_long reports a long option missing its value as '?' too. */
+    for (const struct option *o = opts; !missing_arg && o && o->name; o++)
+        missing_arg = typed[0] == '-' && typed[1] == '-' && !strcmp(typed + 2, o->name) &&
+                      o->has_arg == required_argument;
     if (missing_arg) {
         fprintf(stderr, "interp %s: option '%s' needs a value\n", cmd, typed);
     } else if (typed[0] == '-' && typed[1] == '-') {

@@ -107,11 +107,13 @@ fixtures:
 	$(PYTHON) fixtures/make_fixtures.py
 
 install: interp
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/interp
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib
 	install -m 755 interp $(DESTDIR)$(PREFIX)/bin/interp
 	install -m 644 $(B)/libinterp.a $(DESTDIR)$(PREFIX)/lib/libinterp.a
-	install -m 644 core/*.h analysis/*.h plots/*.h $(DESTDIR)$(PREFIX)/include/interp/ 2>/dev/null || \
-	install -m 644 core/*.h $(DESTDIR)$(PREFIX)/include/interp/
+	for d in core analysis plots; do \
+	    install -d $(DESTDIR)$(PREFIX)/include/interp/$$d && \
+	    install -m 644 $$d/*.h $(DESTDIR)$(PREFIX)/include/interp/$$d/ || exit 1; \
+	done
 
 clean:
 	rm -rf build build-debug interp demo-out

@@ -27,8 +27,8 @@
 enum pca_solver { PCA_AUTO, PCA_COVARIANCE, PCA_GRAM, PCA_RANDOMIZED };
 
 struct pca_params {
-    size_t k;               /* components kept; 0 = min(N, D) */
-    int whiten;             /* scores divided by sqrt(explained variance) */
+    size_t k;   /* components kept; 0 = min(N, D) */
+    int whiten; /* scores divided by sqrt(explained variance) */
     enum pca_solver solver;
     unsigned long long seed; /* randomized solver */
     const struct progress *progress;
@@ -53,7 +53,7 @@ struct pca {
     double *explained_variance; /* k, with ddof 1 as scikit-learn */
     double *explained_ratio;    /* k, of the total variance */
     double total_variance;
-    enum pca_solver solver;     /* the solver that ran (never PCA_AUTO) */
+    enum pca_solver solver; /* the solver that ran (never PCA_AUTO) */
 };
 
 /* Fits on x (n x d, row-major float32). ERR_INPUT for k > min(n, d), n < 2,

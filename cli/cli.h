@@ -107,5 +107,12 @@ size_t cli_edit_distance(const char *a, const char *b);
 /* Every subcommand: int cmd_NAME(int argc, char **argv), argv[0] = NAME. */
 int cmd_convert(int argc, char **argv);
 int cmd_image(int argc, char **argv);
+int cmd_tsne(int argc, char **argv);
+int cmd_pca(int argc, char **argv);
+int cmd_metrics(int argc, char **argv);
+int cmd_prototypes(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
+int cmd_embed(int argc, char **argv);
 
 #endif

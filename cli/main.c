@@ -20,6 +20,9 @@ struct command {
 static const struct command commands[] = {
     {"convert", cmd_convert, "read a matrix in any supported format, write .npy or .csv"},
     {"image", cmd_image, "decode, resize and re-encode images as the model would see them"},
+    {"pca", cmd_pca, "principal components: scores, components, variance; scatter and scree plots"},
+    {"prototypes", cmd_prototypes, "per class: members nearest to and farthest from the centroid, the medoid"},
+    {"metrics", cmd_metrics, "accuracy, top-k, per-class precision/recall/F1, confusion matrix"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

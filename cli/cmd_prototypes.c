@@ -1,0 +1,469 @@
+/* cmd_prototypes.c - `interp prototypes`: per class, the members nearest to
+ * the centroid, the farthest, and the medoid, as CSV and JSON, with an image
+ * montage when the images behind the rows are known.
+ */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../analysis/prototypes.h"
+#include "../core/array.h"
+#include "../core/error.h"
+#include "../core/image.h"
+#include "../core/outfile.h"
+#include "../core/util.h"
+#include "../plots/colormap.h"
+#include "cli.h"
+
+static const char USAGE[] =
+    "usage: interp prototypes EMB --labels L [--classes NAMES] [-k K]\n"
+    "                         [--metric euclidean|cosine] [--images FILES.txt|DIR]\n"
+    "                         [--cell PX] [--no-medoid] [--dim D] [-o OUT] [--json]\n"
+    "\n"
+    "For each class of L (one label per row of EMB): the centroid, the K members\n"
+    "nearest to it (typical examples), the K farthest (atypical, often\n"
+    "mislabelled) and the medoid (the member with the least summed distance to\n"
+    "the others; exact, O(m^2 D) for a class of m). Ties go to the lower row.\n"
+    "Writes into OUT (default prototypes-out/): prototypes.csv (class, name,\n"
+    "count, kind, rank, index, distance to the centroid -- for the medoid the\n"
+    "sum of its distances to the other members -- and image), prototypes.json,\n"
+    "centroids.npy (classes x D; NaN rows for classes without members) and, with\n"
+    "--images, montage.png: one row per class, the nearest K (nearest first),\n"
+    "a blank column, then the farthest K (farthest first).\n"
+    "\n"
+    "  -k K            members listed each way (default 3)\n"
+    "  --metric M      euclidean (default) or cosine (1 - cosine similarity)\n"
+    "  --images F      the image of each row: a text file with one path per line\n"
+    "                  (relative paths from the current folder, else from the\n"
+    "                  file's folder), or a folder whose .png/.jpg/.jpeg files,\n"
+    "                  searched recursively and sorted by path, are the rows\n"
+    "  --cell PX       montage cell size in pixels (default 96)\n"
+    "  --no-medoid     skip the medoid (its cost grows with the square of the\n"
+    "                  class size)\n"
+    "A class with one member has it as nearest, farthest and medoid.\n";
+
+enum {
+    OPT_LABELS = OPT_COMMAND_BASE,
+    OPT_CLASSES,
+    OPT_METRIC,
+    OPT_IMAGES,
+    OPT_CELL,
+    OPT_NO_MEDOID,
+    OPT_DIM,
+};
+
+/* ---- the image list ----------------------------------------------------- */
+
+struct paths {
+    char **v;
+    size_t n, cap;
+};
+
+static void paths_add(struct paths *p, char *s)
+{
+    if (p->n == p->cap) {
+        p->cap = p->cap ? 2 * p->cap : 64;
+        p->v = xrealloc(p->v, p->cap * sizeof *p->v);
+    }
+    p->v[p->n++] = s;
+}
+
+static void paths_free(struct paths *p)
+{
+    for (size_t i = 0; i < p->n; i++)
+        free(p->v[i]);
+    free(p->v);
+}
+
+static int is_image_name(const char *s)
+{
+    const char *dot = strrchr(s, '.');
+    return dot &&
+           (!strcasecmp(dot, ".png") || !strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg"));
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int list_dir(const char *dir, struct paths *out, int depth)
+{
+    if (depth > 32) return error_set(ERR_INPUT, dir, "folders nested too deep");
+    DIR *d = opendir(dir);
+    if (!d) return error_set_errno(ERR_INPUT, dir, "cannot open folder");
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.') continue;
+        char *p = path_join(dir, e->d_name);
+        struct stat st;
+        if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
+            int rc = list_dir(p, out, depth + 1);
+            free(p);
+            if (rc < 0) {
+                closedir(d);
+                return rc;
+            }
+        } else if (is_image_name(e->d_name)) {
+            paths_add(out, p);
+        } else {
+            free(p);
+        }
+    }
+    closedir(d);
+    return 0;
+}
+
+/* Reads FILES.txt (one path per line, blank lines skipped) or lists DIR. */
+static int load_image_list(const char *src, struct paths *out)
+{
+    struct stat st;
+    if (stat(src, &st) != 0) return error_set_errno(ERR_INPUT, src, "cannot read");
+    if (S_ISDIR(st.st_mode)) {
+        if (list_dir(src, out, 0) < 0) return ERR_INPUT;
+        qsort(out->v, out->n, sizeof *out->v, cmp_str);
+        return 0;
+    }
+    FILE *fp = fopen(src, "r");
+    if (!fp) return error_set_errno(ERR_INPUT, src, "cannot open");
+    char *dir = xstrdup(src), *slash = strrchr(dir, '/');
+    if (slash)
+        slash[1] = 0;
+    else
+        dir[0] = 0;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    while ((len = getline(&line, &cap, fp)) >= 0) {
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = 0;
+        if (len == 0) continue;
+        /* relative: from the current folder when it exists there, else from
+         * the list's folder */
+        if (line[0] != '/' && dir[0] && access(line, F_OK) != 0)
+            paths_add(out, xasprintf("%s%s", dir, line));
+        else
+            paths_add(out, xstrdup(line));
+    }
+    free(line);
+    free(dir);
+    int err = ferror(fp);
+    fclose(fp);
+    if (err) return error_set(ERR_FAIL, src, "read error");
+    return 0;
+}
+
+/* ---- outputs ------------------------------------------------------------- */
+
+static const char *class_name(const struct labels *l, size_t c, char *buf, size_t len)
+{
+    if (l->names && c < l->nclasses) return l->names[c];
+    snprintf(buf, len, "%zu", c);
+    return buf;
+}
+
+static void csv_field(FILE *fp, const char *s)
+{
+    if (!strpbrk(s, ",\"\n\r")) {
+        fputs(s, fp);
+        return;
+    }
+    fputc('"', fp);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', fp);
+        fputc(*s, fp);
+    }
+    fputc('"', fp);
+}
+
+static void csv_row(FILE *fp, size_t c, const char *name, size_t count, const char *kind,
+                    size_t rank, int64_t idx, double dist, const struct paths *img)
+{
+    fprintf(fp, "%zu,", c);
+    csv_field(fp, name);
+    fprintf(fp, ",%zu,%s,%zu,%lld,%.17g,", count, kind, rank, (long long)idx, dist);
+    if (img && idx >= 0) csv_field(fp, img->v[idx]);
+    fputc('\n', fp);
+}
+
+static int write_csv(const char *path, const struct prototypes *pr, const struct labels *l,
+                     const struct paths *img)
+{
+    struct outfile of;
+    if (outfile_open(&of, path) < 0) return ERR_INPUT;
+    fputs("class,name,count,kind,rank,index,distance,image\n", of.fp);
+    char buf[32];
+    for (size_t c = 0; c < pr->nclasses; c++) {
+        const struct proto_class *pc = &pr->cls[c];
+        const char *name = class_name(l, c, buf, sizeof buf);
+        for (size_t i = 0; i < pc->n_near; i++)
+            csv_row(of.fp, c, name, pc->count, "nearest", i + 1, pc->near[i], pc->near_dist[i],
+                    img);
+        for (size_t i = 0; i < pc->n_far; i++)
+            csv_row(of.fp, c, name, pc->count, "farthest", i + 1, pc->far[i], pc->far_dist[i],
+                    img);
+        if (pc->medoid >= 0)
+            csv_row(of.fp, c, name, pc->count, "medoid", 1, pc->medoid, pc->medoid_sum, img);
+    }
+    return outfile_commit(&of);
+}
+
+static void json_members(struct json *j, const char *key, const int64_t *idx,
+                         const double *dist, size_t n, const struct paths *img)
+{
+    json_key(j, key);
+    json_array_begin(j);
+    for (size_t i = 0; i < n; i++) {
+        json_object_begin(j);
+        json_key(j, "index");
+        json_int(j, idx[i]);
+        json_key(j, "distance");
+        json_double(j, dist[i]);
+        if (img) {
+            json_key(j, "image");
+            json_string(j, img->v[idx[i]]);
+        }
+        json_object_end(j);
+    }
+    json_array_end(j);
+}
+
+static void json_body(struct json *j, const struct prototypes *pr, const struct labels *l,
+                      const struct paths *img, size_t n)
+{
+    char buf[32];
+    json_key(j, "n");
+    json_int(j, (int64_t)n);
+    json_key(j, "d");
+    json_int(j, (int64_t)pr->d);
+    json_key(j, "k");
+    json_int(j, (int64_t)pr->k);
+    json_key(j, "metric");
+    json_string(j, proto_metric_name(pr->metric));
+    json_key(j, "classes");
+    json_array_begin(j);
+    for (size_t c = 0; c < pr->nclasses; c++) {
+        const struct proto_class *pc = &pr->cls[c];
+        json_object_begin(j);
+        json_key(j, "class");
+        json_int(j, (int64_t)c);
+        json_key(j, "name");
+        json_string(j, class_name(l, c, buf, sizeof buf));
+        json_key(j, "count");
+        json_int(j, (int64_t)pc->count);
+        json_members(j, "nearest", pc->near, pc->near_dist, pc->n_near, img);
+        json_members(j, "farthest", pc->far, pc->far_dist, pc->n_far, img);
+        json_key(j, "medoid");
+        if (pc->medoid >= 0) {
+            json_object_begin(j);
+            json_key(j, "index");
+            json_int(j, pc->medoid);
+            json_key(j, "distance_sum");
+            json_double(j, pc->medoid_sum);
+            if (img) {
+                json_key(j, "image");
+                json_string(j, img->v[pc->medoid]);
+            }
+            json_object_end(j);
+        } else {
+            json_null(j);
+        }
+        json_object_end(j);
+    }
+    json_array_end(j);
+}
+
+static int write_json_file(const char *path, const struct prototypes *pr,
+                           const struct labels *l, const struct paths *img, size_t n)
+{
+    struct outfile of;
+    if (outfile_open(&of, path) < 0) return ERR_INPUT;
+    struct json j;
+    json_init(&j, of.fp);
+    json_object_begin(&j);
+    json_body(&j, pr, l, img, n);
+    json_object_end(&j);
+    json_finish(&j);
+    return outfile_commit(&of);
+}
+
+/* One row per class: nearest k, a blank column, farthest k (blank cells too
+ * when a class has fewer than k members). */
+static int write_montage(const char *path, const struct prototypes *pr, const struct labels *l,
+                         const struct paths *img, int cell)
+{
+    size_t rows = pr->nclasses, cols = 2 * pr->k + 1, ncell; /* blank column between */
+    if (!mul_ok(rows, cols, &ncell) || ncell > 100000 || cols > 10000)
+        return error_set(ERR_INPUT, path, "montage of %zu x %zu cells is too large", rows,
+                         cols);
+    struct image **cells = xcalloc(ncell, sizeof *cells);
+    char **names = xcalloc(rows, sizeof *names);
+    char buf[32];
+    int rc = 0;
+    for (size_t c = 0; c < rows && rc == 0; c++) {
+        const struct proto_class *pc = &pr->cls[c];
+        names[c] = xstrdup(class_name(l, c, buf, sizeof buf));
+        for (size_t i = 0; i < pc->n_near + pc->n_far; i++) {
+            int64_t idx = i < pc->n_near ? pc->near[i] : pc->far[i - pc->n_near];
+            size_t col = i < pc->n_near ? i : pr->k + 1 + (i - pc->n_near);
+            struct image *im = image_load(img->v[idx]);
+            if (!im) {
+                rc = ERR_INPUT;
+                break;
+            }
+            cells[c * cols + col] = im;
+        }
+    }
+    if (rc == 0)
+        rc = montage_write_png(path, (const struct image *const *)cells, (int)rows, (int)cols,
+                               cell, names);
+    for (size_t i = 0; i < ncell; i++)
+        image_free(cells[i]);
+    for (size_t c = 0; c < rows; c++)
+        free(names[c]);
+    free(cells);
+    free(names);
+    return rc;
+}
+
+int cmd_prototypes(int argc, char **argv)
+{
+    static const struct option opts[] = {{"labels", required_argument, 0, OPT_LABELS},
+                                         {"classes", required_argument, 0, OPT_CLASSES},
+                                         {"metric", required_argument, 0, OPT_METRIC},
+                                         {"images", required_argument, 0, OPT_IMAGES},
+                                         {"cell", required_argument, 0, OPT_CELL},
+                                         {"no-medoid", no_argument, 0, OPT_NO_MEDOID},
+                                         {"dim", required_argument, 0, OPT_DIM},
+                                         COMMON_LONG_OPTIONS,
+                                         {0}};
+    struct cli_common c = cli_common_default(USAGE);
+    struct proto_params pp = proto_params_default();
+    const char *labels_path = NULL, *classes_path = NULL, *images = NULL;
+    size_t dim = 0;
+    int cell = 96, ch;
+    while ((ch = getopt_long(argc, argv, "k:" COMMON_SHORT_OPTIONS, opts, NULL)) != -1) {
+        switch (ch) {
+        case 'k': pp.k = (size_t)cli_parse_long("-k", optarg, 1, 100000); break;
+        case OPT_LABELS: labels_path = optarg; break;
+        case OPT_CLASSES: classes_path = optarg; break;
+        case OPT_METRIC: {
+            int m = proto_metric_parse(optarg);
+            if (m < 0)
+                return cli_usage_error(NULL, "--metric: '%s' is not euclidean or cosine",
+                                       optarg);
+            pp.metric = (enum proto_metric)m;
+            break;
+        }
+        case OPT_IMAGES: images = optarg; break;
+        case OPT_CELL: cell = (int)cli_parse_long("--cell", optarg, 8, 1024); break;
+        case OPT_NO_MEDOID: pp.medoid = 0; break;
+        case OPT_DIM: dim = (size_t)cli_parse_long("--dim", optarg, 1, 1L << 30); break;
+        default: cli_common_option(&c, ch, optarg, argv, opts);
+        }
+    }
+    if (argc - optind != 1) {
+        fputs(USAGE, stderr);
+        return EXIT_USAGE;
+    }
+    if (!labels_path) return cli_usage_error(NULL, "--labels is required");
+    const char *emb_path = argv[optind];
+    pp.progress = &c.progress;
+
+    int status = EXIT_OK;
+    struct array *x = NULL;
+    struct labels *lab = NULL;
+    struct prototypes *pr = NULL;
+    struct paths img = {0};
+    char *out = NULL;
+    double t0 = now_seconds();
+
+    struct array_opts ao = array_opts_default();
+    ao.dim = dim;
+    if (!(x = array_load(emb_path, &ao, DT_F32))) goto fail;
+    size_t n = array_rows(x), d = array_cols(x);
+    if (!(lab = labels_load(labels_path, classes_path))) goto fail;
+    if (labels_check_rows(lab, n, labels_path) < 0) goto fail;
+    if (images) {
+        if (load_image_list(images, &img) < 0) goto fail;
+        if (img.n != n) {
+            error_set(ERR_INPUT, images, "%zu images for %zu rows of %s", img.n, n, emb_path);
+            goto fail;
+        }
+    }
+    if (!(pr = prototypes_compute(x->data, n, d, lab->id, lab->n, lab->nclasses, &pp))) {
+        error_set_path_if_missing(emb_path);
+        goto fail;
+    }
+    if (!(out = cli_out_dir(&c, "prototypes-out"))) {
+        status = error_code() == ERR_FAIL ? EXIT_FAILURE_ : EXIT_USAGE;
+        goto done;
+    }
+    {
+        char *p = path_join(out, "prototypes.csv");
+        int rc = write_csv(p, pr, lab, images ? &img : NULL);
+        if (rc == 0) cli_wrote(p);
+        free(p);
+        if (rc < 0) goto fail;
+        p = path_join(out, "prototypes.json");
+        rc = write_json_file(p, pr, lab, images ? &img : NULL, n);
+        if (rc == 0) cli_wrote(p);
+        free(p);
+        if (rc < 0) goto fail;
+        p = path_join(out, "centroids.npy");
+        size_t shape[2] = {pr->nclasses, d};
+        struct array *ca = array_new(DT_F64, 2, shape);
+        rc = ca ? 0 : ERR_FAIL;
+        if (ca) {
+            memcpy(ca->data, pr->centroids, pr->nclasses * d * sizeof(double));
+            rc = npy_write(p, ca);
+            array_free(ca);
+        }
+        if (rc == 0) cli_wrote(p);
+        free(p);
+        if (rc < 0) goto fail;
+        if (images) {
+            p = path_join(out, "montage.png");
+            rc = write_montage(p, pr, lab, &img, cell);
+            if (rc == 0) cli_wrote(p);
+            free(p);
+            if (rc < 0) goto fail;
+        }
+    }
+    for (size_t k = 0; k < pr->nclasses; k++)
+        if (pr->cls[k].count == 0) {
+            char buf[32];
+            cli_note(&c, "class %s has no members", class_name(lab, k, buf, sizeof buf));
+        }
+
+    if (c.json) {
+        struct json j;
+        json_init(&j, stdout);
+        json_object_begin(&j);
+        json_key(&j, "command");
+        json_string(&j, "prototypes");
+        json_key(&j, "input");
+        json_string(&j, emb_path);
+        json_body(&j, pr, lab, images ? &img : NULL, n);
+        json_key(&j, "seconds");
+        json_double(&j, now_seconds() - t0);
+        cli_json_paths(&j);
+        json_object_end(&j);
+        json_finish(&j);
+    } else {
+        cli_print_paths();
+    }
+    goto done;
+fail:
+    status = cli_fail();
+done:
+    array_free(x);
+    labels_free(lab);
+    prototypes_free(pr);
+    paths_free(&img);
+    free(out);
+    return cli_finish(status);
+}

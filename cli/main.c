@@ -23,6 +23,7 @@ static const struct command commands[] = {
     {"pca", cmd_pca, "principal components: scores, components, variance; scatter and scree plots"},
     {"prototypes", cmd_prototypes, "per class: members nearest to and farthest from the centroid, the medoid"},
     {"metrics", cmd_metrics, "accuracy, top-k, per-class precision/recall/F1, confusion matrix"},
+    {"tsne", cmd_tsne, "t-SNE of an embedding: coordinates, KL trace, scatter plot"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -1,0 +1,247 @@
+/* affinity.c - perplexity calibration by bisection and the sparse joint P.
+ *
+ * Each row is calibrated on its own (binary search on beta, as van der Maaten's
+ * x2p), in parallel; the symmetrisation is a counting sort into CSR with the
+ * duplicate (i,j)/(j,i) pairs merged, in a fixed order so results are repeatable.
+ */
+#include "affinity.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/error.h"
+#include "../core/util.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static int aff_threads(int t)
+{
+#ifdef _OPENMP
+    return t > 0 ? t : omp_get_max_threads();
+#else
+    (void)t;
+    return 1;
+#endif
+}
+
+size_t affinity_neighbours(double perplexity)
+{
+    return perplexity >= 1.0 ? (size_t)floor(3.0 * perplexity) : 0;
+}
+
+double affinity_max_perplexity(size_t n)
+{
+    return n > 1 ? (double)(n - 1) / 3.0 : 0.0;
+}
+
+int affinity_check(size_t n, double perplexity)
+{
+    if (!isfinite(perplexity) || perplexity < 1.0)
+        return error_set(ERR_INPUT, NULL, "perplexity %g: must be a number >= 1", perplexity);
+    if ((double)n < 3.0 * perplexity + 1.0) {
+        if (n < 4)
+            return error_set(ERR_INPUT, NULL,
+                             "%zu points: t-SNE needs at least 4 (3 * perplexity + 1 "
+                             "with perplexity >= 1)",
+                             n);
+        /* rounded down, so that the value printed is itself valid */
+        return error_set(ERR_INPUT, NULL,
+                         "perplexity %g needs at least %.0f points (3 * perplexity + 1), "
+                         "got %zu; the largest valid perplexity is %.2f",
+                         perplexity, ceil(3.0 * perplexity + 1.0), n,
+                         floor(affinity_max_perplexity(n) * 100.0) / 100.0);
+    }
+    return 0;
+}
+
+/* One row: beta by bisection so that H(P_i) = log(perplexity). d holds the
+ * squared distances in ascending order; shifting them by d[0] leaves P and H
+ * unchanged and keeps exp() from underflowing for far-away points. */
+static int calibrate_row(const double *d, size_t k, double target, double *p, double *beta_out,
+                         double *h_out)
+{
+    double beta = 1.0, lo = -INFINITY, hi = INFINITY, h = 0.0;
+    double d0 = d[0];
+    int ok = 0;
+    for (int step = 0; step < AFFINITY_MAX_STEPS; step++) {
+        double sum = 0.0, dsum = 0.0;
+        for (size_t t = 0; t < k; t++) {
+            double dd = d[t] - d0;
+            p[t] = exp(-beta * dd);
+            sum += p[t];
+            dsum += dd * p[t];
+        }
+        /* H = log(sum) + beta * E[d]: the entropy of p / sum in nats. */
+        h = log(sum) + beta * dsum / sum;
+        if (fabs(h - target) < AFFINITY_TOL) {
+            ok = 1;
+            break;
+        }
+        if (h > target) { /* too flat: sharpen */
+            lo = beta;
+            beta = isinf(hi) ? beta * 2.0 : 0.5 * (beta + hi);
+        } else {
+            hi = beta;
+            beta = isinf(lo) ? beta * 0.5 : 0.5 * (beta + lo);
+        }
+    }
+    if (!ok) { /* recompute p at the last beta */
+        double sum = 0.0, dsum = 0.0;
+        for (size_t t = 0; t < k; t++) {
+            p[t] = exp(-beta * (d[t] - d0));
+            sum += p[t];
+            dsum += (d[t] - d0) * p[t];
+        }
+        h = log(sum) + beta * dsum / sum;
+    }
+    double sum = 0.0;
+    for (size_t t = 0; t < k; t++)
+        sum += p[t];
+    for (size_t t = 0; t < k; t++)
+        p[t] /= sum;
+    if (beta_out) *beta_out = beta;
+    if (h_out) *h_out = h;
+    return ok;
+}
+
+size_t affinity_conditional(const struct knn *nn, double perplexity, int threads,
+                            double *p_cond, double *beta, double *entropy)
+{
+    size_t n = nn->n, k = nn->k, missed = 0;
+    double target = log(perplexity);
+    int nt = aff_threads(threads);
+#pragma omp parallel for schedule(static) num_threads(nt) reduction(+ : missed)
+    for (size_t i = 0; i < n; i++) {
+        int ok = calibrate_row(nn->dist2 + i * k, k, target, p_cond + i * k,
+                               beta ? beta + i : NULL, entropy ? entropy + i : NULL);
+        missed += !ok;
+    }
+    return missed;
+}
+
+struct entry {
+    int32_t j;
+    double v;
+};
+
+static int entry_cmp(const void *a, const void *b)
+{
+    const struct entry *x = a, *y = b;
+    return (x->j > y->j) - (x->j < y->j);
+}
+
+struct affinity *affinity_symmetrize(const struct knn *nn, const double *p_cond)
+{
+    size_t n = nn->n, k = nn->k, nk, total;
+    if (!mul_ok(n, k, &nk) || !mul_ok(nk, 2, &total)) {
+        error_set(ERR_INPUT, NULL, "affinity matrix of %zu x %zu is too large", n, k);
+        return NULL;
+    }
+    struct affinity *P = xcalloc(1, sizeof *P);
+    P->n = n;
+    P->row = big_calloc((n + 1) * sizeof *P->row, NULL, "affinity rows");
+    struct entry *e = P->row ? big_alloc(total * sizeof *e, NULL, "affinity entries") : NULL;
+    size_t *fill = e ? big_alloc(n * sizeof *fill, NULL, "affinity rows") : NULL;
+    if (!fill) {
+        free(e);
+        affinity_free(P);
+        return NULL;
+    }
+
+    /* Row i holds its own k entries plus one for each row that lists i. */
+    for (size_t i = 0; i < n; i++)
+        P->row[i + 1] += k;
+    for (size_t t = 0; t < nk; t++)
+        P->row[(size_t)nn->idx[t] + 1]++;
+    for (size_t i = 0; i < n; i++)
+        P->row[i + 1] += P->row[i];
+    for (size_t i = 0; i < n; i++) {
+        fill[i] = P->row[i];
+        for (size_t t = 0; t < k; t++) {
+            e[fill[i]].j = nn->idx[i * k + t];
+            e[fill[i]++].v = p_cond[i * k + t];
+        }
+    }
+    for (size_t i = 0; i < n; i++) /* the transpose, sources in ascending order */
+        for (size_t t = 0; t < k; t++) {
+            size_t j = (size_t)nn->idx[i * k + t];
+            e[fill[j]].j = (int32_t)i;
+            e[fill[j]++].v = p_cond[i * k + t];
+        }
+
+    /* Sort each row by column, merge p_j|i with p_i|j, scale by 1/(2N). */
+    double scale = 1.0 / (2.0 * (double)n);
+#pragma omp parallel for schedule(static) if (n >= 4096)
+    for (size_t i = 0; i < n; i++) {
+        struct entry *r = e + P->row[i];
+        size_t len = P->row[i + 1] - P->row[i], out = 0;
+        qsort(r, len, sizeof *r, entry_cmp);
+        for (size_t t = 0; t < len; t++) {
+            if (out > 0 && r[out - 1].j == r[t].j)
+                r[out - 1].v += r[t].v;
+            else
+                r[out++] = r[t];
+        }
+        for (size_t t = 0; t < out; t++)
+            r[t].v *= scale;
+        fill[i] = out;
+    }
+    size_t nnz = 0;
+    for (size_t i = 0; i < n; i++)
+        nnz += fill[i];
+    P->nnz = nnz;
+    P->col = big_alloc((nnz ? nnz : 1) * sizeof *P->col, NULL, "affinity columns");
+    P->val =
+        P->col ? big_alloc((nnz ? nnz : 1) * sizeof *P->val, NULL, "affinity values") : NULL;
+    if (!P->val) {
+        free(e);
+        free(fill);
+        affinity_free(P);
+        return NULL;
+    }
+    size_t pos = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct entry *r = e + P->row[i];
+        P->row[i] = pos;
+        for (size_t t = 0; t < fill[i]; t++) {
+            P->col[pos] = r[t].j;
+            P->val[pos++] = r[t].v;
+        }
+    }
+    P->row[n] = pos;
+    free(e);
+    free(fill);
+    return P;
+}
+
+struct affinity *affinity_new(const float *x, size_t n, size_t d, double perplexity,
+                              int threads, const struct progress *progress)
+{
+    if (affinity_check(n, perplexity) < 0) return NULL;
+    size_t k = affinity_neighbours(perplexity);
+    struct knn *nn = knn_exact(x, n, d, k, threads, progress);
+    if (!nn) return NULL;
+    double *pc = big_alloc(n * k * sizeof *pc, NULL, "conditional affinities");
+    struct affinity *P = NULL;
+    if (pc) {
+        progress_update(progress, "affinities", 0, n, NULL);
+        affinity_conditional(nn, perplexity, threads, pc, NULL, NULL);
+        P = affinity_symmetrize(nn, pc);
+        progress_update(progress, "affinities", n, n, NULL);
+    }
+    free(pc);
+    knn_free(nn);
+    return P;
+}
+
+void affinity_free(struct affinity *p)
+{
+    if (!p) return;
+    free(p->row);
+    free(p->col);
+    free(p->val);
+    free(p);
+}

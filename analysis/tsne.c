@@ -1,0 +1,712 @@
+/* tsne.c - the t-SNE optimiser and its repulsion backends (exact, Barnes-Hut).
+ *
+ * Gradient descent as van der Maaten & Hinton 2008 (sec. 3.4) with the gains of
+ * Jacobs 1988 as in bhtsne and scikit-learn. The optimiser talks to a repulsion
+ * backend only through struct tsne_repulsion; the tree lives in sptree.c.
+ */
+#include "tsne.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/error.h"
+#include "../core/util.h"
+#include "pca.h"
+#include "sptree.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static int tsne_threads(int t)
+{
+#ifdef _OPENMP
+    return t > 0 ? t : omp_get_max_threads();
+#else
+    (void)t;
+    return 1;
+#endif
+}
+
+struct tsne_params tsne_params_default(void)
+{
+    struct tsne_params p = {
+        .dims = 2,
+        .perplexity = 30.0,
+        .iters = 1000,
+        .early_exag = 12.0,
+        .exag_iters = 250,
+        .learning_rate = 0.0,
+        .momentum = 0.5,
+        .final_momentum = 0.8,
+        .method = TSNE_METHOD_AUTO,
+        .theta = 0.5,
+        .init = TSNE_INIT_PCA,
+        .init_y = NULL,
+        .seed = 0,
+        .threads = 0,
+        .kl_every = 50,
+        .progress = NULL,
+    };
+    return p;
+}
+
+const char *tsne_method_name(enum tsne_method m)
+{
+    switch (m) {
+    case TSNE_METHOD_EXACT: return "exact";
+    case TSNE_METHOD_BH: return "bh";
+    default: return "auto";
+    }
+}
+
+/* ---- random numbers: splitmix64 seeding xoshiro256** ------------------------- */
+
+struct rng {
+    uint64_t s[4];
+};
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static void rng_seed(struct rng *r, uint64_t seed)
+{
+    for (int i = 0; i < 4; i++)
+        r->s[i] = splitmix64(&seed);
+}
+
+static inline uint64_t rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+static uint64_t rng_next(struct rng *r)
+{
+    uint64_t *s = r->s, out = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return out;
+}
+
+/* Uniform in (0, 1): 53 random bits, never 0. */
+static double rng_uniform(struct rng *r)
+{
+    return ((double)(rng_next(r) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+}
+
+/* Standard normal by Box-Muller (one value per call, the pair's sine discarded,
+ * which keeps the sequence simple to reproduce). */
+static double rng_normal(struct rng *r)
+{
+    double u = rng_uniform(r), v = rng_uniform(r);
+    return sqrt(-2.0 * log(u)) * cos(2.0 * M_PI * v);
+}
+
+/* ---- repulsion backend: exact O(N^2) ---------------------------------------- */
+
+struct exact_state {
+    size_t n;
+    int dims, nt;
+    double *zrow; /* per-point partial Z, summed in index order */
+};
+
+static void *exact_create(size_t n, int dims, const struct tsne_params *p)
+{
+    struct exact_state *s = xcalloc(1, sizeof *s);
+    s->n = n;
+    s->dims = dims;
+    s->nt = tsne_threads(p ? p->threads : 0);
+    s->zrow = big_alloc((n ? n : 1) * sizeof *s->zrow, NULL, "t-SNE workspace");
+    if (!s->zrow) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+static void exact_destroy(void *state)
+{
+    struct exact_state *s = state;
+    if (!s) return;
+    free(s->zrow);
+    free(s);
+}
+
+/* One point's exact sums, the hot loop of the O(N^2) method. Cloned for AVX2 +
+ * FMA where the CPU has it (chosen once at load time, so a given machine always
+ * runs the same code and stays repeatable). j == i adds w = 1 exactly and no
+ * force: it is taken back out of z. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define TSNE_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define TSNE_CLONES
+#endif
+
+TSNE_CLONES static double exact_row_2d(const double *y, size_t n, size_t i, double *f)
+{
+    double yi0 = y[2 * i], yi1 = y[2 * i + 1], zi = 0.0, f0 = 0.0, f1 = 0.0;
+#pragma omp simd reduction(+ : zi, f0, f1)
+    for (size_t j = 0; j < n; j++) {
+        double d0 = yi0 - y[2 * j], d1 = yi1 - y[2 * j + 1];
+        double w = 1.0 / (1.0 + d0 * d0 + d1 * d1);
+        zi += w;
+        f0 += w * w * d0;
+        f1 += w * w * d1;
+    }
+    f[0] = f0;
+    f[1] = f1;
+    return zi - 1.0;
+}
+
+TSNE_CLONES static double exact_row_3d(const double *y, size_t n, size_t i, double *f)
+{
+    double yi0 = y[3 * i], yi1 = y[3 * i + 1], yi2 = y[3 * i + 2];
+    double zi = 0.0, f0 = 0.0, f1 = 0.0, f2 = 0.0;
+#pragma omp simd reduction(+ : zi, f0, f1, f2)
+    for (size_t j = 0; j < n; j++) {
+        double d0 = yi0 - y[3 * j], d1 = yi1 - y[3 * j + 1], d2 = yi2 - y[3 * j + 2];
+        double w = 1.0 / (1.0 + d0 * d0 + d1 * d1 + d2 * d2);
+        zi += w;
+        f0 += w * w * d0;
+        f1 += w * w * d1;
+        f2 += w * w * d2;
+    }
+    f[0] = f0;
+    f[1] = f1;
+    f[2] = f2;
+    return zi - 1.0;
+}
+
+static int exact_compute(void *state, const double *y, double *rep, double *z)
+{
+    struct exact_state *s = state;
+    size_t n = s->n;
+    int dims = s->dims;
+#pragma omp parallel for schedule(static) num_threads(s->nt) if (n >= 512)
+    for (size_t i = 0; i < n; i++)
+        s->zrow[i] =
+            dims == 2 ? exact_row_2d(y, n, i, rep + 2 * i) : exact_row_3d(y, n, i, rep + 3 * i);
+    double zt = 0.0;
+    for (size_t i = 0; i < n; i++)
+        zt += s->zrow[i];
+    *z = zt;
+    return 0;
+}
+
+const struct tsne_repulsion tsne_repulsion_exact = {
+    .name = "exact",
+    .z_exact = 1,
+    .create = exact_create,
+    .compute = exact_compute,
+    .destroy = exact_destroy,
+};
+
+/* ---- repulsion backend: Barnes-Hut tree ------------------------------------- */
+
+struct bh_state {
+    size_t n;
+    int dims, nt;
+    double theta;
+    struct sptree *tree;
+    double *zrow;
+};
+
+static void *bh_create(size_t n, int dims, const struct tsne_params *p)
+{
+    struct bh_state *s = xcalloc(1, sizeof *s);
+    s->n = n;
+    s->dims = dims;
+    s->nt = tsne_threads(p ? p->threads : 0);
+    s->theta = p ? p->theta : 0.5;
+    s->tree = sptree_new(dims);
+    s->zrow = big_alloc((n ? n : 1) * sizeof *s->zrow, NULL, "t-SNE workspace");
+    if (!s->tree || !s->zrow) {
+        if (!s->tree) error_set(ERR_INPUT, NULL, "Barnes-Hut needs 2 or 3 dimensions");
+        sptree_free(s->tree);
+        free(s->zrow);
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+static void bh_destroy(void *state)
+{
+    struct bh_state *s = state;
+    if (!s) return;
+    sptree_free(s->tree);
+    free(s->zrow);
+    free(s);
+}
+
+static int bh_compute(void *state, const double *y, double *rep, double *z)
+{
+    struct bh_state *s = state;
+    if (sptree_build(s->tree, y, s->n) < 0) return ERR_INPUT;
+    size_t n = s->n;
+    int dims = s->dims;
+    /* Points in tree order: consecutive points walk the same cells, which
+     * keeps the tree in cache. Each point's sums do not depend on who computes
+     * them or when, so the result is the same for any thread count. */
+    const uint32_t *order = s->tree->perm;
+#pragma omp parallel for schedule(static) num_threads(s->nt) if (n >= 1024)
+    for (size_t t = 0; t < n; t++) {
+        size_t i = order[t];
+        sptree_repulsion(s->tree, y, i, s->theta, rep + i * dims, &s->zrow[i]);
+    }
+    double zt = 0.0;
+    for (size_t i = 0; i < n; i++)
+        zt += s->zrow[i];
+    *z = zt;
+    return 0;
+}
+
+const struct tsne_repulsion tsne_repulsion_bh = {
+    .name = "bh",
+    .z_exact = 0,
+    .create = bh_create,
+    .compute = bh_compute,
+    .destroy = bh_destroy,
+};
+
+enum tsne_method tsne_method_resolve(enum tsne_method m, size_t n)
+{
+    if (m == TSNE_METHOD_AUTO)
+        return n <= TSNE_EXACT_MAX_N ? TSNE_METHOD_EXACT : TSNE_METHOD_BH;
+    return m;
+}
+
+const struct tsne_repulsion *tsne_repulsion_for(enum tsne_method m, size_t n)
+{
+    switch (tsne_method_resolve(m, n)) {
+    case TSNE_METHOD_EXACT: return &tsne_repulsion_exact;
+    case TSNE_METHOD_BH: return &tsne_repulsion_bh;
+    default: return NULL;
+    }
+}
+
+/* ---- gradient ------------------------------------------------------------------ */
+
+struct grad_work {
+    double *rep;   /* n x dims repulsive sums from the backend */
+    double *rowkl; /* n: per-row sum_j p_ij log w_ij */
+    int nt;
+};
+
+/* Row i of the gradient: attraction over the sparse P plus the backend's
+ * repulsion; rowkl[i] = sum_j p_ij log w_ij when rowkl is given. Inlined with
+ * a constant dims so the 2-D and 3-D loops are specialised. */
+static inline __attribute__((always_inline)) void
+attr_row(const struct affinity *P, const double *y, size_t i, const int dims, double exag,
+         const double *rep, double invz, double *grad, double *rowkl)
+{
+    double a[SPTREE_MAX_DIMS] = {0}, lw = 0.0;
+    const double *yi = y + i * dims;
+    for (size_t e = P->row[i]; e < P->row[i + 1]; e++) {
+        const double *yj = y + (size_t)P->col[e] * dims;
+        double diff[SPTREE_MAX_DIMS], d2 = 0.0;
+        for (int d = 0; d < dims; d++) {
+            diff[d] = yi[d] - yj[d];
+            d2 += diff[d] * diff[d];
+        }
+        double pw = P->val[e] / (1.0 + d2);
+        for (int d = 0; d < dims; d++)
+            a[d] += pw * diff[d];
+        if (rowkl) lw -= P->val[e] * log1p(d2); /* p log w, w = 1 / (1 + d2) */
+    }
+    for (int d = 0; d < dims; d++)
+        grad[i * dims + d] = 4.0 * (exag * a[d] - rep[i * dims + d] * invz);
+    if (rowkl) rowkl[i] = lw;
+}
+
+/* grad = 4 (exag * attr - rep / Z) (van der Maaten 2014, eq. 5 split into
+ * attraction over the sparse P and repulsion); *kl when non-NULL:
+ * KL = sum p log p - sum p log w + log Z, with plogp = sum p log p given. */
+static int grad_compute(const struct affinity *P, const double *y, int dims, double exag,
+                        const struct tsne_repulsion *rep, void *state, struct grad_work *w,
+                        double *grad, double plogp, double *kl)
+{
+    size_t n = P->n;
+    double z = 0.0;
+    int rc = rep->compute(state, y, w->rep, &z);
+    if (rc < 0) return rc;
+    if (!(z > 0.0)) z = 1e-300; /* all points far apart or one point */
+    double invz = 1.0 / z;
+#pragma omp parallel for schedule(static) num_threads(w->nt) if (n >= 4096)
+    for (size_t i = 0; i < n; i++) {
+        if (dims == 2)
+            attr_row(P, y, i, 2, exag, w->rep, invz, grad, kl ? w->rowkl : NULL);
+        else
+            attr_row(P, y, i, 3, exag, w->rep, invz, grad, kl ? w->rowkl : NULL);
+    }
+    if (kl) {
+        double s = 0.0;
+        for (size_t i = 0; i < n; i++)
+            s += w->rowkl[i];
+        *kl = plogp - s + log(z);
+    }
+    return 0;
+}
+
+static double p_log_p(const struct affinity *P)
+{
+    double s = 0.0;
+    for (size_t e = 0; e < P->nnz; e++)
+        if (P->val[e] > 0.0) s += P->val[e] * log(P->val[e]);
+    return s;
+}
+
+static int work_init(struct grad_work *w, size_t n, int dims, int threads)
+{
+    w->nt = tsne_threads(threads);
+    w->rep = big_alloc(n * dims * sizeof *w->rep, NULL, "t-SNE workspace");
+    w->rowkl = w->rep ? big_alloc(n * sizeof *w->rowkl, NULL, "t-SNE workspace") : NULL;
+    if (!w->rowkl) {
+        free(w->rep);
+        return ERR_FAIL;
+    }
+    return 0;
+}
+
+static void work_release(struct grad_work *w)
+{
+    free(w->rep);
+    free(w->rowkl);
+}
+
+int tsne_gradient(const struct affinity *P, const double *y, int dims, double exag,
+                  const struct tsne_repulsion *rep, const struct tsne_params *p, double *grad,
+                  double *kl)
+{
+    struct tsne_params dp = tsne_params_default();
+    if (!p) p = &dp;
+    if (dims < 2 || dims > 3)
+        return error_set(ERR_INPUT, NULL, "dims %d: t-SNE makes 2 or 3 dimensions", dims);
+    struct grad_work w;
+    if (work_init(&w, P->n, dims, p->threads) < 0) return ERR_FAIL;
+    void *state = rep->create(P->n, dims, p);
+    int rc = ERR_FAIL;
+    if (state) {
+        rc = grad_compute(P, y, dims, exag, rep, state, &w, grad, kl ? p_log_p(P) : 0.0, kl);
+        rep->destroy(state);
+    }
+    work_release(&w);
+    return rc;
+}
+
+double tsne_kl_exact(const struct affinity *P, const float *y, int dims, int threads)
+{
+    size_t n = P->n;
+    int nt = tsne_threads(threads);
+    double *zrow = xmalloc((n ? n : 1) * sizeof *zrow);
+    double *lrow = xmalloc((n ? n : 1) * sizeof *lrow);
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (size_t i = 0; i < n; i++) {
+        double zi = 0.0, li = 0.0;
+        const float *yi = y + i * dims;
+        for (size_t j = 0; j < n; j++) {
+            if (j == i) continue;
+            double d2 = 0.0;
+            for (int d = 0; d < dims; d++) {
+                double t = (double)yi[d] - y[j * dims + d];
+                d2 += t * t;
+            }
+            zi += 1.0 / (1.0 + d2);
+        }
+        for (size_t e = P->row[i]; e < P->row[i + 1]; e++) {
+            size_t j = (size_t)P->col[e];
+            double d2 = 0.0;
+            for (int d = 0; d < dims; d++) {
+                double t = (double)yi[d] - y[j * dims + d];
+                d2 += t * t;
+            }
+            if (P->val[e] > 0.0) li += P->val[e] * (log(P->val[e]) + log1p(d2));
+        }
+        zrow[i] = zi;
+        lrow[i] = li;
+    }
+    double z = 0.0, l = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        z += zrow[i];
+        l += lrow[i];
+    }
+    free(zrow);
+    free(lrow);
+    /* sum p log(p / (w / Z)) = sum p (log p + log(1 + d2)) + log Z, as sum p = 1 */
+    return l + log(z);
+}
+
+/* ---- optimiser ----------------------------------------------------------------- */
+
+static int params_check(const struct tsne_params *p)
+{
+    if (p->dims != 2 && p->dims != 3)
+        return error_set(ERR_INPUT, NULL, "dims %d: t-SNE makes 2 or 3 dimensions", p->dims);
+    if (p->iters < 1)
+        return error_set(ERR_INPUT, NULL, "iterations %d: must be >= 1", p->iters);
+    if (p->exag_iters < 0)
+        return error_set(ERR_INPUT, NULL, "exaggeration iterations %d: must be >= 0",
+                         p->exag_iters);
+    if (!(p->early_exag > 0.0) || !isfinite(p->early_exag))
+        return error_set(ERR_INPUT, NULL, "early exaggeration %g: must be > 0", p->early_exag);
+    if (!(p->learning_rate >= 0.0) || !isfinite(p->learning_rate))
+        return error_set(ERR_INPUT, NULL, "learning rate %g: must be > 0 (0 = auto)",
+                         p->learning_rate);
+    if (!(p->momentum >= 0.0 && p->momentum < 1.0) ||
+        !(p->final_momentum >= 0.0 && p->final_momentum < 1.0))
+        return error_set(ERR_INPUT, NULL, "momentum must be in [0, 1)");
+    if (!(p->theta >= 0.0) || !isfinite(p->theta))
+        return error_set(ERR_INPUT, NULL, "theta %g: must be >= 0", p->theta);
+    if (p->kl_every < 1)
+        return error_set(ERR_INPUT, NULL, "KL interval %d: must be >= 1", p->kl_every);
+    if (p->method != TSNE_METHOD_AUTO && p->method != TSNE_METHOD_EXACT &&
+        p->method != TSNE_METHOD_BH)
+        return error_set(ERR_INPUT, NULL, "unknown t-SNE method %d", (int)p->method);
+    return 0;
+}
+
+static double learning_rate_for(const struct tsne_params *p, size_t n)
+{
+    if (p->learning_rate > 0.0) return p->learning_rate;
+    double lr = (double)n / 12.0; /* DESIGN.md: max(N / 12, 200) (Belkina et al. 2019) */
+    return lr > 200.0 ? lr : 200.0;
+}
+
+int tsne_optimize(const struct affinity *P, double *y, const struct tsne_params *p,
+                  const struct tsne_repulsion *rep, int *kl_iter, double *kl, size_t *nkl)
+{
+    size_t n = P->n, nd;
+    int dims = p->dims, rc;
+    if (params_check(p) < 0) return ERR_INPUT;
+    if (!rep) return error_set(ERR_INPUT, NULL, "no repulsion backend for this method");
+    if (!mul_ok(n, (size_t)dims, &nd))
+        return error_set(ERR_INPUT, NULL, "%zu points are too many", n);
+    double lr = learning_rate_for(p, n);
+    if (nkl) *nkl = 0;
+
+    struct grad_work w;
+    if (work_init(&w, n, dims, p->threads) < 0) return ERR_FAIL;
+    double *grad = big_alloc(nd * sizeof *grad, NULL, "t-SNE workspace");
+    double *upd = grad ? big_calloc(nd * sizeof *upd, NULL, "t-SNE workspace") : NULL;
+    double *gain = upd ? big_alloc(nd * sizeof *gain, NULL, "t-SNE workspace") : NULL;
+    void *state = gain ? rep->create(n, dims, p) : NULL;
+    if (!state) {
+        rc = ERR_FAIL;
+        goto done;
+    }
+    for (size_t t = 0; t < nd; t++)
+        gain[t] = 1.0;
+    double plogp = p_log_p(P), last_kl = NAN;
+    size_t nrec = 0;
+    char note[64];
+
+    for (int it = 0; it < p->iters; it++) {
+        int exag_phase = it < p->exag_iters;
+        double exag = exag_phase ? p->early_exag : 1.0;
+        double mom = exag_phase ? p->momentum : p->final_momentum;
+        int want_kl = (it + 1) % p->kl_every == 0;
+        double k = NAN;
+        rc = grad_compute(P, y, dims, exag, rep, state, &w, grad, plogp, want_kl ? &k : NULL);
+        if (rc < 0) goto done;
+        if (want_kl) {
+            last_kl = k;
+            if (kl_iter) kl_iter[nrec] = it + 1;
+            if (kl) kl[nrec] = k;
+            nrec++;
+            if (nkl) *nkl = nrec;
+        }
+        /* Gains (Jacobs 1988, as bhtsne/scikit-learn): grow where the gradient
+         * keeps its sign relative to the last step, shrink where it flips. */
+#pragma omp parallel for schedule(static) num_threads(w.nt) if (nd > 65536)
+        for (size_t t = 0; t < nd; t++) {
+            double g = grad[t];
+            gain[t] = (g * upd[t] < 0.0) ? gain[t] + 0.2 : gain[t] * 0.8;
+            if (gain[t] < 0.01) gain[t] = 0.01;
+            upd[t] = mom * upd[t] - lr * gain[t] * g;
+            y[t] += upd[t];
+        }
+        /* Keep the map centred (bhtsne): Q is translation invariant, and a
+         * centred map keeps trees and grids tight. Serial sum: repeatable. */
+        double mean[SPTREE_MAX_DIMS] = {0};
+        for (size_t i = 0; i < n; i++)
+            for (int d = 0; d < dims; d++)
+                mean[d] += y[i * dims + d];
+        for (int d = 0; d < dims; d++)
+            mean[d] /= (double)n;
+        for (size_t i = 0; i < n; i++)
+            for (int d = 0; d < dims; d++)
+                y[i * dims + d] -= mean[d];
+        for (size_t t = 0; t < nd; t++)
+            if (!isfinite(y[t])) {
+                rc = error_set(ERR_FAIL, NULL,
+                               "t-SNE diverged at iteration %d (learning rate %g too large?)",
+                               it + 1, lr);
+                goto done;
+            }
+        if ((it + 1) % 10 == 0 || it + 1 == p->iters) {
+            if (isnan(last_kl))
+                progress_update(p->progress, "t-SNE", (size_t)it + 1, (size_t)p->iters, NULL);
+            else {
+                snprintf(note, sizeof note, "KL %.4f", last_kl);
+                progress_update(p->progress, "t-SNE", (size_t)it + 1, (size_t)p->iters, note);
+            }
+        }
+    }
+    rc = 0;
+done:
+    if (state) rep->destroy(state);
+    work_release(&w);
+    free(grad);
+    free(upd);
+    free(gain);
+    return rc;
+}
+
+/* ---- initialisation and the whole run ----------------------------------------- */
+
+static int init_pca(const float *x, size_t n, size_t d, const struct tsne_params *p, double *y)
+{
+    if (d < (size_t)p->dims)
+        return error_set(ERR_INPUT, NULL,
+                         "PCA initialisation needs at least %d columns, the data has %zu "
+                         "(use random initialisation)",
+                         p->dims, d);
+    struct pca_params pp = pca_params_default();
+    pp.k = (size_t)p->dims;
+    pp.seed = p->seed;
+    struct pca *fit = pca_fit(x, n, d, &pp);
+    if (!fit) return error_code() < 0 ? error_code() : ERR_FAIL;
+    float *s = big_alloc(n * p->dims * sizeof *s, NULL, "PCA scores");
+    if (!s) {
+        pca_free(fit);
+        return ERR_FAIL;
+    }
+    pca_transform(fit, x, n, s);
+    pca_free(fit);
+    /* Scale so that the first coordinate has standard deviation 1e-4, as
+     * scikit-learn does (population std, both coordinates by one factor). */
+    double m = 0.0, v = 0.0;
+    for (size_t i = 0; i < n; i++)
+        m += s[i * p->dims];
+    m /= (double)n;
+    for (size_t i = 0; i < n; i++) {
+        double t = s[i * p->dims] - m;
+        v += t * t;
+    }
+    double sd = sqrt(v / (double)n), scale = sd > 0.0 ? 1e-4 / sd : 1.0;
+    for (size_t t = 0; t < n * p->dims; t++)
+        y[t] = s[t] * scale;
+    free(s);
+    return 0;
+}
+
+static void init_random(size_t n, int dims, uint64_t seed, double *y)
+{
+    struct rng r;
+    rng_seed(&r, seed);
+    for (size_t t = 0; t < n * (size_t)dims; t++)
+        y[t] = 1e-4 * rng_normal(&r);
+}
+
+void tsne_result_free(struct tsne_result *r)
+{
+    if (!r) return;
+    free(r->y);
+    free(r->kl_iter);
+    free(r->kl);
+    free(r);
+}
+
+struct tsne_result *tsne_run(const float *x, size_t n, size_t d, const struct tsne_params *pin)
+{
+    struct tsne_params p = pin ? *pin : tsne_params_default();
+    if (params_check(&p) < 0 || affinity_check(n, p.perplexity) < 0) return NULL;
+    size_t nd;
+    if (!mul_ok(n, (size_t)p.dims, &nd)) {
+        error_set(ERR_INPUT, NULL, "%zu points are too many", n);
+        return NULL;
+    }
+    if (p.init == TSNE_INIT_GIVEN) {
+        if (!p.init_y) {
+            error_set(ERR_INPUT, NULL, "initial coordinates missing");
+            return NULL;
+        }
+        for (size_t t = 0; t < nd; t++)
+            if (!isfinite(p.init_y[t])) {
+                error_set(ERR_INPUT, NULL, "initial coordinates: row %zu is not finite",
+                          t / p.dims);
+                return NULL;
+            }
+    }
+
+    struct tsne_result *r = xcalloc(1, sizeof *r);
+    struct affinity *P = NULL;
+    double *y = NULL;
+    const struct tsne_repulsion *rep = tsne_repulsion_for(p.method, n);
+    r->n = n;
+    r->dims = p.dims;
+    r->method = tsne_method_resolve(p.method, n);
+    r->learning_rate = learning_rate_for(&p, n);
+    r->perplexity = p.perplexity;
+    r->kl_trace_exact = rep->z_exact;
+
+    double t0 = now_seconds();
+    P = affinity_new(x, n, d, p.perplexity, p.threads, p.progress);
+    if (!P) goto fail;
+    r->time_affinity = now_seconds() - t0;
+
+    y = big_alloc(nd * sizeof *y, NULL, "t-SNE coordinates");
+    r->y = y ? big_alloc(nd * sizeof *r->y, NULL, "t-SNE coordinates") : NULL;
+    if (!r->y) goto fail;
+    if (p.init == TSNE_INIT_PCA) {
+        if (init_pca(x, n, d, &p, y) < 0) goto fail;
+    } else if (p.init == TSNE_INIT_RANDOM) {
+        init_random(n, p.dims, p.seed, y);
+    } else {
+        for (size_t t = 0; t < nd; t++)
+            y[t] = p.init_y[t];
+    }
+
+    size_t cap = (size_t)p.iters / (size_t)p.kl_every + 1;
+    r->kl_iter = xmalloc(cap * sizeof *r->kl_iter);
+    r->kl = xmalloc(cap * sizeof *r->kl);
+    t0 = now_seconds();
+    if (tsne_optimize(P, y, &p, rep, r->kl_iter, r->kl, &r->nkl) < 0) goto fail;
+    for (size_t t = 0; t < nd; t++)
+        r->y[t] = (float)y[t];
+
+    /* The KL of the output: exact when affordable, else from the backend's Z. */
+    if (n <= TSNE_KL_EXACT_MAX_N) {
+        r->kl_final = tsne_kl_exact(P, r->y, p.dims, p.threads);
+        r->kl_final_exact = 1;
+    } else {
+        double *g = big_alloc(nd * sizeof *g, NULL, "t-SNE workspace");
+        if (!g || tsne_gradient(P, y, p.dims, 1.0, rep, &p, g, &r->kl_final) < 0) {
+            free(g);
+            goto fail;
+        }
+        free(g);
+        r->kl_final_exact = rep->z_exact;
+    }
+    r->time_optimise = now_seconds() - t0;
+    free(y);
+    affinity_free(P);
+    return r;
+
+fail:
+    free(y);
+    affinity_free(P);
+    tsne_result_free(r);
+    return NULL;
+}

@@ -1,0 +1,130 @@
+/* tsne.h - t-distributed stochastic neighbour embedding (van der Maaten &
+ * Hinton 2008; Barnes-Hut: van der Maaten 2014).
+ *
+ * Affinities from the 3*perplexity nearest neighbours (affinity.h), then
+ * gradient descent with momentum, gains and early exaggeration. The gradient
+ *     dC/dy_i = 4 (exag * sum_j p_ij w_ij (y_i - y_j)  -  sum_j w_ij^2 (y_i - y_j) / Z)
+ * with w_ij = 1 / (1 + |y_i - y_j|^2) and Z = sum_{k != l} w_kl, splits into an
+ * attractive part over the sparse P (here) and a repulsive part supplied by a
+ * backend (struct tsne_repulsion: exact sums, a Barnes-Hut tree, later an FFT
+ * grid). The optimiser sees only the backend's per-point sums and Z.
+ *
+ *     struct tsne_params p = tsne_params_default();
+ *     p.seed = 1;
+ *     struct tsne_result *r = tsne_run(x, n, d, &p);      // x: n x d float32
+ *     if (!r) ... error_message() ...
+ *     // r->y: n x p.dims; r->kl[t] at iteration r->kl_iter[t]; r->kl_final
+ *     tsne_result_free(r);
+ *
+ * Repeatability: every parallel loop writes per-point results and every sum
+ * over points is taken serially in index order, so the output depends on the
+ * inputs and the seed only (the same for any thread count, given the same
+ * build and the same PCA).
+ */
+#ifndef INTERP_TSNE_H
+#define INTERP_TSNE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../core/progress.h"
+#include "affinity.h"
+
+enum tsne_method { TSNE_METHOD_AUTO, TSNE_METHOD_EXACT, TSNE_METHOD_BH };
+enum tsne_init { TSNE_INIT_PCA, TSNE_INIT_RANDOM, TSNE_INIT_GIVEN };
+
+/* TSNE_METHOD_AUTO uses the exact gradient up to this many points (measured
+ * on 2,000 Fashion-MNIST points, one core with AVX2: exact 4.9 s, Barnes-Hut
+ * 5.5 s CPU for 1000 iterations; exact grows as N^2, BH as N log N). */
+#define TSNE_EXACT_MAX_N 2000
+/* The final KL divergence is computed exactly (O(N^2)) up to this many points,
+ * beyond it from the backend's estimate of Z. */
+#define TSNE_KL_EXACT_MAX_N 20000
+
+struct tsne_params {
+    int dims;                        /* 2 or 3 */
+    double perplexity;               /* 30; 1 <= perplexity <= (N - 1) / 3 */
+    int iters;                       /* 1000 in all, exaggeration phase included */
+    double early_exag;               /* 12: P multiplied during the first exag_iters */
+    int exag_iters;                  /* 250 */
+    double learning_rate;            /* 0 = auto: max(N / 12, 200) (DESIGN.md) */
+    double momentum;                 /* 0.5 during the exaggeration phase */
+    double final_momentum;           /* 0.8 after it */
+    enum tsne_method method;         /* auto: exact up to TSNE_EXACT_MAX_N points, else BH */
+    double theta;                    /* 0.5: Barnes-Hut accuracy (0 = exact sums) */
+    enum tsne_init init;             /* PCA scaled to std 1e-4 in its first column */
+    const float *init_y;             /* n x dims, TSNE_INIT_GIVEN only (used as given) */
+    uint64_t seed;                   /* random initialisation */
+    int threads;                     /* OpenMP threads, 0 = the OpenMP default */
+    int kl_every;                    /* 50: record the KL divergence every so many iterations */
+    const struct progress *progress; /* stages "kNN", "affinities", "t-SNE" */
+};
+struct tsne_params tsne_params_default(void);
+
+/* A repulsion backend. create() returns its state for n points in dims
+ * (NULL + error on failure); compute() fills rep (n x dims) with
+ * sum_{j != i} w_ij^2 (y_i - y_j) and *z with Z = sum_{i != j} w_ij (exact or
+ * approximated) for y (n x dims), returning 0 or a negative error code;
+ * destroy() frees the state. compute() must give the same result for the same
+ * y whatever the thread count. */
+struct tsne_repulsion {
+    const char *name;
+    int z_exact; /* 1 when Z (hence the KL divergence) is exact */
+    void *(*create)(size_t n, int dims, const struct tsne_params *p);
+    int (*compute)(void *state, const double *y, double *rep, double *z);
+    void (*destroy)(void *state);
+};
+extern const struct tsne_repulsion tsne_repulsion_exact; /* O(N^2) */
+extern const struct tsne_repulsion tsne_repulsion_bh;    /* O(N log N), theta */
+/* The method auto stands for with n points (others are returned as given). */
+enum tsne_method tsne_method_resolve(enum tsne_method m, size_t n);
+/* The backend of a method (auto resolved by n); NULL for an unknown method.
+ * A new backend (e.g. FFT) adds its enum value, its tsne_repulsion and a case
+ * here; the optimiser needs no change. */
+const struct tsne_repulsion *tsne_repulsion_for(enum tsne_method m, size_t n);
+const char *tsne_method_name(enum tsne_method m); /* "exact", "bh", "auto" */
+
+struct tsne_result {
+    size_t n;
+    int dims;
+    float *y; /* n x dims coordinates (owned) */
+    size_t nkl;
+    int *kl_iter;            /* nkl iteration numbers (1-based: 50, 100, ...) (owned) */
+    double *kl;              /* KL divergence of the unexaggerated P at the positions
+                                the gradient of that iteration was taken at (owned) */
+    int kl_trace_exact;      /* 1 when the trace is exact, 0 when Z is estimated (BH) */
+    double kl_final;         /* KL divergence of the output y */
+    int kl_final_exact;      /* 1: exact O(N^2) sum; 0: backend's estimate of Z */
+    enum tsne_method method; /* the method used (auto resolved) */
+    double learning_rate;    /* the rate used */
+    double perplexity;
+    double time_affinity, time_optimise; /* seconds */
+};
+void tsne_result_free(struct tsne_result *r); /* NULL is a no-op */
+
+/* t-SNE of x (n x d, row-major float32) with params p (NULL = defaults).
+ * Errors (ERR_INPUT): dims not 2 or 3, perplexity outside [1, (n-1)/3] (the
+ * message gives the largest valid value), NaN/Inf in x or init_y (naming the
+ * row), other parameters out of range, PCA init with d < dims. Owned result,
+ * free with tsne_result_free. */
+struct tsne_result *tsne_run(const float *x, size_t n, size_t d, const struct tsne_params *p);
+
+/* The optimisation alone, from affinities P and a starting y (P->n x dims,
+ * doubles, updated in place). kl_iter/kl receive up to iters / kl_every
+ * entries (may be NULL), *nkl their count. Returns 0 or a negative code. */
+int tsne_optimize(const struct affinity *P, double *y, const struct tsne_params *p,
+                  const struct tsne_repulsion *rep, int *kl_iter, double *kl, size_t *nkl);
+
+/* The full gradient dC/dy (n x dims) at y for exaggeration exag, with the given
+ * backend; *kl (when non-NULL) receives the KL divergence of the unexaggerated
+ * P from the backend's Z. Allocates its own workspace. Returns 0 or an error. */
+int tsne_gradient(const struct affinity *P, const double *y, int dims, double exag,
+                  const struct tsne_repulsion *rep, const struct tsne_params *p, double *grad,
+                  double *kl);
+
+/* Exact KL(P || Q) of coordinates y (P->n x dims, float32): sum over the
+ * nonzero p_ij of p_ij log(p_ij / q_ij), q_ij = w_ij / sum_{k != l} w_kl.
+ * O(N^2) time, no allocation beyond O(N). threads 0 = default. */
+double tsne_kl_exact(const struct affinity *P, const float *y, int dims, int threads);
+
+#endif

@@ -1,0 +1,325 @@
+/* cmd_tsne.c - `interp tsne`: t-SNE of an embedding matrix; writes the
+ * coordinates (.npy, .csv), the KL trace (CSV and plot), a scatter plot
+ * coloured by class, and with --json one object with the figures.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../analysis/tsne.h"
+#include "../core/array.h"
+#include "../core/error.h"
+#include "../core/outfile.h"
+#include "../core/util.h"
+#include "../plots/plot.h"
+#include "cli.h"
+
+static const char USAGE[] =
+    "usage: interp tsne EMB [--labels L] [--classes NAMES] [--perplexity 30]\n"
+    "                       [--iters 1000] [--early-exag 12] [--exag-iters 250]\n"
+    "                       [--lr auto|X] [--method exact|bh|auto] [--theta 0.5]\n"
+    "                       [--init pca|random|FILE.npy] [--dims 2|3] [--dim D]\n"
+    "                       [--seed S] [--threads T] [-o OUT] [--json] [--quiet]\n"
+    "\n"
+    "t-SNE of the N x D matrix EMB (.npy, .csv/.tsv, or raw float32 .bin with\n"
+    "--dim D). Input affinities from the 3*perplexity nearest neighbours (exact\n"
+    "search), perplexity calibrated per point; gradient descent with momentum\n"
+    "0.5/0.8, gains and early exaggeration; learning rate max(N/12, 200) unless\n"
+    "--lr is given. --method auto: exact gradient up to 2000 points, Barnes-Hut\n"
+    "(--theta) beyond. --init pca (default) is the PCA projection scaled to\n"
+    "standard deviation 1e-4; random is Gaussian with that deviation from --seed;\n"
+    "FILE.npy gives N x dims starting coordinates. Same --seed and --threads give\n"
+    "identical output.\n"
+    "\n"
+    "Writes into OUT (default tsne-out/): tsne.npy and tsne.csv (N x dims),\n"
+    "kl.csv (KL divergence every 50 iterations) with kl.gp/.dat/.png, and the\n"
+    "scatter plot scatter.gp/.dat/.png coloured by --labels (first two axes).\n"
+    "The final KL divergence is exact up to 20000 points, estimated beyond.\n";
+
+enum {
+    OPT_LABELS = OPT_COMMAND_BASE,
+    OPT_CLASSES,
+    OPT_PERPLEXITY,
+    OPT_ITERS,
+    OPT_EARLY_EXAG,
+    OPT_EXAG_ITERS,
+    OPT_LR,
+    OPT_METHOD,
+    OPT_THETA,
+    OPT_INIT,
+    OPT_DIMS,
+    OPT_DIM,
+};
+
+/* Writes the coordinates as .npy and .csv. */
+static int write_coords(const char *dir, const struct tsne_result *r)
+{
+    size_t shape[2] = {r->n, (size_t)r->dims};
+    struct array *a = array_new(DT_F32, 2, shape);
+    if (!a) return ERR_FAIL;
+    memcpy(a->data, r->y, r->n * r->dims * sizeof *r->y);
+    char *npy = path_join(dir, "tsne.npy"), *csv = path_join(dir, "tsne.csv");
+    int rc = npy_write(npy, a);
+    if (rc == 0) {
+        cli_wrote(npy);
+        rc = csv_write(csv, a, r->dims == 2 ? "tsne1,tsne2" : "tsne1,tsne2,tsne3");
+        if (rc == 0) cli_wrote(csv);
+    }
+    free(npy);
+    free(csv);
+    array_free(a);
+    return rc;
+}
+
+static void wrote_plot(const struct cli_common *c, struct plot_result *pr)
+{
+    cli_wrote(pr->script);
+    cli_wrote(pr->data);
+    if (pr->rendered && pr->png)
+        cli_wrote(pr->png);
+    else
+        cli_note(c, "gnuplot not available: wrote %s, no PNG", pr->script);
+}
+
+/* kl.csv and the KL plot. */
+static int write_kl(const struct cli_common *c, const char *dir, const struct tsne_result *r)
+{
+    size_t shape[2] = {r->nkl, 2};
+    if (r->nkl == 0) return 0;
+    struct array *a = array_new(DT_F64, 2, shape);
+    if (!a) return ERR_FAIL;
+    double *v = a->data, *xs = xmalloc(r->nkl * sizeof *xs);
+    for (size_t t = 0; t < r->nkl; t++) {
+        v[2 * t] = r->kl_iter[t];
+        v[2 * t + 1] = r->kl[t];
+        xs[t] = r->kl_iter[t];
+    }
+    char *path = path_join(dir, "kl.csv");
+    int rc = csv_write(path, a, "iteration,kl");
+    if (rc == 0) cli_wrote(path);
+    free(path);
+    array_free(a);
+    if (rc == 0) {
+        const double *ys[1] = {r->kl};
+        char *names[1] = {r->kl_trace_exact ? "KL divergence" : "KL divergence (estimated)"};
+        struct line_plot lp = {.x = xs,
+                               .n = r->nkl,
+                               .y = ys,
+                               .nseries = 1,
+                               .series_names = names,
+                               .title = "t-SNE: KL divergence",
+                               .xlabel = "iteration",
+                               .ylabel = "KL(P || Q)",
+                               .logy = 0};
+        struct plot_result pr = {0};
+        rc = plot_lines(dir, "kl", &lp, &pr);
+        if (rc == 0) wrote_plot(c, &pr);
+        plot_result_release(&pr);
+    }
+    free(xs);
+    return rc;
+}
+
+static int write_scatter(const struct cli_common *c, const char *dir,
+                         const struct tsne_result *r, const struct labels *lab)
+{
+    float *xs = big_alloc(r->n * sizeof *xs, NULL, "plot data");
+    float *ys = xs ? big_alloc(r->n * sizeof *ys, NULL, "plot data") : NULL;
+    if (!ys) {
+        free(xs);
+        return ERR_FAIL;
+    }
+    for (size_t i = 0; i < r->n; i++) {
+        xs[i] = r->y[i * r->dims];
+        ys[i] = r->y[i * r->dims + 1];
+    }
+    struct scatter s = {.x = xs,
+                        .y = ys,
+                        .n = r->n,
+                        .labels = lab ? lab->id : NULL,
+                        .nclasses = lab ? lab->nclasses : 0,
+                        .class_names = lab ? lab->names : NULL,
+                        .title = r->dims == 2 ? "t-SNE" : "t-SNE (axes 1 and 2 of 3)",
+                        .xlabel = "t-SNE 1",
+                        .ylabel = "t-SNE 2"};
+    struct plot_result pr = {0};
+    int rc = plot_scatter(dir, "scatter", &s, &pr);
+    if (rc == 0) wrote_plot(c, &pr);
+    plot_result_release(&pr);
+    free(xs);
+    free(ys);
+    return rc;
+}
+
+int cmd_tsne(int argc, char **argv)
+{
+    static const struct option opts[] = {{"labels", required_argument, 0, OPT_LABELS},
+                                         {"classes", required_argument, 0, OPT_CLASSES},
+                                         {"perplexity", required_argument, 0, OPT_PERPLEXITY},
+                                         {"iters", required_argument, 0, OPT_ITERS},
+                                         {"early-exag", required_argument, 0, OPT_EARLY_EXAG},
+                                         {"exag-iters", required_argument, 0, OPT_EXAG_ITERS},
+                                         {"lr", required_argument, 0, OPT_LR},
+                                         {"method", required_argument, 0, OPT_METHOD},
+                                         {"theta", required_argument, 0, OPT_THETA},
+                                         {"init", required_argument, 0, OPT_INIT},
+                                         {"dims", required_argument, 0, OPT_DIMS},
+                                         {"dim", required_argument, 0, OPT_DIM},
+                                         COMMON_LONG_OPTIONS,
+                                         {0}};
+    struct cli_common c = cli_common_default(USAGE);
+    struct tsne_params p = tsne_params_default();
+    struct array_opts ao = array_opts_default();
+    const char *labels_path = NULL, *classes_path = NULL, *init_path = NULL;
+    int ch;
+    while ((ch = getopt_long(argc, argv, COMMON_SHORT_OPTIONS, opts, NULL)) != -1) {
+        switch (ch) {
+        case OPT_LABELS: labels_path = optarg; break;
+        case OPT_CLASSES: classes_path = optarg; break;
+        case OPT_PERPLEXITY:
+            p.perplexity = cli_parse_double("--perplexity", optarg, 1, 1e6);
+            break;
+        case OPT_ITERS: p.iters = (int)cli_parse_long("--iters", optarg, 1, 1000000); break;
+        case OPT_EARLY_EXAG:
+            p.early_exag = cli_parse_double("--early-exag", optarg, 1e-3, 1e6);
+            break;
+        case OPT_EXAG_ITERS:
+            p.exag_iters = (int)cli_parse_long("--exag-iters", optarg, 0, 1000000);
+            break;
+        case OPT_LR:
+            p.learning_rate =
+                strcmp(optarg, "auto") ? cli_parse_double("--lr", optarg, 1e-6, 1e9) : 0.0;
+            break;
+        case OPT_METHOD:
+            if (!strcmp(optarg, "exact"))
+                p.method = TSNE_METHOD_EXACT;
+            else if (!strcmp(optarg, "bh") || !strcmp(optarg, "barnes-hut"))
+                p.method = TSNE_METHOD_BH;
+            else if (!strcmp(optarg, "auto"))
+                p.method = TSNE_METHOD_AUTO;
+            else
+                return cli_usage_error(NULL, "--method: '%s' is not exact, bh or auto", optarg);
+            break;
+        case OPT_THETA: p.theta = cli_parse_double("--theta", optarg, 0, 10); break;
+        case OPT_INIT:
+            if (!strcmp(optarg, "pca"))
+                p.init = TSNE_INIT_PCA;
+            else if (!strcmp(optarg, "random"))
+                p.init = TSNE_INIT_RANDOM;
+            else {
+                p.init = TSNE_INIT_GIVEN;
+                init_path = optarg;
+            }
+            break;
+        case OPT_DIMS: p.dims = (int)cli_parse_long("--dims", optarg, 2, 3); break;
+        case OPT_DIM: ao.dim = (size_t)cli_parse_long("--dim", optarg, 1, 1L << 30); break;
+        default: cli_common_option(&c, ch, optarg, argv, opts);
+        }
+    }
+    if (argc - optind != 1) {
+        fputs(USAGE, stderr);
+        return EXIT_USAGE;
+    }
+    const char *in = argv[optind];
+    p.seed = c.seed;
+    p.threads = c.threads;
+    p.progress = &c.progress;
+
+    int status = EXIT_OK;
+    struct labels *lab = NULL;
+    struct array *init = NULL;
+    struct tsne_result *r = NULL;
+    char *dir = NULL;
+    double t0 = now_seconds();
+
+    struct array *x = array_load(in, &ao, DT_F32);
+    if (!x) return cli_fail();
+    size_t n = array_rows(x), d = array_cols(x);
+    if (labels_path) {
+        lab = labels_load(labels_path, classes_path);
+        if (!lab || labels_check_rows(lab, n, labels_path) < 0) goto fail;
+    } else if (classes_path) {
+        status = cli_usage_error(classes_path, "--classes needs --labels");
+        goto out;
+    }
+    if (init_path) {
+        struct array_opts io = array_opts_default();
+        init = array_load(init_path, &io, DT_F32);
+        if (!init) goto fail;
+        if (array_rows(init) != n || array_cols(init) != (size_t)p.dims) {
+            status = cli_usage_error(init_path,
+                                     "initial coordinates are %zu x %zu, expected %zu x %d",
+                                     array_rows(init), array_cols(init), n, p.dims);
+            goto out;
+        }
+        p.init_y = init->data;
+    }
+    dir = cli_out_dir(&c, "tsne-out");
+    if (!dir) {
+        status = EXIT_USAGE;
+        goto out;
+    }
+
+    r = tsne_run(x->data, n, d, &p);
+    if (!r) {
+        error_set_path_if_missing(in);
+        goto fail;
+    }
+    if (write_coords(dir, r) < 0 || write_kl(&c, dir, r) < 0 ||
+        write_scatter(&c, dir, r, lab) < 0)
+        goto fail;
+    double total = now_seconds() - t0;
+
+    if (c.json) {
+        struct json j;
+        json_init(&j, stdout);
+        json_object_begin(&j);
+        json_key(&j, "input");
+        json_string(&j, in);
+        json_key(&j, "n");
+        json_int(&j, (int64_t)n);
+        json_key(&j, "d");
+        json_int(&j, (int64_t)d);
+        json_key(&j, "dims");
+        json_int(&j, r->dims);
+        json_key(&j, "method");
+        json_string(&j, tsne_method_name(r->method));
+        json_key(&j, "perplexity");
+        json_double(&j, r->perplexity);
+        json_key(&j, "iterations");
+        json_int(&j, p.iters);
+        json_key(&j, "learning_rate");
+        json_double(&j, r->learning_rate);
+        json_key(&j, "seed");
+        json_int(&j, (int64_t)p.seed);
+        json_key(&j, "kl_divergence");
+        json_double(&j, r->kl_final);
+        json_key(&j, "kl_exact");
+        json_bool(&j, r->kl_final_exact);
+        json_key(&j, "time_affinity_s");
+        json_double(&j, r->time_affinity);
+        json_key(&j, "time_optimise_s");
+        json_double(&j, r->time_optimise);
+        json_key(&j, "time_s");
+        json_double(&j, total);
+        cli_json_paths(&j);
+        json_object_end(&j);
+        json_finish(&j);
+    } else {
+        cli_note(&c, "t-SNE of %zu x %zu (%s): KL divergence %.4f%s, %.1f s", n, d,
+                 tsne_method_name(r->method), r->kl_final,
+                 r->kl_final_exact ? "" : " (estimated)", total);
+        cli_print_paths();
+    }
+    goto out;
+
+fail:
+    status = cli_fail();
+out:
+    tsne_result_free(r);
+    free(dir);
+    array_free(init);
+    labels_free(lab);
+    array_free(x);
+    return cli_finish(status);
+}

@@ -115,4 +115,56 @@ int cmd_info(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 
+/* ---- explanations (gradcam, occlusion, saliency; helpers in cmd_gradcam.c) ---- */
+int cmd_gradcam(int argc, char **argv);
+int cmd_occlusion(int argc, char **argv);
+int cmd_saliency(int argc, char **argv);
+
+struct image;
+struct cam_info;
+struct colormap;
+struct model;
+
+/* --class: EXPLAIN_PRED, EXPLAIN_ALL, or a class index. */
+enum { EXPLAIN_PRED = -1, EXPLAIN_ALL = -2 };
+
+/* What the three commands share: output folder, colours, class names, the
+ * stdout JSON (NULL in text mode). */
+struct explain_out {
+    const struct cli_common *c;
+    const char *dir;
+    const char *method;        /* "gradcam", "gradcam++", "occlusion", "saliency" */
+    const struct colormap *cm;
+    double alpha;
+    char **names;              /* class names or NULL */
+    size_t nnames;
+    struct json *j;            /* --json: one record per map is added here */
+    int unique_stems;          /* 0: prefix file names with the image index */
+};
+
+/* Parses --class (pred, all, an index or a class name) into *cls; prints the
+ * error and returns 2 on a bad value, else 0. */
+int explain_class_parse(const char *spec, int nclass, char **names, size_t nnames, int *cls);
+/* The classes to explain for one image: n written to out (nclass ints room). */
+int explain_class_list(int spec, int pred, int nclass, int *out);
+/* Loads --classes (a file or a comma list) checked against nclass; 0 or 2. */
+int explain_names_load(const char *arg, int nclass, char ***names, size_t *n);
+/* Resolves --layer NAME (NULL: the model's default) to a tensor id, or
+ * prints the error (naming candidates) and returns -1. */
+int explain_layer(const struct model *m, const char *model_path, const char *name);
+/* Parses --colormap; prints and returns NULL for an unknown name. */
+const struct colormap *explain_colormap(const char *name);
+/* 1 when no two image paths share a file stem. */
+int explain_stems_unique(char **images, int n);
+/* Writes the outputs of one map: <stem>.<class>.<method>.{layer.npy (when
+ * lmap), input.npy, heatmap.png, overlay.png, json}; `extra` adds
+ * method-specific JSON members. 0, or the exit status after printing. */
+int explain_write(struct explain_out *o, const char *img_path, int img_index,
+                  const struct image *orig, int cls, int pred, const float *lmap, int lh,
+                  int lw, const char *lname, const float *imap, int ih, int iw, double vmin,
+                  double vmax, const struct cam_info *info, const char *score_what,
+                  void (*extra)(struct json *j, void *ctx), void *ctx);
+/* Finishes a command's output: the JSON object's paths (or the path list). */
+void explain_finish(struct explain_out *o);
+
 #endif

@@ -20,10 +20,16 @@ struct command {
 static const struct command commands[] = {
     {"convert", cmd_convert, "read a matrix in any supported format, write .npy or .csv"},
     {"image", cmd_image, "decode, resize and re-encode images as the model would see them"},
+    {"info", cmd_info, "describe an ONNX model: input, layers, shapes, Grad-CAM layer, latent"},
+    {"predict", cmd_predict, "top-k classes and probabilities of images"},
+    {"embed", cmd_embed, "latents, probabilities, predictions of many images -> .npy"},
     {"pca", cmd_pca, "principal components: scores, components, variance; scatter and scree plots"},
     {"prototypes", cmd_prototypes, "per class: members nearest to and farthest from the centroid, the medoid"},
     {"metrics", cmd_metrics, "accuracy, top-k, per-class precision/recall/F1, confusion matrix"},
     {"tsne", cmd_tsne, "t-SNE of an embedding: coordinates, KL trace, scatter plot"},
+    {"gradcam", cmd_gradcam, "Grad-CAM / Grad-CAM++ maps: raw map (.npy), heatmap and overlay (PNG)"},
+    {"occlusion", cmd_occlusion, "occlusion maps: probability drop under a sliding gray patch"},
+    {"saliency", cmd_saliency, "input-gradient saliency: max over channels of |d logit / d pixel|"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -1,0 +1,333 @@
+/* cmd_embed.c - `interp embed MODEL (DIR | IMG... | --list FILES)`: the latent
+ * of every image (default: the input of the last dense layer) with the
+ * model's probabilities and predictions, streamed in batches; a folder of
+ * class folders also gives labels and class names.
+ */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "../core/array.h"
+#include "../core/error.h"
+#include "../core/model.h"
+#include "../core/outfile.h"
+#include "../core/util.h"
+#include "cli.h"
+
+static const char USAGE[] =
+    "usage: interp embed MODEL (DIR | IMG... | --list FILES.txt) [--layer NAME]\n"
+    "                    [--batch B] [--scale S] [--mean M] [--std S] [-o OUT] [--json]\n"
+    "\n"
+    "Runs the model over many images in batches (default 64) and writes to OUT\n"
+    "(a folder, default embed-out/):\n"
+    "  embeddings.npy   N x D float32: the --layer tensor per image (default: the\n"
+    "                   input of the last Gemm/MatMul, the latent; see `interp info`)\n"
+    "  probs.npy        N x K float32 class probabilities\n"
+    "  predictions.npy  N int32 top-1 classes\n"
+    "  files.txt        the image of each row, in row order\n"
+    "When DIR holds one folder per class (Keras's image_dataset_from_directory\n"
+    "layout; class id = index of the sorted folder name), also:\n"
+    "  labels.npy       N int32 class ids\n"
+    "  classes.txt      the class names, one per line\n"
+    "Images (.png, .jpg, .jpeg) are preprocessed as for `interp predict`.\n";
+
+enum { OPT_LIST = OPT_COMMAND_BASE, OPT_LAYER, OPT_BATCH, OPT_SCALE, OPT_MEAN, OPT_STD };
+
+/* ---------------------------------------------------------------- inputs */
+struct strlist {
+    char **s;
+    size_t n, cap;
+};
+
+static void strlist_push(struct strlist *l, char *s)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 64;
+        l->s = xrealloc(l->s, sizeof(char *) * l->cap);
+    }
+    l->s[l->n++] = s;
+}
+
+static void strlist_release(struct strlist *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->s[i]);
+    free(l->s);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int is_image_name(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    return dot &&
+           (!strcasecmp(dot, ".png") || !strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg"));
+}
+
+static int is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* Sorted entries of dir: sub-folders (want_dirs) or image files. */
+static int list_dir(const char *dir, int want_dirs, struct strlist *out)
+{
+    DIR *d = opendir(dir);
+    if (!d) return error_set_errno(ERR_INPUT, dir, "cannot open folder");
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char *p = path_join(dir, e->d_name);
+        int isd = is_dir(p);
+        if (want_dirs ? isd : (!isd && is_image_name(e->d_name)))
+            strlist_push(out, xstrdup(want_dirs ? e->d_name : p));
+        free(p);
+    }
+    closedir(d);
+    qsort(out->s, out->n, sizeof(char *), cmp_str);
+    return 0;
+}
+
+static int read_list(const char *path, struct strlist *out)
+{
+    FILE *fp = fopen(path, "r");
+    if (!fp) return error_set_errno(ERR_INPUT, path, "cannot open");
+    input_register(path);
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    while ((len = getline(&line, &cap, fp)) >= 0) {
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = 0;
+        if (len > 0) strlist_push(out, xstrdup(line));
+    }
+    free(line);
+    fclose(fp);
+    if (!out->n) return error_set(ERR_INPUT, path, "no image paths in the list");
+    return 0;
+}
+
+/* ---------------------------------------------------------------- outputs */
+static int write_npy(const char *dir, const char *name, enum dtype t, int ndim, size_t rows,
+                     size_t cols, void *data)
+{
+    struct array a = {.dtype = t, .ndim = ndim, .shape = {rows, cols, 1, 1}, .data = data};
+    char *p = path_join(dir, name);
+    int rc = npy_write(p, &a);
+    if (!rc) cli_wrote(p);
+    free(p);
+    return rc;
+}
+
+static int write_lines(const char *dir, const char *name, char **lines, size_t n)
+{
+    char *p = path_join(dir, name);
+    struct outfile of;
+    int rc = outfile_open(&of, p);
+    if (!rc) {
+        for (size_t i = 0; i < n; i++)
+            fprintf(of.fp, "%s\n", lines[i]);
+        rc = outfile_commit(&of);
+    }
+    if (!rc) cli_wrote(p);
+    free(p);
+    return rc;
+}
+
+int cmd_embed(int argc, char **argv)
+{
+    static const struct option opts[] = {{"list", required_argument, 0, OPT_LIST},
+                                         {"layer", required_argument, 0, OPT_LAYER},
+                                         {"batch", required_argument, 0, OPT_BATCH},
+                                         {"scale", required_argument, 0, OPT_SCALE},
+                                         {"mean", required_argument, 0, OPT_MEAN},
+                                         {"std", required_argument, 0, OPT_STD},
+                                         COMMON_LONG_OPTIONS,
+                                         {0}};
+    struct cli_common c = cli_common_default(USAGE);
+    struct model_prep prep = model_prep_default();
+    const char *list_path = NULL, *layer_name = NULL;
+    int batch = 64, ch;
+    while ((ch = getopt_long(argc, argv, COMMON_SHORT_OPTIONS, opts, NULL)) != -1) {
+        switch (ch) {
+        case OPT_LIST: list_path = optarg; break;
+        case OPT_LAYER: layer_name = optarg; break;
+        case OPT_BATCH: batch = (int)cli_parse_long("--batch", optarg, 1, 4096); break;
+        case OPT_SCALE: prep.scale = cli_parse_double("--scale", optarg, -1e9, 1e9); break;
+        case OPT_MEAN:
+            if (model_prep_parse_list(optarg, prep.mean, &prep.nmean, "--mean"))
+                return cli_fail();
+            break;
+        case OPT_STD:
+            if (model_prep_parse_list(optarg, prep.std, &prep.nstd, "--std")) return cli_fail();
+            for (int i = 0; i < prep.nstd; i++)
+                if (prep.std[i] == 0.0f)
+                    return cli_usage_error(NULL, "--std: 0 is not allowed");
+            break;
+        default: cli_common_option(&c, ch, optarg, argv, opts);
+        }
+    }
+    int nargs = argc - optind;
+    if (nargs < 1 || (nargs < 2 && !list_path) || (list_path && nargs != 1)) {
+        fputs(USAGE, stderr);
+        return EXIT_USAGE;
+    }
+    const char *model_path = argv[optind];
+    struct strlist files = {0}, classes = {0};
+    int32_t *labels = NULL;
+    float *emb = NULL, *probs = NULL, *x = NULL;
+    int32_t *pred = NULL;
+    struct model_run *r = NULL;
+    char *dir = NULL;
+    int status = EXIT_OK;
+    struct model *m = model_load(model_path);
+    if (!m) return cli_fail();
+
+    /* the images, and labels when a folder holds class folders */
+    if (list_path) {
+        if (read_list(list_path, &files)) goto fail;
+    } else if (nargs == 2 && is_dir(argv[optind + 1])) {
+        const char *root = argv[optind + 1];
+        if (list_dir(root, 1, &classes)) goto fail;
+        if (classes.n) {
+            size_t cap = 0;
+            for (size_t k = 0; k < classes.n; k++) {
+                char *sub = path_join(root, classes.s[k]);
+                size_t before = files.n;
+                int rc = list_dir(sub, 0, &files);
+                free(sub);
+                if (rc) goto fail;
+                if (files.n > cap) {
+                    cap = files.cap;
+                    labels = xrealloc(labels, sizeof(int32_t) * (cap ? cap : 1));
+                }
+                for (size_t i = before; i < files.n; i++)
+                    labels[i] = (int32_t)k;
+            }
+        } else if (list_dir(root, 0, &files)) {
+            goto fail;
+        }
+        if (!files.n) {
+            status = cli_usage_error(root, "no .png or .jpg images found");
+            goto done;
+        }
+    } else {
+        for (int i = optind + 1; i < argc; i++)
+            strlist_push(&files, xstrdup(argv[i]));
+    }
+
+    int layer = layer_name ? model_tensor_find(m, layer_name) : model_default_latent(m);
+    if (layer_name && (layer < 0 || !model_tensor_is_activation(m, layer))) {
+        status = cli_usage_error(
+            model_path, "--layer: no activation named '%s' (see `interp info`)", layer_name);
+        goto done;
+    }
+    if (layer < 0) {
+        status = cli_usage_error(
+            model_path, "no dense layer to take the latent from; name one with --layer");
+        goto done;
+    }
+    size_t N = files.n, D = model_tensor_item(m, layer),
+           item = model_tensor_item(m, model_input(m));
+    int K = model_prob_classes(m);
+    if ((size_t)batch > N) batch = (int)N;
+    size_t embytes, pbytes;
+    if (!mul3_ok(N, D, sizeof(float), &embytes) ||
+        !mul3_ok(N, (size_t)K, sizeof(float), &pbytes)) {
+        status = cli_usage_error(NULL, "too many images");
+        goto done;
+    }
+    if (!(dir = cli_out_dir(&c, "embed-out"))) {
+        status = EXIT_USAGE;
+        goto done;
+    }
+    if (!(r = model_run_new(m, batch, MODEL_RUN_FORWARD, &layer, 1)) ||
+        !(x = big_alloc(sizeof(float) * item * (size_t)batch, NULL, "image batch")) ||
+        !(emb = big_alloc(embytes, NULL, "embedding matrix")) ||
+        !(probs = big_alloc(pbytes, NULL, "probabilities")) ||
+        !(pred = big_alloc(sizeof(int32_t) * N, NULL, "predictions")))
+        goto fail;
+
+    double t0 = now_seconds();
+    for (size_t b0 = 0; b0 < N; b0 += (size_t)batch) {
+        int n = N - b0 < (size_t)batch ? (int)(N - b0) : batch;
+        for (int i = 0; i < n; i++)
+            if (model_preprocess_file(m, files.s[b0 + i], &prep, x + (size_t)i * item)) {
+                error_set_path_if_missing(files.s[b0 + i]);
+                goto fail;
+            }
+        model_forward(r, x, n);
+        memcpy(emb + b0 * D, model_run_tensor(r, layer), sizeof(float) * D * (size_t)n);
+        float *p = probs + b0 * (size_t)K;
+        model_run_probs(r, p);
+        for (int i = 0; i < n; i++) {
+            int best = 0;
+            for (int k = 1; k < K; k++)
+                if (p[(size_t)i * K + k] > p[(size_t)i * K + best]) best = k;
+            pred[b0 + (size_t)i] = best;
+        }
+        progress_update(&c.progress, "embed", b0 + (size_t)n, N, NULL);
+    }
+    double secs = now_seconds() - t0;
+
+    if (write_npy(dir, "embeddings.npy", DT_F32, 2, N, D, emb) ||
+        write_npy(dir, "probs.npy", DT_F32, 2, N, (size_t)K, probs) ||
+        write_npy(dir, "predictions.npy", DT_I32, 1, N, 1, pred) ||
+        write_lines(dir, "files.txt", files.s, N) ||
+        (labels && (write_npy(dir, "labels.npy", DT_I32, 1, N, 1, labels) ||
+                    write_lines(dir, "classes.txt", classes.s, classes.n))))
+        goto fail;
+    if (c.json) {
+        struct json j;
+        json_init(&j, stdout);
+        json_object_begin(&j);
+        json_key(&j, "model");
+        json_string(&j, model_path);
+        json_key(&j, "layer");
+        json_string(&j, model_tensor_name(m, layer));
+        json_key(&j, "images");
+        json_int(&j, (int64_t)N);
+        json_key(&j, "dim");
+        json_int(&j, (int64_t)D);
+        json_key(&j, "classes");
+        json_int(&j, K);
+        if (labels) {
+            json_key(&j, "class_names");
+            json_array_begin(&j);
+            for (size_t k = 0; k < classes.n; k++)
+                json_string(&j, classes.s[k]);
+            json_array_end(&j);
+        }
+        json_key(&j, "seconds");
+        json_double(&j, secs);
+        json_key(&j, "images_per_second");
+        json_double(&j, secs > 0 ? (double)N / secs : 0);
+        cli_json_paths(&j);
+        json_object_end(&j);
+        json_finish(&j);
+    } else {
+        cli_print_paths();
+    }
+    goto done;
+fail:
+    status = cli_fail();
+done:
+    free(dir);
+    free(x);
+    free(emb);
+    free(probs);
+    free(pred);
+    free(labels);
+    model_run_free(r);
+    strlist_release(&files);
+    strlist_release(&classes);
+    model_free(m);
+    return cli_finish(status);
+}

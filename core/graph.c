@@ -1,0 +1,199 @@
+/* graph.c - the engine's graph: tensors by name, nodes, and one arena that
+ * holds every parameter and name of a model (freed at once by graph_free).
+ */
+#include "graph.h"
+
+#include <stdalign.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+/* ---------------------------------------------------------------- arena */
+struct arena_chunk {
+    struct arena_chunk *next;
+    size_t used, size;
+    alignas(16) unsigned char data[];
+};
+
+void *graph_alloc(struct graph *g, size_t bytes)
+{
+    bytes = (bytes + 15) & ~(size_t)15;
+    struct arena_chunk *c = g->arena;
+    if (!c || c->size - c->used < bytes) {
+        size_t size = bytes > ((size_t)1 << 20) ? bytes : (size_t)1 << 20;
+        struct arena_chunk *nc = xcalloc(1, sizeof *nc + size);
+        nc->size = size;
+        if (c && bytes > ((size_t)1 << 20)) { /* a big one: keep filling the current chunk */
+            nc->next = c->next;
+            c->next = nc;
+            nc->used = bytes;
+            return nc->data;
+        }
+        nc->next = c;
+        g->arena = c = nc;
+    }
+    void *p = c->data + c->used;
+    c->used += bytes;
+    return p;
+}
+
+char *graph_strdup(struct graph *g, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    return memcpy(graph_alloc(g, n), s, n);
+}
+
+/* ---------------------------------------------------------------- name index */
+struct name_index {
+    int *slot; /* tensor index + 1, 0 = empty */
+    size_t cap;
+};
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static void index_put(struct graph *g, int idx)
+{
+    struct name_index *ix = g->name_index;
+    size_t m = ix->cap - 1, i = hash_str(g->t[idx].name) & m;
+    while (ix->slot[i])
+        i = (i + 1) & m;
+    ix->slot[i] = idx + 1;
+}
+
+static void index_grow(struct graph *g)
+{
+    struct name_index *ix = g->name_index;
+    free(ix->slot);
+    ix->cap = ix->cap ? ix->cap * 2 : 64;
+    ix->slot = xcalloc(ix->cap, sizeof(int));
+    for (int k = 0; k < g->nt; k++)
+        index_put(g, k);
+}
+
+int graph_find(const struct graph *g, const char *name)
+{
+    const struct name_index *ix = g->name_index;
+    if (!ix->cap) return -1;
+    size_t m = ix->cap - 1, i = hash_str(name) & m;
+    for (; ix->slot[i]; i = (i + 1) & m)
+        if (!strcmp(g->t[ix->slot[i] - 1].name, name)) return ix->slot[i] - 1;
+    return -1;
+}
+
+/* ---------------------------------------------------------------- graph */
+struct graph *graph_new(void)
+{
+    struct graph *g = xcalloc(1, sizeof *g);
+    g->name_index = xcalloc(1, sizeof(struct name_index));
+    g->input = g->output = -1;
+    return g;
+}
+
+void graph_free(struct graph *g)
+{
+    if (!g) return;
+    for (struct arena_chunk *c = g->arena, *next; c; c = next) {
+        next = c->next;
+        free(c);
+    }
+    struct name_index *ix = g->name_index;
+    free(ix->slot);
+    free(ix);
+    free(g->t);
+    free(g->nodes);
+    free(g);
+}
+
+int graph_add_tensor(struct graph *g, const char *name)
+{
+    if (g->nt == g->cap_t) {
+        g->cap_t = g->cap_t ? g->cap_t * 2 : 64;
+        g->t = xrealloc(g->t, sizeof(struct tensor) * (size_t)g->cap_t);
+    }
+    struct tensor *t = &g->t[g->nt];
+    memset(t, 0, sizeof *t);
+    t->name = graph_strdup(g, name);
+    t->producer = -1;
+    g->nt++;
+    struct name_index *ix = g->name_index;
+    if ((size_t)g->nt * 2 > ix->cap)
+        index_grow(g);
+    else
+        index_put(g, g->nt - 1);
+    return g->nt - 1;
+}
+
+struct node *graph_add_node(struct graph *g, enum op_type op, const char *name,
+                            const char *onnx_op)
+{
+    if (g->nn == g->cap_n) {
+        g->cap_n = g->cap_n ? g->cap_n * 2 : 32;
+        g->nodes = xrealloc(g->nodes, sizeof(struct node) * (size_t)g->cap_n);
+    }
+    struct node *nd = &g->nodes[g->nn++];
+    memset(nd, 0, sizeof *nd);
+    nd->op = op;
+    nd->name = graph_strdup(g, name);
+    nd->onnx_op = graph_strdup(g, onnx_op);
+    nd->out = -1;
+    for (int i = 0; i < G_MAX_INPUTS; i++)
+        nd->in[i] = -1;
+    return nd;
+}
+
+void tensor_update_item(struct tensor *t)
+{
+    size_t n = 1;
+    for (int i = t->batched ? 1 : 0; i < t->ndim; i++)
+        if (t->dims[i] < 0 || !mul_ok(n, (size_t)t->dims[i], &n))
+            n = SIZE_MAX; /* refused by the importer */
+    t->item = n;
+}
+
+const char *tensor_shape_str(const struct tensor *t, char *buf, size_t size)
+{
+    size_t k = 0;
+    k += (size_t)snprintf(buf, size, "[");
+    for (int i = 0; i < t->ndim && k < size; i++) {
+        if (i == 0 && t->batched)
+            k += (size_t)snprintf(buf + k, size - k, "N");
+        else
+            k += (size_t)snprintf(buf + k, size - k, "%s%lld", i ? "," : "",
+                                  (long long)t->dims[i]);
+    }
+    if (k < size) snprintf(buf + k, size - k, "]");
+    return buf;
+}
+
+const char *op_name(enum op_type op)
+{
+    static const char *names[OP_COUNT] = {[OP_CONV] = "Conv",
+                                          [OP_BATCHNORM] = "BatchNormalization",
+                                          [OP_RELU] = "Relu",
+                                          [OP_LEAKYRELU] = "LeakyRelu",
+                                          [OP_SIGMOID] = "Sigmoid",
+                                          [OP_TANH] = "Tanh",
+                                          [OP_CLIP] = "Clip",
+                                          [OP_SOFTMAX] = "Softmax",
+                                          [OP_COPY] = "Copy",
+                                          [OP_MAXPOOL] = "MaxPool",
+                                          [OP_AVGPOOL] = "AveragePool",
+                                          [OP_GAP] = "GlobalAveragePool",
+                                          [OP_GEMM] = "Gemm",
+                                          [OP_ADD] = "Add",
+                                          [OP_SUB] = "Sub",
+                                          [OP_MUL] = "Mul",
+                                          [OP_DIV] = "Div",
+                                          [OP_TRANSPOSE] = "Transpose",
+                                          [OP_CONCAT] = "Concat",
+                                          [OP_PAD] = "Pad"};
+    return (unsigned)op < OP_COUNT ? names[op] : "?";
+}

@@ -1,0 +1,279 @@
+/* graph.h - the engine's internal model: named float32 tensors, nodes in
+ * topological order, prepared op parameters, and the op kernels.
+ *
+ * Internal to core/ (onnx.c builds a graph, model.c runs it, tests call the
+ * kernels directly). Activations carry a leading batch dimension that is
+ * symbolic until a run: their dims[0] is stored as 1 and `item` counts the
+ * floats of one batch item. Constants (weights, folded shapes) have no batch.
+ */
+#ifndef INTERP_GRAPH_H
+#define INTERP_GRAPH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define G_MAX_DIMS   6
+#define G_MAX_INPUTS 8
+/* A folded shape value that stands for the batch size (Shape of an activation
+ * gives it for dim 0; Reshape turns it back into the batch). */
+#define G_BATCH_SYM INT64_MIN
+
+enum op_type {
+    OP_CONV,
+    OP_BATCHNORM,
+    OP_RELU,
+    OP_LEAKYRELU,
+    OP_SIGMOID,
+    OP_TANH,
+    OP_CLIP,
+    OP_SOFTMAX,
+    OP_COPY, /* Identity, Dropout, Flatten, Reshape, Squeeze, Unsqueeze */
+    OP_MAXPOOL,
+    OP_AVGPOOL,
+    OP_GAP,
+    OP_GEMM, /* Gemm and MatMul with a constant right operand */
+    OP_ADD,
+    OP_SUB,
+    OP_MUL,
+    OP_DIV,
+    OP_TRANSPOSE,
+    OP_CONCAT,
+    OP_PAD, /* constant-mode Pad (PyTorch exports avg_pool's count_include_pad this way) */
+    OP_COUNT
+};
+
+struct tensor {
+    char *name;
+    int ndim;
+    int64_t dims[G_MAX_DIMS]; /* activations: dims[0] = 1 stands for the batch */
+    int batched;              /* 1: activation (per-run data), 0: constant */
+    int is_int;               /* constant holding int64 values (i64) */
+    size_t item;              /* floats per batch item (activations) or in all (constants) */
+    float *f;                 /* constant float data (graph arena) */
+    int64_t *i64;             /* constant int data (graph arena) */
+    int producer;             /* node index, -1 for inputs and constants */
+    size_t offset; /* activations: offset of item 0 in the run's block, in floats per item */
+};
+
+/* ---- prepared parameters, one struct per op family ---- */
+struct conv_params {
+    int c, h, w;   /* input channels and size */
+    int m, oh, ow; /* output channels and size */
+    int kh, kw, sh, sw, dh, dw;
+    int pt, pl, pb, pr; /* pads: top, left, bottom, right */
+    int group;
+    int relu; /* forward only: ReLU applied with the bias (a fused Conv+BN+Relu) */
+};
+struct pool_params {
+    int c, h, w, oh, ow, kh, kw, sh, sw;
+    int pt, pl, pb, pr;
+    int count_include_pad; /* AveragePool */
+};
+struct bn_params {
+    int c;
+    size_t plane; /* elements per channel per item */
+    const float *a,
+        *b; /* y = a[c] * x + b[c], a = scale / sqrt(var + eps), b = bias - mean * a */
+};
+struct act_params {
+    float alpha;  /* LeakyRelu */
+    float lo, hi; /* Clip */
+};
+struct softmax_params {
+    size_t outer, len, inner; /* per item: outer x len x inner, softmax over len */
+};
+struct gemm_params {
+    int rows;    /* rows per item: 1 for Gemm, the product of the middle dims for MatMul */
+    int k, m;    /* inner and output size */
+    int trans_b; /* weight is m x k (1) or k x m (0) */
+    float alpha, beta;
+    const float
+        *bias; /* beta * C: NULL, or m values broadcast over rows (bias_scalar: 1 value) */
+    int bias_scalar;
+};
+struct eltwise_params {
+    int ndim;                 /* item dims (without the batch) */
+    int64_t dims[G_MAX_DIMS]; /* output item dims */
+    int64_t sa[G_MAX_DIMS],
+        sb[G_MAX_DIMS];    /* strides of a and b per output item dim (0: broadcast) */
+    size_t item_a, item_b; /* per-item stride of a and b: 0 for constants */
+    size_t item;           /* output floats per item */
+    int same;              /* a, b and out have identical shapes (fast path) */
+};
+struct transpose_params {
+    int ndim;                    /* item dims */
+    int64_t in_dims[G_MAX_DIMS]; /* input item dims */
+    int perm[G_MAX_DIMS];        /* output item dim i = input item dim perm[i] */
+    size_t item;
+};
+struct concat_params {
+    int nin;
+    size_t outer;               /* per item: product of the dims before the axis */
+    size_t inner[G_MAX_INPUTS]; /* per input: axis dim x dims after it */
+    size_t out_inner;           /* sum of inner */
+};
+
+struct pad_params {
+    int ndim;                    /* item dims */
+    int64_t in_dims[G_MAX_DIMS]; /* input item dims */
+    int64_t out_dims[G_MAX_DIMS];
+    int64_t begin[G_MAX_DIMS]; /* pad before each item dim (>= 0) */
+    size_t in_item, out_item;
+    float value;
+};
+
+struct node {
+    enum op_type op;
+    char *name;           /* the ONNX node name (or op_type + index when unnamed) */
+    char *onnx_op;        /* the ONNX op type as written */
+    int in[G_MAX_INPUTS]; /* tensor indices; -1 for an absent optional input */
+    int nin;
+    int out; /* one output tensor */
+    union {
+        struct conv_params conv;
+        struct pool_params pool;
+        struct bn_params bn;
+        struct act_params act;
+        struct softmax_params softmax;
+        struct gemm_params gemm;
+        struct eltwise_params elt;
+        struct transpose_params tr;
+        struct concat_params cat;
+        struct pad_params pad;
+    } p;
+};
+
+struct arena_chunk;
+
+struct graph {
+    struct tensor *t;
+    int nt, cap_t;
+    struct node *nodes; /* topological order */
+    int nn, cap_n;
+    int input, output; /* tensor indices */
+    int layout_nhwc;   /* input is N x H x W x C (a Transpose to NCHW follows) */
+    int opset;
+    int64_t static_batch; /* the input's dim 0 when the file fixes it, else 0 */
+    size_t param_count;   /* floats in float initializers used by runtime nodes */
+    struct arena_chunk *arena;
+    void *name_index; /* hash: name -> tensor index */
+};
+
+/* ---- graph building (graph.c) ---- */
+struct graph *graph_new(void);
+void graph_free(struct graph *g); /* NULL is a no-op */
+/* Memory that lives as long as the graph, 16-byte aligned, zeroed. */
+void *graph_alloc(struct graph *g, size_t bytes);
+char *graph_strdup(struct graph *g, const char *s);
+/* Index of the tensor named `name`, or -1. */
+int graph_find(const struct graph *g, const char *name);
+/* Adds a tensor (name copied); returns its index. The name must be new. */
+int graph_add_tensor(struct graph *g, const char *name);
+/* Appends a node (name copied); returns a pointer valid until the next add. */
+struct node *graph_add_node(struct graph *g, enum op_type op, const char *name,
+                            const char *onnx_op);
+/* Sets t->item from its dims (product; dims[0] counts as the batch for
+ * activations); SIZE_MAX when the product overflows. */
+void tensor_update_item(struct tensor *t);
+/* Human-readable shape "[N,64,7,7]" (N for the batch) into buf. */
+const char *tensor_shape_str(const struct tensor *t, char *buf, size_t size);
+const char *op_name(enum op_type op);
+
+/* ---- import (onnx.c) ---- */
+/* Reads an ONNX model into a graph: initializers and Constant nodes become
+ * constants, shape subgraphs are folded, runtime nodes are prepared (shapes,
+ * attributes) in topological order. NULL + ERR_INPUT naming the node and the
+ * reason for anything the engine cannot run exactly; `name` is the path used
+ * in errors. The protobuf structures are freed before returning. */
+struct graph *onnx_graph_load(const char *path);
+struct graph *onnx_graph_parse(const void *buf, size_t len, const char *name);
+
+/* ---- kernels: n = batch items; shapes per the comment on each ---- */
+/* op_conv.c. inp n x C x H x W, weight M x C/group x KH x KW, bias M or NULL,
+ * out n x M x OH x OW; col scratch of conv_col_floats(p) floats. */
+size_t conv_col_floats(const struct conv_params *p);
+void conv_forward(float *out, const float *inp, const float *weight, const float *bias,
+                  const struct conv_params *p, int n, float *col);
+void conv_backward(float *dinp, const float *dout, const float *weight,
+                   const struct conv_params *p, int n, float *col);
+
+/* op_pool.c. inp n x C x H x W, out n x C x OH x OW, argmax n x C x OH x OW
+ * (index into the input plane; may be NULL when no backward will follow). */
+void maxpool_forward(float *out, int32_t *argmax, const float *inp, const struct pool_params *p,
+                     int n);
+void maxpool_backward(float *dinp, const float *dout, const int32_t *argmax,
+                      const struct pool_params *p, int n);
+void avgpool_forward(float *out, const float *inp, const struct pool_params *p, int n);
+void avgpool_backward(float *dinp, const float *dout, const struct pool_params *p, int n);
+/* inp n x C x plane, out n x C */
+void gap_forward(float *out, const float *inp, int c, size_t plane, int n);
+void gap_backward(float *dinp, const float *dout, int c, size_t plane, int n);
+
+/* op_norm.c. inp, out n x C x plane */
+void batchnorm_forward(float *out, const float *inp, const struct bn_params *p, int n);
+void batchnorm_backward(float *dinp, const float *dout, const struct bn_params *p, int n);
+
+/* op_activation.c. count = n * item floats; backward reads the forward's
+ * input (inp) and output (out). */
+void act_forward(enum op_type op, float *out, const float *inp, size_t count,
+                 const struct act_params *p);
+void act_backward(enum op_type op, float *dinp, const float *dout, const float *out,
+                  const float *inp, size_t count, const struct act_params *p);
+void softmax_forward(float *out, const float *inp, const struct softmax_params *p, int n);
+void softmax_backward(float *dinp, const float *dout, const float *out,
+                      const struct softmax_params *p, int n);
+
+/* op_dense.c. inp n x rows x K, weight K x M (or M x K with trans_b),
+ * out n x rows x M. */
+void gemm_forward(float *out, const float *inp, const float *weight,
+                  const struct gemm_params *p, int n);
+void gemm_backward(float *dinp, const float *dout, const float *weight,
+                   const struct gemm_params *p, int n);
+
+/* op_elementwise.c. a, b: n items of their own shapes (or constants),
+ * out n x item. da/db may be NULL (no gradient wanted). */
+void eltwise_forward(enum op_type op, float *out, const float *a, const float *b,
+                     const struct eltwise_params *p, int n);
+void eltwise_backward(enum op_type op, float *da, float *db, const float *dout, const float *a,
+                      const float *b, const struct eltwise_params *p, int n);
+/* Fills p for out = a (op) b with numpy broadcasting; ERR_INPUT text in err. */
+int eltwise_prepare(struct eltwise_params *p, const struct tensor *a, const struct tensor *b,
+                    struct tensor *out, char *err, size_t errsz);
+
+/* op_shape.c */
+void copy_forward(float *out, const float *inp, size_t item, int n);
+void copy_backward(float *dinp, const float *dout, size_t item, int n);
+void transpose_forward(float *out, const float *inp, const struct transpose_params *p, int n);
+void transpose_backward(float *dinp, const float *dout, const struct transpose_params *p,
+                        int n);
+/* inputs[i]: n items of outer x inner[i]; out n x outer x out_inner */
+void concat_forward(float *out, const float *const *inputs, const struct concat_params *p,
+                    int n);
+void concat_backward(float *const *dinputs, const float *dout, const struct concat_params *p,
+                     int n);
+
+/* inp n x in_dims -> out n x out_dims, `value` outside */
+void pad_forward(float *out, const float *inp, const struct pad_params *p, int n);
+void pad_backward(float *dinp, const float *dout, const struct pad_params *p, int n);
+
+/* Load-time evaluation of shape subgraphs (Shape, Gather, Unsqueeze, Squeeze,
+ * Concat, Reshape, Cast, Slice, Identity, Constant-valued arithmetic) whose
+ * inputs are all constants (or, for Shape, have a known shape). ins are the
+ * input tensors (NULL for absent optional ones), attributes via the callbacks'
+ * values in `at`. Fills `out` as a constant. Returns 0, 1 when the op is not
+ * foldable here (the caller builds a runtime node), or ERR_INPUT with err set. */
+struct fold_attrs {
+    int64_t axis;
+    int has_axis;
+    int64_t axes[G_MAX_DIMS];
+    int naxes;
+    int has_axes;
+    int64_t to; /* Cast */
+    int64_t start, end;
+    int has_start, has_end; /* Shape (opset 15) */
+    int allowzero;
+};
+int fold_node(struct graph *g, const char *op, struct tensor *const *ins, int nin,
+              const struct fold_attrs *at, struct tensor *out, char *err, size_t errsz);
+
+#endif

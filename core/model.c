@@ -1,0 +1,715 @@
+/* model.c - the public model API over the graph: description, run contexts
+ * with planned activation memory, the forward and backward passes, and
+ * image preprocessing into the model's input layout.
+ */
+#include "model.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "graph.h"
+#include "util.h"
+
+struct model {
+    struct graph *g;
+    int logits, cam, latent;
+    enum model_final final; /* what turns the logits into the output */
+};
+
+/* ---------------------------------------------------------------- loading */
+static int find_cam(const struct graph *g)
+{
+    for (int i = 0; i < g->nn; i++) {
+        const struct node *nd = &g->nodes[i];
+        if (nd->in[0] < 0) continue;
+        const struct tensor *x = &g->t[nd->in[0]];
+        if (!x->batched || x->ndim != 4) continue;
+        const struct tensor *o = &g->t[nd->out];
+        int collapses =
+            nd->op == OP_GAP || nd->op == OP_GEMM || (nd->op == OP_COPY && o->ndim < 4);
+        if (!collapses) continue;
+        int t = nd->in[0];
+        for (;;) { /* back through pooling and data movement to the activation */
+            int p = g->t[t].producer;
+            if (p < 0) break;
+            const struct node *pn = &g->nodes[p];
+            int passthrough = pn->op == OP_MAXPOOL || pn->op == OP_AVGPOOL ||
+                              pn->op == OP_GAP || pn->op == OP_TRANSPOSE || pn->op == OP_PAD ||
+                              (pn->op == OP_COPY && g->t[pn->in[0]].ndim == 4);
+            if (!passthrough || g->t[pn->in[0]].ndim != 4) break;
+            t = pn->in[0];
+        }
+        return t == g->input ? -1 : t;
+    }
+    return -1;
+}
+
+static struct model *model_wrap(struct graph *g)
+{
+    if (!g) return NULL;
+    struct model *m = xcalloc(1, sizeof *m);
+    m->g = g;
+    /* The logits: back from the output through Identity/Dropout (same shape
+     * copies) to a final Softmax or Sigmoid, whose input they are. */
+    int t = g->output, p;
+    while ((p = g->t[t].producer) >= 0 && g->nodes[p].op == OP_COPY &&
+           g->t[g->nodes[p].in[0]].item == g->t[t].item && g->t[g->nodes[p].in[0]].ndim == g->t[t].ndim)
+        t = g->nodes[p].in[0];
+    m->final = MODEL_FINAL_NONE;
+    m->logits = g->output;
+    if (p >= 0 && (g->nodes[p].op == OP_SOFTMAX || g->nodes[p].op == OP_SIGMOID)) {
+        m->final = g->nodes[p].op == OP_SOFTMAX ? MODEL_FINAL_SOFTMAX : MODEL_FINAL_SIGMOID;
+        m->logits = g->nodes[p].in[0];
+    }
+    m->cam = find_cam(g);
+    m->latent = -1;
+    for (int i = 0; i < g->nn; i++)
+        if (g->nodes[i].op == OP_GEMM) m->latent = g->nodes[i].in[0];
+    return m;
+}
+
+struct model *model_load(const char *path)
+{
+    return model_wrap(onnx_graph_load(path));
+}
+
+struct model *model_parse(const void *buf, size_t len, const char *name)
+{
+    return model_wrap(onnx_graph_parse(buf, len, name));
+}
+
+void model_free(struct model *m)
+{
+    if (!m) return;
+    graph_free(m->g);
+    free(m);
+}
+
+/* ---------------------------------------------------------------- description */
+int model_tensor_count(const struct model *m)
+{
+    return m->g->nt;
+}
+int model_tensor_find(const struct model *m, const char *name)
+{
+    return graph_find(m->g, name);
+}
+const char *model_tensor_name(const struct model *m, int id)
+{
+    return m->g->t[id].name;
+}
+size_t model_tensor_item(const struct model *m, int id)
+{
+    return m->g->t[id].item;
+}
+int model_tensor_is_activation(const struct model *m, int id)
+{
+    return m->g->t[id].batched;
+}
+int model_input(const struct model *m)
+{
+    return m->g->input;
+}
+int model_output(const struct model *m)
+{
+    return m->g->output;
+}
+int model_logits(const struct model *m)
+{
+    return m->logits;
+}
+int model_output_is_softmax(const struct model *m)
+{
+    return m->final == MODEL_FINAL_SOFTMAX;
+}
+enum model_final model_final_op(const struct model *m)
+{
+    return m->final;
+}
+const struct graph *model_graph(const struct model *m)
+{
+    return m->g;
+}
+int model_num_classes(const struct model *m)
+{
+    return (int)m->g->t[m->logits].item;
+}
+int model_default_cam_layer(const struct model *m)
+{
+    return m->cam;
+}
+int model_default_latent(const struct model *m)
+{
+    return m->latent;
+}
+size_t model_param_count(const struct model *m)
+{
+    return m->g->param_count;
+}
+int model_opset(const struct model *m)
+{
+    return m->g->opset;
+}
+int model_node_count(const struct model *m)
+{
+    return m->g->nn;
+}
+
+int model_tensor_shape(const struct model *m, int id, int64_t dims[MODEL_MAX_DIMS])
+{
+    const struct tensor *t = &m->g->t[id];
+    for (int i = 0; i < t->ndim; i++)
+        dims[i] = (i == 0 && t->batched) ? -1 : t->dims[i];
+    return t->ndim;
+}
+
+const char *model_tensor_shape_str(const struct model *m, int id, char *buf, size_t size)
+{
+    return tensor_shape_str(&m->g->t[id], buf, size);
+}
+
+void model_node_info(const struct model *m, int i, struct model_node_info *info)
+{
+    const struct node *nd = &m->g->nodes[i];
+    info->name = nd->name;
+    info->op = nd->onnx_op;
+    info->output = nd->out;
+    info->input = nd->in[0];
+}
+
+int model_input_info(const struct model *m, struct model_input_info *info)
+{
+    const struct tensor *t = &m->g->t[m->g->input];
+    if (t->ndim != 4)
+        return error_set(ERR_INPUT, NULL, "the model input '%s' is not an image (rank %d)",
+                         t->name, t->ndim);
+    info->layout = m->g->layout_nhwc ? MODEL_NHWC : MODEL_NCHW;
+    if (info->layout == MODEL_NHWC)
+        info->h = (int)t->dims[1], info->w = (int)t->dims[2], info->c = (int)t->dims[3];
+    else
+        info->c = (int)t->dims[1], info->h = (int)t->dims[2], info->w = (int)t->dims[3];
+    if (info->c < 1 || info->c > 4)
+        return error_set(ERR_INPUT, NULL, "the model input '%s' has %d channels", t->name,
+                         info->c);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- run contexts */
+struct model_run {
+    const struct model *m;
+    int max_batch, flags, n;
+    float *block;     /* activations */
+    float *gblock;    /* gradients (backward runs) */
+    int32_t *amblock; /* max-pool argmax (backward runs) */
+    float *col;       /* conv scratch */
+    float **data;     /* per tensor */
+    float **grad;     /* per tensor (backward runs) */
+    int32_t **argmax; /* per node */
+    char *dep;        /* per tensor: gradient computed by the last backward */
+    /* forward-only runs: Conv [-> BatchNormalization] [-> Relu] chains whose
+     * intermediates nobody reads run as one conv with BN folded into its
+     * weights and ReLU applied with the bias (fused[i] for the Conv node i) */
+    struct fused_conv **fused; /* per node, NULL when not the head of a chain */
+    char *skip;                /* per node: runs inside a fused chain */
+};
+
+struct fused_conv {
+    int last; /* the chain's last node: its output is written */
+    struct conv_params p;
+    float *w, *b; /* folded weight and bias (owned) */
+};
+
+static size_t round16(size_t n)
+{
+    return (n + 15) & ~(size_t)15;
+}
+
+struct plan_slot {
+    size_t off, size;
+    int end;
+};
+
+/* Offsets (in floats) for each activation. Forward runs reuse the memory of
+ * tensors whose last reader has run (first fit); kept ones live to the end.
+ * Tensors inside fused chains get no memory. */
+static size_t plan_memory(const struct graph *g, int max_batch, int keep_all, const char *keep,
+                          const int *alloc, size_t *off)
+{
+    int nt = g->nt, nn = g->nn;
+    int *end = xmalloc(sizeof(int) * (size_t)nt);
+    for (int t = 0; t < nt; t++)
+        end[t] = keep_all || keep[t] ? nn : g->t[t].producer;
+    for (int i = 0; i < nn; i++)
+        for (int k = 0; k < g->nodes[i].nin; k++) {
+            int t = g->nodes[i].in[k];
+            if (t >= 0 && end[t] < i) end[t] = i;
+        }
+    struct plan_slot *act = xmalloc(sizeof *act * (size_t)(nt + 1));
+    int nact = 0;
+    size_t total = 0;
+    /* the input first (start -1), then what each step writes (alloc[i]: the
+     * node's output, a fused chain's last output, or -1 inside a chain) */
+    for (int step = -1; step < nn; step++) {
+        int t = step < 0 ? g->input : alloc[step];
+        if (t < 0) continue;
+        size_t size = round16(g->t[t].item * (size_t)max_batch);
+        int k = 0;
+        for (int j = 0; j < nact; j++) /* free what nobody reads from here on */
+            if (act[j].end >= step) act[k++] = act[j];
+        nact = k;
+        for (int a = 1; a < nact; a++) /* insertion sort by offset */
+            for (int b = a; b > 0 && act[b - 1].off > act[b].off; b--) {
+                struct plan_slot s = act[b];
+                act[b] = act[b - 1], act[b - 1] = s;
+            }
+        size_t pos = 0;
+        for (int j = 0; j < nact; j++) {
+            if (act[j].off >= pos + size) break;
+            if (act[j].off + act[j].size > pos) pos = act[j].off + act[j].size;
+        }
+        off[t] = pos;
+        act[nact++] = (struct plan_slot){pos, size, end[t]};
+        if (pos + size > total) total = pos + size;
+    }
+    free(act);
+    free(end);
+    return total;
+}
+
+/* Finds Conv [-> BN] [-> Relu] chains of consecutive nodes whose
+ * intermediate outputs have one reader and are not kept; folds BN into a
+ * copy of the conv weights: W' = a W, b' = a bias + b (a, b from op_norm). */
+static void plan_fusion(struct model_run *r, const char *keep)
+{
+    const struct graph *g = r->m->g;
+    int *readers = xcalloc((size_t)g->nt, sizeof(int));
+    for (int i = 0; i < g->nn; i++)
+        for (int k = 0; k < g->nodes[i].nin; k++)
+            if (g->nodes[i].in[k] >= 0) readers[g->nodes[i].in[k]]++;
+    for (int i = 0; i < g->nn; i++) {
+        const struct node *cv = &g->nodes[i];
+        if (cv->op != OP_CONV || r->skip[i]) continue;
+        int last = i, t = cv->out;
+        const struct node *bn = NULL;
+        int relu = 0;
+        for (int j = i + 1; j < g->nn && j <= i + 2; j++) {
+            const struct node *nx = &g->nodes[j];
+            if (nx->in[0] != t || readers[t] != 1 || keep[t] || t == g->output) break;
+            if (nx->op == OP_BATCHNORM && !bn && !relu)
+                bn = nx;
+            else if (nx->op == OP_RELU && !relu)
+                relu = 1;
+            else
+                break;
+            last = j, t = nx->out;
+        }
+        if (last == i) continue;
+        struct fused_conv *f = xcalloc(1, sizeof *f);
+        const struct conv_params *p = &cv->p.conv;
+        size_t wn = (size_t)p->m * (p->c / p->group) * p->kh * p->kw, per = wn / (size_t)p->m;
+        const float *w = g->t[cv->in[1]].f;
+        const float *b = cv->nin > 2 && cv->in[2] >= 0 ? g->t[cv->in[2]].f : NULL;
+        f->last = last;
+        f->p = *p;
+        f->p.relu = relu;
+        f->w = xmalloc(sizeof(float) * wn);
+        f->b = xmalloc(sizeof(float) * (size_t)p->m);
+        for (int o = 0; o < p->m; o++) {
+            float a = bn ? bn->p.bn.a[o] : 1.0f, s = bn ? bn->p.bn.b[o] : 0.0f;
+            for (size_t k = 0; k < per; k++)
+                f->w[(size_t)o * per + k] = a * w[(size_t)o * per + k];
+            f->b[o] = a * (b ? b[o] : 0.0f) + s;
+        }
+        r->fused[i] = f;
+        for (int j = i + 1; j <= last; j++)
+            r->skip[j] = 1;
+    }
+    free(readers);
+}
+
+struct model_run *model_run_new(const struct model *m, int max_batch, int flags,
+                                const int *keep, int nkeep)
+{
+    const struct graph *g = m->g;
+    if (max_batch < 1) {
+        error_set(ERR_INPUT, NULL, "batch size %d", max_batch);
+        return NULL;
+    }
+    struct model_run *r = xcalloc(1, sizeof *r);
+    r->m = m, r->max_batch = max_batch, r->flags = flags;
+    r->data = xcalloc((size_t)g->nt, sizeof(float *));
+    r->dep = xcalloc((size_t)g->nt, 1);
+    char *kp = xcalloc((size_t)g->nt, 1);
+    for (int i = 0; i < nkeep; i++)
+        if (keep[i] >= 0 && keep[i] < g->nt) kp[keep[i]] = 1;
+    kp[g->input] = kp[g->output] = kp[m->logits] = 1;
+    r->fused = xcalloc((size_t)(g->nn ? g->nn : 1), sizeof *r->fused);
+    r->skip = xcalloc((size_t)(g->nn ? g->nn : 1), 1);
+    if (!(flags & MODEL_RUN_BACKWARD)) plan_fusion(r, kp);
+    int *alloc = xmalloc(sizeof(int) * (size_t)(g->nn ? g->nn : 1));
+    for (int i = 0; i < g->nn; i++)
+        alloc[i] = r->skip[i]    ? -1
+                   : r->fused[i] ? g->nodes[r->fused[i]->last].out
+                                 : g->nodes[i].out;
+    size_t *off = xcalloc((size_t)g->nt, sizeof(size_t));
+    size_t total = plan_memory(g, max_batch, flags & MODEL_RUN_BACKWARD, kp, alloc, off);
+    free(alloc);
+    free(kp);
+    size_t col = 0, am = 0;
+    for (int i = 0; i < g->nn; i++) {
+        const struct node *nd = &g->nodes[i];
+        if (nd->op == OP_CONV && conv_col_floats(&nd->p.conv) > col)
+            col = conv_col_floats(&nd->p.conv);
+        if (nd->op == OP_MAXPOOL) am += round16(g->t[nd->out].item * (size_t)max_batch);
+    }
+    size_t bytes;
+    if (!mul_ok(total, sizeof(float), &bytes) ||
+        !(r->block = big_alloc(bytes, NULL, "activation memory")) ||
+        !(r->col = big_alloc((col ? col : 1) * sizeof(float), NULL, "convolution scratch")))
+        goto fail;
+    for (int t = 0; t < g->nt; t++)
+        r->data[t] = g->t[t].batched ? r->block + off[t] : g->t[t].f;
+    if (flags & MODEL_RUN_BACKWARD) {
+        if (!(r->gblock = big_alloc(bytes, NULL, "gradient memory")) ||
+            !(r->amblock =
+                  big_alloc((am ? am : 1) * sizeof(int32_t), NULL, "max-pool indices")))
+            goto fail;
+        r->grad = xcalloc((size_t)g->nt, sizeof(float *));
+        r->argmax = xcalloc((size_t)(g->nn ? g->nn : 1), sizeof(int32_t *));
+        for (int t = 0; t < g->nt; t++)
+            if (g->t[t].batched) r->grad[t] = r->gblock + off[t];
+        size_t a = 0;
+        for (int i = 0; i < g->nn; i++)
+            if (g->nodes[i].op == OP_MAXPOOL) {
+                r->argmax[i] = r->amblock + a;
+                a += round16(g->t[g->nodes[i].out].item * (size_t)max_batch);
+            }
+    }
+    free(off);
+    return r;
+fail:
+    free(off);
+    model_run_free(r);
+    return NULL;
+}
+
+void model_run_free(struct model_run *r)
+{
+    if (!r) return;
+    free(r->block);
+    free(r->gblock);
+    free(r->amblock);
+    free(r->col);
+    free(r->data);
+    free(r->grad);
+    free(r->argmax);
+    free(r->dep);
+    if (r->fused)
+        for (int i = 0; i < r->m->g->nn; i++)
+            if (r->fused[i]) {
+                free(r->fused[i]->w);
+                free(r->fused[i]->b);
+                free(r->fused[i]);
+            }
+    free(r->fused);
+    free(r->skip);
+    free(r);
+}
+
+int model_run_max_batch(const struct model_run *r)
+{
+    return r->max_batch;
+}
+int model_run_batch(const struct model_run *r)
+{
+    return r->n;
+}
+
+const float *model_run_tensor(const struct model_run *r, int id)
+{
+    if (id < 0 || id >= r->m->g->nt) return NULL;
+    return r->data[id];
+}
+
+const float *model_run_grad(const struct model_run *r, int id)
+{
+    if (!r->grad || id < 0 || id >= r->m->g->nt || !r->dep[id]) return NULL;
+    return r->grad[id];
+}
+
+/* ---------------------------------------------------------------- forward */
+int model_forward(struct model_run *r, const float *input, int n)
+{
+    const struct graph *g = r->m->g;
+    if (n < 1 || n > r->max_batch)
+        return error_set(ERR_INPUT, NULL, "batch of %d items for a run sized for %d", n,
+                         r->max_batch);
+    r->n = n;
+    memset(r->dep, 0, (size_t)g->nt);
+    memcpy(r->data[g->input], input, sizeof(float) * g->t[g->input].item * (size_t)n);
+    for (int i = 0; i < g->nn; i++) {
+        const struct node *nd = &g->nodes[i];
+        float *out = r->data[nd->out];
+        const float *x = r->data[nd->in[0]];
+        size_t item = g->t[nd->out].item;
+        if (r->skip[i]) continue;
+        if (r->fused[i]) {
+            const struct fused_conv *f = r->fused[i];
+            conv_forward(r->data[g->nodes[f->last].out], x, f->w, f->b, &f->p, n, r->col);
+            continue;
+        }
+        switch (nd->op) {
+        case OP_CONV:
+            conv_forward(out, x, r->data[nd->in[1]],
+                         nd->nin > 2 && nd->in[2] >= 0 ? r->data[nd->in[2]] : NULL, &nd->p.conv,
+                         n, r->col);
+            break;
+        case OP_BATCHNORM: batchnorm_forward(out, x, &nd->p.bn, n); break;
+        case OP_RELU:
+        case OP_LEAKYRELU:
+        case OP_SIGMOID:
+        case OP_TANH:
+        case OP_CLIP: act_forward(nd->op, out, x, item * (size_t)n, &nd->p.act); break;
+        case OP_SOFTMAX: softmax_forward(out, x, &nd->p.softmax, n); break;
+        case OP_COPY: copy_forward(out, x, item, n); break;
+        case OP_MAXPOOL:
+            maxpool_forward(out, r->argmax ? r->argmax[i] : NULL, x, &nd->p.pool, n);
+            break;
+        case OP_AVGPOOL: avgpool_forward(out, x, &nd->p.pool, n); break;
+        case OP_GAP:
+            gap_forward(out, x, nd->p.pool.c, (size_t)nd->p.pool.h * nd->p.pool.w, n);
+            break;
+        case OP_GEMM: gemm_forward(out, x, r->data[nd->in[1]], &nd->p.gemm, n); break;
+        case OP_ADD:
+        case OP_SUB:
+        case OP_MUL:
+        case OP_DIV: eltwise_forward(nd->op, out, x, r->data[nd->in[1]], &nd->p.elt, n); break;
+        case OP_TRANSPOSE: transpose_forward(out, x, &nd->p.tr, n); break;
+        case OP_CONCAT: {
+            const float *ins[G_MAX_INPUTS];
+            for (int k = 0; k < nd->nin; k++)
+                ins[k] = r->data[nd->in[k]];
+            concat_forward(out, ins, &nd->p.cat, n);
+            break;
+        }
+        case OP_PAD: pad_forward(out, x, &nd->p.pad, n); break;
+        default: BUG_ON(1);
+        }
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- backward */
+int model_backward(struct model_run *r, int from, const float *dfrom, int to)
+{
+    const struct graph *g = r->m->g;
+    if (!(r->flags & MODEL_RUN_BACKWARD))
+        return error_set(ERR_FAIL, NULL, "backward on a forward-only run");
+    if (!r->n) return error_set(ERR_FAIL, NULL, "backward before forward");
+    if (to < 0 || to >= g->nt || from < 0 || from >= g->nt || !g->t[to].batched)
+        return error_set(ERR_INPUT, NULL, "bad tensor for the gradient");
+    int n = r->n;
+    /* dep: tensors that depend on `to` (their gradient is wanted and carries it) */
+    memset(r->dep, 0, (size_t)g->nt);
+    r->dep[to] = 1;
+    for (int i = 0; i < g->nn; i++)
+        for (int k = 0; k < g->nodes[i].nin; k++)
+            if (g->nodes[i].in[k] >= 0 && r->dep[g->nodes[i].in[k]])
+                r->dep[g->nodes[i].out] = 1;
+    if (!r->dep[from]) {
+        memset(r->dep, 0, (size_t)g->nt);
+        return error_set(ERR_INPUT, NULL, "'%s' does not depend on '%s'", g->t[from].name,
+                         g->t[to].name);
+    }
+    for (int t = 0; t < g->nt; t++)
+        if (r->dep[t]) memset(r->grad[t], 0, sizeof(float) * g->t[t].item * (size_t)n);
+    memcpy(r->grad[from], dfrom, sizeof(float) * g->t[from].item * (size_t)n);
+    int start = g->t[from].producer;
+    for (int i = start; i >= 0; i--) {
+        const struct node *nd = &g->nodes[i];
+        if (!r->dep[nd->out]) continue;
+        float *dx[G_MAX_INPUTS];
+        int any = 0;
+        for (int k = 0; k < G_MAX_INPUTS; k++) {
+            int t = k < nd->nin ? nd->in[k] : -1;
+            dx[k] = (t >= 0 && r->dep[t] && g->t[t].batched) ? r->grad[t] : NULL;
+            any |= dx[k] != NULL;
+        }
+        if (!any) continue;
+        const float *dout = r->grad[nd->out], *out = r->data[nd->out];
+        const float *x = r->data[nd->in[0]];
+        size_t item = g->t[nd->out].item;
+        switch (nd->op) {
+        case OP_CONV:
+            conv_backward(dx[0], dout, r->data[nd->in[1]], &nd->p.conv, n, r->col);
+            break;
+        case OP_BATCHNORM: batchnorm_backward(dx[0], dout, &nd->p.bn, n); break;
+        case OP_RELU:
+        case OP_LEAKYRELU:
+        case OP_SIGMOID:
+        case OP_TANH:
+        case OP_CLIP:
+            act_backward(nd->op, dx[0], dout, out, x, item * (size_t)n, &nd->p.act);
+            break;
+        case OP_SOFTMAX: softmax_backward(dx[0], dout, out, &nd->p.softmax, n); break;
+        case OP_COPY: copy_backward(dx[0], dout, item, n); break;
+        case OP_MAXPOOL: maxpool_backward(dx[0], dout, r->argmax[i], &nd->p.pool, n); break;
+        case OP_AVGPOOL: avgpool_backward(dx[0], dout, &nd->p.pool, n); break;
+        case OP_GAP:
+            gap_backward(dx[0], dout, nd->p.pool.c, (size_t)nd->p.pool.h * nd->p.pool.w, n);
+            break;
+        case OP_GEMM: gemm_backward(dx[0], dout, r->data[nd->in[1]], &nd->p.gemm, n); break;
+        case OP_ADD:
+        case OP_SUB:
+        case OP_MUL:
+        case OP_DIV:
+            eltwise_backward(nd->op, dx[0], dx[1], dout, x, r->data[nd->in[1]], &nd->p.elt, n);
+            break;
+        case OP_TRANSPOSE: transpose_backward(dx[0], dout, &nd->p.tr, n); break;
+        case OP_CONCAT: concat_backward(dx, dout, &nd->p.cat, n); break;
+        case OP_PAD: pad_backward(dx[0], dout, &nd->p.pad, n); break;
+        default: BUG_ON(1);
+        }
+    }
+    return 0;
+}
+
+int model_backward_class(struct model_run *r, const int *cls, int to)
+{
+    const struct model *m = r->m;
+    int K = model_num_classes(m);
+    size_t cnt = (size_t)K * (size_t)r->n;
+    float *seed = xcalloc(cnt ? cnt : 1, sizeof(float));
+    for (int i = 0; i < r->n; i++) {
+        if (cls[i] < 0 || cls[i] >= K) {
+            free(seed);
+            return error_set(ERR_INPUT, NULL, "class %d out of range (the model has %d)",
+                             cls[i], K);
+        }
+        seed[(size_t)i * K + cls[i]] = 1.0f;
+    }
+    int rc = model_backward(r, m->logits, seed, to);
+    free(seed);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- preprocessing */
+struct model_prep model_prep_default(void)
+{
+    struct model_prep p = {.scale = 1.0 / 255.0, .nmean = 1, .nstd = 1};
+    p.std[0] = 1.0f;
+    return p;
+}
+
+int model_preprocess(const struct model *m, const struct image *im, const struct model_prep *p,
+                     float *dst)
+{
+    struct model_input_info in;
+    if (model_input_info(m, &in)) return ERR_INPUT;
+    if (in.c != 1 && in.c != 3)
+        return error_set(ERR_INPUT, NULL, "the model wants %d channels; images give 1 or 3",
+                         in.c);
+    if ((p->nmean != 1 && p->nmean != in.c) || (p->nstd != 1 && p->nstd != in.c))
+        return error_set(ERR_INPUT, NULL, "--mean/--std need 1 or %d values", in.c);
+    struct image *conv = NULL, *sized = NULL;
+    const struct image *src = im;
+    if (src->c != in.c) {
+        if (!(conv = image_to_channels(src, in.c))) return ERR_INPUT;
+        src = conv;
+    }
+    if (src->h != in.h || src->w != in.w) {
+        if (!(sized = image_resize(src, in.h, in.w))) {
+            image_free(conv);
+            return ERR_INPUT;
+        }
+        src = sized;
+    }
+    size_t plane = (size_t)in.h * in.w;
+    for (int c = 0; c < in.c; c++) {
+        double mean = p->mean[p->nmean == 1 ? 0 : c], sd = p->std[p->nstd == 1 ? 0 : c];
+        double k = 255.0 * p->scale / sd, b = -mean / sd;
+        const float *s = src->data + (size_t)c * plane;
+        for (size_t i = 0; i < plane; i++) {
+            float v = (float)(s[i] * k + b);
+            if (in.layout == MODEL_NHWC)
+                dst[i * in.c + c] = v;
+            else
+                dst[c * plane + i] = v;
+        }
+    }
+    image_free(conv);
+    image_free(sized);
+    return 0;
+}
+
+int model_prep_parse_list(const char *s, float *v, int *n, const char *what)
+{
+    int k = 0;
+    const char *p = s;
+    for (;;) {
+        char *end;
+        double d = strtod(p, &end);
+        if (end == p || !isfinite(d) || k == 4)
+            return error_set(ERR_INPUT, NULL, "%s: '%s' is not a list of 1 to 4 numbers", what,
+                             s);
+        v[k++] = (float)d;
+        if (!*end) break;
+        if (*end != ',')
+            return error_set(ERR_INPUT, NULL, "%s: '%s' is not a list of numbers", what, s);
+        p = end + 1;
+    }
+    *n = k;
+    return 0;
+}
+
+int model_preprocess_file(const struct model *m, const char *path, const struct model_prep *p,
+                          float *dst)
+{
+    struct image *im = image_load(path);
+    if (!im) return error_code() ? error_code() : ERR_INPUT;
+    int rc = model_preprocess(m, im, p, dst);
+    image_free(im);
+    if (rc) error_set_path_if_missing(path);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- probabilities */
+int model_prob_classes(const struct model *m)
+{
+    int k = model_num_classes(m);
+    return k == 1 ? 2 : k;
+}
+
+void model_run_probs(const struct model_run *r, float *probs)
+{
+    const struct model *m = r->m;
+    int K = model_num_classes(m);
+    const float *lg = r->data[m->logits];
+    for (int i = 0; i < r->n; i++) {
+        const float *z = lg + (size_t)i * K;
+        if (K == 1) {
+            double s = 1.0 / (1.0 + exp(-(double)z[0]));
+            probs[2 * i] = (float)(1.0 - s), probs[2 * i + 1] = (float)s;
+            continue;
+        }
+        float *p = probs + (size_t)i * K;
+        if (m->final == MODEL_FINAL_SIGMOID) { /* independent per-class sigmoids */
+            for (int k = 0; k < K; k++)
+                p[k] = (float)(1.0 / (1.0 + exp(-(double)z[k])));
+            continue;
+        }
+        if (m->final == MODEL_FINAL_SOFTMAX) {
+            memcpy(p, r->data[m->g->output] + (size_t)i * K, sizeof(float) * K);
+            continue;
+        }
+        double mx = z[0], sum = 0;
+        for (int k = 1; k < K; k++)
+            mx = z[k] > mx ? z[k] : mx;
+        for (int k = 0; k < K; k++)
+            sum += exp((double)z[k] - mx);
+        for (int k = 0; k < K; k++)
+            p[k] = (float)(exp((double)z[k] - mx) / sum);
+    }
+}

@@ -1,0 +1,175 @@
+/* op_pool.c - MaxPool, AveragePool, GlobalAveragePool: forward and backward.
+ * MaxPool follows PyTorch's gradient convention: each window's gradient goes
+ * to its first maximal element in row-major order (the argmax cache records it).
+ */
+#include <math.h>
+#include <string.h>
+
+#include "graph.h"
+
+/* ---------------------------------------------------------------- MaxPool */
+/* The common 2x2 stride-2 window without padding, same rule as below. */
+static void maxpool2x2(float *out, int32_t *argmax, const float *inp,
+                       const struct pool_params *p, size_t planes)
+{
+    size_t in_plane = (size_t)p->h * p->w, out_plane = (size_t)p->oh * p->ow;
+    for (size_t pl = 0; pl < planes; pl++)
+        for (int oy = 0; oy < p->oh; oy++) {
+            const float *r0 = inp + pl * in_plane + (size_t)(2 * oy) * p->w, *r1 = r0 + p->w;
+            float *dst = out + pl * out_plane + (size_t)oy * p->ow;
+            int32_t *am = argmax ? argmax + pl * out_plane + (size_t)oy * p->ow : NULL;
+            for (int ox = 0; ox < p->ow; ox++) {
+                float v[4] = {r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1]};
+                int k = 0;
+                for (int t = 1; t < 4; t++)
+                    if (v[t] > v[k] || (isnan(v[t]) && !isnan(v[k]))) k = t;
+                dst[ox] = v[k];
+                if (am) am[ox] = (2 * oy + (k >> 1)) * p->w + 2 * ox + (k & 1);
+            }
+        }
+}
+
+/* inp n x C x H x W -> out n x C x OH x OW; argmax (may be NULL) = y*W + x of
+ * the first maximum of each window (strict '>' keeps the first). */
+void maxpool_forward(float *out, int32_t *argmax, const float *inp, const struct pool_params *p,
+                     int n)
+{
+    size_t planes = (size_t)n * p->c, in_plane = (size_t)p->h * p->w;
+    size_t out_plane = (size_t)p->oh * p->ow;
+    if (p->kh == 2 && p->kw == 2 && p->sh == 2 && p->sw == 2 && !p->pt && !p->pl &&
+        2 * p->oh <= p->h && 2 * p->ow <= p->w) {
+        maxpool2x2(out, argmax, inp, p, planes);
+        return;
+    }
+    for (size_t pl = 0; pl < planes; pl++) {
+        const float *src = inp + pl * in_plane;
+        float *dst = out + pl * out_plane;
+        int32_t *am = argmax ? argmax + pl * out_plane : NULL;
+        for (int oy = 0; oy < p->oh; oy++) {
+            int y0 = oy * p->sh - p->pt;
+            int ya = y0 < 0 ? 0 : y0, yb = y0 + p->kh > p->h ? p->h : y0 + p->kh;
+            for (int ox = 0; ox < p->ow; ox++) {
+                int x0 = ox * p->sw - p->pl;
+                int xa = x0 < 0 ? 0 : x0, xb = x0 + p->kw > p->w ? p->w : x0 + p->kw;
+                float best = -INFINITY;
+                int32_t idx = -1;
+                for (int y = ya; y < yb; y++)
+                    for (int x = xa; x < xb; x++) {
+                        float v = src[(size_t)y * p->w + x];
+                        /* NaN propagates (the first one wins), as in PyTorch */
+                        if (idx < 0 || v > best || (isnan(v) && !isnan(best))) {
+                            best = v;
+                            idx = y * p->w + x;
+                        }
+                    }
+                dst[oy * p->ow + ox] = idx < 0 ? 0.0f : best;
+                if (am) am[oy * p->ow + ox] = idx;
+            }
+        }
+    }
+}
+
+/* dout n x C x OH x OW, argmax n x C x OH x OW -> dinp n x C x H x W (accumulated) */
+void maxpool_backward(float *dinp, const float *dout, const int32_t *argmax,
+                      const struct pool_params *p, int n)
+{
+    if (!dinp) return;
+    size_t planes = (size_t)n * p->c, in_plane = (size_t)p->h * p->w;
+    size_t out_plane = (size_t)p->oh * p->ow;
+    for (size_t pl = 0; pl < planes; pl++) {
+        float *d = dinp + pl * in_plane;
+        const float *g = dout + pl * out_plane;
+        const int32_t *am = argmax + pl * out_plane;
+        for (size_t k = 0; k < out_plane; k++)
+            if (am[k] >= 0) d[am[k]] += g[k];
+    }
+}
+
+/* ---------------------------------------------------------------- AveragePool */
+/* The divisor as PyTorch and ONNX define it: with count_include_pad the window
+ * clipped to the padded input, else the window clipped to the input. */
+static int avg_window(const struct pool_params *p, int oy, int ox, int *ya, int *yb, int *xa,
+                      int *xb)
+{
+    int y0 = oy * p->sh - p->pt, x0 = ox * p->sw - p->pl;
+    int y1 = y0 + p->kh, x1 = x0 + p->kw;
+    int py1 = y1 > p->h + p->pb ? p->h + p->pb : y1;
+    int px1 = x1 > p->w + p->pr ? p->w + p->pr : x1;
+    int padded = (py1 - y0) * (px1 - x0);
+    *ya = y0 < 0 ? 0 : y0;
+    *xa = x0 < 0 ? 0 : x0;
+    *yb = y1 > p->h ? p->h : y1;
+    *xb = x1 > p->w ? p->w : x1;
+    int inside = (*yb - *ya) * (*xb - *xa);
+    return p->count_include_pad ? padded : inside;
+}
+
+void avgpool_forward(float *out, const float *inp, const struct pool_params *p, int n)
+{
+    size_t planes = (size_t)n * p->c, in_plane = (size_t)p->h * p->w;
+    size_t out_plane = (size_t)p->oh * p->ow;
+    for (size_t pl = 0; pl < planes; pl++) {
+        const float *src = inp + pl * in_plane;
+        float *dst = out + pl * out_plane;
+        for (int oy = 0; oy < p->oh; oy++)
+            for (int ox = 0; ox < p->ow; ox++) {
+                int ya, yb, xa, xb;
+                int div = avg_window(p, oy, ox, &ya, &yb, &xa, &xb);
+                float s = 0.0f;
+                for (int y = ya; y < yb; y++)
+                    for (int x = xa; x < xb; x++)
+                        s += src[(size_t)y * p->w + x];
+                dst[oy * p->ow + ox] = div > 0 ? s / (float)div : 0.0f;
+            }
+    }
+}
+
+/* dout n x C x OH x OW -> dinp n x C x H x W (accumulated): each input in a
+ * window receives dout / divisor. */
+void avgpool_backward(float *dinp, const float *dout, const struct pool_params *p, int n)
+{
+    if (!dinp) return;
+    size_t planes = (size_t)n * p->c, in_plane = (size_t)p->h * p->w;
+    size_t out_plane = (size_t)p->oh * p->ow;
+    for (size_t pl = 0; pl < planes; pl++) {
+        float *d = dinp + pl * in_plane;
+        const float *g = dout + pl * out_plane;
+        for (int oy = 0; oy < p->oh; oy++)
+            for (int ox = 0; ox < p->ow; ox++) {
+                int ya, yb, xa, xb;
+                int div = avg_window(p, oy, ox, &ya, &yb, &xa, &xb);
+                if (div <= 0) continue;
+                float v = g[oy * p->ow + ox] / (float)div;
+                for (int y = ya; y < yb; y++)
+                    for (int x = xa; x < xb; x++)
+                        d[(size_t)y * p->w + x] += v;
+            }
+    }
+}
+
+/* ---------------------------------------------------------------- GlobalAveragePool */
+/* inp n x C x plane -> out n x C */
+void gap_forward(float *out, const float *inp, int c, size_t plane, int n)
+{
+    size_t planes = (size_t)n * c;
+    for (size_t k = 0; k < planes; k++) {
+        const float *src = inp + k * plane;
+        double s = 0.0;
+        for (size_t i = 0; i < plane; i++)
+            s += src[i];
+        out[k] = (float)(s / (double)plane);
+    }
+}
+
+/* dout n x C -> dinp n x C x plane (accumulated) */
+void gap_backward(float *dinp, const float *dout, int c, size_t plane, int n)
+{
+    if (!dinp) return;
+    size_t planes = (size_t)n * c;
+    for (size_t k = 0; k < planes; k++) {
+        float v = dout[k] / (float)plane;
+        float *d = dinp + k * plane;
+        for (size_t i = 0; i < plane; i++)
+            d[i] += v;
+    }
+}

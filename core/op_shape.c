@@ -1,0 +1,482 @@
+/* op_shape.c - data movement ops (copy for Identity/Dropout/Flatten/Reshape/
+ * Squeeze/Unsqueeze, Transpose, Concat) forward and backward, and the
+ * load-time evaluation of the shape subgraphs PyTorch emits (Shape, Gather,
+ * Unsqueeze, Squeeze, Concat, Reshape, Cast, Slice on constants).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "graph.h"
+
+/* ---------------------------------------------------------------- copy */
+void copy_forward(float *out, const float *inp, size_t item, int n)
+{
+    memcpy(out, inp, sizeof(float) * item * (size_t)n);
+}
+
+/* dout n x item -> dinp n x item (accumulated) */
+void copy_backward(float *dinp, const float *dout, size_t item, int n)
+{
+    if (!dinp) return;
+    size_t m = item * (size_t)n;
+    for (size_t i = 0; i < m; i++)
+        dinp[i] += dout[i];
+}
+
+/* ---------------------------------------------------------------- Transpose */
+/* Output position -> input offset: an odometer over the output item dims with
+ * the input strides permuted. `add` selects the backward's accumulation. */
+static void transpose_walk(float *dst, const float *src, const struct transpose_params *p,
+                           int n, int backward)
+{
+    int nd = p->ndim;
+    int64_t in_stride[G_MAX_DIMS], od[G_MAX_DIMS], os[G_MAX_DIMS];
+    int64_t s = 1;
+    for (int i = nd - 1; i >= 0; i--) {
+        in_stride[i] = s;
+        s *= p->in_dims[i];
+    }
+    for (int i = 0; i < nd; i++) {
+        od[i] = p->in_dims[p->perm[i]];
+        os[i] = in_stride[p->perm[i]];
+    }
+    for (int b = 0; b < n; b++) {
+        int64_t idx[G_MAX_DIMS] = {0};
+        size_t off = 0;
+        const float *S = src + b * p->item;
+        float *D = dst + b * p->item;
+        for (size_t o = 0; o < p->item; o++) {
+            if (backward)
+                D[off] += S[o]; /* dst = dinp (input layout), src = dout */
+            else
+                D[o] = S[off];
+            for (int d = nd - 1; d >= 0; d--) {
+                idx[d]++;
+                off += (size_t)os[d];
+                if (idx[d] < od[d]) break;
+                off -= (size_t)(os[d] * idx[d]);
+                idx[d] = 0;
+            }
+        }
+    }
+}
+
+/* inp n x in_dims -> out n x in_dims[perm] */
+void transpose_forward(float *out, const float *inp, const struct transpose_params *p, int n)
+{
+    transpose_walk(out, inp, p, n, 0);
+}
+
+/* dout n x in_dims[perm] -> dinp n x in_dims (accumulated) */
+void transpose_backward(float *dinp, const float *dout, const struct transpose_params *p, int n)
+{
+    if (dinp) transpose_walk(dinp, dout, p, n, 1);
+}
+
+/* ---------------------------------------------------------------- Concat */
+void concat_forward(float *out, const float *const *inputs, const struct concat_params *p,
+                    int n)
+{
+    for (int b = 0; b < n; b++)
+        for (size_t o = 0; o < p->outer; o++) {
+            float *dst = out + ((size_t)b * p->outer + o) * p->out_inner;
+            for (int i = 0; i < p->nin; i++) {
+                memcpy(dst, inputs[i] + ((size_t)b * p->outer + o) * p->inner[i],
+                       sizeof(float) * p->inner[i]);
+                dst += p->inner[i];
+            }
+        }
+}
+
+/* dout n x outer x out_inner -> dinputs[i] n x outer x inner[i] (accumulated;
+ * NULL entries skipped) */
+void concat_backward(float *const *dinputs, const float *dout, const struct concat_params *p,
+                     int n)
+{
+    for (int b = 0; b < n; b++)
+        for (size_t o = 0; o < p->outer; o++) {
+            const float *src = dout + ((size_t)b * p->outer + o) * p->out_inner;
+            for (int i = 0; i < p->nin; i++) {
+                if (dinputs[i]) {
+                    float *d = dinputs[i] + ((size_t)b * p->outer + o) * p->inner[i];
+                    for (size_t k = 0; k < p->inner[i]; k++)
+                        d[k] += src[k];
+                }
+                src += p->inner[i];
+            }
+        }
+}
+
+/* ---------------------------------------------------------------- folding */
+/* Value k of a constant as int64 / double, whatever it holds. */
+static int64_t cval_i(const struct tensor *t, size_t k)
+{
+    return t->is_int ? t->i64[k] : (int64_t)t->f[k];
+}
+
+static int set_const(struct graph *g, struct tensor *out, int is_int, int ndim,
+                     const int64_t *dims)
+{
+    out->batched = 0;
+    out->is_int = is_int;
+    out->ndim = ndim;
+    size_t count = 1;
+    for (int i = 0; i < ndim; i++) {
+        out->dims[i] = dims[i];
+        count *= (size_t)dims[i];
+    }
+    out->item = count;
+    if (is_int)
+        out->i64 = graph_alloc(g, sizeof(int64_t) * (count ? count : 1));
+    else
+        out->f = graph_alloc(g, sizeof(float) * (count ? count : 1));
+    return 0;
+}
+
+static int int_list(const struct tensor *t, int64_t *v, int max, char *err, size_t errsz)
+{
+    if (!t || t->batched || t->item > (size_t)max) {
+        snprintf(err, errsz, "needs a constant list of at most %d values", max);
+        return -1;
+    }
+    for (size_t k = 0; k < t->item; k++)
+        v[k] = cval_i(t, k);
+    return (int)t->item;
+}
+
+int fold_node(struct graph *g, const char *op, struct tensor *const *ins, int nin,
+              const struct fold_attrs *at, struct tensor *out, char *err, size_t errsz)
+{
+    const struct tensor *x = nin > 0 ? ins[0] : NULL;
+    if (!x) return 1;
+    if (!strcmp(op, "Shape")) { /* known shape; the batch stays symbolic */
+        int64_t start = at->has_start ? at->start : 0, end = at->has_end ? at->end : x->ndim;
+        if (start < 0) start += x->ndim;
+        if (end < 0) end += x->ndim;
+        if (start < 0) start = 0;
+        if (end > x->ndim) end = x->ndim;
+        int64_t len = end > start ? end - start : 0;
+        set_const(g, out, 1, 1, &len);
+        for (int64_t k = 0; k < len; k++)
+            out->i64[k] = (x->batched && start + k == 0) ? G_BATCH_SYM : x->dims[start + k];
+        return 0;
+    }
+    for (int i = 0; i < nin; i++)
+        if (ins[i] && ins[i]->batched) return 1; /* a runtime op */
+    if (!strcmp(op, "Identity") || !strcmp(op, "Cast")) {
+        int to_int = x->is_int;
+        if (!strcmp(op, "Cast")) {
+            if (at->to == 1 || at->to == 11 || at->to == 10)
+                to_int = 0;
+            else if (at->to == 6 || at->to == 7 || at->to == 9 || at->to == 2 || at->to == 3)
+                to_int = 1;
+            else {
+                snprintf(err, errsz, "Cast to data type %lld is not supported",
+                         (long long)at->to);
+                return -1;
+            }
+        }
+        set_const(g, out, to_int, x->ndim, x->dims);
+        for (size_t k = 0; k < x->item; k++) {
+            if (x->is_int && x->i64[k] == G_BATCH_SYM && !to_int) {
+                snprintf(err, errsz, "the batch size cannot be cast to float");
+                return -1;
+            }
+            if (to_int)
+                out->i64[k] = cval_i(x, k);
+            else
+                out->f[k] = x->is_int ? (float)x->i64[k] : x->f[k];
+        }
+        return 0;
+    }
+    if (!strcmp(op, "Gather")) {
+        const struct tensor *idx = nin > 1 ? ins[1] : NULL;
+        if (!idx) return 1;
+        int64_t axis = at->has_axis ? at->axis : 0;
+        if (axis < 0) axis += x->ndim;
+        if (axis < 0 || axis >= x->ndim || x->ndim + idx->ndim - 1 > G_MAX_DIMS) {
+            snprintf(err, errsz, "Gather axis %lld out of range", (long long)at->axis);
+            return -1;
+        }
+        int64_t od[G_MAX_DIMS];
+        int nd = 0;
+        size_t outer = 1, inner = 1;
+        for (int i = 0; i < axis; i++)
+            od[nd++] = x->dims[i], outer *= (size_t)x->dims[i];
+        for (int i = 0; i < idx->ndim; i++)
+            od[nd++] = idx->dims[i];
+        for (int i = (int)axis + 1; i < x->ndim; i++)
+            od[nd++] = x->dims[i], inner *= (size_t)x->dims[i];
+        set_const(g, out, x->is_int, nd, od);
+        size_t o = 0, len = (size_t)x->dims[axis];
+        for (size_t a = 0; a < outer; a++)
+            for (size_t k = 0; k < idx->item; k++) {
+                int64_t j = cval_i(idx, k);
+                if (j < 0) j += (int64_t)len;
+                if (j < 0 || (size_t)j >= len) {
+                    snprintf(err, errsz, "Gather index %lld out of range", (long long)j);
+                    return -1;
+                }
+                for (size_t in = 0; in < inner; in++, o++) {
+                    size_t src = (a * len + (size_t)j) * inner + in;
+                    if (x->is_int)
+                        out->i64[o] = x->i64[src];
+                    else
+                        out->f[o] = x->f[src];
+                }
+            }
+        return 0;
+    }
+    if (!strcmp(op, "Unsqueeze") || !strcmp(op, "Squeeze")) {
+        int64_t axes[G_MAX_DIMS];
+        int na = 0;
+        if (at->has_axes) {
+            na = at->naxes;
+            memcpy(axes, at->axes, sizeof(int64_t) * (size_t)na);
+        } else if (nin > 1 && ins[1]) {
+            if ((na = int_list(ins[1], axes, G_MAX_DIMS, err, errsz)) < 0) return -1;
+        }
+        int64_t od[G_MAX_DIMS];
+        int nd = 0;
+        if (op[0] == 'U') {
+            int r = x->ndim + na, src = 0;
+            if (r > G_MAX_DIMS) {
+                snprintf(err, errsz, "rank %d is more than %d", r, G_MAX_DIMS);
+                return -1;
+            }
+            for (int i = 0; i < r; i++) {
+                int ins1 = 0;
+                for (int k = 0; k < na; k++)
+                    if (axes[k] == i || axes[k] + r == i) ins1 = 1;
+                od[nd++] = ins1 ? 1 : x->dims[src++];
+            }
+            if (src != x->ndim) {
+                snprintf(err, errsz, "Unsqueeze axes out of range");
+                return -1;
+            }
+        } else {
+            for (int i = 0; i < x->ndim; i++) {
+                int drop = na == 0 ? x->dims[i] == 1 : 0;
+                for (int k = 0; k < na; k++)
+                    if (axes[k] == i || axes[k] + x->ndim == i) drop = 1;
+                if (!drop) od[nd++] = x->dims[i];
+            }
+        }
+        set_const(g, out, x->is_int, nd, od);
+        if (x->is_int)
+            memcpy(out->i64, x->i64, sizeof(int64_t) * x->item);
+        else
+            memcpy(out->f, x->f, sizeof(float) * x->item);
+        return 0;
+    }
+    if (!strcmp(op, "Concat")) {
+        int64_t axis = at->axis;
+        if (axis < 0) axis += x->ndim;
+        if (axis < 0 || axis >= x->ndim) {
+            snprintf(err, errsz, "Concat axis out of range");
+            return -1;
+        }
+        int64_t od[G_MAX_DIMS];
+        memcpy(od, x->dims, sizeof od);
+        od[axis] = 0;
+        for (int i = 0; i < nin; i++) {
+            if (!ins[i] || ins[i]->ndim != x->ndim || ins[i]->is_int != x->is_int) {
+                snprintf(err, errsz, "Concat inputs differ in rank or type");
+                return -1;
+            }
+            od[axis] += ins[i]->dims[axis];
+        }
+        set_const(g, out, x->is_int, x->ndim, od);
+        size_t outer = 1;
+        for (int i = 0; i < axis; i++)
+            outer *= (size_t)x->dims[i];
+        size_t o = 0;
+        for (size_t a = 0; a < outer; a++)
+            for (int i = 0; i < nin; i++) {
+                size_t inner = ins[i]->item / (outer ? outer : 1);
+                for (size_t k = 0; k < inner; k++, o++) {
+                    if (x->is_int)
+                        out->i64[o] = ins[i]->i64[a * inner + k];
+                    else
+                        out->f[o] = ins[i]->f[a * inner + k];
+                }
+            }
+        return 0;
+    }
+    if (!strcmp(op, "Reshape") || !strcmp(op, "Flatten")) {
+        int64_t sh[G_MAX_DIMS];
+        int ns;
+        if (op[0] == 'F') {
+            int64_t axis = at->has_axis ? at->axis : 1;
+            if (axis < 0) axis += x->ndim;
+            size_t a = 1;
+            for (int i = 0; i < axis; i++)
+                a *= (size_t)x->dims[i];
+            sh[0] = (int64_t)a;
+            sh[1] = a ? (int64_t)(x->item / a) : 0;
+            ns = 2;
+        } else {
+            if ((ns = int_list(nin > 1 ? ins[1] : NULL, sh, G_MAX_DIMS, err, errsz)) < 0)
+                return -1;
+            int64_t known = 1;
+            int infer = -1;
+            for (int i = 0; i < ns; i++) {
+                if (sh[i] == 0 && !at->allowzero) sh[i] = i < x->ndim ? x->dims[i] : 1;
+                if (sh[i] == -1)
+                    infer = i;
+                else if (sh[i] < 0) {
+                    snprintf(err, errsz, "Reshape to a symbolic shape of a constant");
+                    return -1;
+                } else
+                    known *= sh[i];
+            }
+            if (infer >= 0) sh[infer] = known ? (int64_t)x->item / known : 0;
+        }
+        size_t count = 1;
+        for (int i = 0; i < ns; i++)
+            count *= (size_t)sh[i];
+        if (count != x->item) {
+            snprintf(err, errsz, "Reshape of %zu values to %zu", x->item, count);
+            return -1;
+        }
+        set_const(g, out, x->is_int, ns, sh);
+        if (x->is_int)
+            memcpy(out->i64, x->i64, sizeof(int64_t) * x->item);
+        else
+            memcpy(out->f, x->f, sizeof(float) * x->item);
+        return 0;
+    }
+    if (!strcmp(op, "Slice")) {
+        if (x->ndim != 1 || nin < 3 || !ins[1] || !ins[2]) {
+            snprintf(err, errsz,
+                     "only 1-D constant Slice with starts/ends inputs is supported");
+            return -1;
+        }
+        int64_t len = x->dims[0];
+        int64_t s = cval_i(ins[1], 0), e = cval_i(ins[2], 0), st = 1;
+        if (nin > 4 && ins[4]) st = cval_i(ins[4], 0);
+        if (st != 1) {
+            snprintf(err, errsz, "Slice step %lld is not supported", (long long)st);
+            return -1;
+        }
+        if (s < 0) s += len;
+        if (e < 0) e += len;
+        s = s < 0 ? 0 : s > len ? len : s;
+        e = e < 0 ? 0 : e > len ? len : e;
+        int64_t n = e > s ? e - s : 0;
+        set_const(g, out, x->is_int, 1, &n);
+        for (int64_t k = 0; k < n; k++) {
+            if (x->is_int)
+                out->i64[k] = x->i64[s + k];
+            else
+                out->f[k] = x->f[s + k];
+        }
+        return 0;
+    }
+    if (!strcmp(op, "Add") || !strcmp(op, "Sub") || !strcmp(op, "Mul") || !strcmp(op, "Div")) {
+        const struct tensor *y = nin > 1 ? ins[1] : NULL;
+        if (!y) return 1;
+        if (x->item != y->item && x->item != 1 && y->item != 1) {
+            snprintf(err, errsz, "constant arithmetic needs equal shapes or a scalar");
+            return -1;
+        }
+        const struct tensor *big = x->item >= y->item ? x : y;
+        int is_int = x->is_int && y->is_int;
+        set_const(g, out, is_int, big->ndim, big->dims);
+        for (size_t k = 0; k < big->item; k++) {
+            size_t i = x->item == 1 ? 0 : k, j = y->item == 1 ? 0 : k;
+            if (is_int) {
+                int64_t u = x->i64[i], v = y->i64[j];
+                if (u == G_BATCH_SYM || v == G_BATCH_SYM) {
+                    snprintf(err, errsz, "arithmetic on the symbolic batch size");
+                    return -1;
+                }
+                out->i64[k] = op[0] == 'A'   ? u + v
+                              : op[0] == 'S' ? u - v
+                              : op[0] == 'M' ? u * v
+                              : v            ? u / v
+                                             : 0;
+            } else {
+                float u = x->is_int ? (float)x->i64[i] : x->f[i];
+                float v = y->is_int ? (float)y->i64[j] : y->f[j];
+                out->f[k] = op[0] == 'A'   ? u + v
+                            : op[0] == 'S' ? u - v
+                            : op[0] == 'M' ? u * v
+                                           : u / v;
+            }
+        }
+        return 0;
+    }
+    return 1;
+}
+
+/* ---------------------------------------------------------------- Pad (constant) */
+/* An odometer over the input's rows (all item dims but the last): gives the
+ * output offset of each row in turn. */
+struct pad_iter {
+    const struct pad_params *p;
+    int64_t idx[G_MAX_DIMS], ostride[G_MAX_DIMS];
+    size_t rows, len;
+};
+
+static void pad_iter_init(struct pad_iter *it, const struct pad_params *p)
+{
+    memset(it, 0, sizeof *it);
+    it->p = p;
+    int64_t s = 1;
+    for (int i = p->ndim - 1; i >= 0; i--) {
+        it->ostride[i] = s;
+        s *= p->out_dims[i];
+    }
+    it->len = p->ndim ? (size_t)p->in_dims[p->ndim - 1] : 1;
+    it->rows = it->len ? p->in_item / it->len : 0;
+}
+
+static size_t pad_iter_offset(struct pad_iter *it)
+{
+    size_t o = 0;
+    for (int i = 0; i < it->p->ndim; i++)
+        o += (size_t)((it->idx[i] + it->p->begin[i]) * it->ostride[i]);
+    return o;
+}
+
+static void pad_iter_next(struct pad_iter *it)
+{
+    for (int d = it->p->ndim - 2; d >= 0; d--) {
+        if (++it->idx[d] < it->p->in_dims[d]) break;
+        it->idx[d] = 0;
+    }
+}
+
+/* inp n x in_dims -> out n x out_dims, p->value outside */
+void pad_forward(float *out, const float *inp, const struct pad_params *p, int n)
+{
+    for (int b = 0; b < n; b++) {
+        float *o = out + (size_t)b * p->out_item;
+        const float *x = inp + (size_t)b * p->in_item;
+        for (size_t i = 0; i < p->out_item; i++)
+            o[i] = p->value;
+        struct pad_iter it;
+        pad_iter_init(&it, p);
+        for (size_t r = 0; r < it.rows; r++, pad_iter_next(&it))
+            memcpy(o + pad_iter_offset(&it), x + r * it.len, sizeof(float) * it.len);
+    }
+}
+
+/* dout n x out_dims -> dinp n x in_dims (accumulated): the inner window */
+void pad_backward(float *dinp, const float *dout, const struct pad_params *p, int n)
+{
+    if (!dinp) return;
+    for (int b = 0; b < n; b++) {
+        const float *g = dout + (size_t)b * p->out_item;
+        float *d = dinp + (size_t)b * p->in_item;
+        struct pad_iter it;
+        pad_iter_init(&it, p);
+        for (size_t r = 0; r < it.rows; r++, pad_iter_next(&it)) {
+            const float *src = g + pad_iter_offset(&it);
+            float *dst = d + r * it.len;
+            for (size_t k = 0; k < it.len; k++)
+                dst[k] += src[k];
+        }
+    }
+}

@@ -1,0 +1,931 @@
+/* test_engine.c - the model engine against PyTorch: logits, latents and
+ * gradients of every fixture model (fixtures/make_models.py), every op's
+ * backward against finite differences, and every load-time error.
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/error.h"
+#include "../core/graph.h"
+#include "../core/image.h"
+#include "../core/model.h"
+#include "../core/util.h"
+
+#define MDIR "fixtures/models/"
+
+/* ---------------------------------------------------------------- helpers */
+struct npy {
+    int ndim;
+    size_t shape[8];
+    size_t count;
+    float *data;
+};
+
+/* A minimal reader for the little-endian float32 C-order files the fixtures
+ * script writes (kept here so these tests do not depend on core/npy.c). */
+static struct npy npy_load_f32(const char *path)
+{
+    struct npy a = {0};
+    FILE *fp = fopen(path, "rb");
+    cr_assert(fp, "cannot open %s", path);
+    unsigned char head[10];
+    cr_assert_eq(fread(head, 1, 10, fp), 10);
+    cr_assert(!memcmp(head, "\x93NUMPY", 6), "%s: not .npy", path);
+    size_t hl = head[8] | (size_t)head[9] << 8;
+    if (head[6] >= 2) {
+        unsigned char more[2];
+        cr_assert_eq(fread(more, 1, 2, fp), 2);
+        hl |= (size_t)more[0] << 16 | (size_t)more[1] << 24;
+    }
+    char *h = calloc(1, hl + 1);
+    cr_assert_eq(fread(h, 1, hl, fp), hl);
+    cr_assert(strstr(h, "'<f4'") && strstr(h, "False"), "%s: want <f4 C order: %s", path, h);
+    char *s = strchr(strstr(h, "'shape'"), '(') + 1;
+    a.count = 1;
+    while (*s && *s != ')') {
+        char *e;
+        long v = strtol(s, &e, 10);
+        if (e == s) break;
+        a.shape[a.ndim++] = (size_t)v;
+        a.count *= (size_t)v;
+        s = e;
+        while (*s == ',' || *s == ' ')
+            s++;
+    }
+    free(h);
+    a.data = malloc(sizeof(float) * (a.count ? a.count : 1));
+    cr_assert_eq(fread(a.data, sizeof(float), a.count, fp), a.count, "%s: short", path);
+    fclose(fp);
+    return a;
+}
+
+/* The value of `key` in fixtures/models/NAME.meta. */
+static void meta_get(const char *name, const char *key, char *out, size_t size)
+{
+    char path[256], line[512];
+    snprintf(path, sizeof path, MDIR "%s.meta", name);
+    FILE *fp = fopen(path, "r");
+    cr_assert(fp, "cannot open %s", path);
+    out[0] = 0;
+    size_t kl = strlen(key);
+    while (fgets(line, sizeof line, fp))
+        if (!strncmp(line, key, kl) && line[kl] == ' ') {
+            line[strcspn(line, "\n")] = 0;
+            snprintf(out, size, "%s", line + kl + 1);
+        }
+    fclose(fp);
+}
+
+/* Max |a-b| with its index; asserts <= tol. */
+static void check_abs(const float *a, const float *ref, size_t n, double tol, const char *what)
+{
+    double worst = 0;
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - ref[i]);
+        if (!(d <= worst)) worst = d, at = i;
+    }
+    cr_log_info("%s: worst abs diff %.3g at %zu (got %.7g, torch %.7g)", what, worst, at,
+                (double)a[at], (double)ref[at]);
+    cr_assert(worst <= tol, "%s: worst abs diff %.3g at %zu (got %.7g, want %.7g)", what, worst,
+              at, (double)a[at], (double)ref[at]);
+}
+
+/* ||a-ref|| / ||ref|| <= tol, reporting the worst element too. */
+static void check_rel(const float *a, const float *ref, size_t n, double tol, const char *what)
+{
+    double num = 0, den = 0, worst = 0;
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)a[i] - ref[i];
+        num += d * d, den += (double)ref[i] * ref[i];
+        if (!(fabs(d) <= worst)) worst = fabs(d), at = i;
+    }
+    double rel = den > 0 ? sqrt(num / den) : sqrt(num);
+    cr_log_info("%s: relative error %.3g (worst element %zu: %.7g vs %.7g)", what, rel, at,
+                (double)a[at], (double)ref[at]);
+    cr_assert(rel <= tol, "%s: relative error %.3g (worst element %zu: %.7g vs %.7g)", what,
+              rel, at, (double)a[at], (double)ref[at]);
+}
+
+static struct model *load_ok(const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof path, MDIR "%s.onnx", name);
+    struct model *m = model_load(path);
+    cr_assert(m, "%s: %s", path, error_message());
+    return m;
+}
+
+/* ---------------------------------------------------------------- forward vs torch */
+/* Runs every reference image at batch 1 and all at once; compares logits,
+ * probabilities (when the model ends in Softmax) and the default latent. */
+static void check_forward(const char *model_name, const char *ref_name)
+{
+    struct model *m = load_ok(model_name);
+    char dir[256], path[320], want[256];
+    snprintf(dir, sizeof dir, MDIR "ref/%s/", ref_name);
+    snprintf(path, sizeof path, "%sinput.npy", dir);
+    struct npy x = npy_load_f32(path);
+    snprintf(path, sizeof path, "%slogits.npy", dir);
+    struct npy lg = npy_load_f32(path);
+    snprintf(path, sizeof path, "%sprobs.npy", dir);
+    struct npy pr = npy_load_f32(path);
+    snprintf(path, sizeof path, "%slatent.npy", dir);
+    struct npy lat = npy_load_f32(path);
+    int N = (int)x.shape[0];
+    int in = model_input(m), lo = model_logits(m), la = model_default_latent(m);
+    size_t in_item = model_tensor_item(m, in);
+    cr_assert_eq(in_item * N, x.count, "input size %zu per item", in_item);
+    cr_assert_eq((size_t)model_num_classes(m), lg.shape[1]);
+    cr_assert(la >= 0, "no default latent");
+    meta_get(model_name, "latent", want, sizeof want);
+    cr_assert_str_eq(model_tensor_name(m, la), want, "default latent");
+    meta_get(model_name, "cam_layer", want, sizeof want);
+    cr_assert(model_default_cam_layer(m) >= 0, "no default cam layer");
+    cr_assert_str_eq(model_tensor_name(m, model_default_cam_layer(m)), want,
+                     "default cam layer");
+    size_t K = lg.shape[1], D = lat.shape[1];
+    cr_assert_eq(model_tensor_item(m, la), D);
+    char what[128];
+    int cam = model_default_cam_layer(m);
+    size_t ca = model_tensor_item(m, cam);
+    float *cam_act = malloc(sizeof(float) * ca * N);
+    for (int flags = 1; flags >= 0; flags--) {
+        /* batch > 1 (all images, through a run sized for more); the
+         * forward-only run fuses conv chains, and must still give the kept
+         * Grad-CAM activation exactly as the unfused backward run does */
+        int keep[2] = {la, cam};
+        struct model_run *r = model_run_new(m, N + 3, flags, keep, 2);
+        cr_assert(r, "%s", error_message());
+        cr_assert_eq(model_forward(r, x.data, N), 0);
+        snprintf(what, sizeof what, "%s logits, batch %d, %s", model_name, N,
+                 flags ? "backward run" : "forward run");
+        check_abs(model_run_tensor(r, lo), lg.data, lg.count, 1e-4, what);
+        snprintf(what, sizeof what, "%s latent, batch %d", model_name, N);
+        check_abs(model_run_tensor(r, la), lat.data, lat.count, 1e-4, what);
+        if (model_output_is_softmax(m)) {
+            snprintf(what, sizeof what, "%s probabilities", model_name);
+            check_abs(model_run_tensor(r, model_output(m)), pr.data, pr.count, 1e-5, what);
+        }
+        if (flags) {
+            memcpy(cam_act, model_run_tensor(r, cam), sizeof(float) * ca * N);
+        } else {
+            snprintf(what, sizeof what, "%s kept cam activation, fused vs unfused run",
+                     model_name);
+            check_rel(model_run_tensor(r, cam), cam_act, ca * N, 1e-6, what);
+        }
+        model_run_free(r);
+    }
+    free(cam_act);
+    /* batch 1, one image at a time */
+    int keep[1] = {la};
+    struct model_run *r = model_run_new(m, 1, MODEL_RUN_FORWARD, keep, 1);
+    for (int i = 0; i < N; i++) {
+        cr_assert_eq(model_forward(r, x.data + (size_t)i * in_item, 1), 0);
+        snprintf(what, sizeof what, "%s logits, image %d at batch 1", model_name, i);
+        check_abs(model_run_tensor(r, lo), lg.data + (size_t)i * K, K, 1e-4, what);
+        snprintf(what, sizeof what, "%s latent, image %d at batch 1", model_name, i);
+        check_abs(model_run_tensor(r, la), lat.data + (size_t)i * D, D, 1e-4, what);
+    }
+    model_run_free(r);
+    free(x.data), free(lg.data), free(pr.data), free(lat.data);
+    model_free(m);
+}
+
+Test(engine, forward_fmnist)
+{
+    check_forward("fmnist", "fmnist");
+}
+Test(engine, forward_fmnist_folded)
+{
+    check_forward("fmnist_folded", "fmnist");
+}
+Test(engine, forward_rgb)
+{
+    check_forward("rgb", "rgb");
+}
+Test(engine, forward_ops)
+{
+    check_forward("ops", "ops");
+}
+Test(engine, forward_ops_opset9)
+{
+    check_forward("ops_opset9", "ops");
+}
+Test(engine, forward_nhwc)
+{
+    check_forward("nhwc", "nhwc");
+}
+
+/* ---------------------------------------------------------------- gradients vs torch */
+/* d logit_k / d (default cam layer) and / d input for every class, against
+ * torch autograd, 1e-4 relative; also a backward that stops at the cam layer. */
+static void check_grads(const char *model_name, const char *ref_name)
+{
+    struct model *m = load_ok(model_name);
+    char dir[256], path[320], what[160];
+    snprintf(dir, sizeof dir, MDIR "ref/%s/", ref_name);
+    snprintf(path, sizeof path, "%sinput.npy", dir);
+    struct npy x = npy_load_f32(path);
+    snprintf(path, sizeof path, "%sgrad_act.npy", dir);
+    struct npy ga = npy_load_f32(path);
+    snprintf(path, sizeof path, "%sgrad_input.npy", dir);
+    struct npy gi = npy_load_f32(path);
+    int n = (int)ga.shape[0], K = (int)ga.shape[1];
+    int cam = model_default_cam_layer(m), in = model_input(m);
+    size_t ca = model_tensor_item(m, cam), ii = model_tensor_item(m, in);
+    cr_assert_eq(ga.count, (size_t)n * K * ca, "cam gradient size");
+    cr_assert_eq(gi.count, (size_t)n * K * ii, "input gradient size");
+    struct model_run *r = model_run_new(m, n, MODEL_RUN_BACKWARD, NULL, 0);
+    cr_assert(r);
+    cr_assert_eq(model_forward(r, x.data, n), 0);
+    float *got = malloc(sizeof(float) * (ca > ii ? ca : ii) * n);
+    float *want = malloc(sizeof(float) * (ca > ii ? ca : ii) * n);
+    for (int k = 0; k < K; k++) {
+        int cls[64];
+        for (int i = 0; i < n; i++)
+            cls[i] = k;
+        cr_assert_eq(model_backward_class(r, cls, in), 0, "%s", error_message());
+        for (int pass = 0; pass < 2; pass++) {
+            size_t item = pass ? ii : ca;
+            const struct npy *ref = pass ? &gi : &ga;
+            const float *g = model_run_grad(r, pass ? in : cam);
+            cr_assert(g, "no gradient computed");
+            for (int i = 0; i < n; i++) { /* ref is n x K x item */
+                memcpy(want + (size_t)i * item, ref->data + ((size_t)i * K + k) * item,
+                       sizeof(float) * item);
+                memcpy(got + (size_t)i * item, g + (size_t)i * item, sizeof(float) * item);
+            }
+            snprintf(what, sizeof what, "%s d logit %d / d %s", model_name, k,
+                     pass ? "input" : model_tensor_name(m, cam));
+            check_rel(got, want, item * n, 1e-4, what);
+        }
+        /* stopping at the cam layer gives the same, and no input gradient */
+        cr_assert_eq(model_backward_class(r, cls, cam), 0);
+        cr_assert_null(model_run_grad(r, in));
+        for (int i = 0; i < n; i++)
+            memcpy(want + (size_t)i * ca, ga.data + ((size_t)i * K + k) * ca,
+                   sizeof(float) * ca);
+        snprintf(what, sizeof what, "%s d logit %d / d cam (stopping there)", model_name, k);
+        check_rel(model_run_grad(r, cam), want, ca * n, 1e-4, what);
+    }
+    free(got), free(want);
+    model_run_free(r);
+    free(x.data), free(ga.data), free(gi.data);
+    model_free(m);
+}
+
+Test(engine, grads_fmnist)
+{
+    check_grads("fmnist", "fmnist");
+}
+Test(engine, grads_fmnist_folded)
+{
+    check_grads("fmnist_folded", "fmnist");
+}
+Test(engine, grads_rgb)
+{
+    check_grads("rgb", "rgb");
+}
+Test(engine, grads_ops)
+{
+    check_grads("ops", "ops");
+}
+Test(engine, grads_ops_opset9)
+{
+    check_grads("ops_opset9", "ops");
+}
+Test(engine, grads_nhwc)
+{
+    check_grads("nhwc", "nhwc");
+}
+
+/* ---------------------------------------------------------------- preprocessing */
+/* image_load + model_preprocess equal the reference's PIL + F.interpolate + /255. */
+static void check_prep(const char *model_name)
+{
+    struct model *m = load_ok(model_name);
+    char path[320], line[512];
+    snprintf(path, sizeof path, MDIR "ref/%s/input.npy", model_name);
+    struct npy x = npy_load_f32(path);
+    snprintf(path, sizeof path, MDIR "ref/%s/files.txt", model_name);
+    FILE *fp = fopen(path, "r");
+    cr_assert(fp);
+    size_t item = model_tensor_item(m, model_input(m));
+    float *buf = malloc(sizeof(float) * item);
+    struct model_prep p = model_prep_default();
+    int i = 0;
+    while (fgets(line, sizeof line, fp)) {
+        line[strcspn(line, "\n")] = 0;
+        struct image *im = image_load(line);
+        cr_assert(im, "%s: %s", line, error_message());
+        cr_assert_eq(model_preprocess(m, im, &p, buf), 0, "%s", error_message());
+        char what[600];
+        snprintf(what, sizeof what, "%s preprocessed %s", model_name, line);
+        /* JPEG decoders may differ by a level; PNG must be exact to rounding */
+        check_abs(buf, x.data + (size_t)i * item, item, strstr(line, ".jpg") ? 1.5 / 255 : 1e-5,
+                  what);
+        image_free(im);
+        i++;
+    }
+    cr_assert_eq((size_t)i * item, x.count);
+    fclose(fp);
+    free(buf);
+    free(x.data);
+    model_free(m);
+}
+
+Test(engine, preprocess_gray)
+{
+    check_prep("fmnist");
+}
+Test(engine, preprocess_rgb)
+{
+    check_prep("rgb");
+}
+Test(engine, preprocess_resize_rgb_to_32)
+{
+    check_prep("ops");
+}
+Test(engine, preprocess_nhwc)
+{
+    check_prep("nhwc");
+}
+
+Test(engine, describe)
+{
+    struct model *m = load_ok("fmnist");
+    struct model_input_info info;
+    cr_assert_eq(model_input_info(m, &info), 0);
+    cr_assert(info.layout == MODEL_NCHW && info.c == 1 && info.h == 28 && info.w == 28);
+    /* conv 1*32*9+32 + 32*64*9+64 + 64*64*9+64, BN 4*(32+64+64), dense 576*128+128 + 128*10+10
+     */
+    size_t want =
+        (288 + 32) + (18432 + 64) + (36864 + 64) + 4 * 160 + (73728 + 128) + (1280 + 10);
+    cr_assert_eq(model_param_count(m), want, "params %zu, want %zu", model_param_count(m),
+                 want);
+    int64_t d[MODEL_MAX_DIMS];
+    int cam = model_default_cam_layer(m);
+    cr_assert_eq(model_tensor_shape(m, cam, d), 4);
+    cr_assert(d[0] == -1 && d[1] == 64 && d[2] == 7 && d[3] == 7);
+    cr_assert_eq(model_opset(m), 13);
+    model_free(m);
+    m = load_ok("nhwc");
+    cr_assert_eq(model_input_info(m, &info), 0);
+    cr_assert(info.layout == MODEL_NHWC && info.c == 1 && info.h == 28 && info.w == 28);
+    model_free(m);
+}
+
+/* ---------------------------------------------------------------- load-time errors */
+static void check_bad(const char *name, const char *const *phrases)
+{
+    char path[256];
+    snprintf(path, sizeof path, MDIR "%s.onnx", name);
+    error_clear();
+    struct model *m = model_load(path);
+    cr_assert_null(m, "%s loaded", path);
+    cr_assert_eq(error_code(), ERR_INPUT, "%s: code %d (%s)", path, error_code(),
+                 error_message());
+    cr_assert(error_path() && !strcmp(error_path(), path), "%s: path %s", path,
+              error_path() ? error_path() : "(none)");
+    for (; *phrases; phrases++)
+        cr_assert(strstr(error_message(), *phrases), "%s: message '%s' lacks '%s'", path,
+                  error_message(), *phrases);
+}
+
+Test(engine, tiny_loads)
+{
+    struct model *m = load_ok("tiny");
+    cr_assert_eq(model_num_classes(m), 3);
+    model_free(m);
+}
+Test(engine, bad_op)
+{
+    check_bad("bad_op",
+              (const char *[]){"fancy1", "FancyRelu", "com.example", "not supported", NULL});
+}
+Test(engine, bad_attr)
+{
+    check_bad("bad_attr", (const char *[]){"conv1", "auto_pad", "SIDEWAYS", NULL});
+}
+Test(engine, bad_external)
+{
+    check_bad("bad_external", (const char *[]){"'w'", "external", "weights.bin", NULL});
+}
+Test(engine, bad_cycle)
+{
+    check_bad("bad_cycle", (const char *[]){"cycle", "_cycle'", NULL});
+}
+Test(engine, bad_missing)
+{
+    check_bad("bad_missing", (const char *[]){"relu1", "'nowhere'", "not produced", NULL});
+}
+Test(engine, bad_initsize)
+{
+    check_bad("bad_initsize", (const char *[]){"'w'", "40 bytes", "[2,1,3,3]", "72", NULL});
+}
+Test(engine, bad_opset)
+{
+    check_bad("bad_opset", (const char *[]){"opset 18", NULL});
+}
+Test(engine, bad_dtype)
+{
+    check_bad("bad_dtype", (const char *[]){"'x'", "float32", NULL});
+}
+Test(engine, bad_shape)
+{
+    check_bad("bad_shape", (const char *[]){"gemm1", "inner dimensions", NULL});
+}
+Test(engine, bad_truncated)
+{
+    check_bad("bad_truncated", (const char *[]){"not an ONNX model", NULL});
+}
+Test(engine, missing_file)
+{
+    cr_assert_null(model_load(MDIR "no_such_model.onnx"));
+    cr_assert_eq(error_code(), ERR_INPUT);
+}
+
+/* ---------------------------------------------------------------- finite differences */
+/* Every backward against central differences of L = sum(w * forward(x)) with
+ * random w, on small random tensors kept away from kinks (ReLU at 0, ties in
+ * max-pool windows, Clip bounds). A forward/backward pair is a closure. */
+struct fd_case {
+    const char *name;
+    size_t nin, nout;
+    void (*fwd)(const struct fd_case *c, const float *x, float *y);
+    void (*bwd)(const struct fd_case *c, const float *x, const float *y, const float *dy,
+                float *dx);
+    const void *p;  /* params */
+    const float *w; /* a weight for conv/gemm, b operand for eltwise */
+    int n;          /* batch */
+    int op;
+};
+
+static uint64_t rng_state = 88172645463325252ULL;
+static double urand(void)
+{
+    rng_state ^= rng_state << 13, rng_state ^= rng_state >> 7, rng_state ^= rng_state << 17;
+    return (rng_state >> 11) * (1.0 / 9007199254740992.0);
+}
+static float nrand(void)
+{
+    double u = urand() + 1e-12, v = urand();
+    return (float)(sqrt(-2 * log(u)) * cos(6.283185307179586 * v));
+}
+/* values spread apart (|x| >= 0.1, distinct by >= 0.02) for kinked ops */
+static void fill_kinkfree(float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float v = (float)((double)(i + 1) * 0.031 + 0.1);
+        x[i] = (i % 2 ? -v : v);
+    }
+    for (size_t i = n - 1; i > 0; i--) { /* shuffle */
+        size_t j = (size_t)(urand() * (double)(i + 1));
+        float t = x[i];
+        x[i] = x[j], x[j] = t;
+    }
+}
+
+static void fd_check(const struct fd_case *c, int kinkfree)
+{
+    float *x = malloc(sizeof(float) * c->nin), *y = malloc(sizeof(float) * c->nout);
+    float *w = malloc(sizeof(float) * c->nout), *dx = calloc(c->nin, sizeof(float));
+    float *num = malloc(sizeof(float) * c->nin);
+    if (kinkfree)
+        fill_kinkfree(x, c->nin);
+    else
+        for (size_t i = 0; i < c->nin; i++)
+            x[i] = nrand();
+    for (size_t i = 0; i < c->nout; i++)
+        w[i] = nrand();
+    c->fwd(c, x, y);
+    c->bwd(c, x, y, w, dx);
+    const float eps = 2e-3f;
+    for (size_t i = 0; i < c->nin; i++) {
+        float keep = x[i];
+        double lp = 0, lm = 0;
+        x[i] = keep + eps;
+        c->fwd(c, x, y);
+        for (size_t k = 0; k < c->nout; k++)
+            lp += (double)w[k] * y[k];
+        x[i] = keep - eps;
+        c->fwd(c, x, y);
+        for (size_t k = 0; k < c->nout; k++)
+            lm += (double)w[k] * y[k];
+        x[i] = keep;
+        num[i] = (float)((lp - lm) / (2.0 * eps));
+    }
+    char what[128];
+    snprintf(what, sizeof what, "finite differences: %s", c->name);
+    check_rel(dx, num, c->nin, 2e-3, what);
+    /* accumulation: a second backward adds the same again */
+    c->bwd(c, x, y, w, dx);
+    for (size_t i = 0; i < c->nin; i++)
+        num[i] *= 2;
+    snprintf(what, sizeof what, "accumulated backward: %s", c->name);
+    check_rel(dx, num, c->nin, 2e-3, what);
+    free(x), free(y), free(w), free(dx), free(num);
+}
+
+static float col_buf[1 << 16];
+
+static void conv_f(const struct fd_case *c, const float *x, float *y)
+{
+    const struct conv_params *p = c->p;
+    conv_forward(y, x, c->w, c->w + 4096, p, c->n, col_buf);
+}
+static void conv_b(const struct fd_case *c, const float *x, const float *y, const float *dy,
+                   float *dx)
+{
+    conv_backward(dx, dy, c->w, c->p, c->n, col_buf);
+}
+
+Test(engine_fd, conv)
+{
+    /* stride 2, asymmetric pads, dilation 2, 2 groups; a pointwise conv; 3x3 pad 1 */
+    struct conv_params ps[3] = {{.c = 4,
+                                 .h = 7,
+                                 .w = 6,
+                                 .m = 6,
+                                 .kh = 3,
+                                 .kw = 2,
+                                 .sh = 2,
+                                 .sw = 1,
+                                 .dh = 2,
+                                 .dw = 1,
+                                 .pt = 1,
+                                 .pl = 0,
+                                 .pb = 2,
+                                 .pr = 1,
+                                 .group = 2},
+                                {.c = 3,
+                                 .h = 4,
+                                 .w = 5,
+                                 .m = 2,
+                                 .kh = 1,
+                                 .kw = 1,
+                                 .sh = 1,
+                                 .sw = 1,
+                                 .dh = 1,
+                                 .dw = 1,
+                                 .group = 1},
+                                {.c = 2,
+                                 .h = 5,
+                                 .w = 6,
+                                 .m = 3,
+                                 .kh = 3,
+                                 .kw = 3,
+                                 .sh = 1,
+                                 .sw = 1,
+                                 .dh = 1,
+                                 .dw = 1,
+                                 .pt = 1,
+                                 .pl = 1,
+                                 .pb = 1,
+                                 .pr = 1,
+                                 .group = 1}};
+    static float w[4096 + 64];
+    for (int i = 0; i < 4096 + 64; i++)
+        w[i] = nrand();
+    for (int k = 0; k < 3; k++) {
+        struct conv_params *p = &ps[k];
+        p->oh = (p->h + p->pt + p->pb - p->dh * (p->kh - 1) - 1) / p->sh + 1;
+        p->ow = (p->w + p->pl + p->pr - p->dw * (p->kw - 1) - 1) / p->sw + 1;
+        struct fd_case c = {"conv",
+                            (size_t)2 * p->c * p->h * p->w,
+                            (size_t)2 * p->m * p->oh * p->ow,
+                            conv_f,
+                            conv_b,
+                            p,
+                            w,
+                            2,
+                            0};
+        fd_check(&c, 0);
+    }
+}
+
+static void pool_f(const struct fd_case *c, const float *x, float *y)
+{
+    static int32_t am[4096];
+    if (c->op == OP_MAXPOOL)
+        maxpool_forward(y, am, x, c->p, c->n);
+    else if (c->op == OP_AVGPOOL)
+        avgpool_forward(y, x, c->p, c->n);
+    else {
+        const struct pool_params *p = c->p;
+        gap_forward(y, x, p->c, (size_t)p->h * p->w, c->n);
+    }
+}
+static void pool_b(const struct fd_case *c, const float *x, const float *y, const float *dy,
+                   float *dx)
+{
+    const struct pool_params *p = c->p;
+    if (c->op == OP_MAXPOOL) {
+        int32_t am[4096];
+        float tmp[4096];
+        maxpool_forward(tmp, am, x, p, c->n);
+        maxpool_backward(dx, dy, am, p, c->n);
+    } else if (c->op == OP_AVGPOOL)
+        avgpool_backward(dx, dy, p, c->n);
+    else
+        gap_backward(dx, dy, p->c, (size_t)p->h * p->w, c->n);
+}
+
+Test(engine_fd, pools)
+{
+    /* max 3x3/2 pad 1 with ceil mode's extra row; avg with and without pads counted; GAP */
+    struct pool_params mp = {.c = 3,
+                             .h = 6,
+                             .w = 7,
+                             .oh = 4,
+                             .ow = 4,
+                             .kh = 3,
+                             .kw = 3,
+                             .sh = 2,
+                             .sw = 2,
+                             .pt = 1,
+                             .pl = 1,
+                             .pb = 1,
+                             .pr = 1};
+    struct pool_params ap0 = mp, ap1 = mp;
+    ap0.oh = 3, ap0.ow = 4, ap1.oh = 3, ap1.ow = 4, ap1.count_include_pad = 1;
+    struct pool_params gp = {.c = 3, .h = 5, .w = 4};
+    struct fd_case cs[4] = {
+        {"maxpool", 2 * 3 * 42, 2 * 3 * 16, pool_f, pool_b, &mp, NULL, 2, OP_MAXPOOL},
+        {"avgpool", 2 * 3 * 42, 2 * 3 * 12, pool_f, pool_b, &ap0, NULL, 2, OP_AVGPOOL},
+        {"avgpool count_include_pad", 2 * 3 * 42, 2 * 3 * 12, pool_f, pool_b, &ap1, NULL, 2,
+         OP_AVGPOOL},
+        {"globalaveragepool", 2 * 3 * 20, 2 * 3, pool_f, pool_b, &gp, NULL, 2, OP_GAP}};
+    for (int k = 0; k < 4; k++)
+        fd_check(&cs[k], k == 0);
+}
+
+Test(engine_fd, maxpool_first_maximum)
+{
+    /* PyTorch's convention: a tie sends the gradient to the first maximum */
+    struct pool_params p = {
+        .c = 1, .h = 2, .w = 2, .oh = 1, .ow = 1, .kh = 2, .kw = 2, .sh = 2, .sw = 2};
+    float x[4] = {0.5f, 2.0f, 2.0f, 1.0f}, y, dy = 1.0f, dx[4] = {0};
+    int32_t am;
+    maxpool_forward(&y, &am, x, &p, 1);
+    maxpool_backward(dx, &dy, &am, &p, 1);
+    cr_assert(y == 2.0f && dx[1] == 1.0f && dx[2] == 0.0f && dx[0] == 0.0f);
+}
+
+static void act_f(const struct fd_case *c, const float *x, float *y)
+{
+    if (c->op == OP_SOFTMAX)
+        softmax_forward(y, x, c->p, c->n);
+    else if (c->op == OP_BATCHNORM)
+        batchnorm_forward(y, x, c->p, c->n);
+    else
+        act_forward(c->op, y, x, c->nin, c->p);
+}
+static void act_b(const struct fd_case *c, const float *x, const float *y, const float *dy,
+                  float *dx)
+{
+    if (c->op == OP_SOFTMAX)
+        softmax_backward(dx, dy, y, c->p, c->n);
+    else if (c->op == OP_BATCHNORM)
+        batchnorm_backward(dx, dy, c->p, c->n);
+    else
+        act_backward(c->op, dx, dy, y, x, c->nin, c->p);
+}
+
+Test(engine_fd, activations)
+{
+    struct act_params ap = {.alpha = 0.1f, .lo = -0.5f, .hi = 0.6f};
+    struct softmax_params sp = {.outer = 2, .len = 5, .inner = 3};
+    float a[4] = {0.5f, -1.0f, 2.0f, 1.5f}, b[4] = {0.1f, 0.2f, -0.3f, 0.0f};
+    struct bn_params bp = {.c = 4, .plane = 6, .a = a, .b = b};
+    struct fd_case cs[] = {
+        {"relu", 60, 60, act_f, act_b, &ap, NULL, 1, OP_RELU},
+        {"leakyrelu", 60, 60, act_f, act_b, &ap, NULL, 1, OP_LEAKYRELU},
+        {"sigmoid", 60, 60, act_f, act_b, &ap, NULL, 1, OP_SIGMOID},
+        {"tanh", 60, 60, act_f, act_b, &ap, NULL, 1, OP_TANH},
+        {"clip", 60, 60, act_f, act_b, &ap, NULL, 1, OP_CLIP},
+        {"softmax", 60, 60, act_f, act_b, &sp, NULL, 2, OP_SOFTMAX},
+        {"batchnorm", 48, 48, act_f, act_b, &bp, NULL, 2, OP_BATCHNORM},
+    };
+    for (size_t k = 0; k < sizeof cs / sizeof cs[0]; k++)
+        fd_check(&cs[k], 1);
+    /* ReLU'(0) = 0, as PyTorch */
+    float x0 = 0.0f, y0, d0 = 0.0f, one = 1.0f;
+    act_forward(OP_RELU, &y0, &x0, 1, &ap);
+    act_backward(OP_RELU, &d0, &one, &y0, &x0, 1, &ap);
+    cr_assert_eq(d0, 0.0f);
+}
+
+static void gemm_f(const struct fd_case *c, const float *x, float *y)
+{
+    gemm_forward(y, x, c->w, c->p, c->n);
+}
+static void gemm_b(const struct fd_case *c, const float *x, const float *y, const float *dy,
+                   float *dx)
+{
+    gemm_backward(dx, dy, c->w, c->p, c->n);
+}
+
+Test(engine_fd, gemm_matmul)
+{
+    static float w[64], bias[8];
+    for (int i = 0; i < 64; i++)
+        w[i] = nrand();
+    for (int i = 0; i < 8; i++)
+        bias[i] = nrand();
+    struct gemm_params g1 = {
+        .rows = 1, .k = 6, .m = 5, .trans_b = 1, .alpha = 0.7f, .beta = 1, .bias = bias};
+    struct gemm_params g2 = {.rows = 3, .k = 4, .m = 7, .trans_b = 0, .alpha = 1, .beta = 1};
+    struct fd_case c1 = {"gemm transB alpha", 3 * 6, 3 * 5, gemm_f, gemm_b, &g1, w, 3, 0};
+    struct fd_case c2 = {"matmul rows", 2 * 3 * 4, 2 * 3 * 7, gemm_f, gemm_b, &g2, w, 2, 0};
+    fd_check(&c1, 0);
+    fd_check(&c2, 0);
+}
+
+/* Eltwise: x packs both operands (a then b) when both are activations. */
+struct elt_case {
+    struct eltwise_params p;
+    size_t na;
+};
+static void elt_f(const struct fd_case *c, const float *x, float *y)
+{
+    const struct elt_case *e = c->p;
+    eltwise_forward(c->op, y, x, x + e->na, &e->p, c->n);
+}
+static void elt_b(const struct fd_case *c, const float *x, const float *y, const float *dy,
+                  float *dx)
+{
+    const struct elt_case *e = c->p;
+    eltwise_backward(c->op, dx, dx + e->na, dy, x, x + e->na, &e->p, c->n);
+}
+
+Test(engine_fd, eltwise_broadcast)
+{
+    /* a: N x 3 x 4 x 5, b: N x 3 x 1 x 5 (both activations, b broadcast) */
+    struct tensor a = {.ndim = 4, .dims = {1, 3, 4, 5}, .batched = 1};
+    struct tensor b = {.ndim = 4, .dims = {1, 3, 1, 5}, .batched = 1};
+    struct tensor o = {0};
+    tensor_update_item(&a), tensor_update_item(&b);
+    struct elt_case e;
+    char err[128];
+    cr_assert_eq(eltwise_prepare(&e.p, &a, &b, &o, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(o.item, 60);
+    int n = 2;
+    e.na = a.item * n;
+    enum op_type ops[4] = {OP_ADD, OP_SUB, OP_MUL, OP_DIV};
+    const char *names[4] = {"add broadcast", "sub broadcast", "mul broadcast", "div broadcast"};
+    for (int k = 0; k < 4; k++) {
+        struct fd_case c = {
+            names[k], (a.item + b.item) * n, o.item * n, elt_f, elt_b, &e, NULL, n, ops[k]};
+        fd_check(&c, 1); /* kink-free values keep the divisor away from 0 */
+    }
+    /* numpy rules: a constant of rank 2 (4 x 5) against N x 3 x 4 x 5 */
+    struct tensor k2 = {.ndim = 2, .dims = {4, 5}};
+    tensor_update_item(&k2);
+    cr_assert_eq(eltwise_prepare(&e.p, &a, &k2, &o, err, sizeof err), 0, "%s", err);
+    float A[60], K2[20], Y[60];
+    for (int i = 0; i < 60; i++)
+        A[i] = (float)i;
+    for (int i = 0; i < 20; i++)
+        K2[i] = (float)(100 * i);
+    eltwise_forward(OP_ADD, Y, A, K2, &e.p, 1);
+    for (int i = 0; i < 60; i++)
+        cr_assert_eq(Y[i], (float)i + 100.0f * (i % 20));
+    /* mismatched shapes are refused */
+    struct tensor bad = {.ndim = 2, .dims = {3, 5}};
+    tensor_update_item(&bad);
+    cr_assert_neq(eltwise_prepare(&e.p, &a, &bad, &o, err, sizeof err), 0);
+}
+
+static void tr_f(const struct fd_case *c, const float *x, float *y)
+{
+    transpose_forward(y, x, c->p, c->n);
+}
+static void tr_b(const struct fd_case *c, const float *x, const float *y, const float *dy,
+                 float *dx)
+{
+    transpose_backward(dx, dy, c->p, c->n);
+}
+static void cat_f(const struct fd_case *c, const float *x, float *y)
+{
+    const struct concat_params *p = c->p;
+    const float *ins[2] = {x, x + p->outer * p->inner[0] * c->n};
+    concat_forward(y, ins, p, c->n);
+}
+static void cat_b(const struct fd_case *c, const float *x, const float *y, const float *dy,
+                  float *dx)
+{
+    const struct concat_params *p = c->p;
+    float *d[2] = {dx, dx + p->outer * p->inner[0] * c->n};
+    concat_backward(d, dy, p, c->n);
+}
+static void pad_f(const struct fd_case *c, const float *x, float *y)
+{
+    pad_forward(y, x, c->p, c->n);
+}
+static void pad_b(const struct fd_case *c, const float *x, const float *y, const float *dy,
+                  float *dx)
+{
+    pad_backward(dx, dy, c->p, c->n);
+}
+static void cp_f(const struct fd_case *c, const float *x, float *y)
+{
+    copy_forward(y, x, c->nin / c->n, c->n);
+}
+static void cp_b(const struct fd_case *c, const float *x, const float *y, const float *dy,
+                 float *dx)
+{
+    copy_backward(dx, dy, c->nin / c->n, c->n);
+}
+
+Test(engine_fd, shape_ops)
+{
+    struct transpose_params tp = {
+        .ndim = 3, .in_dims = {2, 3, 4}, .perm = {2, 0, 1}, .item = 24};
+    struct concat_params cp = {.nin = 2, .outer = 2, .inner = {6, 9}, .out_inner = 15};
+    struct pad_params pp = {.ndim = 3,
+                            .in_dims = {2, 3, 4},
+                            .out_dims = {2, 6, 5},
+                            .begin = {0, 1, 1},
+                            .in_item = 24,
+                            .out_item = 60,
+                            .value = 0.5f};
+    struct fd_case cs[] = {
+        {"transpose", 48, 48, tr_f, tr_b, &tp, NULL, 2, 0},
+        {"pad", 48, 120, pad_f, pad_b, &pp, NULL, 2, 0},
+        {"concat", 2 * 2 * 15, 2 * 2 * 15, cat_f, cat_b, &cp, NULL, 2, 0},
+        {"copy", 30, 30, cp_f, cp_b, NULL, NULL, 3, 0},
+    };
+    for (size_t k = 0; k < sizeof cs / sizeof cs[0]; k++)
+        fd_check(&cs[k], 0);
+    /* pad values: the input lands at (c, y+1, x+1), 0.5 elsewhere */
+    float pin[24], pout[60];
+    for (int i = 0; i < 24; i++)
+        pin[i] = (float)i;
+    pad_forward(pout, pin, &pp, 1);
+    for (int c = 0; c < 2; c++)
+        for (int y = 0; y < 6; y++)
+            for (int x = 0; x < 5; x++) {
+                int inside = y >= 1 && y < 4 && x >= 1 && x < 5;
+                float want = inside ? pin[(c * 3 + y - 1) * 4 + x - 1] : 0.5f;
+                cr_assert_eq(pout[(c * 6 + y) * 5 + x], want, "pad at %d,%d,%d", c, y, x);
+            }
+    /* transpose values: out[i][j][k] = in[j][k][i] for perm (2,0,1) */
+    float in[24], out[24];
+    for (int i = 0; i < 24; i++)
+        in[i] = (float)i;
+    transpose_forward(out, in, &tp, 1);
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 2; j++)
+            for (int k = 0; k < 3; k++)
+                cr_assert_eq(out[(i * 2 + j) * 3 + k], in[(j * 3 + k) * 4 + i]);
+}
+
+/* ---------------------------------------------------------------- malformed files */
+/* Mutated and truncated copies of a valid model: each either loads (and then
+ * runs) or is refused with ERR_INPUT; never a crash (run under DEBUG=1). */
+Test(engine, mutated_models_never_crash)
+{
+    FILE *fp = fopen(MDIR "tiny.onnx", "rb");
+    cr_assert(fp);
+    unsigned char buf[4096], mut[4096];
+    size_t len = fread(buf, 1, sizeof buf, fp);
+    fclose(fp);
+    int loaded = 0, refused = 0;
+    float x[16] = {0};
+    for (int iter = 0; iter < 3000; iter++) {
+        memcpy(mut, buf, len);
+        size_t l = len;
+        int edits = 1 + (int)(urand() * 4);
+        for (int e = 0; e < edits; e++) {
+            size_t at = (size_t)(urand() * (double)len);
+            mut[at] = (unsigned char)(urand() * 256);
+        }
+        if (iter % 7 == 0) l = (size_t)(urand() * (double)len);
+        error_clear();
+        struct model *m = model_parse(mut, l, "mutated.onnx");
+        if (!m) {
+            cr_assert_eq(error_code(), ERR_INPUT, "iteration %d: code %d (%s)", iter,
+                         error_code(), error_message());
+            refused++;
+            continue;
+        }
+        loaded++;
+        if (model_tensor_item(m, model_input(m)) <= 16) {
+            struct model_run *r = model_run_new(m, 1, MODEL_RUN_BACKWARD, NULL, 0);
+            if (r) {
+                model_forward(r, x, 1);
+                model_run_free(r);
+            }
+        }
+        model_free(m);
+    }
+    cr_log_info("mutations: %d loaded, %d refused", loaded, refused);
+    cr_assert(refused > 0);
+}

@@ -1,0 +1,117 @@
+/* cam.h - class activation maps: Grad-CAM, Grad-CAM++ and input-gradient
+ * saliency for one image at a time, over a model loaded once.
+ *
+ *     struct cam *c = cam_new(m, -1);                 // default layer
+ *     cam_forward(c, x);                              // one input item
+ *     struct cam_info info;
+ *     float *map = xmalloc(sizeof(float) * c->lh * c->lw);
+ *     cam_map(c, cam_pred(c), CAM_GRADCAM, map, &info);
+ *     if (info.flag) ... info.reason ...
+ *     cam_free(c);
+ *
+ * Conventions (DESIGN.md): the class score is the pre-softmax logit; Grad-CAM
+ * weights are the spatial mean of d score / d A (Selvaraju et al. 2017, eq. 1)
+ * and the map is ReLU(sum_k w_k A_k) (eq. 2); Grad-CAM++ weights are the
+ * closed form of Chattopadhay et al. 2018 (eq. 19) with the exp factor
+ * cancelled, as pytorch-grad-cam computes them. Maps are raw (not
+ * normalised); cam_upsample resizes them with half-pixel centres.
+ */
+#ifndef INTERP_CAM_H
+#define INTERP_CAM_H
+
+#include <stddef.h>
+
+#include "../core/model.h"
+
+/* ---- class scores ---- */
+enum cam_prob {
+    CAM_PROB_SOFTMAX, /* probabilities: softmax over the logits */
+    CAM_PROB_SIGMOID, /* per-logit sigmoid (a final Sigmoid with several outputs) */
+    CAM_PROB_BINARY,  /* one logit z: class 1 = z, class 0 = -z, p1 = sigmoid(z) */
+};
+
+struct cam_score {
+    int tensor; /* the score tensor (logits), n x nlogit */
+    int nlogit; /* floats per item in it */
+    int nclass; /* classes to choose among: nlogit, or 2 for one logit */
+    enum cam_prob prob;
+    const char *what; /* which score is used, for reports (static string) */
+};
+
+/* Finds the class scores of m: the input of a final Softmax or Sigmoid (also
+ * through Identity/Dropout), else the output itself ("output: no logit
+ * before it"). 0, or ERR_INPUT when the output is not a vector per item. */
+int cam_score_init(const struct model *m, struct cam_score *s);
+/* The score of class cls from one item's logits (z[cls]; binary: +-z). */
+double cam_score_value(const struct cam_score *s, const float *logits, int cls);
+/* One item's nclass probabilities from its logits (computed in double). */
+void cam_score_probs(const struct cam_score *s, const float *logits, float *probs);
+/* d score(cls) / d logits for one item: nlogit floats. */
+void cam_score_seed(const struct cam_score *s, int cls, float *seed);
+
+/* ---- maps ---- */
+enum cam_method { CAM_GRADCAM, CAM_GRADCAM_PP };
+
+enum cam_flag {
+    CAM_FLAG_NONE = 0,
+    CAM_FLAG_ZERO,     /* every value is 0 */
+    CAM_FLAG_CONSTANT, /* every value equal (and not 0) */
+    CAM_FLAG_NONFINITE /* NaN or infinity somewhere */
+};
+
+struct cam_info {
+    double score, prob; /* class score (logit) and probability */
+    double min, max;    /* of the map */
+    enum cam_flag flag;
+    const char *reason; /* when flagged: the likely cause (static string), else NULL */
+};
+
+struct cam {
+    const struct model *m;
+    struct cam_score score;
+    int layer;      /* tensor id of the layer */
+    int nhwc;       /* the layer is laid out N x H x W x C */
+    int lc, lh, lw; /* its channels and size */
+    int ic, ih, iw; /* the input's channels and size */
+    int input_nhwc;
+    struct model_run *run;
+    float *logits, *probs; /* of the last cam_forward (nlogit, nclass) */
+    float *seed;           /* scratch: nlogit */
+    float *weights;        /* scratch: lc (the last map's channel weights) */
+};
+
+/* Checks that `layer` (a tensor id) can be used for Grad-CAM: a 4-D
+ * activation that the class scores depend on. ERR_INPUT naming the tensor and
+ * its shape otherwise. */
+int cam_layer_check(const struct model *m, int layer);
+
+/* A context for model m at tensor `layer` (-1: model_default_cam_layer; when
+ * the model has none, ERR_INPUT "no 4-D layer ... --layer"). NULL with the
+ * error recorded. Free with cam_free; m must outlive it. */
+struct cam *cam_new(const struct model *m, int layer);
+void cam_free(struct cam *c); /* NULL is a no-op */
+
+/* Forward pass of one item (model_tensor_item(model_input) floats, model
+ * layout); fills c->logits and c->probs. 0 or an error. */
+int cam_forward(struct cam *c, const float *input);
+/* The predicted class of the last forward (highest probability). */
+int cam_pred(const struct cam *c);
+
+/* The map of class cls (0 .. score.nclass-1) after cam_forward: lh x lw
+ * floats into map, ReLU applied, and info (score, probability, min/max, the
+ * flag with its reason). c->weights holds the lc channel weights. 0, or
+ * ERR_INPUT for a class out of range. */
+int cam_map(struct cam *c, int cls, enum cam_method method, float *map, struct cam_info *info);
+
+/* Saliency of class cls after cam_forward: ih x iw floats, max over channels
+ * of |d score / d input| (Simonyan et al. 2014, sec. 3.1). info as cam_map. */
+int cam_saliency(struct cam *c, int cls, float *map, struct cam_info *info);
+
+/* Sets min/max, flag and reason of a map (n floats). zero_grad: the gradient
+ * was identically zero (a more specific reason). */
+void cam_map_check(const float *map, size_t n, int zero_grad, struct cam_info *info);
+
+/* Bilinear resize with half-pixel centres (plane_resize_bilinear). */
+void cam_upsample(const float *map, int h, int w, float *out, int oh, int ow);
+
+#endif

@@ -1,0 +1,230 @@
+/* cmd_occlusion.c - `interp occlusion MODEL IMG...`: the drop in class
+ * probability as a gray patch slides over the image, per image and class,
+ * written like the Grad-CAM maps with a diverging colour map centred at 0.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../analysis/occlusion.h"
+#include "../core/array.h"
+#include "../core/error.h"
+#include "../core/image.h"
+#include "../core/model.h"
+#include "../core/util.h"
+#include "../plots/colormap.h"
+#include "cli.h"
+
+static const char USAGE[] =
+    "usage: interp occlusion MODEL IMG... [--patch P] [--stride S] [--fill F]\n"
+    "                        [--class pred|INDEX|NAME|all] [--batch B] [--exact]\n"
+    "                        [--colormap MAP] [--alpha A] [--classes NAMES]\n"
+    "                        [--scale S] [--mean M] [--std S] [-o DIR] [--json]\n"
+    "\n"
+    "Occlusion sensitivity: a P x P patch (default 24) of pixel value F (default 0.5,\n"
+    "in [0,1] before --scale/--mean/--std) slides over the model input at stride S\n"
+    "(default 8; the last patch flush with the border); a patch's value is\n"
+    "p(class | image) - p(class | occluded), a pixel's the mean over the patches\n"
+    "covering it. Each occluded copy is recomputed only where the patch can reach\n"
+    "(its receptive field), the rest reused from the original image; --exact runs\n"
+    "every copy through the whole model. --batch: copies per pass (default 64).\n"
+    "Per image and class, in DIR (default occlusion-out): STEM.cK.occlusion.layer.npy\n"
+    "(the patch grid), .input.npy (per pixel), .heatmap.png, .overlay.png (on the\n"
+    "original image) and .json. Colour map: coolwarm (default), centred at 0.\n";
+
+enum {
+    OPT_PATCH = OPT_COMMAND_BASE,
+    OPT_STRIDE,
+    OPT_FILL,
+    OPT_CLASS,
+    OPT_BATCH,
+    OPT_EXACT,
+    OPT_CMAP,
+    OPT_ALPHA,
+    OPT_CLASSES,
+    OPT_SCALE,
+    OPT_MEAN,
+    OPT_STD
+};
+
+struct occ_extra {
+    const struct occlusion *o;
+    double seconds;
+};
+
+static void occ_json(struct json *j, void *ctx)
+{
+    const struct occ_extra *e = ctx;
+    const struct occlusion *o = e->o;
+    json_key(j, "patch");
+    json_int(j, o->ph);
+    json_key(j, "stride");
+    json_int(j, o->p.stride);
+    json_key(j, "fill");
+    json_double(j, o->p.fill);
+    json_key(j, "grid");
+    json_array_begin(j);
+    json_int(j, o->ny);
+    json_int(j, o->nx);
+    json_array_end(j);
+    json_key(j, "path");
+    json_string(j, o->incremental ? "incremental" : "full");
+    json_key(j, "uncovered_pixels");
+    json_int(j, (int64_t)o->uncovered);
+    json_key(j, "seconds");
+    json_double(j, e->seconds);
+}
+
+int cmd_occlusion(int argc, char **argv)
+{
+    static const struct option opts[] = {{"patch", required_argument, 0, OPT_PATCH},
+                                         {"stride", required_argument, 0, OPT_STRIDE},
+                                         {"fill", required_argument, 0, OPT_FILL},
+                                         {"class", required_argument, 0, OPT_CLASS},
+                                         {"batch", required_argument, 0, OPT_BATCH},
+                                         {"exact", no_argument, 0, OPT_EXACT},
+                                         {"colormap", required_argument, 0, OPT_CMAP},
+                                         {"alpha", required_argument, 0, OPT_ALPHA},
+                                         {"classes", required_argument, 0, OPT_CLASSES},
+                                         {"scale", required_argument, 0, OPT_SCALE},
+                                         {"mean", required_argument, 0, OPT_MEAN},
+                                         {"std", required_argument, 0, OPT_STD},
+                                         COMMON_LONG_OPTIONS,
+                                         {0}};
+    struct cli_common c = cli_common_default(USAGE);
+    struct model_prep prep = model_prep_default();
+    struct occlusion_params p = occlusion_params_default();
+    const char *class_arg = "pred", *classes_arg = NULL, *cmap = "coolwarm";
+    double alpha = 0.5;
+    int ch;
+    while ((ch = getopt_long(argc, argv, COMMON_SHORT_OPTIONS, opts, NULL)) != -1) {
+        switch (ch) {
+        case OPT_PATCH: p.patch = (int)cli_parse_long("--patch", optarg, 1, 1 << 20); break;
+        case OPT_STRIDE: p.stride = (int)cli_parse_long("--stride", optarg, 1, 1 << 20); break;
+        case OPT_FILL: p.fill = cli_parse_double("--fill", optarg, 0, 1); break;
+        case OPT_BATCH: p.batch = (int)cli_parse_long("--batch", optarg, 1, 4096); break;
+        case OPT_EXACT: p.exact = 1; break;
+        case OPT_CLASS: class_arg = optarg; break;
+        case OPT_CMAP: cmap = optarg; break;
+        case OPT_ALPHA: alpha = cli_parse_double("--alpha", optarg, 0, 1); break;
+        case OPT_CLASSES: classes_arg = optarg; break;
+        case OPT_SCALE: prep.scale = cli_parse_double("--scale", optarg, -1e9, 1e9); break;
+        case OPT_MEAN:
+            if (model_prep_parse_list(optarg, prep.mean, &prep.nmean, "--mean"))
+                return cli_fail();
+            break;
+        case OPT_STD:
+            if (model_prep_parse_list(optarg, prep.std, &prep.nstd, "--std")) return cli_fail();
+            for (int i = 0; i < prep.nstd; i++)
+                if (prep.std[i] == 0.0f)
+                    return cli_usage_error(NULL, "--std: 0 is not allowed");
+            break;
+        default: cli_common_option(&c, ch, optarg, argv, opts);
+        }
+    }
+    if (argc - optind < 2) {
+        fputs(USAGE, stderr);
+        return EXIT_USAGE;
+    }
+    const struct colormap *cm = explain_colormap(cmap);
+    if (!cm) return EXIT_USAGE;
+    const char *model_path = argv[optind];
+    char **images = argv + optind + 1;
+    int nimg = argc - optind - 1;
+    struct model *m = model_load(model_path);
+    if (!m) return cli_fail();
+    int status = EXIT_OK, spec = EXPLAIN_PRED;
+    char **names = NULL, *dir = NULL;
+    size_t nnames = 0;
+    float *x = NULL, *grid = NULL, *map = NULL;
+    int *cls = NULL;
+    struct json j;
+    struct explain_out out = {0};
+    struct occlusion *o = occlusion_new(m, &p, &prep);
+    if (!o) {
+        error_set_path_if_missing(model_path);
+        status = cli_fail();
+        goto done;
+    }
+    int K = o->score.nclass;
+    if (classes_arg && (status = explain_names_load(classes_arg, K, &names, &nnames)))
+        goto done;
+    if ((status = explain_class_parse(class_arg, K, names, nnames, &spec))) goto done;
+    if (!(dir = cli_out_dir(&c, "occlusion-out"))) {
+        status = EXIT_USAGE;
+        goto done;
+    }
+    out = (struct explain_out){&c,     dir,   "occlusion",
+                               cm,     alpha, names,
+                               nnames, NULL,  explain_stems_unique(images, nimg)};
+    if (c.json) {
+        json_init(&j, stdout);
+        json_object_begin(&j);
+        json_key(&j, "command");
+        json_string(&j, "occlusion");
+        json_key(&j, "model");
+        json_string(&j, model_path);
+        json_key(&j, "score_used");
+        json_string(&j, o->score.what);
+        json_key(&j, "maps");
+        json_array_begin(&j);
+        out.j = &j;
+    }
+    size_t hw = (size_t)o->h * o->w, g = (size_t)o->ny * o->nx;
+    x = xmalloc(sizeof(float) * model_tensor_item(m, model_input(m)));
+    cls = xmalloc(sizeof(int) * (size_t)K);
+    if (!(grid = big_alloc(sizeof(float) * g * (size_t)K, NULL, "occlusion grids")) ||
+        !(map = big_alloc(sizeof(float) * hw * (size_t)K, NULL, "occlusion maps"))) {
+        status = cli_fail();
+        goto done;
+    }
+    if (o->uncovered)
+        cli_note(&c, "stride %d > patch %d leaves %zu pixels uncovered (value 0)", p.stride,
+                 o->ph, o->uncovered);
+    for (int i = 0; i < nimg && status == EXIT_OK; i++) {
+        struct image *im = image_load(images[i]);
+        if (!im || model_preprocess(m, im, &prep, x)) {
+            error_set_path_if_missing(images[i]);
+            image_free(im);
+            status = cli_fail();
+            break;
+        }
+        /* the predicted class needs the original's probabilities first */
+        int pred = 0;
+        if (occlusion_predict(o, x)) goto fail_img;
+        for (int k = 1; k < K; k++)
+            if (o->probs[k] > o->probs[pred]) pred = k;
+        int n = explain_class_list(spec, pred, K, cls);
+        double t0 = now_seconds();
+        if (occlusion_run(o, x, cls, n, grid, map, &c.progress)) goto fail_img;
+        struct occ_extra ex = {o, now_seconds() - t0};
+        for (int k = 0; k < n && status == EXIT_OK; k++) {
+            struct cam_info info;
+            const float *mk = map + (size_t)k * hw;
+            occlusion_map_check(o, mk, hw, cls[k], &info);
+            double a = fabs(info.min) > fabs(info.max) ? fabs(info.min) : fabs(info.max);
+            if (!isfinite(a)) a = 0;
+            status =
+                explain_write(&out, images[i], i, im, cls[k], pred, grid + (size_t)k * g, o->ny,
+                              o->nx, NULL, mk, o->h, o->w, -a, a, &info, NULL, occ_json, &ex);
+        }
+        image_free(im);
+        continue;
+    fail_img:
+        error_set_path_if_missing(images[i]);
+        image_free(im);
+        status = cli_fail();
+    }
+    if (status == EXIT_OK) explain_finish(&out);
+done:
+    free(x);
+    free(grid);
+    free(map);
+    free(cls);
+    free(dir);
+    if (names) class_names_free(names, nnames);
+    occlusion_free(o);
+    model_free(m);
+    return cli_finish(status);
+}

@@ -167,4 +167,7 @@ int explain_write(struct explain_out *o, const char *img_path, int img_index,
 /* Finishes a command's output: the JSON object's paths (or the path list). */
 void explain_finish(struct explain_out *o);
 
+/* ---- report (cmd_report.c) ---- */
+int cmd_report(int argc, char **argv);
+
 #endif

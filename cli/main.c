@@ -30,6 +30,7 @@ static const struct command commands[] = {
     {"gradcam", cmd_gradcam, "Grad-CAM / Grad-CAM++ maps: raw map (.npy), heatmap and overlay (PNG)"},
     {"occlusion", cmd_occlusion, "occlusion maps: probability drop under a sliding gray patch"},
     {"saliency", cmd_saliency, "input-gradient saliency: max over channels of |d logit / d pixel|"},
+    {"report", cmd_report, "everything on a folder of class folders -> one HTML page"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

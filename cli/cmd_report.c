@@ -1,0 +1,229 @@
+/* cmd_report.c - `interp report MODEL DIR`: the whole study of a model on a
+ * folder of class folders (plots/report.h) as one web page; prints where the
+ * page is.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../core/array.h"
+#include "../core/error.h"
+#include "../core/util.h"
+#include "../plots/report.h"
+#include "cli.h"
+
+static const char USAGE[] =
+    "usage: interp report MODEL DIR [--classes NAMES] [--per-class N] [--tsne-max N]\n"
+    "                     [--seed S] [--batch B] [--scale S] [--mean M] [--std S]\n"
+    "                     [-o OUTDIR] [--json] [--quiet]\n"
+    "\n"
+    "Everything about a classifier on a folder of labelled images, as one web page.\n"
+    "DIR holds one folder per class (Keras's layout: class id = index of the sorted\n"
+    "folder name) of .png/.jpg/.jpeg images; other files are skipped with a warning,\n"
+    "a class folder without images keeps its id (warned). The stages, with one\n"
+    "progress display: embed and predict every image; metrics and the confusion\n"
+    "matrix; PCA and t-SNE of the latent; prototypes (nearest and farthest from each\n"
+    "class centroid); Grad-CAM and occlusion of N images per class (the most\n"
+    "confident correct, the most confident wrong, a random one, in turns).\n"
+    "Writes OUTDIR (default report-out/): index.html (no scripts, no network; every\n"
+    "figure is a file beside it), report.json (every number, timings per stage),\n"
+    "figures/, gallery/, data/ (embeddings, probs, predictions, labels, pca, tsne as\n"
+    ".npy; files.txt, classes.txt). Prints the path of index.html.\n"
+    "\n"
+    "  --classes NAMES  display names, one per model class: a file (one per line)\n"
+    "                   or a comma list (default: the folder names)\n"
+    "  --per-class N    images explained per class (default 3; 0 = none)\n"
+    "  --tsne-max N     t-SNE on at most N images, sampled per class in proportion\n"
+    "                   (default 5000; 0 = all)\n"
+    "  --seed S         t-SNE, the sample and the random picks (default 42)\n"
+    "  --batch B        images per forward pass (default 64)\n"
+    "  --scale, --mean, --std  preprocessing, as for `interp predict`\n";
+
+enum {
+    OPT_CLASSES = OPT_COMMAND_BASE,
+    OPT_PER_CLASS,
+    OPT_TSNE_MAX,
+    OPT_BATCH,
+    OPT_SCALE,
+    OPT_MEAN,
+    OPT_STD
+};
+
+/* --classes: an existing file (one name per line) or a comma list. */
+static char **load_names(const char *arg, size_t *n)
+{
+    struct stat st;
+    if (stat(arg, &st) == 0 && S_ISREG(st.st_mode)) return class_names_load(arg, n);
+    size_t cap = 1;
+    for (const char *s = arg; *s; s++)
+        cap += *s == ',';
+    char **names = xcalloc(cap, sizeof(char *));
+    *n = 0;
+    const char *s = arg;
+    for (;;) {
+        const char *e = strchr(s, ',');
+        size_t len = e ? (size_t)(e - s) : strlen(s);
+        if (!len) {
+            class_names_free(names, *n);
+            error_set(ERR_INPUT, NULL, "--classes: an empty name in '%s'", arg);
+            return NULL;
+        }
+        names[*n] = xmalloc(len + 1);
+        memcpy(names[*n], s, len);
+        names[(*n)++][len] = 0;
+        if (!e) break;
+        s = e + 1;
+    }
+    return names;
+}
+
+/* The command as typed, for the page header: arguments with characters the
+ * shell would treat specially are single-quoted. */
+static char *command_line(int argc, char **argv)
+{
+    size_t cap = 16;
+    for (int i = 0; i < argc; i++)
+        cap += 4 * strlen(argv[i]) + 3;
+    char *s = xmalloc(cap), *o = s;
+    o += sprintf(o, "interp");
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        int plain = *a != 0;
+        for (const char *q = a; *q; q++)
+            if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                        "-_./=:,+%@",
+                        *q))
+                plain = 0;
+        *o++ = ' ';
+        if (plain) {
+            o += sprintf(o, "%s", a);
+            continue;
+        }
+        *o++ = '\'';
+        for (const char *q = a; *q; q++) {
+            if (*q == '\'')
+                o += sprintf(o, "'\\''");
+            else
+                *o++ = *q;
+        }
+        *o++ = '\'';
+        *o = 0;
+    }
+    return s;
+}
+
+int cmd_report(int argc, char **argv)
+{
+    static const struct option opts[] = {{"classes", required_argument, 0, OPT_CLASSES},
+                                         {"per-class", required_argument, 0, OPT_PER_CLASS},
+                                         {"tsne-max", required_argument, 0, OPT_TSNE_MAX},
+                                         {"batch", required_argument, 0, OPT_BATCH},
+                                         {"scale", required_argument, 0, OPT_SCALE},
+                                         {"mean", required_argument, 0, OPT_MEAN},
+                                         {"std", required_argument, 0, OPT_STD},
+                                         COMMON_LONG_OPTIONS,
+                                         {0}};
+    struct cli_common c = cli_common_default(USAGE);
+    struct report_params p = report_params_default();
+    const char *classes_arg = NULL;
+    int ch;
+    /* before getopt_long permutes argv */
+    char *cmd = command_line(argc, argv);
+    while ((ch = getopt_long(argc, argv, COMMON_SHORT_OPTIONS, opts, NULL)) != -1) {
+        switch (ch) {
+        case OPT_CLASSES: classes_arg = optarg; break;
+        case OPT_PER_CLASS:
+            p.per_class = (int)cli_parse_long("--per-class", optarg, 0, 1000);
+            break;
+        case OPT_TSNE_MAX:
+            p.tsne_max = (size_t)cli_parse_long("--tsne-max", optarg, 0, 100000000);
+            break;
+        case OPT_BATCH: p.batch = (int)cli_parse_long("--batch", optarg, 1, 4096); break;
+        case OPT_SCALE: p.prep.scale = cli_parse_double("--scale", optarg, -1e9, 1e9); break;
+        case OPT_MEAN:
+            if (model_prep_parse_list(optarg, p.prep.mean, &p.prep.nmean, "--mean")) {
+                free(cmd);
+                return cli_fail();
+            }
+            break;
+        case OPT_STD:
+            if (model_prep_parse_list(optarg, p.prep.std, &p.prep.nstd, "--std")) {
+                free(cmd);
+                return cli_fail();
+            }
+            for (int i = 0; i < p.prep.nstd; i++)
+                if (p.prep.std[i] == 0.0f) {
+                    free(cmd);
+                    return cli_usage_error(NULL, "--std: 0 is not allowed");
+                }
+            break;
+        default: cli_common_option(&c, ch, optarg, argv, opts);
+        }
+    }
+    if (argc - optind != 2) {
+        free(cmd);
+        fputs(USAGE, stderr);
+        return EXIT_USAGE;
+    }
+    p.model_path = argv[optind];
+    p.image_dir = argv[optind + 1];
+    p.seed = c.seed;
+    p.threads = c.threads;
+    p.progress = &c.progress;
+    char **names = NULL;
+    size_t nnames = 0;
+    if (classes_arg) {
+        if (!(names = load_names(classes_arg, &nnames))) {
+            free(cmd);
+            return cli_fail();
+        }
+        p.class_names = names;
+        p.nclass_names = nnames;
+    }
+    /* created by report_run, after it has checked that it is not inside DIR */
+    char *dir = xstrdup(c.out ? c.out : "report-out");
+    p.out_dir = dir;
+    p.command = cmd;
+    struct report_result r;
+    int status = EXIT_OK;
+    if (report_run(&p, &r) < 0) {
+        status = cli_fail();
+    } else {
+        for (size_t i = 0; i < r.nnotes; i++)
+            cli_note(&c, "warning: %s", r.notes[i]);
+        if (c.json) {
+            struct json j;
+            json_init(&j, stdout);
+            json_object_begin(&j);
+            json_key(&j, "command");
+            json_string(&j, "report");
+            json_key(&j, "index_html");
+            json_string(&j, r.index_html);
+            json_key(&j, "report_json");
+            json_string(&j, r.report_json);
+            json_key(&j, "images");
+            json_int(&j, (int64_t)r.images);
+            json_key(&j, "classes");
+            json_int(&j, (int64_t)r.nclasses);
+            json_key(&j, "accuracy");
+            json_double(&j, r.accuracy);
+            json_key(&j, "seconds");
+            json_double(&j, r.seconds);
+            json_key(&j, "notes");
+            json_array_begin(&j);
+            for (size_t i = 0; i < r.nnotes; i++)
+                json_string(&j, r.notes[i]);
+            json_array_end(&j);
+            json_object_end(&j);
+            json_finish(&j);
+        } else {
+            puts(r.index_html);
+        }
+        report_result_release(&r);
+    }
+    free(cmd);
+    free(dir);
+    if (names) class_names_free(names, nnames);
+    return cli_finish(status);
+}

@@ -24,10 +24,17 @@ CFLAGS  ?= -O2
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -g -MMD -MP
 CFLAGS  += -I$(B)/gen $(PKG_CFLAGS)
 LDLIBS  := $(PKG_LIBS) -lm -lpthread
+# DEBUG_OPT: -O0 for stepping through in a debugger; check-asan uses -O1,
+# which ASan's authors recommend and which runs the suite faster (t-SNE and
+# occlusion dominate it).
+DEBUG_OPT ?= -O0
 ifeq ($(DEBUG),1)
-CFLAGS  := $(filter-out -O2,$(CFLAGS)) -O0 -fsanitize=address,undefined -fno-omit-frame-pointer
-LDFLAGS += -fsanitize=address,undefined
 B       := build-debug
+CFLAGS  := $(filter-out -O2,$(CFLAGS)) $(DEBUG_OPT) -fsanitize=address,undefined \
+           -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=address,undefined
+# Objects are remade when the flags change (DEBUG_OPT differs between uses).
+FLAGS_STAMP := $(B)/.cflags
 endif
 ifeq ($(OPENMP),1)
 CFLAGS  += -fopenmp
@@ -65,10 +72,17 @@ $(B)/gen/onnx.pb-c.o: $(B)/gen/onnx.pb-c.c
 	$(Q)$(CC) $(filter-out -Wall -Wextra,$(CFLAGS)) -w -c -o $@ $<
 
 # Everything may include the generated header, so it exists before any object.
-$(B)/%.o: %.c | $(B)/gen/onnx.pb-c.h
+$(B)/%.o: %.c $(FLAGS_STAMP) | $(B)/gen/onnx.pb-c.h
 	@mkdir -p $(dir $@)
 	@echo "  CC    $<"
 	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+
+ifdef FLAGS_STAMP
+$(FLAGS_STAMP): FORCE
+	@mkdir -p $(B)
+	@echo '$(CFLAGS)' | cmp -s - $@ || echo '$(CFLAGS)' >$@
+FORCE:
+endif
 
 # Tests: one Criterion binary with every tests/test_*.c, then the command-line
 # cases against the real binary.
@@ -87,14 +101,99 @@ test: interp $(B)/tests/unit
 	tests/cli.sh ./interp
 	tests/browser_report.sh ./interp
 
-# Same suite under AddressSanitizer + UBSan, in its own build folder.
+# Same suite under AddressSanitizer + UBSan, in build-debug/ (its own build
+# folder, so the optimised build stays as it is): the unit tests and the
+# command-line cases against the instrumented binary. Leaks are errors.
+ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1 \
+            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 check-asan:
-	$(MAKE) DEBUG=1 interp-asan
+	@$(MAKE) --no-print-directory DEBUG=1 DEBUG_OPT=-O1 build-debug/interp build-debug/tests/unit
+	$(ASAN_ENV) build-debug/tests/unit --jobs 2
+	$(ASAN_ENV) tests/cli.sh build-debug/interp
 
-interp-asan: $(B)/libinterp.a $(CLI_OBJ) $(B)/tests/unit
-	$(Q)$(CC) $(LDFLAGS) -o $(B)/interp $(CLI_OBJ) $(B)/libinterp.a $(LDLIBS)
-	ASAN_OPTIONS=detect_leaks=1 $(B)/tests/unit --jobs 2
-	ASAN_OPTIONS=detect_leaks=1 tests/cli.sh $(B)/interp
+build-debug/interp: $(B)/libinterp.a $(CLI_OBJ)
+	@echo "  LD    $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(B)/libinterp.a $(LDLIBS)
+
+# The command-line cases under valgrind memcheck (the optimised binary):
+# any memory error or definite leak fails the case (exit 99). One thread each
+# (valgrind runs threads one at a time anyway). VALGRIND_TESTS picks the case
+# files: the whole set takes well over half an hour on 2 cores (the report and
+# t-SNE cases run 20-50x slower), so .ci/run uses the reader and I/O files.
+VALGRIND := valgrind -q --error-exitcode=99 --leak-check=full \
+            --errors-for-leak-kinds=definite --show-leak-kinds=definite
+VALGRIND_TESTS ?= $(wildcard tests/*.tests)
+VALGRIND_CI_TESTS := tests/cli_basic.tests tests/cli_io.tests tests/cli_arrays.tests \
+                     tests/cli_hostile.tests
+check-valgrind: interp
+	@command -v valgrind >/dev/null || ./scripts/deps.sh valgrind
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 INTERP_WRAP='$(VALGRIND)' \
+	    tests/cli.sh ./interp $(VALGRIND_TESTS)
+
+# Fuzzing: one libFuzzer binary per reader, built with clang-14 and
+# ASan + UBSan in build-fuzz/, each run for FUZZ_SECONDS (or FUZZ_RUNS
+# executions) from its seed corpus in fuzz/corpus/<target>/. Crashes land in
+# fuzz/findings/. See fuzz/README.md.
+FUZZ_CC      ?= clang-14
+FUZZ_SECONDS ?= 60
+FUZZ_RUNS    ?= 0
+FB           := build-fuzz
+FUZZ_TARGETS := npy text labels png jpeg $(if $(wildcard core/model.c),onnx)
+FUZZ_CFLAGS  := -g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter \
+                -Wno-unknown-pragmas -fno-omit-frame-pointer \
+                -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
+                -I$(FB)/gen $(PKG_CFLAGS)
+FUZZ_LDFLAGS := -fsanitize=fuzzer,address,undefined
+# The readers alone (the image and array targets do not need the engine).
+FUZZ_READERS := core/array.c core/npy.c core/textarr.c core/labels.c core/image.c \
+                core/png.c core/jpeg.c core/error.c core/util.c core/outfile.c
+FUZZ_READER_OBJ := $(FUZZ_READERS:%.c=$(FB)/%.o)
+FUZZ_CORE_OBJ   := $(patsubst %.c,$(FB)/%.o,$(wildcard core/*.c)) $(FB)/gen/onnx.pb-c.o
+
+fuzz: fuzz-deps
+	@$(MAKE) --no-print-directory $(FUZZ_TARGETS:%=$(FB)/fuzz_%)
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_RUNS=$(FUZZ_RUNS) fuzz/run.sh $(FUZZ_TARGETS)
+
+# Replays every input the fuzzers ever found (fuzz/regress/<target>/) through
+# the fuzz binaries with a 64 MB malloc limit: a quick regression check.
+fuzz-regress: fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+	    [ -n "$$(ls fuzz/regress/$$t 2>/dev/null)" ] || continue; \
+	    echo "  REGRESS $$t"; \
+	    $(FB)/fuzz_$$t -malloc_limit_mb=64 -rss_limit_mb=1024 -timeout=10 fuzz/regress/$$t/* \
+	        >$(FB)/regress_$$t.log 2>&1 || { tail -30 $(FB)/regress_$$t.log; exit 1; }; \
+	done
+
+fuzz-build: fuzz-deps
+	@$(MAKE) --no-print-directory $(FUZZ_TARGETS:%=$(FB)/fuzz_%)
+
+.PRECIOUS: $(FB)/fuzz/%.o
+
+fuzz-deps:
+	@command -v $(FUZZ_CC) >/dev/null && test -n "$$(ls /usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a 2>/dev/null)" \
+	    || ./scripts/deps.sh fuzz
+
+$(FB)/gen/onnx.pb-c.c $(FB)/gen/onnx.pb-c.h: $(ONNX_PROTO)
+	@mkdir -p $(FB)/gen
+	$(Q)cp $(ONNX_PROTO) $(FB)/gen/onnx.proto
+	$(Q)cd $(FB)/gen && protoc-c --c_out=. onnx.proto
+
+$(FB)/gen/onnx.pb-c.o: $(FB)/gen/onnx.pb-c.c
+	@echo "  FUZZCC $<"
+	$(Q)$(FUZZ_CC) $(filter-out -Wall -Wextra,$(FUZZ_CFLAGS)) -w -c -o $@ $<
+
+$(FB)/%.o: %.c | $(FB)/gen/onnx.pb-c.h
+	@mkdir -p $(dir $@)
+	@echo "  FUZZCC $<"
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(FB)/fuzz_onnx: $(FB)/fuzz/fuzz_onnx.o $(FUZZ_CORE_OBJ)
+	@echo "  FUZZLD $@"
+	$(Q)$(FUZZ_CC) $(FUZZ_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(FB)/fuzz_%: $(FB)/fuzz/fuzz_%.o $(FUZZ_READER_OBJ)
+	@echo "  FUZZLD $@"
+	$(Q)$(FUZZ_CC) $(FUZZ_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 demo: deps
 	@$(MAKE) --no-print-directory interp
@@ -118,11 +217,13 @@ install: interp
 	done
 
 clean:
-	rm -rf build build-debug interp demo-out
+	rm -rf build build-debug build-fuzz interp demo-out
 
 format:
 	clang-format -i core/*.[ch] analysis/*.[ch] plots/*.[ch] cli/*.[ch] tests/*.c
 
-.PHONY: all check test check-asan interp-asan demo deps fixtures install clean format
+.PHONY: all check test check-asan check-valgrind fuzz fuzz-build fuzz-deps fuzz-regress demo deps fixtures \
+        install clean format
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
+-include $(shell find $(FB) -name '*.d' 2>/dev/null)

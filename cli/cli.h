@@ -37,6 +37,8 @@ enum {
     OPT_SEED,
     OPT_HELP,
     OPT_MAX_PIXELS,
+    OPT_MAX_ELEMENTS,
+    OPT_MAX_MEMORY,
     OPT_COMMAND_BASE = 1100 /* commands number their own long-only options from here */
 };
 
@@ -47,6 +49,8 @@ enum {
         {"threads", required_argument, 0, OPT_THREADS},                        \
         {"seed", required_argument, 0, OPT_SEED},                              \
         {"max-pixels", required_argument, 0, OPT_MAX_PIXELS},                  \
+        {"max-elements", required_argument, 0, OPT_MAX_ELEMENTS},              \
+        {"max-memory", required_argument, 0, OPT_MAX_MEMORY},                  \
         {"help", no_argument, 0, 'h'}
 
 struct cli_common {
@@ -62,7 +66,12 @@ struct cli_common {
 
 struct cli_common cli_common_default(const char *usage);
 
-/* Handles a shared option (or getopt's '?' / ':' for an unknown or incomplete
+/* Resource limits (core/util.h limits_get): --max-pixels N (per image),
+ * --max-elements N (per array or tensor) and --max-memory SIZE (per input-sized
+ * allocation; bytes with an optional K/M/G/T suffix, powers of 1024). N takes
+ * the same suffixes (powers of 1000) or a plain number such as 2.5e8.
+ *
+ * Handles a shared option (or getopt's '?' / ':' for an unknown or incomplete
  * one, with a "did you mean" hint from `opts`). Returns 1 when handled; for
  * --help it prints the usage and exits 0; for misuse it prints to stderr and
  * exits 2. Also sets the thread count (OpenMP and OpenBLAS) for --threads. */

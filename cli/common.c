@@ -1,6 +1,7 @@
 /* common.c - what every subcommand shares: the shared options, the error
  * exits, the list of written paths, and the final check of stdout.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -97,6 +98,35 @@ static _Noreturn void bad_option(char **argv, const struct option *opts, int mis
     exit(EXIT_USAGE);
 }
 
+/* A limit's value: a positive number with an optional K, M, G or T suffix
+ * (powers of `unit`: 1024 for bytes, 1000 for counts), e.g. "512M", "2.5G",
+ * "1e9". Prints and exits 2 on a bad value. */
+static uint64_t parse_amount(const char *opt, const char *arg, double unit)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(arg, &end);
+    int ok = !errno && end != arg && isfinite(v) && v > 0;
+    const char *suffix = ok && *end ? strchr("KMGT", toupper((unsigned char)*end)) : NULL;
+    if (suffix) {
+        for (const char *q = "KMGT"; q <= suffix; q++)
+            v *= unit;
+        end++;
+    }
+    if (unit == 1024 && !strcmp(end, "iB")) end += 2;
+    if (unit == 1024 && !strcmp(end, "B")) end += 1;
+    if (!ok || *end) {
+        fprintf(stderr, "interp: %s: '%s' is not a positive amount (e.g. %s)\n", opt, arg,
+                unit == 1024 ? "512M, 8G" : "1e8, 250M");
+        exit(EXIT_USAGE);
+    }
+    if (v < 1 || v > 1.8e19) {
+        fprintf(stderr, "interp: %s: '%s' is outside 1..1.8e19\n", opt, arg);
+        exit(EXIT_USAGE);
+    }
+    return (uint64_t)v;
+}
+
 static void set_threads(int n)
 {
 #ifdef _OPENMP
@@ -131,7 +161,13 @@ int cli_common_option(struct cli_common *c, int ch, const char *arg, char **argv
         return 1;
     }
     case OPT_MAX_PIXELS:
-        limits_get()->max_pixels = (uint64_t)cli_parse_double("--max-pixels", arg, 1, 1e13);
+        limits_get()->max_pixels = parse_amount("--max-pixels", arg, 1000);
+        return 1;
+    case OPT_MAX_ELEMENTS:
+        limits_get()->max_elements = parse_amount("--max-elements", arg, 1000);
+        return 1;
+    case OPT_MAX_MEMORY:
+        limits_get()->max_bytes = parse_amount("--max-memory", arg, 1024);
         return 1;
     case 'h':
         fputs(c->usage, stdout);

@@ -47,9 +47,14 @@ static void usage(FILE *fp)
     fprintf(fp,
             "\n"
             "Shared options: -o/--out PATH, --json, --quiet, --threads N, --seed N,\n"
-            "--max-pixels N, -h/--help. `interp help COMMAND` or `interp COMMAND --help`\n"
-            "for a command's own options. Exit status: 0 done, 2 bad usage or input,\n"
-            "1 other failure.\n");
+            "-h/--help. `interp help COMMAND` or `interp COMMAND --help` for a\n"
+            "command's own options. Exit status: 0 done, 2 bad usage or input,\n"
+            "1 other failure.\n"
+            "\n"
+            "Limits (inputs over them are refused with exit 2, naming the flag):\n"
+            "  --max-pixels N    pixels of one decoded image (default 100M)\n"
+            "  --max-elements N  elements of one array or tensor (default 4G)\n"
+            "  --max-memory SIZE one input-sized allocation, e.g. 8G (default 3/4 of RAM)\n");
 }
 
 static const struct command *find_command(const char *name)

@@ -74,7 +74,9 @@ static int count_checked(int ndim, const size_t *shape, const char *name, size_t
                              array_shape_str(shape, ndim, s, sizeof s));
     }
     if (n > limits_get()->max_elements)
-        return error_set(ERR_INPUT, name, "shape %s has %zu elements, over the limit of %llu",
+        return error_set(ERR_INPUT, name,
+                         "shape %s has %zu elements, over the limit of %llu "
+                         "(raise it with --max-elements)",
                          array_shape_str(shape, ndim, s, sizeof s), n,
                          (unsigned long long)limits_get()->max_elements);
     *count = n;
@@ -408,8 +410,8 @@ static int read_all(struct filebuf *fb, int fd, const char *name)
             if (cap > max / 2) {
                 free(buf);
                 return error_set(ERR_INPUT, name,
-                                 "input is larger than %.1f MiB "
-                                 "(75%% of memory)",
+                                 "input is larger than the %.1f MiB allowed "
+                                 "(raise it with --max-memory)",
                                  max / 1048576.0);
             }
             cap *= 2;

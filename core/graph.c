@@ -81,7 +81,8 @@ static void index_grow(struct graph *g)
 int graph_find(const struct graph *g, const char *name)
 {
     const struct name_index *ix = g->name_index;
-    if (!ix->cap) return -1;
+    /* Names come from the protobuf, where an unset optional string is NULL. */
+    if (!ix->cap || !name) return -1;
     size_t m = ix->cap - 1, i = hash_str(name) & m;
     for (; ix->slot[i]; i = (i + 1) & m)
         if (!strcmp(g->t[ix->slot[i] - 1].name, name)) return ix->slot[i] - 1;

@@ -177,7 +177,8 @@ struct image *image_decode_jpeg(const void *buf, size_t len, const char *name)
             error_set(ERR_INPUT, name, "truncated JPEG: the file ends before its data does");
         else if (j->jerr.msg_code == JERR_NO_BACKING_STORE)
             error_set(ERR_INPUT, name,
-                      "JPEG needs more memory than the %.0f MiB allowed for one input",
+                      "JPEG needs more memory than the %.0f MiB allowed for one input "
+                      "(raise it with --max-memory)",
                       limits_get()->max_bytes / 1048576.0);
         else if (j->jerr.msg_code == JERR_OUT_OF_MEMORY)
             error_set(ERR_FAIL, name, "out of memory decoding JPEG (%s)", j->msg);

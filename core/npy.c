@@ -303,7 +303,10 @@ struct array *npy_parse(const void *buf, size_t len, const char *name, enum dtyp
         }
     }
     if (count > limits_get()->max_elements) {
-        error_set(ERR_INPUT, name, "shape %s has %zu elements, over the limit of %llu", s,
+        error_set(ERR_INPUT, name,
+                  "shape %s has %zu elements, over the limit of %llu "
+                  "(raise it with --max-elements)",
+                  s,
                   count, (unsigned long long)limits_get()->max_elements);
         return NULL;
     }

@@ -182,7 +182,7 @@ struct array *text_parse(const void *buf, size_t len, const char *name,
     if (!mul_ok(maxrows, ncols, &cells) || cells > limits_get()->max_elements) {
         error_set(ERR_INPUT, name,
                   "table of up to %zu rows x %zu columns is over "
-                  "the limit of %llu elements",
+                  "the limit of %llu elements (raise it with --max-elements)",
                   maxrows, ncols, (unsigned long long)limits_get()->max_elements);
         return NULL;
     }

@@ -99,13 +99,35 @@ struct limits *limits_get(void)
     return &lim;
 }
 
+/* "512 bytes", "3.2 MiB", "17.0 GiB": a size as a person reads it. */
+static void size_show(uint64_t n, char *buf, size_t len)
+{
+    static const char *unit[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    if (n < 1024) {
+        snprintf(buf, len, "%llu bytes", (unsigned long long)n);
+        return;
+    }
+    double v = (double)n / 1024;
+    int u = 0;
+    while (v >= 1024 && u < 5)
+        v /= 1024, u++;
+    snprintf(buf, len, "%.1f %s", v, unit[u]);
+}
+
 static void *alloc_checked(size_t n, int zero, const char *path, const char *what)
 {
     struct limits *lim = limits_get();
     if (n > lim->max_bytes) {
+        /* The figure, the limit and the flag: the user can see how far off
+         * the input is and raise the limit when the machine really has room. */
+        char need[32], have[32], ram[32];
+        size_show(n, need, sizeof need);
+        size_show(lim->max_bytes, have, sizeof have);
+        size_show(mem_total_bytes(), ram, sizeof ram);
         error_set(ERR_INPUT, path,
-                  "%s needs %.1f MiB, more than the %.1f MiB allowed (75%% of memory)",
-                  what, n / 1048576.0, lim->max_bytes / 1048576.0);
+                  "%s needs %s, more than the %s allowed for one input "
+                  "(raise it with --max-memory; the default is 3/4 of the %s of RAM)",
+                  what, need, have, ram);
         return NULL;
     }
     void *p = zero ? calloc(n ? n : 1, 1) : malloc(n ? n : 1);

@@ -32,7 +32,8 @@ int mul_ok(size_t a, size_t b, size_t *out);
 int mul3_ok(size_t a, size_t b, size_t c, size_t *out);
 
 /* Limits every reader consults before allocating from a header's numbers.
- * The CLI may raise them from flags (--max-pixels, --max-elements). */
+ * The CLI sets them from --max-pixels, --max-elements and --max-memory; every
+ * message refusing an input for a limit names the figure and the flag. */
 struct limits {
     uint64_t max_pixels;   /* per decoded image, default 100e6 */
     uint64_t max_elements; /* per array/tensor, default 4e9 */
@@ -40,8 +41,9 @@ struct limits {
 };
 struct limits *limits_get(void); /* process-wide, mutable */
 
-/* Input-sized allocation of n bytes: refused (NULL, ERR_INPUT naming what and
- * the figure) when over limits_get()->max_bytes, ERR_FAIL when malloc fails.
+/* Input-sized allocation of n bytes: refused (NULL, ERR_INPUT naming what,
+ * the figure, the limit and --max-memory) when over limits_get()->max_bytes,
+ * ERR_FAIL when malloc fails.
  * `what` names the thing for the message ("embedding matrix"). Free with free(). */
 void *big_alloc(size_t n, const char *path, const char *what);
 void *big_calloc(size_t n, const char *path, const char *what);

@@ -310,8 +310,9 @@ static int list_dataset(struct rep *R)
             }
         }
         closedir(cd);
-        qsort(files.s + before, files.n - before, sizeof(char *), cmp_str);
-        if (files.n == before)
+        if (files.n > before) /* files.s is still NULL when nothing was found */
+            qsort(files.s + before, files.n - before, sizeof(char *), cmp_str);
+        else
             note(R, "%s: no .png/.jpg/.jpeg images: class %zu has no members", sub, k);
         free(sub);
         if (files.n > R->cap) {

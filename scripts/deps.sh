@@ -2,11 +2,24 @@
 # deps.sh - installs the Debian packages interp needs to build, test and plot,
 # when any is missing. Idempotent: runs apt-get (and apt-get update) only when
 # something is missing; uses sudo when not root.
+#
+# usage: scripts/deps.sh [fuzz] [valgrind]
+#   fuzz      also clang-14 and its libFuzzer/sanitizer runtimes (make fuzz only)
+#   valgrind  also valgrind (make check-valgrind only)
 set -eu
 
 PKGS="build-essential pkg-config libopenblas-dev liblapacke-dev libfftw3-dev \
 libpng-dev libjpeg62-turbo-dev libprotobuf-c-dev protobuf-c-compiler \
 libonnx-dev gnuplot-nox libcriterion-dev"
+
+# Optional groups, only for the make targets that need them.
+for extra in "$@"; do
+    case "$extra" in
+    fuzz) PKGS="$PKGS clang-14 libclang-rt-14-dev" ;;
+    valgrind) PKGS="$PKGS valgrind" ;;
+    *) echo "deps: unknown group '$extra' (fuzz, valgrind)" >&2; exit 2 ;;
+    esac
+done
 
 missing=""
 for p in $PKGS; do

@@ -13,6 +13,15 @@
 #   check:  a shell command that must succeed afterwards (may repeat)
 #   needs:  a command that must exist, else the case is skipped (e.g. python3-numpy)
 # Prints one line per failure and, last, "N passed, N failed, N skipped".
+#
+# Environment:
+#   INTERP_WRAP  a command that runs the binary, e.g. for memcheck
+#                INTERP_WRAP='valgrind -q --error-exitcode=99 --leak-check=full
+#                --errors-for-leak-kinds=definite' (make check-valgrind); $I is
+#                then a small script that execs it, so cases need no change
+#   CLI_TIMEOUT  seconds one case may take (default 120; 600 under INTERP_WRAP)
+#   CLI_FILTER   an extended regex: only cases whose name matches run
+#   CLI_TIMES    when set, prints "time SECONDS [file:line] name" for each case
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 I=$(cd "$(dirname "${1:-./interp}")" && pwd)/$(basename "${1:-./interp}")
@@ -22,6 +31,14 @@ FILES=("$@")
 F=$ROOT/fixtures
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
+CASE_TIMEOUT=${CLI_TIMEOUT:-120}
+if [ -n "${INTERP_WRAP:-}" ]; then
+    # exec keeps one process, so exit statuses and signals reach the case as they are
+    printf '#!/bin/sh\nexec %s "%s" "$@"\n' "$INTERP_WRAP" "$I" >"$WORK/interp"
+    chmod +x "$WORK/interp"
+    I=$WORK/interp
+    CASE_TIMEOUT=${CLI_TIMEOUT:-600}
+fi
 export I F LC_ALL=C
 
 passed=0 failed=0 skipped=0
@@ -33,6 +50,9 @@ fail() {
 
 run_case() {
     [ -n "$run" ] || return
+    if [ -n "${CLI_FILTER:-}" ] && ! [[ "$name" =~ $CLI_FILTER ]]; then
+        return
+    fi
     if [ -n "$needs" ] && ! sh -c "$needs" >/dev/null 2>&1; then
         skipped=$((skipped + 1))
         echo "skip [$file:$line0] $name (needs: $needs)"
@@ -41,8 +61,11 @@ run_case() {
     T=$WORK/case$((passed + failed + skipped))
     mkdir -p "$T"
     export T
-    (cd "$ROOT" && timeout 120 bash -c "$run") >"$T/.stdout" 2>"$T/.stderr"
+    local t0=$EPOCHREALTIME
+    (cd "$ROOT" && timeout "$CASE_TIMEOUT" bash -c "$run") >"$T/.stdout" 2>"$T/.stderr"
     local got=$? ok=1
+    [ -n "${CLI_TIMES:-}" ] &&
+        awk -v a="$EPOCHREALTIME" -v b="$t0" -v n="[$file:$line0] $name" 'BEGIN { printf "time %.2f %s\n", a - b, n }'
     local want=${exit_code:-0}
     if [ "$got" != "$want" ]; then
         fail "exit $got, expected $want; stderr: $(head -c 300 "$T/.stderr")"

@@ -310,7 +310,7 @@ Test(array, element_limit_is_enforced)
     limits_get()->max_elements = 11;
     cr_expect_null(array_load(FIX "f4_le_C_v1.npy", NULL, DT_F32));
     cr_expect_eq(error_code(), ERR_INPUT);
-    cr_expect_str_eq(error_message(), "shape (3, 4) has 12 elements, over the limit of 11");
+    cr_expect_str_eq(error_message(), "shape (3, 4) has 12 elements, over the limit of 11 (raise it with --max-elements)");
     limits_get()->max_elements = 12;
     struct array *a = array_load(FIX "f4_le_C_v1.npy", NULL, DT_F32);
     cr_expect_not_null(a, "%s", error_message());

@@ -9,6 +9,7 @@
 #ifndef INTERP_GRAPH_H
 #define INTERP_GRAPH_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -196,6 +197,21 @@ void conv_forward(float *out, const float *inp, const float *weight, const float
                   const struct conv_params *p, int n, float *col);
 void conv_backward(float *dinp, const float *dout, const float *weight,
                    const struct conv_params *p, int n, float *col);
+/* Forward-only conv (p->relu as above) over n images, split into units
+ * (image x group x row tile) that nthreads threads share: each thread calls
+ * conv_forward_part with its own scratch and the same counter `next` (set to
+ * 0 before), and takes units until none is left. With pool (a 2x2 stride-2
+ * unpadded MaxPool that reads the conv's output, conv_pool_fusable) the
+ * pooled n x M x OH/2 x OW/2 goes to out and the conv output is never
+ * stored. scratch: conv_fused_scratch_floats(p, pool != NULL) per thread.
+ * One thread with nthreads = 1 computes all of it. */
+int conv_pool_fusable(const struct conv_params *p, const struct pool_params *q);
+size_t conv_fused_scratch_floats(const struct conv_params *p, int pool);
+int conv_forward_units(const struct conv_params *p, const struct pool_params *pool, int n,
+                       int nthreads);
+void conv_forward_part(float *out, const float *inp, const float *weight, const float *bias,
+                       const struct conv_params *p, const struct pool_params *pool, int n,
+                       int nthreads, float *scratch, atomic_int *next);
 
 /* op_pool.c. inp n x C x H x W, out n x C x OH x OW, argmax n x C x OH x OW
  * (index into the input plane; may be NULL when no backward will follow). */
@@ -227,6 +243,10 @@ void softmax_backward(float *dinp, const float *dout, const float *out,
  * out n x rows x M. */
 void gemm_forward(float *out, const float *inp, const float *weight,
                   const struct gemm_params *p, int n);
+/* Thread tid's share (a block of output columns) of the same for nthreads
+ * threads; sgemv for a single row. */
+void gemm_forward_part(float *out, const float *inp, const float *weight,
+                       const struct gemm_params *p, int n, int tid, int nthreads);
 void gemm_backward(float *dinp, const float *dout, const float *weight,
                    const struct gemm_params *p, int n);
 

@@ -7,6 +7,10 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "error.h"
 #include "graph.h"
@@ -203,7 +207,11 @@ struct model_run {
     float *block;     /* activations */
     float *gblock;    /* gradients (backward runs) */
     int32_t *amblock; /* max-pool argmax (backward runs) */
-    float *col;       /* conv scratch */
+    float *col;       /* conv scratch (backward) */
+    float *scratch;   /* forward conv scratch: nthreads x per_thread floats */
+    int nthreads;     /* threads of the forward (the caller + pool workers) */
+    size_t per_thread;
+    struct pool *pool; /* nthreads - 1 workers, NULL for one thread */
     float **data;     /* per tensor */
     float **grad;     /* per tensor (backward runs) */
     int32_t **argmax; /* per node */
@@ -219,7 +227,123 @@ struct fused_conv {
     int last; /* the chain's last node: its output is written */
     struct conv_params p;
     float *w, *b; /* folded weight and bias (owned) */
+    int pool;     /* the chain ends in a 2x2 MaxPool done in the conv's epilogue */
+    struct pool_params q;
 };
+
+/* from OpenBLAS (its cblas.h declares them only in some builds) */
+int openblas_get_num_threads(void);
+void openblas_set_num_threads(int num_threads);
+
+static int forward_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads(); /* OMP_NUM_THREADS, or what --threads set */
+#else
+    return 1;
+#endif
+}
+
+/* ---------------------------------------------------------------- thread pool */
+/* The forward's worker threads wait on a condition variable, never spin.
+ * OpenMP was tried first: libgomp's spin-waiting (at each region's end and
+ * between regions) took 80% of the CPU time of a one-image forward on this
+ * shared, loaded machine and made it 6x slower than with
+ * OMP_WAIT_POLICY=passive, a setting a library cannot make for its caller. */
+struct pool_worker {
+    struct pool *pl;
+    int tid;
+};
+struct pool {
+    int n; /* threads including the caller (tid 0) */
+    pthread_t *th;
+    struct pool_worker *w;
+    pthread_mutex_t mu;
+    pthread_cond_t go, done;
+    unsigned long gen; /* bumped for each job */
+    int busy, quit;
+    void (*fn)(void *, int);
+    void *arg;
+};
+
+static void *pool_main(void *a)
+{
+    struct pool_worker *w = a;
+    struct pool *pl = w->pl;
+    unsigned long seen = 0;
+    pthread_mutex_lock(&pl->mu);
+    for (;;) {
+        while (pl->gen == seen && !pl->quit)
+            pthread_cond_wait(&pl->go, &pl->mu);
+        if (pl->quit) break;
+        seen = pl->gen;
+        void (*fn)(void *, int) = pl->fn;
+        void *arg = pl->arg;
+        pthread_mutex_unlock(&pl->mu);
+        fn(arg, w->tid);
+        pthread_mutex_lock(&pl->mu);
+        if (--pl->busy == 0) pthread_cond_signal(&pl->done);
+    }
+    pthread_mutex_unlock(&pl->mu);
+    return NULL;
+}
+
+static void pool_free(struct pool *pl)
+{
+    if (!pl) return;
+    pthread_mutex_lock(&pl->mu);
+    pl->quit = 1;
+    pthread_cond_broadcast(&pl->go);
+    pthread_mutex_unlock(&pl->mu);
+    for (int i = 0; i < pl->n - 1; i++)
+        pthread_join(pl->th[i], NULL);
+    pthread_mutex_destroy(&pl->mu);
+    pthread_cond_destroy(&pl->go);
+    pthread_cond_destroy(&pl->done);
+    free(pl->th);
+    free(pl->w);
+    free(pl);
+}
+
+/* A pool of n - 1 workers; fewer when thread creation fails (NULL: none). */
+static struct pool *pool_new(int n)
+{
+    if (n < 2) return NULL;
+    struct pool *pl = xcalloc(1, sizeof *pl);
+    pl->th = xcalloc((size_t)n, sizeof(pthread_t));
+    pl->w = xcalloc((size_t)n, sizeof *pl->w);
+    pthread_mutex_init(&pl->mu, NULL);
+    pthread_cond_init(&pl->go, NULL);
+    pthread_cond_init(&pl->done, NULL);
+    pl->n = 1;
+    for (int i = 0; i < n - 1; i++) {
+        pl->w[i] = (struct pool_worker){pl, i + 1};
+        if (pthread_create(&pl->th[i], NULL, pool_main, &pl->w[i])) break;
+        pl->n++;
+    }
+    if (pl->n < 2) {
+        pool_free(pl);
+        return NULL;
+    }
+    return pl;
+}
+
+/* Runs fn(arg, tid) on every thread (tid 0 = the caller); returns when all
+ * have finished. */
+static void pool_run(struct pool *pl, void (*fn)(void *, int), void *arg)
+{
+    pthread_mutex_lock(&pl->mu);
+    pl->fn = fn, pl->arg = arg;
+    pl->busy = pl->n - 1;
+    pl->gen++;
+    pthread_cond_broadcast(&pl->go);
+    pthread_mutex_unlock(&pl->mu);
+    fn(arg, 0);
+    pthread_mutex_lock(&pl->mu);
+    while (pl->busy)
+        pthread_cond_wait(&pl->done, &pl->mu);
+    pthread_mutex_unlock(&pl->mu);
+}
 
 static size_t round16(size_t n)
 {
@@ -278,9 +402,10 @@ static size_t plan_memory(const struct graph *g, int max_batch, int keep_all, co
     return total;
 }
 
-/* Finds Conv [-> BN] [-> Relu] chains of consecutive nodes whose
- * intermediate outputs have one reader and are not kept; folds BN into a
- * copy of the conv weights: W' = a W, b' = a bias + b (a, b from op_norm). */
+/* Finds Conv [-> BN] [-> Relu [-> MaxPool 2x2]] chains of consecutive nodes
+ * whose intermediate outputs have one reader and are not kept; folds BN into
+ * a copy of the conv weights: W' = a W, b' = a bias + b (a, b from op_norm);
+ * the max-pool runs in the conv's epilogue (conv_forward_fused). */
 static void plan_fusion(struct model_run *r, const char *keep)
 {
     const struct graph *g = r->m->g;
@@ -293,14 +418,18 @@ static void plan_fusion(struct model_run *r, const char *keep)
         if (cv->op != OP_CONV || r->skip[i]) continue;
         int last = i, t = cv->out;
         const struct node *bn = NULL;
-        int relu = 0;
-        for (int j = i + 1; j < g->nn && j <= i + 2; j++) {
+        int relu = 0, pool = 0;
+        struct conv_params cp = cv->p.conv;
+        cp.relu = 1;
+        for (int j = i + 1; j < g->nn && j <= i + 3 && !pool; j++) {
             const struct node *nx = &g->nodes[j];
             if (nx->in[0] != t || readers[t] != 1 || keep[t] || t == g->output) break;
             if (nx->op == OP_BATCHNORM && !bn && !relu)
                 bn = nx;
             else if (nx->op == OP_RELU && !relu)
                 relu = 1;
+            else if (nx->op == OP_MAXPOOL && relu && conv_pool_fusable(&cp, &nx->p.pool))
+                pool = j;
             else
                 break;
             last = j, t = nx->out;
@@ -314,6 +443,7 @@ static void plan_fusion(struct model_run *r, const char *keep)
         f->last = last;
         f->p = *p;
         f->p.relu = relu;
+        if (pool) f->pool = 1, f->q = g->nodes[pool].p.pool;
         f->w = xmalloc(sizeof(float) * wn);
         f->b = xmalloc(sizeof(float) * (size_t)p->m);
         for (int o = 0; o < p->m; o++) {
@@ -357,17 +487,28 @@ struct model_run *model_run_new(const struct model *m, int max_batch, int flags,
     size_t total = plan_memory(g, max_batch, flags & MODEL_RUN_BACKWARD, kp, alloc, off);
     free(alloc);
     free(kp);
-    size_t col = 0, am = 0;
+    size_t col = 0, am = 0, per = 0;
     for (int i = 0; i < g->nn; i++) {
         const struct node *nd = &g->nodes[i];
         if (nd->op == OP_CONV && conv_col_floats(&nd->p.conv) > col)
             col = conv_col_floats(&nd->p.conv);
+        if (nd->op == OP_CONV) {
+            size_t s = r->fused[i] ? conv_fused_scratch_floats(&r->fused[i]->p, r->fused[i]->pool)
+                                   : conv_fused_scratch_floats(&nd->p.conv, 0);
+            if (s > per) per = s;
+        }
         if (nd->op == OP_MAXPOOL) am += round16(g->t[nd->out].item * (size_t)max_batch);
     }
-    size_t bytes;
+    r->pool = pool_new(forward_threads());
+    r->nthreads = r->pool ? r->pool->n : 1;
+    r->per_thread = per;
+    size_t bytes, sbytes;
+    if (!(flags & MODEL_RUN_BACKWARD)) col = 1; /* the backward's scratch */
     if (!mul_ok(total, sizeof(float), &bytes) ||
+        !mul3_ok(per ? per : 1, (size_t)r->nthreads, sizeof(float), &sbytes) ||
         !(r->block = big_alloc(bytes, NULL, "activation memory")) ||
-        !(r->col = big_alloc((col ? col : 1) * sizeof(float), NULL, "convolution scratch")))
+        !(r->col = big_alloc((col ? col : 1) * sizeof(float), NULL, "convolution scratch")) ||
+        !(r->scratch = big_alloc(sbytes, NULL, "convolution scratch")))
         goto fail;
     for (int t = 0; t < g->nt; t++)
         r->data[t] = g->t[t].batched ? r->block + off[t] : g->t[t].f;
@@ -402,6 +543,8 @@ void model_run_free(struct model_run *r)
     free(r->gblock);
     free(r->amblock);
     free(r->col);
+    free(r->scratch);
+    pool_free(r->pool);
     free(r->data);
     free(r->grad);
     free(r->argmax);
@@ -440,6 +583,70 @@ const float *model_run_grad(const struct model_run *r, int id)
 }
 
 /* ---------------------------------------------------------------- forward */
+/* Threads: the convolutions' row tiles and the dense layers' column blocks
+ * run on the run's pool, each thread calling a single-threaded BLAS. For
+ * this kind of net (M = 32..64 filters, small matrices) that beats OpenBLAS
+ * splitting each call over its own pthreads, whose hand-offs (sched_yield
+ * spinning) and per-call packing of whole-image matrices dominated the
+ * profile. BLAS's thread count is restored after the forward. */
+static int run_threads(const struct model_run *r)
+{
+#ifdef _OPENMP
+    if (omp_in_parallel()) return 1; /* called from a caller's own threads */
+#endif
+    return r->nthreads;
+}
+
+/* One parallel step of the forward: a conv or a dense layer. */
+struct par_step {
+    const struct model_run *r;
+    float *out;
+    const float *x, *w, *b;
+    const struct conv_params *p;
+    const struct pool_params *q;
+    const struct gemm_params *gp;
+    int n, nt;
+    atomic_int next;
+};
+
+static void conv_step(void *a, int tid)
+{
+    struct par_step *s = a;
+    conv_forward_part(s->out, s->x, s->w, s->b, s->p, s->q, s->n, s->nt,
+                      s->r->scratch + (size_t)tid * s->r->per_thread, &s->next);
+}
+
+static void gemm_step(void *a, int tid)
+{
+    struct par_step *s = a;
+    gemm_forward_part(s->out, s->x, s->w, s->gp, s->n, tid, s->nt);
+}
+
+static void run_conv(struct model_run *r, int nt, float *out, const float *x, const float *w,
+                     const float *b, const struct conv_params *p, const struct pool_params *q,
+                     int n)
+{
+    struct par_step s = {.r = r, .out = out, .x = x, .w = w, .b = b, .p = p, .q = q, .n = n,
+                         .nt = nt};
+    atomic_init(&s.next, 0);
+    if (nt > 1 && conv_forward_units(p, q, n, nt) > 1)
+        pool_run(r->pool, conv_step, &s);
+    else
+        conv_step(&s, 0);
+}
+
+static void run_gemm(struct model_run *r, int nt, float *out, const float *x, const float *w,
+                     const struct gemm_params *gp, int n)
+{
+    struct par_step s = {.r = r, .out = out, .x = x, .w = w, .gp = gp, .n = n, .nt = nt};
+    if (nt > 1 && gp->m >= 32)
+        pool_run(r->pool, gemm_step, &s);
+    else {
+        s.nt = 1;
+        gemm_step(&s, 0);
+    }
+}
+
 int model_forward(struct model_run *r, const float *input, int n)
 {
     const struct graph *g = r->m->g;
@@ -449,6 +656,11 @@ int model_forward(struct model_run *r, const float *input, int n)
     r->n = n;
     memset(r->dep, 0, (size_t)g->nt);
     memcpy(r->data[g->input], input, sizeof(float) * g->t[g->input].item * (size_t)n);
+    int nt = run_threads(r), blas_saved = 0;
+    if (nt > 1) {
+        blas_saved = openblas_get_num_threads();
+        openblas_set_num_threads(1);
+    }
     for (int i = 0; i < g->nn; i++) {
         const struct node *nd = &g->nodes[i];
         float *out = r->data[nd->out];
@@ -457,14 +669,15 @@ int model_forward(struct model_run *r, const float *input, int n)
         if (r->skip[i]) continue;
         if (r->fused[i]) {
             const struct fused_conv *f = r->fused[i];
-            conv_forward(r->data[g->nodes[f->last].out], x, f->w, f->b, &f->p, n, r->col);
+            run_conv(r, nt, r->data[g->nodes[f->last].out], x, f->w, f->b, &f->p,
+                     f->pool ? &f->q : NULL, n);
             continue;
         }
         switch (nd->op) {
         case OP_CONV:
-            conv_forward(out, x, r->data[nd->in[1]],
-                         nd->nin > 2 && nd->in[2] >= 0 ? r->data[nd->in[2]] : NULL, &nd->p.conv,
-                         n, r->col);
+            run_conv(r, nt, out, x, r->data[nd->in[1]],
+                     nd->nin > 2 && nd->in[2] >= 0 ? r->data[nd->in[2]] : NULL, &nd->p.conv,
+                     NULL, n);
             break;
         case OP_BATCHNORM: batchnorm_forward(out, x, &nd->p.bn, n); break;
         case OP_RELU:
@@ -481,7 +694,9 @@ int model_forward(struct model_run *r, const float *input, int n)
         case OP_GAP:
             gap_forward(out, x, nd->p.pool.c, (size_t)nd->p.pool.h * nd->p.pool.w, n);
             break;
-        case OP_GEMM: gemm_forward(out, x, r->data[nd->in[1]], &nd->p.gemm, n); break;
+        case OP_GEMM:
+            run_gemm(r, nt, out, x, r->data[nd->in[1]], &nd->p.gemm, n);
+            break;
         case OP_ADD:
         case OP_SUB:
         case OP_MUL:
@@ -498,6 +713,7 @@ int model_forward(struct model_run *r, const float *input, int n)
         default: BUG_ON(1);
         }
     }
+    if (nt > 1) openblas_set_num_threads(blas_saved);
     return 0;
 }
 

@@ -1,8 +1,10 @@
-/* op_conv.c - Conv forward and backward: im2col + one cblas_sgemm per image
- * and group (darknet's layout), col2im for the input gradient.
- * Kernels never allocate: the caller passes the column scratch buffer.
+/* op_conv.c - Conv forward and backward: im2col + cblas_sgemm per row tile
+ * of each image and group (darknet's layout), col2im for the input gradient;
+ * a forward in parts for several threads, with a fused 2x2 max-pool epilogue.
+ * Kernels never allocate: the caller passes the scratch buffers.
  */
 #include <cblas.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "graph.h"
@@ -20,32 +22,47 @@ static int conv_is_pointwise(const struct conv_params *p)
 }
 
 /* ---------------------------------------------------------------- im2col */
-/* inp: cg x H x W (one group of one image) -> col: (cg*KH*KW) x (OH*OW) */
-static void im2col(float *col, const float *inp, int cg, const struct conv_params *p)
+/* Output rows [oy0, oy1) of one group of one image: inp cg x H x W ->
+ * col (cg*KH*KW) x ld, column (oy - oy0) * OW + ox. The forward works on row
+ * tiles so that the column block (and the sgemm that reads it) stays in the
+ * L2 cache instead of streaming the whole K x OH*OW matrix through memory. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+static void im2col_rows(float *col, size_t ld, const float *inp, int cg,
+                        const struct conv_params *p, int oy0, int oy1)
 {
-    size_t ohw = (size_t)p->oh * p->ow;
     for (int c = 0; c < cg; c++) {
         const float *plane = inp + (size_t)c * p->h * p->w;
         for (int i = 0; i < p->kh; i++)
             for (int j = 0; j < p->kw; j++) {
-                float *row = col + ((size_t)(c * p->kh + i) * p->kw + j) * ohw;
-                for (int oy = 0; oy < p->oh; oy++) {
+                float *row = col + ((size_t)(c * p->kh + i) * p->kw + j) * ld;
+                int x0 = -p->pl + j * p->dw;
+                /* the contiguous run of output columns whose input lies inside */
+                int lo = 0, hi = p->ow;
+                if (p->sw == 1) {
+                    lo = x0 < 0 ? -x0 : 0;
+                    hi = p->w - x0 < p->ow ? p->w - x0 : p->ow;
+                    if (lo > p->ow) lo = p->ow;
+                    if (hi < lo) hi = lo;
+                }
+                for (int oy = oy0; oy < oy1; oy++) {
                     int y = oy * p->sh - p->pt + i * p->dh;
-                    float *dst = row + (size_t)oy * p->ow;
+                    float *dst = row + (size_t)(oy - oy0) * p->ow;
                     if (y < 0 || y >= p->h) {
                         memset(dst, 0, sizeof(float) * p->ow);
                         continue;
                     }
                     const float *src = plane + (size_t)y * p->w;
-                    int x0 = -p->pl + j * p->dw;
                     if (p->sw == 1) { /* zeros, a contiguous run, zeros */
-                        int lo = x0 < 0 ? -x0 : 0, hi = p->w - x0 < p->ow ? p->w - x0 : p->ow;
-                        if (hi < lo) hi = lo;
-                        if (lo > p->ow) lo = hi = p->ow;
-                        memset(dst, 0, sizeof(float) * (size_t)lo);
-                        if (hi > lo)
-                            memcpy(dst + lo, src + x0 + lo, sizeof(float) * (size_t)(hi - lo));
-                        memset(dst + hi, 0, sizeof(float) * (size_t)(p->ow - hi));
+                        for (int ox = 0; ox < lo; ox++)
+                            dst[ox] = 0.0f;
+                        const float *s = src + x0; /* short runs: a loop beats memcpy calls */
+#pragma omp simd
+                        for (int ox = lo; ox < hi; ox++)
+                            dst[ox] = s[ox];
+                        for (int ox = hi; ox < p->ow; ox++)
+                            dst[ox] = 0.0f;
                         continue;
                     }
                     for (int ox = 0; ox < p->ow; ox++) {
@@ -82,42 +99,201 @@ static void col2im_add(float *dinp, const float *col, int cg, const struct conv_
 }
 
 /* ---------------------------------------------------------------- Conv */
-/* out[n, g*mg + m, :] = W_g (mg x K) * col_g (K x OH*OW) + bias, K = cg*KH*KW;
- * p->relu clamps at 0 in the same pass (ReLU'(0) semantics are irrelevant:
- * fused steps exist only in forward-only runs). */
+/* Output rows per tile: the column block K x (rows*OW) about 96K floats
+ * (384 KB, within a Zen core's 512 KB L2 next to the sgemm's packed copy),
+ * at least one row, even when a 2x2 max-pool is fused (whole window rows). */
+static int tile_rows(const struct conv_params *p, int pool)
+{
+    size_t K = (size_t)(p->c / p->group) * p->kh * p->kw, per_row = K * (size_t)p->ow;
+    size_t rows = per_row ? ((size_t)96 * 1024) / per_row : (size_t)p->oh;
+    if (rows < 1) rows = 1;
+    if (pool) {
+        rows &= ~(size_t)1;
+        if (rows < 2) rows = 2;
+    }
+    if (rows > (size_t)p->oh) rows = (size_t)p->oh;
+    return (int)rows;
+}
+
+/* mg channel rows of len values (stride ld) set to their bias (0 without) */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+static void bias_fill(float *o, size_t ld, int mg, size_t len, const float *bias)
+{
+    for (int m = 0; m < mg; m++, o += ld) {
+        float v = bias ? bias[m] : 0.0f;
+#pragma omp simd
+        for (size_t k = 0; k < len; k++)
+            o[k] = v;
+    }
+}
+
+/* ReLU in place; NaN becomes 0 like the unfused Relu op's comparison */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+static void relu_rows(float *o, size_t ld, int mg, size_t len)
+{
+    for (int m = 0; m < mg; m++, o += ld)
+#pragma omp simd
+        for (size_t k = 0; k < len; k++)
+            o[k] = o[k] > 0.0f ? o[k] : 0.0f;
+}
+
+/* One tile: output rows [oy0, oy1) of image b, group g, written straight into
+ * out (sgemm with ldc = OH*OW), bias and ReLU while the block is in cache. */
+static void conv_tile(float *out, const float *inp, const float *weight, const float *bias,
+                      const struct conv_params *p, int b, int g, int oy0, int oy1, float *col)
+{
+    int cg = p->c / p->group, mg = p->m / p->group;
+    int K = cg * p->kh * p->kw, ohw = p->oh * p->ow, cols = (oy1 - oy0) * p->ow;
+    const float *in_g = inp + (size_t)b * p->c * p->h * p->w + (size_t)g * cg * p->h * p->w;
+    float *out_g = out + ((size_t)b * p->m + (size_t)g * mg) * ohw + (size_t)oy0 * p->ow;
+    const float *w_g = weight + (size_t)g * mg * K;
+    /* C starts as the bias and sgemm adds with beta = 1: OpenBLAS then skips
+     * its own pass that scales (zeroes) C, and the epilogue has no add left */
+    bias_fill(out_g, (size_t)ohw, mg, (size_t)cols, bias ? bias + g * mg : NULL);
+    if (conv_is_pointwise(p)) { /* the input rows are the column block */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, mg, cols, K, 1.0f, w_g, K,
+                    in_g + (size_t)oy0 * p->ow, ohw, 1.0f, out_g, ohw);
+    } else {
+        im2col_rows(col, (size_t)cols, in_g, cg, p, oy0, oy1);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, mg, cols, K, 1.0f, w_g, K, col,
+                    cols, 1.0f, out_g, ohw);
+    }
+    if (p->relu) relu_rows(out_g, (size_t)ohw, mg, (size_t)cols);
+}
+
+/* out[n, g*mg + m, :] = W_g (mg x K) * col_g (K x OH*OW) + bias, K = cg*KH*KW,
+ * computed in row tiles; p->relu clamps at 0 in the same pass (ReLU'(0)
+ * semantics are irrelevant: fused steps exist only in forward-only runs). */
 void conv_forward(float *out, const float *inp, const float *weight, const float *bias,
                   const struct conv_params *p, int n, float *col)
 {
-    int cg = p->c / p->group, mg = p->m / p->group;
-    int K = cg * p->kh * p->kw;
-    int ohw = p->oh * p->ow;
-    size_t in_item = (size_t)p->c * p->h * p->w, out_item = (size_t)p->m * ohw;
-    int pointwise = conv_is_pointwise(p);
+    int rows = conv_is_pointwise(p) ? p->oh : tile_rows(p, 0);
     for (int b = 0; b < n; b++)
-        for (int g = 0; g < p->group; g++) {
-            const float *in_g = inp + b * in_item + (size_t)g * cg * p->h * p->w;
-            float *out_g = out + b * out_item + (size_t)g * mg * ohw;
-            const float *w_g = weight + (size_t)g * mg * K;
-            const float *cols = in_g;
-            if (!pointwise) {
-                im2col(col, in_g, cg, p);
-                cols = col;
+        for (int g = 0; g < p->group; g++)
+            for (int oy = 0; oy < p->oh; oy += rows)
+                conv_tile(out, inp, weight, bias, p, b, g, oy,
+                          oy + rows < p->oh ? oy + rows : p->oh, col);
+}
+
+/* ---------------------------------------------------------------- fused, threaded */
+int conv_pool_fusable(const struct conv_params *p, const struct pool_params *q)
+{
+    return p->group == 1 && p->relu && q->kh == 2 && q->kw == 2 && q->sh == 2 && q->sw == 2 &&
+           !q->pt && !q->pl && !q->pb && !q->pr && q->c == p->m && q->h == p->oh &&
+           q->w == p->ow && 2 * q->oh <= q->h && 2 * q->ow <= q->w && q->oh >= 1 && q->ow >= 1;
+}
+
+size_t conv_fused_scratch_floats(const struct conv_params *p, int pool)
+{
+    int cg = p->c / p->group;
+    size_t cols = (size_t)tile_rows(p, pool) * p->ow;
+    size_t col = (size_t)cg * p->kh * p->kw * cols;
+    return col + (pool ? (size_t)p->m * cols : 0) + 16;
+}
+
+/* ReLU and 2x2 max-pool of a tile blk (m channels x cols, conv rows
+ * [oy0, oy1) of width ow, bias already in) into the pooled image out_b
+ * (m x q->oh x q->ow). The max starts at 0, so it is max(0, window) = the
+ * max of the ReLU'd window, and a NaN never wins a comparison: the same
+ * value as Relu then MaxPool (which sees NaN as 0 after the Relu). One pass
+ * over the tile; built for AVX2 too (chosen at run time) since the library
+ * is compiled for baseline x86-64. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+static void pool_epilogue(float *out_b, const float *blk, int m, int cols, int ow, int oy0,
+                          int oy1, const struct pool_params *q)
+{
+    size_t out_plane = (size_t)q->oh * q->ow;
+    int pw = q->ow;
+    for (int c = 0; c < m; c++) {
+        const float *src = blk + (size_t)c * cols;
+        float *dst = out_b + (size_t)c * out_plane;
+        for (int y = oy0; y + 1 < oy1 && y / 2 < q->oh; y += 2) {
+            const float *r0 = src + (size_t)(y - oy0) * ow, *r1 = r0 + ow;
+            float *d = dst + (size_t)(y / 2) * pw;
+#pragma omp simd
+            for (int x = 0; x < pw; x++) {
+                float v = 0.0f;
+                v = r0[2 * x] > v ? r0[2 * x] : v;
+                v = r0[2 * x + 1] > v ? r0[2 * x + 1] : v;
+                v = r1[2 * x] > v ? r1[2 * x] : v;
+                v = r1[2 * x + 1] > v ? r1[2 * x + 1] : v;
+                d[x] = v;
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, mg, ohw, K, 1.0f, w_g, K,
-                        cols, ohw, 0.0f, out_g, ohw);
-            if (bias ||
-                p->relu) /* one pass while the block is warm: bias, then ReLU if fused */
-                for (int m = 0; m < mg; m++) {
-                    float v = bias ? bias[g * mg + m] : 0.0f;
-                    float *o = out_g + (size_t)m * ohw;
-                    if (p->relu)
-                        for (int k = 0; k < ohw; k++)
-                            o[k] = o[k] + v > 0.0f ? o[k] + v : 0.0f;
-                    else
-                        for (int k = 0; k < ohw; k++)
-                            o[k] += v;
-                }
         }
+    }
+}
+
+/* One tile of conv -> bias -> ReLU -> 2x2 max-pool: the conv rows [oy0, oy1)
+ * (oy0 even) go to a scratch block and only the pooled rows reach out
+ * (n x M x OH/2 x OW/2). ReLU before the max: max(relu(.)) = relu(max(.))
+ * and no NaN is left for the pool to propagate, as in the unfused ops. */
+static void conv_pool_tile(float *out, const float *inp, const float *weight, const float *bias,
+                           const struct conv_params *p, const struct pool_params *q, int b,
+                           int oy0, int oy1, float *scratch)
+{
+    int K = p->c * p->kh * p->kw, cols = (oy1 - oy0) * p->ow;
+    float *col = scratch, *blk = scratch + (size_t)K * cols;
+    const float *in_b = inp + (size_t)b * p->c * p->h * p->w;
+    bias_fill(blk, (size_t)cols, p->m, (size_t)cols, bias);
+    if (conv_is_pointwise(p))
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p->m, cols, K, 1.0f, weight, K,
+                    in_b + (size_t)oy0 * p->ow, p->oh * p->ow, 1.0f, blk, cols);
+    else {
+        im2col_rows(col, (size_t)cols, in_b, p->c, p, oy0, oy1);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p->m, cols, K, 1.0f, weight, K,
+                    col, cols, 1.0f, blk, cols);
+    }
+    pool_epilogue(out + (size_t)b * p->m * q->oh * q->ow, blk, p->m, cols, p->ow, oy0, oy1, q);
+}
+/* Tile size and unit count for conv_forward_part (units are image x group x
+ * row tile); few images get smaller tiles so that every thread has work. */
+static void fused_split(const struct conv_params *p, const struct pool_params *pool, int n,
+                        int nthreads, int *rows_out, int *tiles_out, int *groups_out)
+{
+    int rows = conv_is_pointwise(p) && !pool ? p->oh : tile_rows(p, pool != NULL);
+    int ohc = pool ? 2 * pool->oh : p->oh; /* conv rows anyone reads */
+    int groups = pool ? 1 : p->group;
+    if (nthreads > 1 && n * groups < 4 * nthreads) {
+        int want = (ohc + 4 * nthreads - 1) / (4 * nthreads);
+        if (pool) want += want & 1;
+        if (want < rows) rows = want > 0 ? want : 1;
+    }
+    *rows_out = rows;
+    *tiles_out = (ohc + rows - 1) / rows;
+    *groups_out = groups;
+}
+
+int conv_forward_units(const struct conv_params *p, const struct pool_params *pool, int n,
+                       int nthreads)
+{
+    int rows, tiles, groups;
+    fused_split(p, pool, n, nthreads, &rows, &tiles, &groups);
+    return n * groups * tiles;
+}
+
+void conv_forward_part(float *out, const float *inp, const float *weight, const float *bias,
+                       const struct conv_params *p, const struct pool_params *pool, int n,
+                       int nthreads, float *scratch, atomic_int *next)
+{
+    int rows, tiles, groups;
+    fused_split(p, pool, n, nthreads, &rows, &tiles, &groups);
+    int ohc = pool ? 2 * pool->oh : p->oh, units = n * groups * tiles;
+    for (;;) {
+        int u = atomic_fetch_add(next, 1); /* dynamic: a descheduled thread delays only its tile */
+        if (u >= units) break;
+        int b = u / (groups * tiles), g = u / tiles % groups, t = u % tiles;
+        int oy0 = t * rows, oy1 = oy0 + rows < ohc ? oy0 + rows : ohc;
+        if (pool)
+            conv_pool_tile(out, inp, weight, bias, p, pool, b, oy0, oy1, scratch);
+        else
+            conv_tile(out, inp, weight, bias, p, b, g, oy0, oy1, scratch);
+    }
 }
 
 /* dout:   n x M x OH x OW

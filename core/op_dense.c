@@ -1,5 +1,6 @@
 /* op_dense.c - Gemm (transB, alpha, beta with a broadcast bias) and MatMul
- * with a constant right operand, as one sgemm over all batch rows.
+ * with a constant right operand, as one sgemm over all batch rows (or, in
+ * the threaded forward, one sgemm/sgemv per block of output columns).
  */
 #include <cblas.h>
 
@@ -23,6 +24,46 @@ void gemm_forward(float *out, const float *inp, const float *weight,
             for (int j = 0; j < p->m; j++)
                 o[j] += p->bias[j];
     }
+}
+
+/* Output columns [j0, j1) of all R rows. One row (a single image through a
+ * dense layer) is a matrix-vector product: sgemv streams the weights once,
+ * where sgemm would first copy all of them into its packed layout. */
+static void gemm_cols(float *out, const float *inp, const float *weight,
+                      const struct gemm_params *p, int R, int j0, int j1)
+{
+    int cols = j1 - j0;
+    if (cols <= 0) return;
+    if (R == 1) {
+        if (p->trans_b) /* W: M x K, y[j] = alpha * W[j,:] . x */
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, cols, p->k, p->alpha,
+                        weight + (size_t)j0 * p->k, p->k, inp, 1, 0.0f, out + j0, 1);
+        else /* W: K x M, y = alpha * W[:, j0:j1]^T x */
+            cblas_sgemv(CblasRowMajor, CblasTrans, p->k, cols, p->alpha, weight + j0, p->m, inp,
+                        1, 0.0f, out + j0, 1);
+    } else {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, p->trans_b ? CblasTrans : CblasNoTrans, R, cols,
+                    p->k, p->alpha, inp, p->k,
+                    p->trans_b ? weight + (size_t)j0 * p->k : weight + j0,
+                    p->trans_b ? p->k : p->m, 0.0f, out + j0, p->m);
+    }
+    if (!p->bias) return;
+    for (int r = 0; r < R; r++) {
+        float *o = out + (size_t)r * p->m;
+        for (int j = j0; j < j1; j++)
+            o[j] += p->bias_scalar ? p->bias[0] : p->bias[j];
+    }
+}
+
+void gemm_forward_part(float *out, const float *inp, const float *weight,
+                       const struct gemm_params *p, int n, int tid, int nthreads)
+{
+    /* blocks of at least 16 columns; threads beyond the blocks idle */
+    int blocks = nthreads < (p->m + 15) / 16 ? nthreads : (p->m + 15) / 16;
+    if (blocks < 1) blocks = 1;
+    if (tid >= blocks) return;
+    int j0 = (int)((long)p->m * tid / blocks), j1 = (int)((long)p->m * (tid + 1) / blocks);
+    gemm_cols(out, inp, weight, p, n * p->rows, j0, j1);
 }
 
 /* dout n x rows x M, weight as in the forward -> dinp n x rows x K

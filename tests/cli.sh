@@ -45,7 +45,6 @@ passed=0 failed=0 skipped=0
 
 fail() {
     echo "FAIL [$file:$line0] $name: $*"
-    failed=$((failed + 1))
 }
 
 run_case() {
@@ -88,7 +87,7 @@ run_case() {
     for c in "${checks[@]}"; do
         (cd "$ROOT" && bash -c "$c") >/dev/null 2>&1 || { fail "check failed: $c"; ok=0; }
     done
-    [ $ok = 1 ] && passed=$((passed + 1))
+    if [ $ok = 1 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 }
 
 reset_case() {

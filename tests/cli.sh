@@ -91,7 +91,7 @@ run_case() {
 }
 
 reset_case() {
-    name="" run="" exit_code="" lines="" needs="" line0=$lineno
+    name="" run="" exit_code="" lines="" needs="" line0=$((lineno + 1))
     stdouts=() stderrs=() checks=()
 }
 

@@ -105,6 +105,7 @@ test: interp $(B)/tests/unit
 # folder, so the optimised build stays as it is): the unit tests and the
 # command-line cases against the instrumented binary. Leaks are errors.
 ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1 \
+            LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 check-asan:
 	@$(MAKE) --no-print-directory DEBUG=1 DEBUG_OPT=-O1 build-debug/interp build-debug/tests/unit

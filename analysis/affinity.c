@@ -12,6 +12,7 @@
 
 #include "../core/error.h"
 #include "../core/util.h"
+#include "knn_approx.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -122,9 +123,10 @@ size_t affinity_conditional(const struct knn *nn, double perplexity, int threads
     return missed;
 }
 
+/* 8 bytes a pair: at n = 1e6, k = 90 the 1.8e8 entries take 1.44 GB. */
 struct entry {
     int32_t j;
-    double v;
+    float v;
 };
 
 static int entry_cmp(const void *a, const void *b)
@@ -133,11 +135,19 @@ static int entry_cmp(const void *a, const void *b)
     return (x->j > y->j) - (x->j < y->j);
 }
 
-struct affinity *affinity_symmetrize(const struct knn *nn, const double *p_cond)
+/* The joint P of the n x k neighbour table idx with conditional values pd
+ * (double) or pf (float). When own is set, idx and pf are the caller's
+ * big_alloc'd blocks and are freed as soon as they are copied (memory). */
+static struct affinity *symmetrize(size_t n, size_t k, int32_t *idx, const double *pd,
+                                   float *pf, int own)
 {
-    size_t n = nn->n, k = nn->k, nk, total;
+    size_t nk, total;
     if (!mul_ok(n, k, &nk) || !mul_ok(nk, 2, &total)) {
         error_set(ERR_INPUT, NULL, "affinity matrix of %zu x %zu is too large", n, k);
+        if (own) {
+            free(idx);
+            free(pf);
+        }
         return NULL;
     }
     struct affinity *P = xcalloc(1, sizeof *P);
@@ -148,6 +158,10 @@ struct affinity *affinity_symmetrize(const struct knn *nn, const double *p_cond)
     if (!fill) {
         free(e);
         affinity_free(P);
+        if (own) {
+            free(idx);
+            free(pf);
+        }
         return NULL;
     }
 
@@ -155,38 +169,43 @@ struct affinity *affinity_symmetrize(const struct knn *nn, const double *p_cond)
     for (size_t i = 0; i < n; i++)
         P->row[i + 1] += k;
     for (size_t t = 0; t < nk; t++)
-        P->row[(size_t)nn->idx[t] + 1]++;
+        P->row[(size_t)idx[t] + 1]++;
     for (size_t i = 0; i < n; i++)
         P->row[i + 1] += P->row[i];
     for (size_t i = 0; i < n; i++) {
         fill[i] = P->row[i];
         for (size_t t = 0; t < k; t++) {
-            e[fill[i]].j = nn->idx[i * k + t];
-            e[fill[i]++].v = p_cond[i * k + t];
+            e[fill[i]].j = idx[i * k + t];
+            e[fill[i]++].v = pd ? (float)pd[i * k + t] : pf[i * k + t];
         }
     }
     for (size_t i = 0; i < n; i++) /* the transpose, sources in ascending order */
         for (size_t t = 0; t < k; t++) {
-            size_t j = (size_t)nn->idx[i * k + t];
+            size_t j = (size_t)idx[i * k + t];
             e[fill[j]].j = (int32_t)i;
-            e[fill[j]++].v = p_cond[i * k + t];
+            e[fill[j]++].v = pd ? (float)pd[i * k + t] : pf[i * k + t];
         }
+    if (own) {
+        free(idx);
+        free(pf);
+    }
 
-    /* Sort each row by column, merge p_j|i with p_i|j, scale by 1/(2N). */
+    /* Sort each row by column, merge p_j|i with p_i|j, scale by 1/(2N). The
+     * merged value is summed in double and rounded once. */
     double scale = 1.0 / (2.0 * (double)n);
-#pragma omp parallel for schedule(static) if (n >= 4096)
+#pragma omp parallel for schedule(dynamic, 1024) if (n >= 4096)
     for (size_t i = 0; i < n; i++) {
         struct entry *r = e + P->row[i];
         size_t len = P->row[i + 1] - P->row[i], out = 0;
         qsort(r, len, sizeof *r, entry_cmp);
-        for (size_t t = 0; t < len; t++) {
-            if (out > 0 && r[out - 1].j == r[t].j)
-                r[out - 1].v += r[t].v;
-            else
-                r[out++] = r[t];
+        for (size_t t = 0; t < len;) {
+            double v = r[t].v;
+            size_t u = t + 1;
+            if (u < len && r[u].j == r[t].j) v += r[u++].v;
+            r[out].j = r[t].j;
+            r[out++].v = (float)(v * scale);
+            t = u;
         }
-        for (size_t t = 0; t < out; t++)
-            r[t].v *= scale;
         fill[i] = out;
     }
     size_t nnz = 0;
@@ -217,24 +236,90 @@ struct affinity *affinity_symmetrize(const struct knn *nn, const double *p_cond)
     return P;
 }
 
-struct affinity *affinity_new(const float *x, size_t n, size_t d, double perplexity,
-                              int threads, const struct progress *progress)
+struct affinity *affinity_symmetrize(const struct knn *nn, const double *p_cond)
+{
+    return symmetrize(nn->n, nn->k, nn->idx, p_cond, NULL, 0);
+}
+
+/* Conditional rows into float storage, each row calibrated in a double
+ * scratch row (calibrate_row) and rounded after normalising. */
+static int conditional_float(const struct knn *nn, double perplexity, int threads, float *out)
+{
+    size_t n = nn->n, k = nn->k;
+    double target = log(perplexity);
+    int nt = aff_threads(threads);
+    double *scratch = xmalloc((size_t)nt * k * sizeof *scratch);
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (size_t i = 0; i < n; i++) {
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        double *p = scratch + (size_t)tid * k;
+        calibrate_row(nn->dist2 + i * k, k, target, p, NULL, NULL);
+        for (size_t t = 0; t < k; t++)
+            out[i * k + t] = (float)p[t];
+    }
+    free(scratch);
+    return 0;
+}
+
+int affinity_query(const struct knn *nn, double perplexity, int threads, float **val)
+{
+    *val = NULL;
+    if (affinity_neighbours(perplexity) != nn->k)
+        return error_set(ERR_INPUT, NULL, "%zu neighbours given for perplexity %g (need %zu)",
+                         nn->k, perplexity, affinity_neighbours(perplexity));
+    float *v = big_alloc(nn->n * nn->k * sizeof *v, NULL, "conditional affinities");
+    if (!v) return ERR_FAIL;
+    conditional_float(nn, perplexity, threads, v);
+    *val = v;
+    return 0;
+}
+
+struct affinity *affinity_new_knn(const float *x, size_t n, size_t d, double perplexity,
+                                  enum affinity_knn knn, uint64_t seed, int threads,
+                                  const struct progress *progress, int *approx, double *t_knn)
 {
     if (affinity_check(n, perplexity) < 0) return NULL;
     size_t k = affinity_neighbours(perplexity);
-    struct knn *nn = knn_exact(x, n, d, k, threads, progress);
-    if (!nn) return NULL;
-    double *pc = big_alloc(n * k * sizeof *pc, NULL, "conditional affinities");
-    struct affinity *P = NULL;
-    if (pc) {
-        progress_update(progress, "affinities", 0, n, NULL);
-        affinity_conditional(nn, perplexity, threads, pc, NULL, NULL);
-        P = affinity_symmetrize(nn, pc);
-        progress_update(progress, "affinities", n, n, NULL);
+    int use_approx =
+        knn == AFFINITY_KNN_APPROX || (knn == AFFINITY_KNN_AUTO && n >= AFFINITY_APPROX_MIN_N);
+    if (approx) *approx = use_approx;
+    double t0 = now_seconds();
+    struct knn *nn;
+    if (use_approx) {
+        struct knn_approx_params kp = knn_approx_params_default();
+        kp.seed = seed;
+        kp.threads = threads;
+        nn = knn_approx(x, n, d, k, &kp, progress);
+    } else {
+        nn = knn_exact(x, n, d, k, threads, progress);
     }
-    free(pc);
+    if (t_knn) *t_knn = now_seconds() - t0;
+    if (!nn) return NULL;
+    float *pc = big_alloc(n * k * sizeof *pc, NULL, "conditional affinities");
+    if (!pc) {
+        knn_free(nn);
+        return NULL;
+    }
+    progress_update(progress, "affinities", 0, n, NULL);
+    conditional_float(nn, perplexity, threads, pc);
+    /* Hand the index table and the conditionals over: symmetrize frees them
+     * as soon as they are copied, the distances go now. */
+    int32_t *idx = nn->idx;
+    nn->idx = NULL;
     knn_free(nn);
+    struct affinity *P = symmetrize(n, k, idx, NULL, pc, 1);
+    progress_update(progress, "affinities", n, n, NULL);
     return P;
+}
+
+struct affinity *affinity_new(const float *x, size_t n, size_t d, double perplexity,
+                              int threads, const struct progress *progress)
+{
+    return affinity_new_knn(x, n, d, perplexity, AFFINITY_KNN_EXACT, 0, threads, progress, NULL,
+                            NULL);
 }
 
 void affinity_free(struct affinity *p)

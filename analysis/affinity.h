@@ -25,13 +25,24 @@
 #define AFFINITY_TOL       1e-5
 #define AFFINITY_MAX_STEPS 200
 
-/* Symmetric joint probabilities in CSR form; no diagonal entries. */
+/* Symmetric joint probabilities in CSR form; no diagonal entries. Values are
+ * float: at a million points P holds ~1.5e8 entries, and float keeps it at
+ * ~1.2 GB (the sums over P are taken in double). */
 struct affinity {
     size_t n, nnz;
     size_t *row;  /* n + 1 offsets (owned) */
     int32_t *col; /* nnz column indices, ascending within a row (owned) */
-    double *val;  /* nnz values p_ij, summing to 1 over the matrix (owned) */
+    float *val;   /* nnz values p_ij, summing to 1 over the matrix (owned) */
 };
+
+/* How the neighbours are found: exact (knn.h, blocked sgemm) or approximate
+ * (knn_approx.h, random-projection forest + neighbour-of-neighbour refinement).
+ * Auto: exact below AFFINITY_APPROX_MIN_N points, approximate from there.
+ * Measured on Fashion-MNIST PCA-50, k = 90, one thread, shared machine (load
+ * 8-11 on 2 cores): 10k exact 10.0 s / approx 12.7 s; 20k 31.0 / 24.0 s;
+ * 40k 80.9 / 32.7 s; the crossover lies between 10k and 20k. */
+enum affinity_knn { AFFINITY_KNN_AUTO, AFFINITY_KNN_EXACT, AFFINITY_KNN_APPROX };
+#define AFFINITY_APPROX_MIN_N 15000
 
 /* Neighbours used for a perplexity: floor(3 * perplexity). */
 size_t affinity_neighbours(double perplexity);
@@ -61,6 +72,21 @@ struct affinity *affinity_symmetrize(const struct knn *nn, const double *p_cond)
  * Errors: ERR_INPUT for a bad perplexity or NaN/Inf in x. Owned result. */
 struct affinity *affinity_new(const float *x, size_t n, size_t d, double perplexity,
                               int threads, const struct progress *progress);
+
+/* The same with the neighbour search chosen by knn (seed: the approximate
+ * search's random trees; the result depends on it, not on threads); *approx
+ * (may be NULL) receives 1 when the approximate search was used, *t_knn the
+ * seconds it took. Memory beyond x: about n * k * 20 bytes at the peak. */
+struct affinity *affinity_new_knn(const float *x, size_t n, size_t d, double perplexity,
+                                  enum affinity_knn knn, uint64_t seed, int threads,
+                                  const struct progress *progress, int *approx, double *t_knn);
+
+/* Conditional affinities p_j|i of the rows of a knn table (its dist2 used,
+ * e.g. m query points against a reference set, knn_query): *val receives an
+ * owned m x k float array, each row summing to 1, perplexity calibrated as
+ * affinity_conditional. Used to place new points into a map. Returns 0 or
+ * an error (ERR_INPUT when k does not match the perplexity). */
+int affinity_query(const struct knn *nn, double perplexity, int threads, float **val);
 
 void affinity_free(struct affinity *p); /* NULL is a no-op */
 

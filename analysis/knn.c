@@ -124,47 +124,26 @@ static int cand_cmp(const void *a, const void *b)
 
 /* ---- the search -------------------------------------------------------------- */
 
-struct knn *knn_exact(const float *x, size_t n, size_t d, size_t k, int threads,
-                      const struct progress *progress)
+/* The k nearest rows of xr (n x d) to each row of xq (m x d); self = 1 when
+ * xq is xr (row i then skips itself). Checks done by the callers. */
+static struct knn *knn_search(const float *xr, size_t n, const float *xq, size_t m_q, size_t d,
+                              size_t k, int self, int threads, const struct progress *progress)
 {
-    if (n > INT32_MAX) {
-        error_set(ERR_INPUT, NULL, "%zu points: at most %d supported", n, INT32_MAX);
-        return NULL;
-    }
-    if (d < 1) {
-        error_set(ERR_INPUT, NULL, "points have no coordinates (0 columns)");
-        return NULL;
-    }
-    if (k < 1 || n < 2 || k > n - 1) {
-        error_set(ERR_INPUT, NULL, "%zu neighbours requested of %zu points (at most %zu)", k, n,
-                  n > 0 ? n - 1 : 0);
-        return NULL;
-    }
-    size_t nd;
-    if (!mul_ok(n, d, &nd)) {
-        error_set(ERR_INPUT, NULL, "%zu x %zu matrix is too large", n, d);
-        return NULL;
-    }
-    for (size_t i = 0; i < nd; i++)
-        if (!isfinite(x[i])) {
-            error_set(ERR_INPUT, NULL, "row %zu column %zu is not a finite number", i / d,
-                      i % d);
-            return NULL;
-        }
-
     /* Candidates beyond k absorb float rounding of the Gram trick. */
+    size_t avail = self ? n - 1 : n;
     size_t m = k + 16 + k / 4;
-    if (m > n - 1) m = n - 1;
+    if (m > avail) m = avail;
     int nt = knn_threads(threads);
 
-    struct knn *nn = knn_new(n, k);
+    struct knn *nn = knn_new(m_q, k);
     float *norm = nn ? big_alloc(n * sizeof *norm, NULL, "row norms") : NULL;
+    float *qnorm = norm ? big_alloc(m_q * sizeof *qnorm, NULL, "row norms") : NULL;
     float *buf = xmalloc((size_t)KNN_ROW_BLOCK * KNN_COL_BLOCK * sizeof *buf);
     float *hd = xmalloc((size_t)KNN_ROW_BLOCK * m * sizeof *hd);
     int32_t *hi = xmalloc((size_t)KNN_ROW_BLOCK * m * sizeof *hi);
     size_t *hc = xmalloc(KNN_ROW_BLOCK * sizeof *hc);
     struct cand *cs = xmalloc((size_t)nt * m * sizeof *cs);
-    if (!norm) {
+    if (!qnorm) {
         knn_free(nn);
         nn = NULL;
         goto done;
@@ -173,18 +152,24 @@ struct knn *knn_exact(const float *x, size_t n, size_t d, size_t k, int threads,
     for (size_t i = 0; i < n; i++) {
         double s = 0.0;
         for (size_t j = 0; j < d; j++)
-            s += (double)x[i * d + j] * x[i * d + j];
+            s += (double)xr[i * d + j] * xr[i * d + j];
         norm[i] = (float)s;
     }
+    for (size_t i = 0; i < m_q; i++) {
+        double s = 0.0;
+        for (size_t j = 0; j < d; j++)
+            s += (double)xq[i * d + j] * xq[i * d + j];
+        qnorm[i] = (float)s;
+    }
 
-    for (size_t r0 = 0; r0 < n; r0 += KNN_ROW_BLOCK) {
-        size_t bm = n - r0 < KNN_ROW_BLOCK ? n - r0 : KNN_ROW_BLOCK;
+    for (size_t r0 = 0; r0 < m_q; r0 += KNN_ROW_BLOCK) {
+        size_t bm = m_q - r0 < KNN_ROW_BLOCK ? m_q - r0 : KNN_ROW_BLOCK;
         memset(hc, 0, bm * sizeof *hc);
         for (size_t c0 = 0; c0 < n; c0 += KNN_COL_BLOCK) {
             size_t bc = n - c0 < KNN_COL_BLOCK ? n - c0 : KNN_COL_BLOCK;
-            /* buf (bm x bc) = X[r0:] . X[c0:]^T */
+            /* buf (bm x bc) = Xq[r0:] . Xr[c0:]^T */
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)bm, (int)bc, (int)d, 1.0f,
-                        x + r0 * d, (int)d, x + c0 * d, (int)d, 0.0f, buf, (int)bc);
+                        xq + r0 * d, (int)d, xr + c0 * d, (int)d, 0.0f, buf, (int)bc);
 #pragma omp parallel for schedule(static) num_threads(nt)
             for (size_t r = 0; r < bm; r++) {
                 size_t i = r0 + r;
@@ -193,8 +178,8 @@ struct knn *knn_exact(const float *x, size_t n, size_t d, size_t k, int threads,
                 int32_t *ri = hi + r * m;
                 for (size_t c = 0; c < bc; c++) {
                     size_t j = c0 + c;
-                    if (j == i) continue;
-                    float dist = norm[i] + norm[j] - 2.0f * row[c];
+                    if (self && j == i) continue;
+                    float dist = qnorm[i] + norm[j] - 2.0f * row[c];
                     if (dist < 0.0f) dist = 0.0f;
                     heap_push(rd, ri, &hc[r], m, dist, (int32_t)j);
                 }
@@ -212,7 +197,7 @@ struct knn *knn_exact(const float *x, size_t n, size_t d, size_t k, int threads,
             for (size_t t = 0; t < m; t++) {
                 int32_t j = hi[r * m + t];
                 c[t].j = j;
-                c[t].d = knn_dist2(x + i * d, x + (size_t)j * d, d);
+                c[t].d = knn_dist2(xq + i * d, xr + (size_t)j * d, d);
             }
             qsort(c, m, sizeof *c, cand_cmp);
             for (size_t t = 0; t < k; t++) {
@@ -220,10 +205,11 @@ struct knn *knn_exact(const float *x, size_t n, size_t d, size_t k, int threads,
                 nn->dist2[i * k + t] = c[t].d;
             }
         }
-        progress_update(progress, "kNN", r0 + bm, n, NULL);
+        progress_update(progress, "kNN", r0 + bm, m_q, NULL);
     }
 
 done:
+    free(qnorm);
     free(norm);
     free(buf);
     free(hd);
@@ -231,4 +217,48 @@ done:
     free(hc);
     free(cs);
     return nn;
+}
+
+static int check_points(const float *x, size_t n, size_t d, const char *what)
+{
+    size_t nd;
+    if (!mul_ok(n, d, &nd))
+        return error_set(ERR_INPUT, NULL, "%zu x %zu matrix is too large", n, d);
+    for (size_t i = 0; i < nd; i++)
+        if (!isfinite(x[i]))
+            return error_set(ERR_INPUT, NULL, "%srow %zu column %zu is not a finite number",
+                             what, i / d, i % d);
+    return 0;
+}
+
+struct knn *knn_exact(const float *x, size_t n, size_t d, size_t k, int threads,
+                      const struct progress *progress)
+{
+    if (n > INT32_MAX) {
+        error_set(ERR_INPUT, NULL, "%zu points: at most %d supported", n, INT32_MAX);
+        return NULL;
+    }
+    if (d < 1) {
+        error_set(ERR_INPUT, NULL, "points have no coordinates (0 columns)");
+        return NULL;
+    }
+    if (k < 1 || n < 2 || k > n - 1) {
+        error_set(ERR_INPUT, NULL, "%zu neighbours requested of %zu points (at most %zu)", k, n,
+                  n > 0 ? n - 1 : 0);
+        return NULL;
+    }
+    if (check_points(x, n, d, "") < 0) return NULL;
+    return knn_search(x, n, x, n, d, k, 1, threads, progress);
+}
+
+struct knn *knn_query(const float *xr, size_t n, const float *xq, size_t m, size_t d, size_t k,
+                      int threads, const struct progress *progress)
+{
+    if (n > INT32_MAX || d < 1 || k < 1 || k > n || m < 1) {
+        error_set(ERR_INPUT, NULL, "%zu neighbours requested among %zu reference points", k, n);
+        return NULL;
+    }
+    if (check_points(xr, n, d, "reference ") < 0 || check_points(xq, m, d, "new points: ") < 0)
+        return NULL;
+    return knn_search(xr, n, xq, m, d, k, 0, threads, progress);
 }

@@ -35,6 +35,13 @@ struct knn {
 struct knn *knn_exact(const float *x, size_t n, size_t d, size_t k, int threads,
                       const struct progress *progress);
 
+/* The k nearest rows of the reference xr (n x d) to each of the m rows of xq
+ * (m x d), same search and ordering as knn_exact (no row skipped): an owned
+ * m x k result. Errors: ERR_INPUT for k < 1, k > n, NaN/Inf (naming the set
+ * and row). */
+struct knn *knn_query(const float *xr, size_t n, const float *xq, size_t m, size_t d, size_t k,
+                      int threads, const struct progress *progress);
+
 /* An empty result of n x k for callers that fill it themselves (big_alloc);
  * NULL + error when too large. */
 struct knn *knn_new(size_t n, size_t k);

@@ -151,18 +151,31 @@ int sptree_build(struct sptree *t, const double *y, size_t n)
 
 /* ---- Barnes-Hut traversal --------------------------------------------------- */
 
+/* The t kernel with a degrees of freedom (Kobak et al. 2019): w = (1 + d2/a)^-a
+ * for Z, wf = (1 + d2/a)^-(a+1) for the force; a = 1 is the Cauchy kernel. */
+static inline void kernel(double d2, double a, double ia, double *w, double *wf)
+{
+    double base = 1.0 + d2 * ia;
+    if (a == 1.0) {
+        *w = 1.0 / base;
+        *wf = *w * *w;
+    } else {
+        *w = pow(base, -a);
+        *wf = *w / base;
+    }
+}
+
 /* The traversal with an explicit stack (children pushed in reverse, so cells are
  * visited in child order, as a recursion would). Always inlined with a constant
  * dims so that the 2-D and 3-D versions are specialised by the compiler. */
 static inline __attribute__((always_inline)) void bh_sum(const struct sptree *t,
-                                                         const double *y, size_t i,
-                                                         double theta2, double *f, double *z,
-                                                         const int dims)
+                                                         const double *y, const double *yi,
+                                                         size_t i, double theta2, double a,
+                                                         double *f, double *z, const int dims)
 {
     int32_t stack[SPTREE_MAX_DEPTH * (1 << SPTREE_MAX_DIMS) + 1];
     int sp = 0;
-    const double *yi = y + i * dims;
-    double acc_f[SPTREE_MAX_DIMS] = {0}, acc_z = 0.0;
+    double acc_f[SPTREE_MAX_DIMS] = {0}, acc_z = 0.0, ia = 1.0 / a;
     stack[sp++] = 0;
     while (sp > 0) {
         const struct sptree_node *nd = &t->node[stack[--sp]];
@@ -173,10 +186,11 @@ static inline __attribute__((always_inline)) void bh_sum(const struct sptree *t,
                 diff[d] = yi[d] - nd->com[d];
                 d2 += diff[d] * diff[d];
             }
-            double w = 1.0 / (1.0 + d2);
+            double w, wf;
+            kernel(d2, a, ia, &w, &wf);
             acc_z += w;
             for (int d = 0; d < dims; d++)
-                acc_f[d] += w * w * diff[d];
+                acc_f[d] += wf * diff[d];
             continue;
         }
         if (nd->child < 0) { /* leaf: exact over its points */
@@ -189,10 +203,11 @@ static inline __attribute__((always_inline)) void bh_sum(const struct sptree *t,
                     diff[d] = yi[d] - yj[d];
                     d2 += diff[d] * diff[d];
                 }
-                double w = 1.0 / (1.0 + d2);
+                double w, wf;
+                kernel(d2, a, ia, &w, &wf);
                 acc_z += w;
                 for (int d = 0; d < dims; d++)
-                    acc_f[d] += w * w * diff[d];
+                    acc_f[d] += wf * diff[d];
             }
             continue;
         }
@@ -208,10 +223,11 @@ static inline __attribute__((always_inline)) void bh_sum(const struct sptree *t,
          * cell that holds y_i itself, so a point is never repelled by its own
          * mass. */
         if (!inside && nd->width * nd->width < theta2 * d2) {
-            double w = 1.0 / (1.0 + d2), cw = nd->count * w;
-            acc_z += cw;
+            double w, wf;
+            kernel(d2, a, ia, &w, &wf);
+            acc_z += nd->count * w;
             for (int d = 0; d < dims; d++)
-                acc_f[d] += cw * w * diff[d];
+                acc_f[d] += nd->count * wf * diff[d];
             continue;
         }
         for (int c = (1 << dims) - 1; c >= 0; c--) {
@@ -224,8 +240,8 @@ static inline __attribute__((always_inline)) void bh_sum(const struct sptree *t,
     *z = acc_z;
 }
 
-void sptree_repulsion(const struct sptree *t, const double *y, size_t i, double theta,
-                      double *f, double *z)
+void sptree_repulsion_at(const struct sptree *t, const double *y, const double *pt,
+                         size_t exclude, double theta, double dof, double *f, double *z)
 {
     if (t->nnodes == 0 || t->node[0].count == 0) {
         for (int d = 0; d < t->dims; d++)
@@ -234,7 +250,13 @@ void sptree_repulsion(const struct sptree *t, const double *y, size_t i, double 
         return;
     }
     if (t->dims == 2)
-        bh_sum(t, y, i, theta * theta, f, z, 2);
+        bh_sum(t, y, pt, exclude, theta * theta, dof, f, z, 2);
     else
-        bh_sum(t, y, i, theta * theta, f, z, 3);
+        bh_sum(t, y, pt, exclude, theta * theta, dof, f, z, 3);
+}
+
+void sptree_repulsion(const struct sptree *t, const double *y, size_t i, double theta,
+                      double *f, double *z)
+{
+    sptree_repulsion_at(t, y, y + i * t->dims, i, theta, 1.0, f, z);
 }

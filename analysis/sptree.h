@@ -57,4 +57,11 @@ int sptree_build(struct sptree *t, const double *y, size_t n);
 void sptree_repulsion(const struct sptree *t, const double *y, size_t i, double theta,
                       double *f, double *z);
 
+/* The same sums at any point pt (dims doubles) with the t kernel of dof
+ * degrees of freedom: f[d] = sum_j (1 + d2/a)^-(a+1) (pt - y_j)[d], *z = sum_j
+ * (1 + d2/a)^-a over the tree's points j != exclude (SIZE_MAX: none excluded).
+ * Thread-safe like sptree_repulsion. */
+void sptree_repulsion_at(const struct sptree *t, const double *y, const double *pt,
+                         size_t exclude, double theta, double dof, double *f, double *z);
+
 #endif

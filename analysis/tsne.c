@@ -13,6 +13,8 @@
 
 #include "../core/error.h"
 #include "../core/util.h"
+#include "fft_grid.h"
+#include "knn.h"
 #include "pca.h"
 #include "sptree.h"
 
@@ -43,6 +45,10 @@ struct tsne_params tsne_params_default(void)
         .final_momentum = 0.8,
         .method = TSNE_METHOD_AUTO,
         .theta = 0.5,
+        .dof = 1.0,
+        .knn = AFFINITY_KNN_AUTO,
+        .fft_nodes = 0,
+        .fft_min_boxes = 0,
         .init = TSNE_INIT_PCA,
         .init_y = NULL,
         .seed = 0,
@@ -58,6 +64,7 @@ const char *tsne_method_name(enum tsne_method m)
     switch (m) {
     case TSNE_METHOD_EXACT: return "exact";
     case TSNE_METHOD_BH: return "bh";
+    case TSNE_METHOD_FFT: return "fft";
     default: return "auto";
     }
 }
@@ -118,6 +125,7 @@ static double rng_normal(struct rng *r)
 struct exact_state {
     size_t n;
     int dims, nt;
+    double dof;
     double *zrow; /* per-point partial Z, summed in index order */
 };
 
@@ -127,6 +135,7 @@ static void *exact_create(size_t n, int dims, const struct tsne_params *p)
     s->n = n;
     s->dims = dims;
     s->nt = tsne_threads(p ? p->threads : 0);
+    s->dof = p ? p->dof : 1.0;
     s->zrow = big_alloc((n ? n : 1) * sizeof *s->zrow, NULL, "t-SNE workspace");
     if (!s->zrow) {
         free(s);
@@ -188,6 +197,27 @@ TSNE_CLONES static double exact_row_3d(const double *y, size_t n, size_t i, doub
     return zi - 1.0;
 }
 
+/* Any dims and degrees of freedom a: w = (1 + d2/a)^-a, force (1 + d2/a)^-(a+1). */
+static double exact_row_dof(const double *y, size_t n, size_t i, int dims, double a, double *f)
+{
+    double zi = 0.0, acc[SPTREE_MAX_DIMS] = {0}, ia = 1.0 / a;
+    for (size_t j = 0; j < n; j++) {
+        if (j == i) continue;
+        double diff[SPTREE_MAX_DIMS], d2 = 0.0;
+        for (int d = 0; d < dims; d++) {
+            diff[d] = y[i * dims + d] - y[j * dims + d];
+            d2 += diff[d] * diff[d];
+        }
+        double base = 1.0 + d2 * ia, w = pow(base, -a);
+        zi += w;
+        for (int d = 0; d < dims; d++)
+            acc[d] += w / base * diff[d];
+    }
+    for (int d = 0; d < dims; d++)
+        f[d] = acc[d];
+    return zi;
+}
+
 static int exact_compute(void *state, const double *y, double *rep, double *z)
 {
     struct exact_state *s = state;
@@ -195,8 +225,9 @@ static int exact_compute(void *state, const double *y, double *rep, double *z)
     int dims = s->dims;
 #pragma omp parallel for schedule(static) num_threads(s->nt) if (n >= 512)
     for (size_t i = 0; i < n; i++)
-        s->zrow[i] =
-            dims == 2 ? exact_row_2d(y, n, i, rep + 2 * i) : exact_row_3d(y, n, i, rep + 3 * i);
+        s->zrow[i] = s->dof != 1.0 ? exact_row_dof(y, n, i, dims, s->dof, rep + dims * i)
+                     : dims == 2   ? exact_row_2d(y, n, i, rep + 2 * i)
+                                   : exact_row_3d(y, n, i, rep + 3 * i);
     double zt = 0.0;
     for (size_t i = 0; i < n; i++)
         zt += s->zrow[i];
@@ -217,7 +248,7 @@ const struct tsne_repulsion tsne_repulsion_exact = {
 struct bh_state {
     size_t n;
     int dims, nt;
-    double theta;
+    double theta, dof;
     struct sptree *tree;
     double *zrow;
 };
@@ -229,6 +260,7 @@ static void *bh_create(size_t n, int dims, const struct tsne_params *p)
     s->dims = dims;
     s->nt = tsne_threads(p ? p->threads : 0);
     s->theta = p ? p->theta : 0.5;
+    s->dof = p ? p->dof : 1.0;
     s->tree = sptree_new(dims);
     s->zrow = big_alloc((n ? n : 1) * sizeof *s->zrow, NULL, "t-SNE workspace");
     if (!s->tree || !s->zrow) {
@@ -263,7 +295,8 @@ static int bh_compute(void *state, const double *y, double *rep, double *z)
 #pragma omp parallel for schedule(static) num_threads(s->nt) if (n >= 1024)
     for (size_t t = 0; t < n; t++) {
         size_t i = order[t];
-        sptree_repulsion(s->tree, y, i, s->theta, rep + i * dims, &s->zrow[i]);
+        sptree_repulsion_at(s->tree, y, y + i * dims, i, s->theta, s->dof, rep + i * dims,
+                            &s->zrow[i]);
     }
     double zt = 0.0;
     for (size_t i = 0; i < n; i++)
@@ -280,18 +313,70 @@ const struct tsne_repulsion tsne_repulsion_bh = {
     .destroy = bh_destroy,
 };
 
-enum tsne_method tsne_method_resolve(enum tsne_method m, size_t n)
+/* ---- repulsion backend: FFT-accelerated interpolation (fft_grid.c) ------------ */
+
+struct fft_state {
+    size_t n;
+    struct fft_grid *grid;
+};
+
+static void *fft_create(size_t n, int dims, const struct tsne_params *p)
 {
-    if (m == TSNE_METHOD_AUTO)
-        return n <= TSNE_EXACT_MAX_N ? TSNE_METHOD_EXACT : TSNE_METHOD_BH;
+    struct fft_grid_params gp = fft_grid_params_default(dims);
+    if (p) {
+        gp.dof = p->dof;
+        gp.threads = p->threads;
+        if (p->fft_nodes > 0) gp.nodes = p->fft_nodes;
+        if (p->fft_min_boxes > 0) {
+            gp.min_boxes = p->fft_min_boxes;
+            if (gp.max_boxes < gp.min_boxes) gp.max_boxes = gp.min_boxes;
+        }
+    }
+    struct fft_grid *g = fft_grid_new(dims, &gp);
+    if (!g) return NULL;
+    struct fft_state *s = xcalloc(1, sizeof *s);
+    s->n = n;
+    s->grid = g;
+    return s;
+}
+
+static int fft_compute(void *state, const double *y, double *rep, double *z)
+{
+    struct fft_state *s = state;
+    return fft_grid_repulsion(s->grid, y, s->n, rep, z);
+}
+
+static void fft_destroy(void *state)
+{
+    struct fft_state *s = state;
+    if (!s) return;
+    fft_grid_free(s->grid);
+    free(s);
+}
+
+const struct tsne_repulsion tsne_repulsion_fft = {
+    .name = "fft",
+    .z_exact = 0,
+    .create = fft_create,
+    .compute = fft_compute,
+    .destroy = fft_destroy,
+};
+
+enum tsne_method tsne_method_resolve(enum tsne_method m, size_t n, int dims)
+{
+    if (m == TSNE_METHOD_AUTO) {
+        if (n <= TSNE_EXACT_MAX_N) return TSNE_METHOD_EXACT;
+        return dims == 2 && n >= TSNE_FFT_MIN_N ? TSNE_METHOD_FFT : TSNE_METHOD_BH;
+    }
     return m;
 }
 
-const struct tsne_repulsion *tsne_repulsion_for(enum tsne_method m, size_t n)
+const struct tsne_repulsion *tsne_repulsion_for(enum tsne_method m, size_t n, int dims)
 {
-    switch (tsne_method_resolve(m, n)) {
+    switch (tsne_method_resolve(m, n, dims)) {
     case TSNE_METHOD_EXACT: return &tsne_repulsion_exact;
     case TSNE_METHOD_BH: return &tsne_repulsion_bh;
+    case TSNE_METHOD_FFT: return &tsne_repulsion_fft;
     default: return NULL;
     }
 }
@@ -309,9 +394,9 @@ struct grad_work {
  * a constant dims so the 2-D and 3-D loops are specialised. */
 static inline __attribute__((always_inline)) void
 attr_row(const struct affinity *P, const double *y, size_t i, const int dims, double exag,
-         const double *rep, double invz, double *grad, double *rowkl)
+         double dof, const double *rep, double invz, double *grad, double *rowkl)
 {
-    double a[SPTREE_MAX_DIMS] = {0}, lw = 0.0;
+    double a[SPTREE_MAX_DIMS] = {0}, lw = 0.0, ia = 1.0 / dof;
     const double *yi = y + i * dims;
     for (size_t e = P->row[i]; e < P->row[i + 1]; e++) {
         const double *yj = y + (size_t)P->col[e] * dims;
@@ -320,10 +405,12 @@ attr_row(const struct affinity *P, const double *y, size_t i, const int dims, do
             diff[d] = yi[d] - yj[d];
             d2 += diff[d] * diff[d];
         }
-        double pw = P->val[e] / (1.0 + d2);
+        /* attraction p_ij w_ij^(1/a) (y_i - y_j), w^(1/a) = 1 / (1 + d2/a)
+         * (Kobak et al. 2019; a = 1: van der Maaten 2014, eq. 5) */
+        double pw = P->val[e] / (1.0 + d2 * ia);
         for (int d = 0; d < dims; d++)
             a[d] += pw * diff[d];
-        if (rowkl) lw -= P->val[e] * log1p(d2); /* p log w, w = 1 / (1 + d2) */
+        if (rowkl) lw -= P->val[e] * dof * log1p(d2 * ia); /* p log w */
     }
     for (int d = 0; d < dims; d++)
         grad[i * dims + d] = 4.0 * (exag * a[d] - rep[i * dims + d] * invz);
@@ -334,8 +421,8 @@ attr_row(const struct affinity *P, const double *y, size_t i, const int dims, do
  * attraction over the sparse P and repulsion); *kl when non-NULL:
  * KL = sum p log p - sum p log w + log Z, with plogp = sum p log p given. */
 static int grad_compute(const struct affinity *P, const double *y, int dims, double exag,
-                        const struct tsne_repulsion *rep, void *state, struct grad_work *w,
-                        double *grad, double plogp, double *kl)
+                        double dof, const struct tsne_repulsion *rep, void *state,
+                        struct grad_work *w, double *grad, double plogp, double *kl)
 {
     size_t n = P->n;
     double z = 0.0;
@@ -345,10 +432,16 @@ static int grad_compute(const struct affinity *P, const double *y, int dims, dou
     double invz = 1.0 / z;
 #pragma omp parallel for schedule(static) num_threads(w->nt) if (n >= 4096)
     for (size_t i = 0; i < n; i++) {
-        if (dims == 2)
-            attr_row(P, y, i, 2, exag, w->rep, invz, grad, kl ? w->rowkl : NULL);
+        /* constant arguments, so that the always-inlined row is specialised:
+         * the hot loop (no KL, 2-D) has no log1p and no branch */
+        if (dims == 2 && !kl)
+            attr_row(P, y, i, 2, exag, dof, w->rep, invz, grad, NULL);
+        else if (dims == 2)
+            attr_row(P, y, i, 2, exag, dof, w->rep, invz, grad, w->rowkl);
+        else if (!kl)
+            attr_row(P, y, i, 3, exag, dof, w->rep, invz, grad, NULL);
         else
-            attr_row(P, y, i, 3, exag, w->rep, invz, grad, kl ? w->rowkl : NULL);
+            attr_row(P, y, i, 3, exag, dof, w->rep, invz, grad, w->rowkl);
     }
     if (kl) {
         double s = 0.0;
@@ -398,7 +491,8 @@ int tsne_gradient(const struct affinity *P, const double *y, int dims, double ex
     void *state = rep->create(P->n, dims, p);
     int rc = ERR_FAIL;
     if (state) {
-        rc = grad_compute(P, y, dims, exag, rep, state, &w, grad, kl ? p_log_p(P) : 0.0, kl);
+        rc = grad_compute(P, y, dims, exag, p->dof, rep, state, &w, grad, kl ? p_log_p(P) : 0.0,
+                          kl);
         rep->destroy(state);
     }
     work_release(&w);
@@ -407,6 +501,13 @@ int tsne_gradient(const struct affinity *P, const double *y, int dims, double ex
 
 double tsne_kl_exact(const struct affinity *P, const float *y, int dims, int threads)
 {
+    return tsne_kl_exact_dof(P, y, dims, 1.0, threads);
+}
+
+double tsne_kl_exact_dof(const struct affinity *P, const float *y, int dims, double dof,
+                         int threads)
+{
+    double ia = 1.0 / dof;
     size_t n = P->n;
     int nt = tsne_threads(threads);
     double *zrow = xmalloc((n ? n : 1) * sizeof *zrow);
@@ -422,7 +523,7 @@ double tsne_kl_exact(const struct affinity *P, const float *y, int dims, int thr
                 double t = (double)yi[d] - y[j * dims + d];
                 d2 += t * t;
             }
-            zi += 1.0 / (1.0 + d2);
+            zi += dof == 1.0 ? 1.0 / (1.0 + d2) : pow(1.0 + d2 * ia, -dof);
         }
         for (size_t e = P->row[i]; e < P->row[i + 1]; e++) {
             size_t j = (size_t)P->col[e];
@@ -431,7 +532,8 @@ double tsne_kl_exact(const struct affinity *P, const float *y, int dims, int thr
                 double t = (double)yi[d] - y[j * dims + d];
                 d2 += t * t;
             }
-            if (P->val[e] > 0.0) li += P->val[e] * (log(P->val[e]) + log1p(d2));
+            if (P->val[e] > 0.0)
+                li += P->val[e] * (log(P->val[e]) + dof * log1p(d2 * ia)); /* -log w */
         }
         zrow[i] = zi;
         lrow[i] = li;
@@ -471,8 +573,16 @@ static int params_check(const struct tsne_params *p)
     if (p->kl_every < 1)
         return error_set(ERR_INPUT, NULL, "KL interval %d: must be >= 1", p->kl_every);
     if (p->method != TSNE_METHOD_AUTO && p->method != TSNE_METHOD_EXACT &&
-        p->method != TSNE_METHOD_BH)
+        p->method != TSNE_METHOD_BH && p->method != TSNE_METHOD_FFT)
         return error_set(ERR_INPUT, NULL, "unknown t-SNE method %d", (int)p->method);
+    if (!(p->dof > 0.0) || !isfinite(p->dof) || p->dof > 1e6)
+        return error_set(ERR_INPUT, NULL, "degrees of freedom %g: must be > 0", p->dof);
+    if (p->knn != AFFINITY_KNN_AUTO && p->knn != AFFINITY_KNN_EXACT &&
+        p->knn != AFFINITY_KNN_APPROX)
+        return error_set(ERR_INPUT, NULL, "unknown kNN method %d", (int)p->knn);
+    if (p->fft_nodes < 0 || p->fft_nodes > 8 || p->fft_min_boxes < 0 || p->fft_min_boxes > 2000)
+        return error_set(ERR_INPUT, NULL, "FFT grid: nodes %d (1 to 8), boxes %d (to 2000)",
+                         p->fft_nodes, p->fft_min_boxes);
     return 0;
 }
 
@@ -517,7 +627,8 @@ int tsne_optimize(const struct affinity *P, double *y, const struct tsne_params 
         double mom = exag_phase ? p->momentum : p->final_momentum;
         int want_kl = (it + 1) % p->kl_every == 0;
         double k = NAN;
-        rc = grad_compute(P, y, dims, exag, rep, state, &w, grad, plogp, want_kl ? &k : NULL);
+        rc = grad_compute(P, y, dims, exag, p->dof, rep, state, &w, grad, plogp,
+                          want_kl ? &k : NULL);
         if (rc < 0) goto done;
         if (want_kl) {
             last_kl = k;
@@ -653,16 +764,17 @@ struct tsne_result *tsne_run(const float *x, size_t n, size_t d, const struct ts
     struct tsne_result *r = xcalloc(1, sizeof *r);
     struct affinity *P = NULL;
     double *y = NULL;
-    const struct tsne_repulsion *rep = tsne_repulsion_for(p.method, n);
+    const struct tsne_repulsion *rep = tsne_repulsion_for(p.method, n, p.dims);
     r->n = n;
     r->dims = p.dims;
-    r->method = tsne_method_resolve(p.method, n);
+    r->method = tsne_method_resolve(p.method, n, p.dims);
     r->learning_rate = learning_rate_for(&p, n);
     r->perplexity = p.perplexity;
     r->kl_trace_exact = rep->z_exact;
 
     double t0 = now_seconds();
-    P = affinity_new(x, n, d, p.perplexity, p.threads, p.progress);
+    P = affinity_new_knn(x, n, d, p.perplexity, p.knn, p.seed, p.threads, p.progress,
+                         &r->knn_approx, &r->time_knn);
     if (!P) goto fail;
     r->time_affinity = now_seconds() - t0;
 
@@ -688,7 +800,7 @@ struct tsne_result *tsne_run(const float *x, size_t n, size_t d, const struct ts
 
     /* The KL of the output: exact when affordable, else from the backend's Z. */
     if (n <= TSNE_KL_EXACT_MAX_N) {
-        r->kl_final = tsne_kl_exact(P, r->y, p.dims, p.threads);
+        r->kl_final = tsne_kl_exact_dof(P, r->y, p.dims, p.dof, p.threads);
         r->kl_final_exact = 1;
     } else {
         double *g = big_alloc(nd * sizeof *g, NULL, "t-SNE workspace");
@@ -707,6 +819,153 @@ struct tsne_result *tsne_run(const float *x, size_t n, size_t d, const struct ts
 fail:
     free(y);
     affinity_free(P);
+    tsne_result_free(r);
+    return NULL;
+}
+
+/* ---- placing new points into an existing map (openTSNE's transform) ------------ */
+
+/* One new point's objective C_i = sum_j p_ij log(p_ij / q_ij) with
+ * q_ij = w_ij / Z_i over the reference points: the gradient is
+ * 2 sum_j p_ij w_ij^(1/a) (y - y_j) - 2 sum_l w_il^((a+1)/a) (y - y_l) / Z_i
+ * (each pair once, hence 2 rather than 4). Returns C_i - sum p log p. */
+static double place_grad(const double *pt, int dims, const int32_t *nbr, const float *pv,
+                         size_t k, const double *yref, size_t n, const struct sptree *tree,
+                         double theta, double dof, double *g)
+{
+    double rep[SPTREE_MAX_DIMS] = {0}, z = 0.0, ia = 1.0 / dof, lw = 0.0;
+    if (tree) {
+        sptree_repulsion_at(tree, yref, pt, SIZE_MAX, theta, dof, rep, &z);
+    } else {
+        for (size_t j = 0; j < n; j++) {
+            double diff[SPTREE_MAX_DIMS], d2 = 0.0;
+            for (int d = 0; d < dims; d++) {
+                diff[d] = pt[d] - yref[j * dims + d];
+                d2 += diff[d] * diff[d];
+            }
+            double base = 1.0 + d2 * ia, w = dof == 1.0 ? 1.0 / base : pow(base, -dof);
+            z += w;
+            for (int d = 0; d < dims; d++)
+                rep[d] += w / base * diff[d];
+        }
+    }
+    double att[SPTREE_MAX_DIMS] = {0};
+    for (size_t t = 0; t < k; t++) {
+        const double *yj = yref + (size_t)nbr[t] * dims;
+        double diff[SPTREE_MAX_DIMS], d2 = 0.0;
+        for (int d = 0; d < dims; d++) {
+            diff[d] = pt[d] - yj[d];
+            d2 += diff[d] * diff[d];
+        }
+        double pw = pv[t] / (1.0 + d2 * ia);
+        for (int d = 0; d < dims; d++)
+            att[d] += pw * diff[d];
+        lw -= pv[t] * dof * log1p(d2 * ia);
+    }
+    if (!(z > 0.0)) z = 1e-300;
+    for (int d = 0; d < dims; d++)
+        g[d] = 2.0 * (att[d] - rep[d] / z);
+    return -lw + log(z);
+}
+
+struct tsne_result *tsne_transform(const float *x_ref, size_t n, size_t d, const float *y_ref,
+                                   const float *x_new, size_t m, const struct tsne_params *pin)
+{
+    struct tsne_params p = pin ? *pin : tsne_params_default();
+    if (params_check(&p) < 0 || affinity_check(n, p.perplexity) < 0) return NULL;
+    int dims = p.dims;
+    size_t nd, md;
+    if (!mul_ok(n, (size_t)dims, &nd) || !mul_ok(m, (size_t)dims, &md) || m == 0) {
+        error_set(ERR_INPUT, NULL, "%zu new points: nothing to place or too many", m);
+        return NULL;
+    }
+    for (size_t t = 0; t < nd; t++)
+        if (!isfinite(y_ref[t])) {
+            error_set(ERR_INPUT, NULL, "map coordinates: row %zu is not finite", t / dims);
+            return NULL;
+        }
+    size_t k = affinity_neighbours(p.perplexity);
+    double t0 = now_seconds();
+    struct knn *nn = knn_query(x_ref, n, x_new, m, d, k, p.threads, p.progress);
+    if (!nn) return NULL;
+    struct tsne_result *r = xcalloc(1, sizeof *r);
+    float *pv = NULL;
+    double *yref = NULL, *kls = NULL;
+    struct sptree *tree = NULL;
+    r->n = m;
+    r->dims = dims;
+    r->perplexity = p.perplexity;
+    r->method = n <= TSNE_EXACT_MAX_N ? TSNE_METHOD_EXACT : TSNE_METHOD_BH;
+    r->learning_rate = p.learning_rate > 0.0 ? p.learning_rate : 1.0;
+    r->time_knn = now_seconds() - t0;
+    if (affinity_query(nn, p.perplexity, p.threads, &pv) < 0) goto fail;
+    r->time_affinity = now_seconds() - t0;
+    t0 = now_seconds();
+    yref = big_alloc(nd * sizeof *yref, NULL, "map coordinates");
+    r->y = yref ? big_alloc(md * sizeof *r->y, NULL, "t-SNE coordinates") : NULL;
+    kls = r->y ? big_alloc(m * sizeof *kls, NULL, "t-SNE workspace") : NULL;
+    if (!kls) goto fail;
+    for (size_t t = 0; t < nd; t++)
+        yref[t] = y_ref[t];
+    if (r->method == TSNE_METHOD_BH) {
+        tree = sptree_new(dims);
+        if (!tree || sptree_build(tree, yref, n) < 0) goto fail;
+    }
+    double lr = r->learning_rate;
+    int nt = tsne_threads(p.threads);
+    /* Each new point on its own: the same result for any thread count. */
+#pragma omp parallel for schedule(dynamic, 16) num_threads(nt)
+    for (size_t i = 0; i < m; i++) {
+        const int32_t *nbr = nn->idx + i * k;
+        const float *pi = pv + i * k;
+        double y[SPTREE_MAX_DIMS] = {0}, g[SPTREE_MAX_DIMS], upd[SPTREE_MAX_DIMS] = {0},
+               gain[SPTREE_MAX_DIMS], plogp = 0.0;
+        /* start at the affinity-weighted mean of the neighbours (openTSNE's
+         * "weighted" initialisation) */
+        for (size_t t = 0; t < k; t++) {
+            for (int dd = 0; dd < dims; dd++)
+                y[dd] += pi[t] * yref[(size_t)nbr[t] * dims + dd];
+            if (pi[t] > 0.0f) plogp += pi[t] * log(pi[t]);
+        }
+        for (int dd = 0; dd < dims; dd++)
+            gain[dd] = 1.0;
+        for (int it = 0; it < p.iters; it++) {
+            place_grad(y, dims, nbr, pi, k, yref, n, tree, p.theta, p.dof, g);
+            for (int dd = 0; dd < dims; dd++) {
+                gain[dd] = (g[dd] * upd[dd] < 0.0) ? gain[dd] + 0.2 : gain[dd] * 0.8;
+                if (gain[dd] < 0.01) gain[dd] = 0.01;
+                upd[dd] = p.final_momentum * upd[dd] - lr * gain[dd] * g[dd];
+                y[dd] += upd[dd];
+            }
+        }
+        kls[i] = plogp + place_grad(y, dims, nbr, pi, k, yref, n, tree, p.theta, p.dof, g);
+        for (int dd = 0; dd < dims; dd++)
+            r->y[i * dims + dd] = (float)y[dd];
+    }
+    double s = 0.0;
+    for (size_t i = 0; i < m; i++)
+        s += kls[i];
+    r->kl_final = s / (double)m;
+    r->kl_final_exact = tree == NULL;
+    r->time_optimise = now_seconds() - t0;
+    for (size_t t = 0; t < md; t++)
+        if (!isfinite(r->y[t])) {
+            error_set(ERR_FAIL, NULL,
+                      "placing new points diverged (learning rate %g too large?)", lr);
+            goto fail;
+        }
+    knn_free(nn);
+    free(pv);
+    free(yref);
+    free(kls);
+    sptree_free(tree);
+    return r;
+fail:
+    knn_free(nn);
+    free(pv);
+    free(yref);
+    free(kls);
+    sptree_free(tree);
     tsne_result_free(r);
     return NULL;
 }

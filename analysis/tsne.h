@@ -6,8 +6,10 @@
  *     dC/dy_i = 4 (exag * sum_j p_ij w_ij (y_i - y_j)  -  sum_j w_ij^2 (y_i - y_j) / Z)
  * with w_ij = 1 / (1 + |y_i - y_j|^2) and Z = sum_{k != l} w_kl, splits into an
  * attractive part over the sparse P (here) and a repulsive part supplied by a
- * backend (struct tsne_repulsion: exact sums, a Barnes-Hut tree, later an FFT
- * grid). The optimiser sees only the backend's per-point sums and Z.
+ * backend (struct tsne_repulsion: exact sums, a Barnes-Hut tree, FIt-SNE's FFT
+ * grid in fft_grid.c). The optimiser sees only the backend's per-point sums
+ * and Z. With degrees of freedom a (p.dof, Kobak et al. 2019) the kernel is
+ * w = (1 + d^2/a)^-a and the gradient 4 sum (p_ij - q_ij) w_ij^(1/a) (y_i - y_j).
  *
  *     struct tsne_params p = tsne_params_default();
  *     p.seed = 1;
@@ -30,13 +32,20 @@
 #include "../core/progress.h"
 #include "affinity.h"
 
-enum tsne_method { TSNE_METHOD_AUTO, TSNE_METHOD_EXACT, TSNE_METHOD_BH };
+enum tsne_method { TSNE_METHOD_AUTO, TSNE_METHOD_EXACT, TSNE_METHOD_BH, TSNE_METHOD_FFT };
 enum tsne_init { TSNE_INIT_PCA, TSNE_INIT_RANDOM, TSNE_INIT_GIVEN };
 
 /* TSNE_METHOD_AUTO uses the exact gradient up to this many points (measured
  * on 2,000 Fashion-MNIST points, one core with AVX2: exact 4.9 s, Barnes-Hut
  * 5.5 s CPU for 1000 iterations; exact grows as N^2, BH as N log N). */
 #define TSNE_EXACT_MAX_N 2000
+/* Beyond TSNE_EXACT_MAX_N, auto uses Barnes-Hut below this many points and the
+ * FFT grid from it on, in 2-D (3-D stays with Barnes-Hut: its FFT grid is
+ * (2 p B)^3). Measured on Fashion-MNIST PCA-50, 300 iterations (250 of them
+ * exaggerated), one thread, shared machine: 5,000 points BH 17.2 s / FFT 11.0 s;
+ * 10,000 points 38.8 / 28.9 s. FFT already wins at 5,000; the crossover with
+ * BH lies between 2,000 and 5,000 (not measured finer). */
+#define TSNE_FFT_MIN_N 5000
 /* The final KL divergence is computed exactly (O(N^2)) up to this many points,
  * beyond it from the backend's estimate of Z. */
 #define TSNE_KL_EXACT_MAX_N 20000
@@ -50,8 +59,16 @@ struct tsne_params {
     double learning_rate;            /* 0 = auto: max(N / 12, 200) (DESIGN.md) */
     double momentum;                 /* 0.5 during the exaggeration phase */
     double final_momentum;           /* 0.8 after it */
-    enum tsne_method method;         /* auto: exact up to TSNE_EXACT_MAX_N points, else BH */
+    enum tsne_method method;         /* auto: exact up to TSNE_EXACT_MAX_N points, BH up
+                                        to TSNE_FFT_MIN_N, FFT beyond (2-D) */
     double theta;                    /* 0.5: Barnes-Hut accuracy (0 = exact sums) */
+    double dof;                      /* 1: degrees of freedom a of the output kernel
+                                        (1 + d^2/a)^-a; < 1 = heavier tails, finer
+                                        clusters (Kobak et al. 2019) */
+    enum affinity_knn knn;           /* auto: exact below AFFINITY_APPROX_MIN_N points */
+    int fft_nodes;                   /* 0 = 3: Lagrange nodes per box (FFT method); 6 for
+                                        force error < 1e-3 (4x slower) */
+    int fft_min_boxes;               /* 0 = 50 in 2-D, 12 in 3-D: boxes per dimension */
     enum tsne_init init;             /* PCA scaled to std 1e-4 in its first column */
     const float *init_y;             /* n x dims, TSNE_INIT_GIVEN only (used as given) */
     uint64_t seed;                   /* random initialisation */
@@ -76,13 +93,14 @@ struct tsne_repulsion {
 };
 extern const struct tsne_repulsion tsne_repulsion_exact; /* O(N^2) */
 extern const struct tsne_repulsion tsne_repulsion_bh;    /* O(N log N), theta */
-/* The method auto stands for with n points (others are returned as given). */
-enum tsne_method tsne_method_resolve(enum tsne_method m, size_t n);
-/* The backend of a method (auto resolved by n); NULL for an unknown method.
- * A new backend (e.g. FFT) adds its enum value, its tsne_repulsion and a case
+extern const struct tsne_repulsion tsne_repulsion_fft;   /* O(N + grid log grid), fft_grid.h */
+/* The method auto stands for with n points in dims (others are returned as given). */
+enum tsne_method tsne_method_resolve(enum tsne_method m, size_t n, int dims);
+/* The backend of a method (auto resolved by n and dims); NULL for an unknown
+ * method. A new backend adds its enum value, its tsne_repulsion and a case
  * here; the optimiser needs no change. */
-const struct tsne_repulsion *tsne_repulsion_for(enum tsne_method m, size_t n);
-const char *tsne_method_name(enum tsne_method m); /* "exact", "bh", "auto" */
+const struct tsne_repulsion *tsne_repulsion_for(enum tsne_method m, size_t n, int dims);
+const char *tsne_method_name(enum tsne_method m); /* "exact", "bh", "fft", "auto" */
 
 struct tsne_result {
     size_t n;
@@ -98,7 +116,8 @@ struct tsne_result {
     enum tsne_method method; /* the method used (auto resolved) */
     double learning_rate;    /* the rate used */
     double perplexity;
-    double time_affinity, time_optimise; /* seconds */
+    double time_knn, time_affinity, time_optimise; /* seconds (affinity includes kNN) */
+    int knn_approx;                                /* 1 when the kNN was approximate */
 };
 void tsne_result_free(struct tsne_result *r); /* NULL is a no-op */
 
@@ -126,5 +145,26 @@ int tsne_gradient(const struct affinity *P, const double *y, int dims, double ex
  * nonzero p_ij of p_ij log(p_ij / q_ij), q_ij = w_ij / sum_{k != l} w_kl.
  * O(N^2) time, no allocation beyond O(N). threads 0 = default. */
 double tsne_kl_exact(const struct affinity *P, const float *y, int dims, int threads);
+/* The same with the kernel of dof degrees of freedom, w = (1 + d2/a)^-a. */
+double tsne_kl_exact_dof(const struct affinity *P, const float *y, int dims, double dof,
+                         int threads);
+
+/* Places m new points x_new (m x d) into an existing map: reference points
+ * x_ref (n x d) with their coordinates y_ref (n x p->dims), as openTSNE's
+ * transform does. Each new point gets conditional affinities to its
+ * 3*perplexity nearest reference points (perplexity calibrated, rows summing
+ * to 1), starts at the affinity-weighted mean of those neighbours' positions,
+ * and is moved alone (reference points fixed, new points not seeing each
+ * other) to minimise its own KL(P_i || Q_i), q_ij = w_ij / sum_l w_il over
+ * the reference points: gradient descent with momentum p->final_momentum and
+ * gains for p->iters iterations at rate p->learning_rate (0 = auto: 0.1 * n_ref
+ * / 1000, at least 1; see tsne.c), repulsion exact for n <= TSNE_EXACT_MAX_N,
+ * else a Barnes-Hut tree over the fixed map (p->theta). p->dof applies.
+ * Returns an owned result with y (m x dims) and kl_final = the mean over the
+ * new points of their KL(P_i || Q_i); NULL + ERR_INPUT for bad shapes,
+ * perplexity too large for n (the message names the largest valid one) or
+ * NaN/Inf. */
+struct tsne_result *tsne_transform(const float *x_ref, size_t n, size_t d, const float *y_ref,
+                                   const float *x_new, size_t m, const struct tsne_params *p);
 
 #endif

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 
 #include "../analysis/tsne.h"
 #include "../core/array.h"
@@ -17,19 +19,32 @@
 static const char USAGE[] =
     "usage: interp tsne EMB [--labels L] [--classes NAMES] [--perplexity 30]\n"
     "                       [--iters 1000] [--early-exag 12] [--exag-iters 250]\n"
-    "                       [--lr auto|X] [--method exact|bh|auto] [--theta 0.5]\n"
+    "                       [--lr auto|X] [--method exact|bh|fft|auto] [--theta 0.5]\n"
+    "                       [--knn exact|approx|auto] [--dof 1] [--fft-nodes 3]\n"
     "                       [--init pca|random|FILE.npy] [--dims 2|3] [--dim D]\n"
-    "                       [--seed S] [--threads T] [-o OUT] [--json] [--quiet]\n"
+    "                       [--add NEW.npy --to RUN] [--seed S] [--threads T]\n"
+    "                       [-o OUT] [--json] [--quiet]\n"
     "\n"
     "t-SNE of the N x D matrix EMB (.npy, .csv/.tsv, or raw float32 .bin with\n"
-    "--dim D). Input affinities from the 3*perplexity nearest neighbours (exact\n"
-    "search), perplexity calibrated per point; gradient descent with momentum\n"
-    "0.5/0.8, gains and early exaggeration; learning rate max(N/12, 200) unless\n"
-    "--lr is given. --method auto: exact gradient up to 2000 points, Barnes-Hut\n"
-    "(--theta) beyond. --init pca (default) is the PCA projection scaled to\n"
-    "standard deviation 1e-4; random is Gaussian with that deviation from --seed;\n"
-    "FILE.npy gives N x dims starting coordinates. Same --seed and --threads give\n"
-    "identical output.\n"
+    "--dim D). Input affinities from the 3*perplexity nearest neighbours (--knn\n"
+    "auto: exact search below 20000 points, random-projection trees refined by\n"
+    "neighbours of neighbours from there), perplexity calibrated per point;\n"
+    "gradient descent with momentum 0.5/0.8, gains and early exaggeration;\n"
+    "learning rate max(N/12, 200) unless --lr is given. --method auto: exact\n"
+    "gradient up to 2000 points, Barnes-Hut (--theta) up to 5000, then the FFT\n"
+    "grid of FIt-SNE (--fft-nodes Lagrange nodes per box; 3-D stays Barnes-Hut).\n"
+    "--dof a < 1 gives the kernel (1 + d^2/a)^-a heavier tails (finer clusters).\n"
+    "--init pca (default) is the PCA projection scaled to standard deviation\n"
+    "1e-4; random is Gaussian with that deviation from --seed; FILE.npy gives\n"
+    "N x dims starting coordinates. Same --seed and --threads give identical\n"
+    "output.\n"
+    "\n"
+    "--add NEW.npy --to RUN places the M rows of NEW into the map RUN made of EMB\n"
+    "(RUN: the output folder of that run, or its tsne.npy): affinities of each\n"
+    "new point to its nearest rows of EMB, start at their weighted mean, then the\n"
+    "new points alone are optimised (--iters, default 250 here; --lr, default 1)\n"
+    "with the map fixed, as openTSNE's transform. Writes tsne.npy/.csv (M x dims)\n"
+    "and the scatter plot of the new points (--labels: M labels).\n"
     "\n"
     "Writes into OUT (default tsne-out/): tsne.npy and tsne.csv (N x dims),\n"
     "kl.csv (KL divergence every 50 iterations) with kl.gp/.dat/.png, and the\n"
@@ -49,7 +64,20 @@ enum {
     OPT_INIT,
     OPT_DIMS,
     OPT_DIM,
+    OPT_DOF,
+    OPT_KNN,
+    OPT_FFT_NODES,
+    OPT_ADD,
+    OPT_TO,
 };
+
+/* Peak resident memory of this process in MiB (Linux reports ru_maxrss in KiB). */
+static double peak_rss_mib(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) return 0.0;
+    return (double)ru.ru_maxrss / 1024.0;
+}
 
 /* Writes the coordinates as .npy and .csv. */
 static int write_coords(const char *dir, const struct tsne_result *r)
@@ -165,13 +193,19 @@ int cmd_tsne(int argc, char **argv)
                                          {"init", required_argument, 0, OPT_INIT},
                                          {"dims", required_argument, 0, OPT_DIMS},
                                          {"dim", required_argument, 0, OPT_DIM},
+                                         {"dof", required_argument, 0, OPT_DOF},
+                                         {"knn", required_argument, 0, OPT_KNN},
+                                         {"fft-nodes", required_argument, 0, OPT_FFT_NODES},
+                                         {"add", required_argument, 0, OPT_ADD},
+                                         {"to", required_argument, 0, OPT_TO},
                                          COMMON_LONG_OPTIONS,
                                          {0}};
     struct cli_common c = cli_common_default(USAGE);
     struct tsne_params p = tsne_params_default();
     struct array_opts ao = array_opts_default();
     const char *labels_path = NULL, *classes_path = NULL, *init_path = NULL;
-    int ch;
+    const char *add_path = NULL, *to_path = NULL;
+    int ch, iters_given = 0;
     while ((ch = getopt_long(argc, argv, COMMON_SHORT_OPTIONS, opts, NULL)) != -1) {
         switch (ch) {
         case OPT_LABELS: labels_path = optarg; break;
@@ -179,7 +213,10 @@ int cmd_tsne(int argc, char **argv)
         case OPT_PERPLEXITY:
             p.perplexity = cli_parse_double("--perplexity", optarg, 1, 1e6);
             break;
-        case OPT_ITERS: p.iters = (int)cli_parse_long("--iters", optarg, 1, 1000000); break;
+        case OPT_ITERS:
+            p.iters = (int)cli_parse_long("--iters", optarg, 1, 1000000);
+            iters_given = 1;
+            break;
         case OPT_EARLY_EXAG:
             p.early_exag = cli_parse_double("--early-exag", optarg, 1e-3, 1e6);
             break;
@@ -195,11 +232,31 @@ int cmd_tsne(int argc, char **argv)
                 p.method = TSNE_METHOD_EXACT;
             else if (!strcmp(optarg, "bh") || !strcmp(optarg, "barnes-hut"))
                 p.method = TSNE_METHOD_BH;
+            else if (!strcmp(optarg, "fft"))
+                p.method = TSNE_METHOD_FFT;
             else if (!strcmp(optarg, "auto"))
                 p.method = TSNE_METHOD_AUTO;
             else
-                return cli_usage_error(NULL, "--method: '%s' is not exact, bh or auto", optarg);
+                return cli_usage_error(NULL, "--method: '%s' is not exact, bh, fft or auto",
+                                       optarg);
             break;
+        case OPT_KNN:
+            if (!strcmp(optarg, "exact"))
+                p.knn = AFFINITY_KNN_EXACT;
+            else if (!strcmp(optarg, "approx"))
+                p.knn = AFFINITY_KNN_APPROX;
+            else if (!strcmp(optarg, "auto"))
+                p.knn = AFFINITY_KNN_AUTO;
+            else
+                return cli_usage_error(NULL, "--knn: '%s' is not exact, approx or auto",
+                                       optarg);
+            break;
+        case OPT_DOF: p.dof = cli_parse_double("--dof", optarg, 0.01, 1000); break;
+        case OPT_FFT_NODES:
+            p.fft_nodes = (int)cli_parse_long("--fft-nodes", optarg, 2, 8);
+            break;
+        case OPT_ADD: add_path = optarg; break;
+        case OPT_TO: to_path = optarg; break;
         case OPT_THETA: p.theta = cli_parse_double("--theta", optarg, 0, 10); break;
         case OPT_INIT:
             if (!strcmp(optarg, "pca"))
@@ -221,23 +278,54 @@ int cmd_tsne(int argc, char **argv)
         return EXIT_USAGE;
     }
     const char *in = argv[optind];
+    if (!add_path != !to_path)
+        return cli_usage_error(NULL, "--add NEW.npy and --to RUN go together");
+    if (add_path && init_path) return cli_usage_error(NULL, "--init does not apply to --add");
+    if (add_path && !iters_given) p.iters = 250;
     p.seed = c.seed;
     p.threads = c.threads;
     p.progress = &c.progress;
 
     int status = EXIT_OK;
     struct labels *lab = NULL;
-    struct array *init = NULL;
+    struct array *init = NULL, *xnew = NULL, *ymap = NULL;
     struct tsne_result *r = NULL;
+    char *map_path = NULL;
     char *dir = NULL;
     double t0 = now_seconds();
 
     struct array *x = array_load(in, &ao, DT_F32);
     if (!x) return cli_fail();
-    size_t n = array_rows(x), d = array_cols(x);
+    size_t n = array_rows(x), d = array_cols(x), nrows = n;
+    if (add_path) {
+        struct array_opts ro = array_opts_default();
+        struct stat st;
+        xnew = array_load(add_path, &ro, DT_F32);
+        if (!xnew) goto fail;
+        if (array_cols(xnew) != d) {
+            status =
+                cli_usage_error(add_path, "new points have %zu columns, the map's data %zu",
+                                array_cols(xnew), d);
+            goto out;
+        }
+        map_path = stat(to_path, &st) == 0 && S_ISDIR(st.st_mode)
+                       ? path_join(to_path, "tsne.npy")
+                       : xstrdup(to_path);
+        ymap = array_load(map_path, &ro, DT_F32);
+        if (!ymap) goto fail;
+        if (array_rows(ymap) != n || (array_cols(ymap) != 2 && array_cols(ymap) != 3)) {
+            status = cli_usage_error(map_path,
+                                     "map is %zu x %zu, expected %zu x 2 or 3 (the rows "
+                                     "of %s)",
+                                     array_rows(ymap), array_cols(ymap), n, in);
+            goto out;
+        }
+        p.dims = (int)array_cols(ymap);
+        nrows = array_rows(xnew);
+    }
     if (labels_path) {
         lab = labels_load(labels_path, classes_path);
-        if (!lab || labels_check_rows(lab, n, labels_path) < 0) goto fail;
+        if (!lab || labels_check_rows(lab, nrows, labels_path) < 0) goto fail;
     } else if (classes_path) {
         status = cli_usage_error(classes_path, "--classes needs --labels");
         goto out;
@@ -260,12 +348,15 @@ int cmd_tsne(int argc, char **argv)
         goto out;
     }
 
-    r = tsne_run(x->data, n, d, &p);
+    if (add_path)
+        r = tsne_transform(x->data, n, d, ymap->data, xnew->data, nrows, &p);
+    else
+        r = tsne_run(x->data, n, d, &p);
     if (!r) {
-        error_set_path_if_missing(in);
+        error_set_path_if_missing(add_path ? add_path : in);
         goto fail;
     }
-    if (write_coords(dir, r) < 0 || write_kl(&c, dir, r) < 0 ||
+    if (write_coords(dir, r) < 0 || (!add_path && write_kl(&c, dir, r) < 0) ||
         write_scatter(&c, dir, r, lab) < 0)
         goto fail;
     double total = now_seconds() - t0;
@@ -277,7 +368,13 @@ int cmd_tsne(int argc, char **argv)
         json_key(&j, "input");
         json_string(&j, in);
         json_key(&j, "n");
-        json_int(&j, (int64_t)n);
+        json_int(&j, (int64_t)r->n);
+        if (add_path) {
+            json_key(&j, "added_to");
+            json_string(&j, map_path);
+            json_key(&j, "map_n");
+            json_int(&j, (int64_t)n);
+        }
         json_key(&j, "d");
         json_int(&j, (int64_t)d);
         json_key(&j, "dims");
@@ -292,6 +389,12 @@ int cmd_tsne(int argc, char **argv)
         json_double(&j, r->learning_rate);
         json_key(&j, "seed");
         json_int(&j, (int64_t)p.seed);
+        json_key(&j, "dof");
+        json_double(&j, p.dof);
+        json_key(&j, "knn");
+        json_string(&j, r->knn_approx ? "approx" : "exact");
+        json_key(&j, "time_knn_s");
+        json_double(&j, r->time_knn);
         json_key(&j, "kl_divergence");
         json_double(&j, r->kl_final);
         json_key(&j, "kl_exact");
@@ -302,13 +405,16 @@ int cmd_tsne(int argc, char **argv)
         json_double(&j, r->time_optimise);
         json_key(&j, "time_s");
         json_double(&j, total);
+        json_key(&j, "peak_rss_mib");
+        json_double(&j, peak_rss_mib());
         cli_json_paths(&j);
         json_object_end(&j);
         json_finish(&j);
     } else {
-        cli_note(&c, "t-SNE of %zu x %zu (%s): KL divergence %.4f%s, %.1f s", n, d,
-                 tsne_method_name(r->method), r->kl_final,
-                 r->kl_final_exact ? "" : " (estimated)", total);
+        cli_note(&c,
+                 "t-SNE of %zu x %zu (%s): KL divergence %.4f%s, %.1f s, peak memory %.0f MiB",
+                 r->n, d, tsne_method_name(r->method), r->kl_final,
+                 r->kl_final_exact ? "" : " (estimated)", total, peak_rss_mib());
         cli_print_paths();
     }
     goto out;
@@ -319,6 +425,9 @@ out:
     tsne_result_free(r);
     free(dir);
     array_free(init);
+    array_free(xnew);
+    array_free(ymap);
+    free(map_path);
     labels_free(lab);
     array_free(x);
     return cli_finish(status);

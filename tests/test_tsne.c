@@ -222,7 +222,8 @@ Test(tsne, perplexity_calibration)
             cr_assert_eq(back, P->val[e], "P[%zu][%zu] = %g but P[%zu][%zu] = %g", i, j,
                          P->val[e], j, i, back);
         }
-    cr_assert_lt(fabs(tot - 1.0), 1e-12, "P sums to %.17g", tot);
+    /* P is stored as float (memory at large N): the sum is 1 to float rounding */
+    cr_assert_lt(fabs(tot - 1.0), 1e-6, "P sums to %.17g", tot);
     affinity_free(P);
     array_free(b);
     free(pc);

@@ -1,0 +1,473 @@
+/* knn_approx.c - approximate kNN: random-projection forest for candidates, then
+ * neighbour-of-neighbour rounds (NN-descent in "pull" form: each point rebuilds
+ * its own list from the previous round's lists, so threads never share a list
+ * and the result is the same for any thread count).
+ */
+#include "knn_approx.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/error.h"
+#include "../core/util.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static int ka_threads(int t)
+{
+#ifdef _OPENMP
+    return t > 0 ? t : omp_get_max_threads();
+#else
+    (void)t;
+    return 1;
+#endif
+}
+
+static int ka_tid(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+struct knn_approx_params knn_approx_params_default(void)
+{
+    struct knn_approx_params p = {
+        .trees = 6,
+        .leaf_size = 0,
+        .rounds = 10,
+        .expand = 12,
+        .delta = 0.001,
+        .seed = 0,
+        .threads = 0,
+    };
+    return p;
+}
+
+/* ---- small generator (splitmix64): per tree, per point -------------------------- */
+
+static uint64_t mix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static inline float dist_f(const float *a, const float *b, size_t d)
+{
+    float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+    for (size_t j = 0; j < d; j++) {
+        float t = a[j] - b[j];
+        s += t * t;
+    }
+    return s;
+}
+
+/* ---- one random-projection tree ------------------------------------------------- */
+
+struct rptree {
+    uint32_t *perm; /* points grouped by leaf */
+    uint32_t *leaf; /* leaf of each point */
+    size_t *lstart; /* leaf offsets into perm, nleaves + 1 */
+    size_t nleaves;
+};
+
+/* Splits until segments hold at most `leaf` points: hyperplane halfway
+ * between two random points of the segment (Annoy); a degenerate split
+ * (all on one side) halves the segment as it stands. */
+static int rptree_build(struct rptree *t, const float *x, size_t n, size_t d, size_t leaf,
+                        uint64_t seed)
+{
+    t->perm = big_alloc(n * sizeof *t->perm, NULL, "kNN trees");
+    t->leaf = t->perm ? big_alloc(n * sizeof *t->leaf, NULL, "kNN trees") : NULL;
+    unsigned char *side = t->leaf ? big_alloc(n, NULL, "kNN trees") : NULL;
+    size_t cap = 2 * (n / (leaf / 2 + 1)) + 16;
+    t->lstart = side ? big_alloc(cap * sizeof *t->lstart, NULL, "kNN trees") : NULL;
+    if (!t->lstart) {
+        free(side);
+        return ERR_FAIL;
+    }
+    for (size_t i = 0; i < n; i++)
+        t->perm[i] = (uint32_t)i;
+    float *normal = xmalloc(d * sizeof *normal);
+    size_t *stack = xmalloc(2 * 128 * sizeof *stack), sp = 0;
+    size_t scap = 128;
+    stack[sp++] = 0;
+    stack[sp++] = n;
+    t->nleaves = 0;
+    uint64_t st = seed;
+    while (sp > 0) {
+        size_t e = stack[--sp], s = stack[--sp], m = e - s;
+        if (m <= leaf) {
+            if (t->nleaves + 1 >= cap) {
+                cap *= 2;
+                t->lstart = xrealloc(t->lstart, cap * sizeof *t->lstart);
+            }
+            /* leaves are recorded in the order they are popped; their
+             * ranges are disjoint, lstart holds each leaf's start */
+            t->lstart[t->nleaves] = s;
+            for (size_t q = s; q < e; q++)
+                t->leaf[t->perm[q]] = (uint32_t)t->nleaves;
+            t->nleaves++;
+            continue;
+        }
+        size_t a = s + mix64(&st) % m, b = s + mix64(&st) % (m - 1);
+        if (b >= a) b++;
+        const float *xa = x + (size_t)t->perm[a] * d, *xb = x + (size_t)t->perm[b] * d;
+        double off = 0.0;
+        for (size_t j = 0; j < d; j++) {
+            normal[j] = xa[j] - xb[j];
+            off += 0.5 * (double)normal[j] * ((double)xa[j] + xb[j]);
+        }
+        size_t nleft = 0;
+        for (size_t q = s; q < e; q++) {
+            const float *xi = x + (size_t)t->perm[q] * d;
+            double dot = 0.0;
+            for (size_t j = 0; j < d; j++)
+                dot += (double)normal[j] * xi[j];
+            side[q] = dot < off;
+            nleft += side[q];
+        }
+        size_t mid;
+        if (nleft == 0 || nleft == m) {
+            mid = s + m / 2;
+        } else { /* stable partition through the side flags */
+            size_t i = s, j = e;
+            while (i < j) {
+                if (side[i]) {
+                    i++;
+                } else {
+                    j--;
+                    uint32_t tp = t->perm[i];
+                    t->perm[i] = t->perm[j];
+                    t->perm[j] = tp;
+                    unsigned char ts = side[i];
+                    side[i] = side[j];
+                    side[j] = ts;
+                }
+            }
+            mid = s + nleft;
+        }
+        if (sp + 4 > 2 * scap) {
+            scap *= 2;
+            stack = xrealloc(stack, 2 * scap * sizeof *stack);
+        }
+        stack[sp++] = mid;
+        stack[sp++] = e;
+        stack[sp++] = s;
+        stack[sp++] = mid;
+    }
+    free(normal);
+    free(stack);
+    free(side);
+    return 0;
+}
+
+/* The range of point i's leaf in perm: leaves are contiguous and disjoint,
+ * so the leaf's end is found by scanning its points' leaf ids. */
+static inline void leaf_range(const struct rptree *t, uint32_t lf, size_t n, size_t *s,
+                              size_t *e)
+{
+    size_t a = t->lstart[lf], b = a;
+    while (b < n && t->leaf[t->perm[b]] == lf)
+        b++;
+    *s = a;
+    *e = b;
+}
+
+/* ---- bounded max-heap on (distance, index), with a "new" flag -------------------- */
+
+static inline int key_gt(float da, int32_t ia, float db, int32_t ib)
+{
+    return da > db || (da == db && ia > ib);
+}
+
+static void sift_down(float *hd, int32_t *hi, unsigned char *hf, size_t pos, size_t cnt)
+{
+    float d = hd[pos];
+    int32_t j = hi[pos];
+    unsigned char f = hf[pos];
+    for (;;) {
+        size_t l = 2 * pos + 1, r = l + 1, big = l;
+        if (l >= cnt) break;
+        if (r < cnt && key_gt(hd[r], hi[r], hd[l], hi[l])) big = r;
+        if (!key_gt(hd[big], hi[big], d, j)) break;
+        hd[pos] = hd[big];
+        hi[pos] = hi[big];
+        hf[pos] = hf[big];
+        pos = big;
+    }
+    hd[pos] = d;
+    hi[pos] = j;
+    hf[pos] = f;
+}
+
+/* Push (d, j) into a heap of at most cap; returns 1 when it was kept. */
+static int heap_push(float *hd, int32_t *hi, unsigned char *hf, size_t *cnt, size_t cap,
+                     float d, int32_t j)
+{
+    size_t c = *cnt;
+    if (c < cap) {
+        size_t pos = c;
+        while (pos > 0) {
+            size_t par = (pos - 1) / 2;
+            if (!key_gt(d, j, hd[par], hi[par])) break;
+            hd[pos] = hd[par];
+            hi[pos] = hi[par];
+            hf[pos] = hf[par];
+            pos = par;
+        }
+        hd[pos] = d;
+        hi[pos] = j;
+        hf[pos] = 1;
+        *cnt = c + 1;
+        return 1;
+    }
+    if (!key_gt(hd[0], hi[0], d, j)) return 0;
+    hd[0] = d;
+    hi[0] = j;
+    hf[0] = 1;
+    sift_down(hd, hi, hf, 0, cap);
+    return 1;
+}
+
+/* Heap -> ascending order in place (heapsort). */
+static void heap_sort(float *hd, int32_t *hi, unsigned char *hf, size_t cnt)
+{
+    for (size_t c = cnt; c > 1; c--) {
+        float td = hd[0];
+        int32_t ti = hi[0];
+        unsigned char tf = hf[0];
+        hd[0] = hd[c - 1];
+        hi[0] = hi[c - 1];
+        hf[0] = hf[c - 1];
+        hd[c - 1] = td;
+        hi[c - 1] = ti;
+        hf[c - 1] = tf;
+        sift_down(hd, hi, hf, 0, c - 1);
+    }
+}
+
+struct dj {
+    double d;
+    int32_t j;
+};
+
+static int dj_cmp(const void *a, const void *b)
+{
+    const struct dj *x = a, *y = b;
+    if (x->d < y->d) return -1;
+    if (x->d > y->d) return 1;
+    return (x->j > y->j) - (x->j < y->j);
+}
+
+/* ---- the search ---------------------------------------------------------------- */
+
+struct knn *knn_approx(const float *x, size_t n, size_t d, size_t k,
+                       const struct knn_approx_params *pin, const struct progress *progress)
+{
+    struct knn_approx_params p = pin ? *pin : knn_approx_params_default();
+    if (n > INT32_MAX || n > UINT32_MAX - 1) {
+        error_set(ERR_INPUT, NULL, "%zu points: at most %d supported", n, INT32_MAX);
+        return NULL;
+    }
+    if (d < 1) {
+        error_set(ERR_INPUT, NULL, "points have no coordinates (0 columns)");
+        return NULL;
+    }
+    if (k < 1 || n < 2 || k > n - 1) {
+        error_set(ERR_INPUT, NULL, "%zu neighbours requested of %zu points (at most %zu)", k, n,
+                  n > 0 ? n - 1 : 0);
+        return NULL;
+    }
+    size_t nd, nk;
+    if (!mul_ok(n, d, &nd) || !mul_ok(n, k, &nk)) {
+        error_set(ERR_INPUT, NULL, "%zu x %zu matrix is too large", n, d);
+        return NULL;
+    }
+    for (size_t i = 0; i < nd; i++)
+        if (!isfinite(x[i])) {
+            error_set(ERR_INPUT, NULL, "row %zu column %zu is not a finite number", i / d,
+                      i % d);
+            return NULL;
+        }
+    if (p.trees < 1) p.trees = 1;
+    size_t leaf = p.leaf_size ? p.leaf_size : (k > 64 ? k : 64);
+    if (leaf < 2) leaf = 2;
+    size_t expand = p.expand < 1 ? 1 : (p.expand > k ? k : p.expand);
+    int nt = ka_threads(p.threads);
+
+    struct knn *nn = NULL;
+    struct rptree *trees = xcalloc((size_t)p.trees, sizeof *trees);
+    int32_t *gi = big_alloc(nk * sizeof *gi, NULL, "kNN graph");
+    float *gd = gi ? big_alloc(nk * sizeof *gd, NULL, "kNN graph") : NULL;
+    unsigned char *gf = gd ? big_alloc(nk, NULL, "kNN graph") : NULL;
+    int32_t *gi2 = gf ? big_alloc(nk * sizeof *gi2, NULL, "kNN graph") : NULL;
+    float *gd2 = gi2 ? big_alloc(nk * sizeof *gd2, NULL, "kNN graph") : NULL;
+    unsigned char *gf2 = gd2 ? big_alloc(nk, NULL, "kNN graph") : NULL;
+    uint32_t *stamp =
+        gf2 ? big_calloc((size_t)nt * n * sizeof *stamp, NULL, "kNN graph") : NULL;
+    if (!stamp) goto done;
+
+    /* Trees in parallel, each from its own generator. */
+    int bad = 0;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) reduction(| : bad)
+    for (int t = 0; t < p.trees; t++) {
+        uint64_t s = p.seed ^ (0xa0761d6478bd642fULL * (uint64_t)(t + 1));
+        bad |= rptree_build(&trees[t], x, n, d, leaf, mix64(&s)) < 0;
+    }
+    if (bad) goto done;
+    progress_update(progress, "kNN", 1, (size_t)p.rounds + 2, "trees");
+
+    /* Initial lists: each point's leaf-mates over all trees (pull: every point
+     * builds its own list), padded from a per-point generator if short. */
+#pragma omp parallel for schedule(dynamic, 256) num_threads(nt)
+    for (size_t i = 0; i < n; i++) {
+        uint32_t *mk = stamp + (size_t)ka_tid() * n, mark = (uint32_t)i + 1;
+        float *hd = gd + i * k;
+        int32_t *hi = gi + i * k;
+        unsigned char *hf = gf + i * k;
+        size_t cnt = 0;
+        mk[i] = mark;
+        for (int t = 0; t < p.trees; t++) {
+            size_t s, e;
+            leaf_range(&trees[t], trees[t].leaf[i], n, &s, &e);
+            for (size_t q = s; q < e; q++) {
+                uint32_t j = trees[t].perm[q];
+                if (mk[j] == mark) continue;
+                mk[j] = mark;
+                heap_push(hd, hi, hf, &cnt, k, dist_f(x + i * d, x + (size_t)j * d, d),
+                          (int32_t)j);
+            }
+        }
+        uint64_t s = p.seed ^ (0x9e3779b97f4a7c15ULL * (uint64_t)(i + 1));
+        while (cnt < k) {
+            uint32_t j = (uint32_t)(mix64(&s) % n);
+            if (mk[j] == mark) continue;
+            mk[j] = mark;
+            heap_push(hd, hi, hf, &cnt, k, dist_f(x + i * d, x + (size_t)j * d, d), (int32_t)j);
+        }
+        heap_sort(hd, hi, hf, k);
+        memset(hf, 1, k);
+    }
+    for (int t = 0; t < p.trees; t++) {
+        free(trees[t].perm);
+        free(trees[t].leaf);
+        free(trees[t].lstart);
+        trees[t].perm = trees[t].leaf = NULL;
+        trees[t].lstart = NULL;
+    }
+    /* The stamps restart: a round's marks (i + 1) must not meet older ones. */
+    memset(stamp, 0, (size_t)nt * n * sizeof *stamp);
+
+    /* Refinement: candidates of i are the `expand` nearest of each neighbour
+     * j's list, where j is new to i or the entry is new to j (the new/old
+     * rule of NN-descent: pairs seen in an earlier round are not redone). */
+    for (int round = 0; round < p.rounds; round++) {
+        size_t changed = 0;
+        if (round > 0) memset(stamp, 0, (size_t)nt * n * sizeof *stamp);
+#pragma omp parallel for schedule(dynamic, 256) num_threads(nt) reduction(+ : changed)
+        for (size_t i = 0; i < n; i++) {
+            uint32_t *mk = stamp + (size_t)ka_tid() * n, mark = (uint32_t)i + 1;
+            const int32_t *li = gi + i * k;
+            const unsigned char *lf = gf + i * k;
+            float *hd = gd2 + i * k;
+            int32_t *hi = gi2 + i * k;
+            unsigned char *hf = gf2 + i * k;
+            /* the current list, descending = a valid max-heap, all old */
+            for (size_t t = 0; t < k; t++) {
+                hd[t] = gd[i * k + (k - 1 - t)];
+                hi[t] = li[k - 1 - t];
+                hf[t] = 0;
+                mk[li[t]] = mark;
+            }
+            mk[i] = mark;
+            size_t cnt = k, got = 0;
+            for (size_t t = 0; t < k; t++) {
+                size_t j = (size_t)li[t];
+                const int32_t *lj = gi + j * k;
+                const unsigned char *fj = gf + j * k;
+                for (size_t u = 0; u < expand; u++) {
+                    if (!lf[t] && !fj[u]) continue;
+                    uint32_t l = (uint32_t)lj[u];
+                    if (mk[l] == mark) continue;
+                    mk[l] = mark;
+                    got += heap_push(hd, hi, hf, &cnt, k,
+                                     dist_f(x + i * d, x + (size_t)l * d, d), (int32_t)l);
+                }
+            }
+            heap_sort(hd, hi, hf, k);
+            size_t nw = 0;
+            for (size_t t = 0; t < k; t++)
+                nw += hf[t];
+            changed += nw;
+            (void)got;
+        }
+        int32_t *ti = gi;
+        gi = gi2;
+        gi2 = ti;
+        float *td = gd;
+        gd = gd2;
+        gd2 = td;
+        unsigned char *tf = gf;
+        gf = gf2;
+        gf2 = tf;
+        progress_update(progress, "kNN", (size_t)round + 2, (size_t)p.rounds + 2, NULL);
+        if ((double)changed < p.delta * (double)nk) break;
+    }
+
+    /* The spare lists go before the result is allocated (peak memory). */
+    free(gi2);
+    free(gd2);
+    free(gf2);
+    free(gf);
+    free(stamp);
+    gi2 = NULL;
+    gd2 = NULL;
+    gf2 = gf = NULL;
+    stamp = NULL;
+
+    /* Exact double distances of the pairs found, ordered by (distance, index). */
+    nn = knn_new(n, k);
+    if (!nn) goto done;
+    struct dj *cs = xmalloc((size_t)nt * k * sizeof *cs);
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (size_t i = 0; i < n; i++) {
+        struct dj *c = cs + (size_t)ka_tid() * k;
+        for (size_t t = 0; t < k; t++) {
+            c[t].j = gi[i * k + t];
+            c[t].d = knn_dist2(x + i * d, x + (size_t)c[t].j * d, d);
+        }
+        qsort(c, k, sizeof *c, dj_cmp);
+        for (size_t t = 0; t < k; t++) {
+            nn->idx[i * k + t] = c[t].j;
+            nn->dist2[i * k + t] = c[t].d;
+        }
+    }
+    free(cs);
+    progress_update(progress, "kNN", (size_t)p.rounds + 2, (size_t)p.rounds + 2, NULL);
+
+done:
+    if (trees)
+        for (int t = 0; t < p.trees; t++) {
+            free(trees[t].perm);
+            free(trees[t].leaf);
+            free(trees[t].lstart);
+        }
+    free(trees);
+    free(gi);
+    free(gd);
+    free(gf);
+    free(gi2);
+    free(gd2);
+    free(gf2);
+    free(stamp);
+    return nn;
+}

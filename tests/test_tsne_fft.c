@@ -1,0 +1,423 @@
+/* test_tsne_fft.c - the FFT-interpolation repulsion against the exact sums,
+ * approximate kNN recall against brute force, heavy tails (--dof), placing
+ * new points into a map, and repeatability, on the Fashion-MNIST fixtures of
+ * fixtures/make_tsne.py (x50.npy: 2,000 x 50; knn5k.npy: 5,000 x 50 float16).
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../analysis/affinity.h"
+#include "../analysis/fft_grid.h"
+#include "../analysis/knn.h"
+#include "../analysis/knn_approx.h"
+#include "../analysis/tsne.h"
+#include "../core/array.h"
+#include "../core/error.h"
+
+#define FIX "fixtures/tsne/"
+
+static struct array *load(const char *name, enum dtype t, int ndim)
+{
+    struct array_opts o = array_opts_default();
+    o.want_ndim = ndim;
+    struct array *a = array_load(name, &o, t);
+    cr_assert_not_null(a, "cannot load %s: %s", name, error_message());
+    return a;
+}
+
+/* ---- FFT repulsion vs exact -------------------------------------------------------- */
+
+struct force_err {
+    double l2;    /* |F_fft - F|_2 / |F|_2 over all points and axes */
+    double maxr;  /* max |F_fft - F| / max |F| */
+    size_t where; /* point of the largest difference */
+    double zrel;  /* |Z_fft - Z| / Z */
+};
+
+/* The repulsive forces and Z of the FFT backend against the exact backend at
+ * y (n x dims) with params p. */
+static struct force_err fft_vs_exact(const double *y, size_t n, int dims,
+                                     const struct tsne_params *p)
+{
+    double *fe = malloc(n * dims * sizeof *fe), *ff = malloc(n * dims * sizeof *ff), ze, zf;
+    void *se = tsne_repulsion_exact.create(n, dims, p);
+    void *sf = tsne_repulsion_fft.create(n, dims, p);
+    cr_assert(se && sf, "%s", error_message());
+    cr_assert_eq(tsne_repulsion_exact.compute(se, y, fe, &ze), 0);
+    cr_assert_eq(tsne_repulsion_fft.compute(sf, y, ff, &zf), 0, "%s", error_message());
+    struct force_err e = {0};
+    double num = 0.0, den = 0.0, fmax = 0.0, dmax = 0.0;
+    for (size_t t = 0; t < n * (size_t)dims; t++) {
+        double d = ff[t] - fe[t];
+        num += d * d;
+        den += fe[t] * fe[t];
+        if (fabs(fe[t]) > fmax) fmax = fabs(fe[t]);
+        if (fabs(d) > dmax) {
+            dmax = fabs(d);
+            e.where = t / dims;
+        }
+    }
+    e.l2 = sqrt(num / den);
+    e.maxr = dmax / fmax;
+    e.zrel = fabs(zf - ze) / ze;
+    tsne_repulsion_exact.destroy(se);
+    tsne_repulsion_fft.destroy(sf);
+    free(fe);
+    free(ff);
+    return e;
+}
+
+/* 300 points of sklearn's 2,000-point map (a spread of ~110 units, so the
+ * grid is ~120 boxes of width < 1), and the same shrunk to a 1/4 (min boxes). */
+static double *map300(size_t n, double scale)
+{
+    struct array *ys = load(FIX "sk_bh_y.npy", DT_F32, 2);
+    const float *yf = ys->data;
+    double *y = malloc(n * 2 * sizeof *y);
+    for (size_t t = 0; t < n * 2; t++)
+        y[t] = yf[t] * scale;
+    array_free(ys);
+    return y;
+}
+
+Test(tsne_fft, repulsion_equals_exact)
+{
+    size_t n = 300;
+    for (int s = 0; s < 2; s++) {
+        double scale = s == 0 ? 1.0 : 0.25;
+        double *y = map300(n, scale);
+        struct tsne_params p = tsne_params_default();
+        /* 6 nodes per box: the setting for a force error below 1e-3 */
+        p.fft_nodes = 6;
+        struct force_err e = fft_vs_exact(y, n, 2, &p);
+        cr_log_info(
+            "scale %g, 6 nodes: force L2 rel %.3g, max rel %.3g (point %zu), Z rel %.3g", scale,
+            e.l2, e.maxr, e.where, e.zrel);
+        cr_assert_lt(e.l2, 1e-3, "scale %g, 6 nodes: force error %.3g (worst at point %zu)",
+                     scale, e.l2, e.where);
+        cr_assert_lt(e.zrel, 1e-4, "scale %g: Z error %.3g", scale, e.zrel);
+        /* the default 3 nodes (FIt-SNE's): a few per cent, stated in fft_grid.h */
+        p.fft_nodes = 0;
+        e = fft_vs_exact(y, n, 2, &p);
+        cr_log_info("scale %g, 3 nodes: force L2 rel %.3g, max rel %.3g, Z rel %.3g", scale,
+                    e.l2, e.maxr, e.zrel);
+        cr_assert_lt(e.l2, 0.05, "scale %g, 3 nodes: force error %.3g", scale, e.l2);
+        cr_assert_lt(e.zrel, 1e-2, "scale %g, 3 nodes: Z error %.3g", scale, e.zrel);
+        /* heavy tails: the same accuracy with dof 0.5 */
+        p.fft_nodes = 6;
+        p.dof = 0.5;
+        e = fft_vs_exact(y, n, 2, &p);
+        cr_log_info("scale %g, dof 0.5: force L2 rel %.3g, Z rel %.3g", scale, e.l2, e.zrel);
+        cr_assert_lt(e.l2, 2e-3, "dof 0.5: force error %.3g", e.l2);
+        cr_assert_lt(e.zrel, 1e-4, "dof 0.5: Z error %.3g", e.zrel);
+        free(y);
+    }
+}
+
+Test(tsne_fft, repulsion_3d_equals_exact)
+{
+    size_t n = 300;
+    struct array *x = load(FIX "x50.npy", DT_F32, 2);
+    /* a map ~12 units wide: the 3-D grid stays small (12 boxes, 72^3 nodes) */
+    double *y2 = map300(n, 0.1), *y = malloc(n * 3 * sizeof *y);
+    const float *xf = x->data;
+    for (size_t i = 0; i < n; i++) {
+        y[3 * i] = y2[2 * i];
+        y[3 * i + 1] = y2[2 * i + 1];
+        y[3 * i + 2] = xf[i * 50 + 2];
+    }
+    struct tsne_params p = tsne_params_default();
+    p.dims = 3;
+    p.fft_nodes = 6;
+    struct force_err e = fft_vs_exact(y, n, 3, &p);
+    cr_log_info("3-D, 6 nodes: force L2 rel %.3g, Z rel %.3g", e.l2, e.zrel);
+    cr_assert_lt(e.l2, 1e-3, "3-D force error %.3g", e.l2);
+    cr_assert_lt(e.zrel, 1e-4, "3-D Z error %.3g", e.zrel);
+    p.fft_nodes = 0;
+    e = fft_vs_exact(y, n, 3, &p);
+    cr_log_info("3-D, 3 nodes: force L2 rel %.3g, Z rel %.3g", e.l2, e.zrel);
+    cr_assert_lt(e.l2, 0.05, "3-D default force error %.3g", e.l2);
+    free(y);
+    free(y2);
+    array_free(x);
+}
+
+/* ---- approximate kNN ----------------------------------------------------------------- */
+
+static double recall_of(const float *x, size_t n, size_t d, size_t k, int threads,
+                        uint64_t seed, struct knn **out)
+{
+    struct knn *ex = knn_exact(x, n, d, k, 2, NULL);
+    struct knn_approx_params kp = knn_approx_params_default();
+    kp.seed = seed;
+    kp.threads = threads;
+    struct knn *ap = knn_approx(x, n, d, k, &kp, NULL);
+    cr_assert(ex && ap, "%s", error_message());
+    /* recall: |approx & exact| / k per row, both sorted by index-tied distance;
+     * distances equal to the k-th exact one count as hits (ties) */
+    size_t hit = 0;
+    for (size_t i = 0; i < n; i++) {
+        double kth = ex->dist2[i * k + k - 1];
+        for (size_t t = 0; t < k; t++) {
+            cr_assert_neq((size_t)ap->idx[i * k + t], i, "row %zu lists itself", i);
+            if (t > 0)
+                cr_assert_geq(ap->dist2[i * k + t], ap->dist2[i * k + t - 1],
+                              "row %zu unsorted", i);
+            hit += ap->dist2[i * k + t] <= kth;
+        }
+    }
+    knn_free(ex);
+    if (out)
+        *out = ap;
+    else
+        knn_free(ap);
+    return (double)hit / (double)(n * k);
+}
+
+Test(tsne_fft, approx_knn_recall, .timeout = 600)
+{
+    struct array *x = load(FIX "knn5k.npy", DT_F32, 2);
+    size_t n = x->shape[0], d = x->shape[1];
+    struct knn *a = NULL, *b = NULL;
+    double r = recall_of(x->data, n, d, 90, 2, 1, &a);
+    cr_log_info("approximate 90-NN recall on %zu x %zu: %.5f", n, d, r);
+    cr_assert_geq(r, 0.98, "recall %.5f < 0.98", r);
+    /* same seed, one thread: the same lists */
+    double r1 = recall_of(x->data, n, d, 90, 1, 1, &b);
+    cr_assert_eq(r1, r);
+    cr_assert_eq(memcmp(a->idx, b->idx, n * 90 * sizeof *a->idx), 0,
+                 "1 and 2 threads give different neighbours");
+    knn_free(a);
+    knn_free(b);
+    array_free(x);
+}
+
+/* ---- whole runs ------------------------------------------------------------------------- */
+
+/* 10-NN preservation and leave-one-out 10-NN label accuracy (make_tsne.py). */
+static void quality(const float *xh, size_t d, const float *y, size_t n, const int32_t *lab,
+                    double *pres, double *acc)
+{
+    struct knn *hi = knn_exact(xh, n, d, 10, 0, NULL), *lo = knn_exact(y, n, 2, 10, 0, NULL);
+    cr_assert(hi && lo);
+    double ps = 0.0;
+    size_t correct = 0;
+    for (size_t i = 0; i < n; i++) {
+        int common = 0, cnt[64] = {0}, best = 0;
+        for (int a = 0; a < 10; a++)
+            for (int b = 0; b < 10; b++)
+                common += hi->idx[i * 10 + a] == lo->idx[i * 10 + b];
+        ps += common / 10.0;
+        for (int a = 0; a < 10; a++)
+            cnt[lab[lo->idx[i * 10 + a]]]++;
+        for (int c = 1; c < 64; c++)
+            if (cnt[c] > cnt[best]) best = c;
+        correct += best == lab[i];
+    }
+    knn_free(hi);
+    knn_free(lo);
+    *pres = ps / (double)n;
+    *acc = (double)correct / (double)n;
+}
+
+Test(tsne_fft, fft_matches_sklearn, .timeout = 1200)
+{
+    struct array *x = load(FIX "x50.npy", DT_F32, 2);
+    struct array *st = load(FIX "sk_exact_stats.npy", DT_F64, 1);
+    struct array *lab = load(FIX "labels.npy", DT_I32, 1);
+    const double *s = st->data;
+    size_t n = x->shape[0];
+    struct tsne_params p = tsne_params_default();
+    p.method = TSNE_METHOD_FFT;
+    p.seed = 1;
+    p.threads = 2;
+    struct tsne_result *r = tsne_run(x->data, n, x->shape[1], &p);
+    cr_assert_not_null(r, "%s", error_message());
+    cr_assert_eq(r->method, TSNE_METHOD_FFT);
+    cr_assert(r->kl_final_exact);
+    double pres, acc;
+    quality(x->data, x->shape[1], r->y, n, lab->data, &pres, &acc);
+    cr_log_info(
+        "fft: KL %.4f (sklearn %.4f), 10-NN preservation %.4f (%.4f), kNN accuracy %.4f "
+        "(%.4f), %.2f s + %.2f s",
+        r->kl_final, s[0], pres, s[2], acc, s[3], r->time_affinity, r->time_optimise);
+    cr_assert_lt(fabs(r->kl_final - s[0]) / s[0], 0.05, "KL %.4f, sklearn %.4f", r->kl_final,
+                 s[0]);
+    cr_assert_geq(pres, s[2] - 0.02, "preservation %.4f, sklearn %.4f", pres, s[2]);
+    cr_assert_geq(acc, s[3] - 0.02, "kNN accuracy %.4f, sklearn %.4f", acc, s[3]);
+    /* the estimated trace ends near the exact final value */
+    cr_assert_lt(fabs(r->kl[r->nkl - 1] - r->kl_final) / r->kl_final, 0.03,
+                 "trace %g, final %g", r->kl[r->nkl - 1], r->kl_final);
+    tsne_result_free(r);
+    array_free(x);
+    array_free(st);
+    array_free(lab);
+}
+
+Test(tsne_fft, same_seed_same_output_any_threads, .timeout = 600)
+{
+    struct array *x = load(FIX "x50.npy", DT_F32, 2);
+    size_t n = 1000;
+    struct tsne_params p = tsne_params_default();
+    p.method = TSNE_METHOD_FFT;
+    p.knn = AFFINITY_KNN_APPROX;
+    p.init = TSNE_INIT_RANDOM;
+    p.iters = 60;
+    p.exag_iters = 30;
+    p.seed = 3;
+    p.threads = 2;
+    struct tsne_result *a = tsne_run(x->data, n, x->shape[1], &p);
+    struct tsne_result *b = tsne_run(x->data, n, x->shape[1], &p);
+    p.threads = 1;
+    struct tsne_result *c = tsne_run(x->data, n, x->shape[1], &p);
+    p.seed = 4;
+    struct tsne_result *e = tsne_run(x->data, n, x->shape[1], &p);
+    cr_assert(a && b && c && e, "%s", error_message());
+    cr_assert_eq(memcmp(a->y, b->y, n * 2 * sizeof *a->y), 0, "same seed, different output");
+    for (size_t t = 0; t < n * 2; t++)
+        cr_assert_eq(a->y[t], c->y[t], "2 vs 1 thread, element %zu: %.9g vs %.9g", t, a->y[t],
+                     c->y[t]);
+    cr_assert_neq(memcmp(a->y, e->y, n * 2 * sizeof *a->y), 0, "seed had no effect");
+    tsne_result_free(a);
+    tsne_result_free(b);
+    tsne_result_free(c);
+    tsne_result_free(e);
+    array_free(x);
+}
+
+/* Heavy tails: dof < 1 runs, its KL is that of its own kernel, and the map
+ * differs (clusters tighter relative to the map: the mean 10-NN distance over
+ * the map's spread falls). */
+static double nn_spread_ratio(const float *y, size_t n)
+{
+    struct knn *nn = knn_exact(y, n, 2, 10, 0, NULL);
+    double mx = 0, my = 0, v = 0, dn = 0;
+    for (size_t i = 0; i < n; i++) {
+        mx += y[2 * i];
+        my += y[2 * i + 1];
+    }
+    mx /= n;
+    my /= n;
+    for (size_t i = 0; i < n; i++) {
+        v += pow(y[2 * i] - mx, 2) + pow(y[2 * i + 1] - my, 2);
+        dn += sqrt(nn->dist2[i * 10 + 9]);
+    }
+    knn_free(nn);
+    return (dn / n) / sqrt(v / n);
+}
+
+Test(tsne_fft, heavy_tails_dof, .timeout = 600)
+{
+    struct array *x = load(FIX "x50.npy", DT_F32, 2);
+    size_t n = 1000;
+    struct tsne_params p = tsne_params_default();
+    p.method = TSNE_METHOD_BH;
+    p.seed = 1;
+    p.iters = 500;
+    struct tsne_result *a = tsne_run(x->data, n, x->shape[1], &p);
+    p.dof = 0.5;
+    struct tsne_result *b = tsne_run(x->data, n, x->shape[1], &p);
+    cr_assert(a && b, "%s", error_message());
+    double ra = nn_spread_ratio(a->y, n), rb = nn_spread_ratio(b->y, n);
+    cr_log_info("10-NN distance / spread: dof 1 %.4f, dof 0.5 %.4f; KL %.4f / %.4f", ra, rb,
+                a->kl_final, b->kl_final);
+    cr_assert_neq(memcmp(a->y, b->y, n * 2 * sizeof *a->y), 0);
+    cr_assert_lt(rb, ra, "dof 0.5 should give tighter clusters: %.4f vs %.4f", rb, ra);
+    for (size_t t = 0; t < n * 2; t++)
+        cr_assert(isfinite(b->y[t]));
+    tsne_result_free(a);
+    tsne_result_free(b);
+    array_free(x);
+}
+
+/* ---- adding points to a map --------------------------------------------------------- */
+
+Test(tsne_fft, add_places_points_near_their_neighbours, .timeout = 600)
+{
+    struct array *x = load(FIX "x50.npy", DT_F32, 2);
+    struct array *lab = load(FIX "labels.npy", DT_I32, 1);
+    /* The fixture is in class order: every 5th row is held out as new, the
+     * others make the map (rows and labels copied into that order). */
+    size_t n = 1600, m = 400, d = x->shape[1];
+    float *xf = malloc((n + m) * d * sizeof *xf);
+    int32_t *lb = malloc((n + m) * sizeof *lb);
+    for (size_t i = 0, a = 0, b = n; i < n + m; i++) {
+        size_t to = i % 5 ? a++ : b++;
+        memcpy(xf + to * d, (const float *)x->data + i * d, d * sizeof *xf);
+        lb[to] = ((const int32_t *)lab->data)[i];
+    }
+    struct tsne_params p = tsne_params_default();
+    p.seed = 1;
+    struct tsne_result *map = tsne_run(xf, n, d, &p);
+    cr_assert_not_null(map, "%s", error_message());
+    p.iters = 250;
+    struct tsne_result *add = tsne_transform(xf, n, d, map->y, xf + n * d, m, &p);
+    cr_assert_not_null(add, "%s", error_message());
+    cr_assert_eq(add->n, m);
+    /* 10-NN label vote of each added point among the map's points */
+    size_t correct = 0, correct_map = 0;
+    struct knn *nn = knn_query(map->y, n, add->y, m, 2, 10, 0, NULL);
+    struct knn *nh = knn_query(xf, n, xf + n * d, m, d, 10, 0, NULL);
+    cr_assert(nn && nh);
+    for (size_t i = 0; i < m; i++) {
+        int cnt[16] = {0}, ch[16] = {0}, best = 0, bh = 0;
+        for (int a = 0; a < 10; a++) {
+            cnt[lb[nn->idx[i * 10 + a]]]++;
+            ch[lb[nh->idx[i * 10 + a]]]++;
+        }
+        for (int c = 1; c < 16; c++) {
+            if (cnt[c] > cnt[best]) best = c;
+            if (ch[c] > ch[bh]) bh = c;
+        }
+        correct += best == lb[n + i];
+        correct_map += bh == lb[n + i];
+    }
+    double acc = (double)correct / m, acc_hi = (double)correct_map / m;
+    /* the map's own points: leave-one-out 10-NN vote in 2-D */
+    struct knn *own = knn_exact(map->y, n, 2, 10, 0, NULL);
+    size_t cown = 0;
+    for (size_t i = 0; i < n; i++) {
+        int cnt[16] = {0}, best = 0;
+        for (int a = 0; a < 10; a++)
+            cnt[lb[own->idx[i * 10 + a]]]++;
+        for (int c = 1; c < 16; c++)
+            if (cnt[c] > cnt[best]) best = c;
+        cown += best == lb[i];
+    }
+    knn_free(own);
+    double acc_own = (double)cown / n;
+    cr_log_info("added points: 10-NN label accuracy in the map %.4f (map's own points %.4f, "
+                "in the 50-d data %.4f), mean KL %.4f",
+                acc, acc_own, acc_hi, add->kl_final);
+    /* as good as the map's own points, within 0.04 (measured: 0.7325 vs 0.73-0.75) */
+    cr_assert_geq(acc, acc_own - 0.04, "added points' accuracy %.4f, map's own %.4f", acc,
+                  acc_own);
+    cr_assert_geq(acc, 0.65, "added points' accuracy %.4f", acc);
+    knn_free(nn);
+    knn_free(nh);
+    tsne_result_free(add);
+    tsne_result_free(map);
+    free(xf);
+    free(lb);
+    array_free(x);
+    array_free(lab);
+}
+
+Test(tsne_fft, method_auto_thresholds)
+{
+    cr_assert_eq(tsne_method_resolve(TSNE_METHOD_AUTO, TSNE_EXACT_MAX_N, 2), TSNE_METHOD_EXACT);
+    cr_assert_eq(tsne_method_resolve(TSNE_METHOD_AUTO, TSNE_EXACT_MAX_N + 1, 2),
+                 TSNE_FFT_MIN_N > TSNE_EXACT_MAX_N + 1 ? TSNE_METHOD_BH : TSNE_METHOD_FFT);
+    cr_assert_eq(tsne_method_resolve(TSNE_METHOD_AUTO, TSNE_FFT_MIN_N, 2), TSNE_METHOD_FFT);
+    cr_assert_eq(tsne_method_resolve(TSNE_METHOD_AUTO, TSNE_FFT_MIN_N, 3), TSNE_METHOD_BH);
+    cr_assert_str_eq(tsne_method_name(TSNE_METHOD_FFT), "fft");
+    struct tsne_params p = tsne_params_default();
+    p.dof = 0;
+    struct array *x = load(FIX "x50.npy", DT_F32, 2);
+    cr_assert_null(tsne_run(x->data, 200, 50, &p));
+    cr_assert_eq(error_code(), ERR_INPUT);
+    cr_assert(strstr(error_message(), "degrees of freedom"), "%s", error_message());
+    array_free(x);
+}

@@ -39,6 +39,9 @@ enum {
     OPT_MAX_PIXELS,
     OPT_MAX_ELEMENTS,
     OPT_MAX_MEMORY,
+    OPT_PREP_SCALE, /* --scale, --mean, --std of the model commands */
+    OPT_PREP_MEAN,
+    OPT_PREP_STD,
     OPT_COMMAND_BASE = 1100 /* commands number their own long-only options from here */
 };
 
@@ -52,6 +55,17 @@ enum {
         {"max-elements", required_argument, 0, OPT_MAX_ELEMENTS},              \
         {"max-memory", required_argument, 0, OPT_MAX_MEMORY},                  \
         {"help", no_argument, 0, 'h'}
+
+/* The preprocessing options of every command that runs a model. */
+#define PREP_LONG_OPTIONS                                                      \
+    {"scale", required_argument, 0, OPT_PREP_SCALE},                           \
+        {"mean", required_argument, 0, OPT_PREP_MEAN},                         \
+        {"std", required_argument, 0, OPT_PREP_STD}
+
+struct model_prep;
+/* Handles --scale/--mean/--std into p; returns 1 when ch was one of them, 0
+ * otherwise. A bad value prints the error and exits 2. */
+int cli_prep_option(struct model_prep *p, int ch, const char *arg);
 
 struct cli_common {
     const char *out;   /* -o/--out: a file or folder, per command; NULL = default */

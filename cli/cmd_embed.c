@@ -34,7 +34,7 @@ static const char USAGE[] =
     "  classes.txt      the class names, one per line\n"
     "Images (.png, .jpg, .jpeg) are preprocessed as for `interp predict`.\n";
 
-enum { OPT_LIST = OPT_COMMAND_BASE, OPT_LAYER, OPT_BATCH, OPT_SCALE, OPT_MEAN, OPT_STD };
+enum { OPT_LIST = OPT_COMMAND_BASE, OPT_LAYER, OPT_BATCH };
 
 /* ---------------------------------------------------------------- inputs */
 struct strlist {
@@ -146,9 +146,7 @@ int cmd_embed(int argc, char **argv)
     static const struct option opts[] = {{"list", required_argument, 0, OPT_LIST},
                                          {"layer", required_argument, 0, OPT_LAYER},
                                          {"batch", required_argument, 0, OPT_BATCH},
-                                         {"scale", required_argument, 0, OPT_SCALE},
-                                         {"mean", required_argument, 0, OPT_MEAN},
-                                         {"std", required_argument, 0, OPT_STD},
+                                         PREP_LONG_OPTIONS,
                                          COMMON_LONG_OPTIONS,
                                          {0}};
     struct cli_common c = cli_common_default(USAGE);
@@ -160,18 +158,9 @@ int cmd_embed(int argc, char **argv)
         case OPT_LIST: list_path = optarg; break;
         case OPT_LAYER: layer_name = optarg; break;
         case OPT_BATCH: batch = (int)cli_parse_long("--batch", optarg, 1, 4096); break;
-        case OPT_SCALE: prep.scale = cli_parse_double("--scale", optarg, -1e9, 1e9); break;
-        case OPT_MEAN:
-            if (model_prep_parse_list(optarg, prep.mean, &prep.nmean, "--mean"))
-                return cli_fail();
-            break;
-        case OPT_STD:
-            if (model_prep_parse_list(optarg, prep.std, &prep.nstd, "--std")) return cli_fail();
-            for (int i = 0; i < prep.nstd; i++)
-                if (prep.std[i] == 0.0f)
-                    return cli_usage_error(NULL, "--std: 0 is not allowed");
-            break;
-        default: cli_common_option(&c, ch, optarg, argv, opts);
+        default:
+            if (!cli_prep_option(&prep, ch, optarg))
+                cli_common_option(&c, ch, optarg, argv, opts);
         }
     }
     int nargs = argc - optind;

@@ -26,7 +26,7 @@ static const char USAGE[] =
     "channel (0.485,0.456,0.406). NAMES: a file with one class name per line, or a\n"
     "comma-separated list. --batch B: images per forward pass (default 32).\n";
 
-enum { OPT_TOP = OPT_COMMAND_BASE, OPT_CLASSES, OPT_BATCH, OPT_SCALE, OPT_MEAN, OPT_STD };
+enum { OPT_TOP = OPT_COMMAND_BASE, OPT_CLASSES, OPT_BATCH };
 
 /* Class names from a file, or from a comma-separated list when no such file. */
 static char **names_get(const char *arg, size_t *n)
@@ -63,9 +63,7 @@ int cmd_predict(int argc, char **argv)
     static const struct option opts[] = {{"top", required_argument, 0, OPT_TOP},
                                          {"classes", required_argument, 0, OPT_CLASSES},
                                          {"batch", required_argument, 0, OPT_BATCH},
-                                         {"scale", required_argument, 0, OPT_SCALE},
-                                         {"mean", required_argument, 0, OPT_MEAN},
-                                         {"std", required_argument, 0, OPT_STD},
+                                         PREP_LONG_OPTIONS,
                                          COMMON_LONG_OPTIONS,
                                          {0}};
     struct cli_common c = cli_common_default(USAGE);
@@ -77,18 +75,9 @@ int cmd_predict(int argc, char **argv)
         case OPT_TOP: top = (int)cli_parse_long("--top", optarg, 1, 100000); break;
         case OPT_BATCH: batch = (int)cli_parse_long("--batch", optarg, 1, 4096); break;
         case OPT_CLASSES: classes_arg = optarg; break;
-        case OPT_SCALE: prep.scale = cli_parse_double("--scale", optarg, -1e9, 1e9); break;
-        case OPT_MEAN:
-            if (model_prep_parse_list(optarg, prep.mean, &prep.nmean, "--mean"))
-                return cli_fail();
-            break;
-        case OPT_STD:
-            if (model_prep_parse_list(optarg, prep.std, &prep.nstd, "--std")) return cli_fail();
-            for (int i = 0; i < prep.nstd; i++)
-                if (prep.std[i] == 0.0f)
-                    return cli_usage_error(NULL, "--std: 0 is not allowed");
-            break;
-        default: cli_common_option(&c, ch, optarg, argv, opts);
+        default:
+            if (!cli_prep_option(&prep, ch, optarg))
+                cli_common_option(&c, ch, optarg, argv, opts);
         }
     }
     if (argc - optind < 2) {

@@ -40,15 +40,7 @@ static const char USAGE[] =
     "  --batch B        images per forward pass (default 64)\n"
     "  --scale, --mean, --std  preprocessing, as for `interp predict`\n";
 
-enum {
-    OPT_CLASSES = OPT_COMMAND_BASE,
-    OPT_PER_CLASS,
-    OPT_TSNE_MAX,
-    OPT_BATCH,
-    OPT_SCALE,
-    OPT_MEAN,
-    OPT_STD
-};
+enum { OPT_CLASSES = OPT_COMMAND_BASE, OPT_PER_CLASS, OPT_TSNE_MAX, OPT_BATCH };
 
 /* --classes: an existing file (one name per line) or a comma list. */
 static char **load_names(const char *arg, size_t *n)
@@ -119,9 +111,7 @@ int cmd_report(int argc, char **argv)
                                          {"per-class", required_argument, 0, OPT_PER_CLASS},
                                          {"tsne-max", required_argument, 0, OPT_TSNE_MAX},
                                          {"batch", required_argument, 0, OPT_BATCH},
-                                         {"scale", required_argument, 0, OPT_SCALE},
-                                         {"mean", required_argument, 0, OPT_MEAN},
-                                         {"std", required_argument, 0, OPT_STD},
+                                         PREP_LONG_OPTIONS,
                                          COMMON_LONG_OPTIONS,
                                          {0}};
     struct cli_common c = cli_common_default(USAGE);
@@ -140,25 +130,9 @@ int cmd_report(int argc, char **argv)
             p.tsne_max = (size_t)cli_parse_long("--tsne-max", optarg, 0, 100000000);
             break;
         case OPT_BATCH: p.batch = (int)cli_parse_long("--batch", optarg, 1, 4096); break;
-        case OPT_SCALE: p.prep.scale = cli_parse_double("--scale", optarg, -1e9, 1e9); break;
-        case OPT_MEAN:
-            if (model_prep_parse_list(optarg, p.prep.mean, &p.prep.nmean, "--mean")) {
-                free(cmd);
-                return cli_fail();
-            }
-            break;
-        case OPT_STD:
-            if (model_prep_parse_list(optarg, p.prep.std, &p.prep.nstd, "--std")) {
-                free(cmd);
-                return cli_fail();
-            }
-            for (int i = 0; i < p.prep.nstd; i++)
-                if (p.prep.std[i] == 0.0f) {
-                    free(cmd);
-                    return cli_usage_error(NULL, "--std: 0 is not allowed");
-                }
-            break;
-        default: cli_common_option(&c, ch, optarg, argv, opts);
+        default:
+            if (!cli_prep_option(&p.prep, ch, optarg))
+                cli_common_option(&c, ch, optarg, argv, opts);
         }
     }
     if (argc - optind != 2) {

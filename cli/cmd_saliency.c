@@ -27,15 +27,7 @@ static const char USAGE[] =
     "(default), all, an index, or a name from --classes. --colormap: jet (default),\n"
     "viridis, inferno, magma, turbo. --alpha: heat opacity (default 0.5).\n";
 
-enum {
-    OPT_CLASS = OPT_COMMAND_BASE,
-    OPT_CMAP,
-    OPT_ALPHA,
-    OPT_CLASSES,
-    OPT_SCALE,
-    OPT_MEAN,
-    OPT_STD
-};
+enum { OPT_CLASS = OPT_COMMAND_BASE, OPT_CMAP, OPT_ALPHA, OPT_CLASSES };
 
 int cmd_saliency(int argc, char **argv)
 {
@@ -43,9 +35,7 @@ int cmd_saliency(int argc, char **argv)
                                          {"colormap", required_argument, 0, OPT_CMAP},
                                          {"alpha", required_argument, 0, OPT_ALPHA},
                                          {"classes", required_argument, 0, OPT_CLASSES},
-                                         {"scale", required_argument, 0, OPT_SCALE},
-                                         {"mean", required_argument, 0, OPT_MEAN},
-                                         {"std", required_argument, 0, OPT_STD},
+                                         PREP_LONG_OPTIONS,
                                          COMMON_LONG_OPTIONS,
                                          {0}};
     struct cli_common c = cli_common_default(USAGE);
@@ -59,18 +49,9 @@ int cmd_saliency(int argc, char **argv)
         case OPT_CMAP: cmap = optarg; break;
         case OPT_ALPHA: alpha = cli_parse_double("--alpha", optarg, 0, 1); break;
         case OPT_CLASSES: classes_arg = optarg; break;
-        case OPT_SCALE: prep.scale = cli_parse_double("--scale", optarg, -1e9, 1e9); break;
-        case OPT_MEAN:
-            if (model_prep_parse_list(optarg, prep.mean, &prep.nmean, "--mean"))
-                return cli_fail();
-            break;
-        case OPT_STD:
-            if (model_prep_parse_list(optarg, prep.std, &prep.nstd, "--std")) return cli_fail();
-            for (int i = 0; i < prep.nstd; i++)
-                if (prep.std[i] == 0.0f)
-                    return cli_usage_error(NULL, "--std: 0 is not allowed");
-            break;
-        default: cli_common_option(&c, ch, optarg, argv, opts);
+        default:
+            if (!cli_prep_option(&prep, ch, optarg))
+                cli_common_option(&c, ch, optarg, argv, opts);
         }
     }
     if (argc - optind < 2) {

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../core/error.h"
+#include "../core/model.h"
 #include "../core/outfile.h"
 #include "../core/util.h"
 #include "cli.h"
@@ -177,6 +178,22 @@ int cli_common_option(struct cli_common *c, int ch, const char *arg, char **argv
     }
     fprintf(stderr, "interp %s: unhandled option\n", argv[0]);
     exit(EXIT_USAGE);
+}
+
+int cli_prep_option(struct model_prep *p, int ch, const char *arg)
+{
+    switch (ch) {
+    case OPT_PREP_SCALE: p->scale = cli_parse_double("--scale", arg, -1e9, 1e9); return 1;
+    case OPT_PREP_MEAN:
+        if (model_prep_parse_list(arg, p->mean, &p->nmean, "--mean")) exit(cli_fail());
+        return 1;
+    case OPT_PREP_STD:
+        if (model_prep_parse_list(arg, p->std, &p->nstd, "--std")) exit(cli_fail());
+        for (int i = 0; i < p->nstd; i++)
+            if (p->std[i] == 0.0f) exit(cli_usage_error(NULL, "--std: 0 is not allowed"));
+        return 1;
+    }
+    return 0;
 }
 
 int cli_fail(void)

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../core/error.h"
+#include "../core/rng.h"
 #include "../core/util.h"
 
 #ifdef _OPENMP
@@ -47,16 +48,6 @@ struct knn_approx_params knn_approx_params_default(void)
         .threads = 0,
     };
     return p;
-}
-
-/* ---- small generator (splitmix64): per tree, per point -------------------------- */
-
-static uint64_t mix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
 }
 
 static inline float dist_f(const float *a, const float *b, size_t d)
@@ -118,7 +109,7 @@ static int rptree_build(struct rptree *t, const float *x, size_t n, size_t d, si
             t->nleaves++;
             continue;
         }
-        size_t a = s + mix64(&st) % m, b = s + mix64(&st) % (m - 1);
+        size_t a = s + splitmix64(&st) % m, b = s + splitmix64(&st) % (m - 1);
         if (b >= a) b++;
         const float *xa = x + (size_t)t->perm[a] * d, *xb = x + (size_t)t->perm[b] * d;
         double off = 0.0;
@@ -321,7 +312,7 @@ struct knn *knn_approx(const float *x, size_t n, size_t d, size_t k,
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) reduction(| : bad)
     for (int t = 0; t < p.trees; t++) {
         uint64_t s = p.seed ^ (0xa0761d6478bd642fULL * (uint64_t)(t + 1));
-        bad |= rptree_build(&trees[t], x, n, d, leaf, mix64(&s)) < 0;
+        bad |= rptree_build(&trees[t], x, n, d, leaf, splitmix64(&s)) < 0;
     }
     if (bad) goto done;
     progress_update(progress, "kNN", 1, (size_t)p.rounds + 2, "trees");
@@ -349,7 +340,7 @@ struct knn *knn_approx(const float *x, size_t n, size_t d, size_t k,
         }
         uint64_t s = p.seed ^ (0x9e3779b97f4a7c15ULL * (uint64_t)(i + 1));
         while (cnt < k) {
-            uint32_t j = (uint32_t)(mix64(&s) % n);
+            uint32_t j = (uint32_t)(splitmix64(&s) % n);
             if (mk[j] == mark) continue;
             mk[j] = mark;
             heap_push(hd, hi, hf, &cnt, k, dist_f(x + i * d, x + (size_t)j * d, d), (int32_t)j);

@@ -18,6 +18,7 @@
 
 #include "../core/array.h"
 #include "../core/error.h"
+#include "../core/rng.h"
 #include "../core/outfile.h"
 #include "../core/util.h"
 
@@ -121,44 +122,6 @@ static void orthonormalize_rows(double *v, size_t k, size_t d)
     }
 }
 
-/* xoshiro256** seeded by splitmix64: the randomized solver's test matrix is
- * a function of the seed only. */
-struct rng {
-    uint64_t s[4];
-};
-
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
-static uint64_t rng_next(struct rng *r)
-{
-    uint64_t *s = r->s, out = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return out;
-}
-
-/* Standard normal by Box-Muller (one of the pair; speed is irrelevant here). */
-static double rng_normal(struct rng *r)
-{
-    double u1 = ((rng_next(r) >> 11) + 1.0) * 0x1.0p-53; /* (0, 1] */
-    double u2 = (rng_next(r) >> 11) * 0x1.0p-53;
-    return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
-}
 
 /* Orthonormal basis of the columns of a (m x c, row-major, m >= c), in place:
  * Householder QR then the explicit Q. */
@@ -348,10 +311,8 @@ static int solve_randomized(const float *x, size_t n, size_t d, size_t k,
     wv = xmalloc(l * l * sizeof *wv);
     if (!buf || !om || !y) goto done;
 
-    struct rng g;
-    uint64_t sm = p->seed;
-    for (int i = 0; i < 4; i++)
-        g.s[i] = splitmix64(&sm);
+    struct rng g; /* the test matrix is a function of the seed only */
+    rng_seed(&g, p->seed);
     for (size_t i = 0; i < d * l; i++)
         om[i] = rng_normal(&g);
 

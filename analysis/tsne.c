@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "../core/error.h"
+#include "../core/rng.h"
 #include "../core/util.h"
 #include "fft_grid.h"
 #include "knn.h"
@@ -67,57 +68,6 @@ const char *tsne_method_name(enum tsne_method m)
     case TSNE_METHOD_FFT: return "fft";
     default: return "auto";
     }
-}
-
-/* ---- random numbers: splitmix64 seeding xoshiro256** ------------------------- */
-
-struct rng {
-    uint64_t s[4];
-};
-
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static void rng_seed(struct rng *r, uint64_t seed)
-{
-    for (int i = 0; i < 4; i++)
-        r->s[i] = splitmix64(&seed);
-}
-
-static inline uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
-static uint64_t rng_next(struct rng *r)
-{
-    uint64_t *s = r->s, out = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return out;
-}
-
-/* Uniform in (0, 1): 53 random bits, never 0. */
-static double rng_uniform(struct rng *r)
-{
-    return ((double)(rng_next(r) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
-}
-
-/* Standard normal by Box-Muller (one value per call, the pair's sine discarded,
- * which keeps the sequence simple to reproduce). */
-static double rng_normal(struct rng *r)
-{
-    double u = rng_uniform(r), v = rng_uniform(r);
-    return sqrt(-2.0 * log(u)) * cos(2.0 * M_PI * v);
 }
 
 /* ---- repulsion backend: exact O(N^2) ---------------------------------------- */

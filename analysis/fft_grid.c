@@ -20,7 +20,8 @@
 
 #define FG_MAX_DIMS  3
 #define FG_MAX_NODES 8
-#define FG_NREAL     (FG_MAX_DIMS + 3) /* kernels K2, K1; charges 1, y_1..y_dims */
+#define FG_NBUF      (FG_MAX_DIMS + 2) /* charges 1, y_1..y_dims; potentials, one more */
+#define FG_CHUNK     32                /* rows or columns per task of a 2-D pass */
 
 static int fg_threads(int t)
 {
@@ -45,38 +46,73 @@ struct fft_grid_params fft_grid_params_default(int dims)
     return p;
 }
 
-/* ---- FFTW plans: one pair per (dims, size), made once under a lock ------------- */
+/* ---- FFTW plans: made once per shape under a lock, then shared -------------- */
+
+/* The transforms: whole r2c/c2r grids (1-D, 3-D and the kernels), and for 2-D
+ * grids the two passes apart, so that the zero rows of the padded charge grid
+ * are never transformed and only the potentials' own rows are transformed back:
+ * rows r2c / c2r (along the last dimension, `howmany` rows of m reals and
+ * m/2+1 complex) and columns c2c forward / backward (in place, `howmany`
+ * adjacent columns of an m x (m/2+1) complex array). */
+enum plan_kind {
+    PLAN_R2C,
+    PLAN_C2R,
+    PLAN_ROWS_R2C,
+    PLAN_ROWS_C2R,
+    PLAN_COLS_FWD,
+    PLAN_COLS_BWD,
+    PLAN_DCT /* 2-D DCT-I of (m/2 + 1)^2, real to real (cplx taken as floats) */
+};
 
 struct plan_entry {
-    int dims, m;
-    fftwf_plan fwd, inv;
+    int kind, dims, m, howmany;
+    fftwf_plan plan;
 };
 
 static pthread_mutex_t plan_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct plan_entry *plans;
 static size_t nplans, plans_cap;
 
-/* The r2c and c2r plans for an m^dims grid; real/cplx are arrays of that size
- * (from fftwf_malloc, so every buffer later executed with them shares their
- * alignment). FFTW_ESTIMATE does not touch the arrays and picks the same
- * algorithm every time: runs stay bit-identical. */
-static int plan_get(int dims, int m, float *real, fftwf_complex *cplx, fftwf_plan *fwd,
-                    fftwf_plan *inv)
+/* The plan of a kind for an m^dims grid (howmany: rows or columns of the pass
+ * kinds); real/cplx are arrays of that shape from fftwf_malloc, so every buffer
+ * later executed with the plan at the same offsets shares their alignment.
+ * FFTW_ESTIMATE does not touch the arrays and picks the same algorithm every
+ * time: runs stay bit-identical. */
+static int plan_get(int kind, int dims, int m, int howmany, float *real, fftwf_complex *cplx,
+                    fftwf_plan *out)
 {
     int rc = 0;
     pthread_mutex_lock(&plan_lock);
     for (size_t t = 0; t < nplans; t++)
-        if (plans[t].dims == dims && plans[t].m == m) {
-            *fwd = plans[t].fwd;
-            *inv = plans[t].inv;
+        if (plans[t].kind == kind && plans[t].dims == dims && plans[t].m == m &&
+            plans[t].howmany == howmany) {
+            *out = plans[t].plan;
             goto out;
         }
-    int nn[FG_MAX_DIMS] = {m, m, m};
-    fftwf_plan f = fftwf_plan_dft_r2c(dims, nn, real, cplx, FFTW_ESTIMATE);
-    fftwf_plan b = fftwf_plan_dft_c2r(dims, nn, cplx, real, FFTW_ESTIMATE);
-    if (!f || !b) {
-        if (f) fftwf_destroy_plan(f);
-        if (b) fftwf_destroy_plan(b);
+    int nn[FG_MAX_DIMS] = {m, m, m}, mc = m / 2 + 1;
+    fftwf_plan f = NULL;
+    switch (kind) {
+    case PLAN_R2C: f = fftwf_plan_dft_r2c(dims, nn, real, cplx, FFTW_ESTIMATE); break;
+    case PLAN_C2R: f = fftwf_plan_dft_c2r(dims, nn, cplx, real, FFTW_ESTIMATE); break;
+    case PLAN_DCT:
+        f = fftwf_plan_r2r_2d(m / 2 + 1, m / 2 + 1, real, (float *)cplx, FFTW_REDFT00,
+                              FFTW_REDFT00, FFTW_ESTIMATE);
+        break;
+    case PLAN_ROWS_R2C:
+        f = fftwf_plan_many_dft_r2c(1, &m, howmany, real, NULL, 1, m, cplx, NULL, 1, mc,
+                                    FFTW_ESTIMATE);
+        break;
+    case PLAN_ROWS_C2R:
+        f = fftwf_plan_many_dft_c2r(1, &m, howmany, cplx, NULL, 1, mc, real, NULL, 1, m,
+                                    FFTW_ESTIMATE);
+        break;
+    default:
+        f = fftwf_plan_many_dft(1, &m, howmany, cplx, NULL, mc, 1, cplx, NULL, mc, 1,
+                                kind == PLAN_COLS_FWD ? FFTW_FORWARD : FFTW_BACKWARD,
+                                FFTW_ESTIMATE);
+        break;
+    }
+    if (!f) {
         rc = error_set(ERR_FAIL, NULL, "FFTW could not plan a %d-D transform of size %d", dims,
                        m);
         goto out;
@@ -85,9 +121,8 @@ static int plan_get(int dims, int m, float *real, fftwf_complex *cplx, fftwf_pla
         plans_cap = plans_cap ? 2 * plans_cap : 16;
         plans = xrealloc(plans, plans_cap * sizeof *plans);
     }
-    plans[nplans++] = (struct plan_entry){dims, m, f, b};
-    *fwd = f;
-    *inv = b;
+    plans[nplans++] = (struct plan_entry){kind, dims, m, howmany, f};
+    *out = f;
 out:
     pthread_mutex_unlock(&plan_lock);
     return rc;
@@ -95,15 +130,26 @@ out:
 
 /* ---- the grid ------------------------------------------------------------------ */
 
+/* The transformed kernels of the last grid: real (the kernels are even), with
+ * the 1 / m^dims of the unnormalised inverse folded in. */
+struct kernel_entry {
+    int m;
+    double hbox;
+    float *k2, *k1; /* m^(dims-1) x (m/2+1) */
+};
+
 struct fft_grid {
     int dims, p, nt;
     struct fft_grid_params par;
-    double node_t[FG_MAX_NODES], node_den[FG_MAX_NODES]; /* Lagrange nodes in [0,1] */
+    double node_t[FG_MAX_NODES], node_inv[FG_MAX_NODES]; /* Lagrange nodes in [0,1],
+                                                            1 / their denominators */
     int nb, m;                                           /* last boxes/dim, FFT size */
+    int par_fft; /* grid large enough to share among threads (a small one is
+                    faster serial, and much faster on a loaded machine) */
     size_t cap_real, cap_cplx;                           /* elements per buffer */
-    float *real[FG_NREAL];         /* kernels and charges, then potentials */
-    fftwf_complex *cplx[FG_NREAL]; /* their transforms */
-    fftwf_complex *prod[FG_NREAL]; /* products, destroyed by c2r */
+    float *real[FG_NBUF];         /* charges, then potentials */
+    fftwf_complex *cplx[FG_NBUF]; /* their transforms, then the products */
+    struct kernel_entry kern;
     size_t ncap;
     uint32_t *box, *order; /* per point box, points by box */
     size_t *bstart;        /* boxes + 1 */
@@ -135,28 +181,34 @@ struct fft_grid *fft_grid_new(int dims, const struct fft_grid_params *pin)
         double den = 1.0;
         for (int j = 0; j < g->p; j++)
             if (j != k) den *= g->node_t[k] - g->node_t[j];
-        g->node_den[k] = den;
+        g->node_inv[k] = 1.0 / den;
     }
     return g;
 }
 
 static void free_bufs(struct fft_grid *g)
 {
-    for (int t = 0; t < FG_NREAL; t++) {
+    for (int t = 0; t < FG_NBUF; t++) {
         fftwf_free(g->real[t]);
         fftwf_free(g->cplx[t]);
-        fftwf_free(g->prod[t]);
         g->real[t] = NULL;
         g->cplx[t] = NULL;
-        g->prod[t] = NULL;
     }
     g->cap_real = g->cap_cplx = 0;
+}
+
+static void kernel_entry_release(struct kernel_entry *e)
+{
+    fftwf_free(e->k2);
+    fftwf_free(e->k1);
+    *e = (struct kernel_entry){0};
 }
 
 void fft_grid_free(struct fft_grid *g)
 {
     if (!g) return;
     free_bufs(g);
+    kernel_entry_release(&g->kern);
     free(g->box);
     free(g->order);
     free(g->bstart);
@@ -192,7 +244,7 @@ static inline void lagrange(const struct fft_grid *g, double t, double *w)
         double num = 1.0;
         for (int j = 0; j < p; j++)
             if (j != k) num *= t - g->node_t[j];
-        w[k] = num / g->node_den[k];
+        w[k] = num * g->node_inv[k];
     }
 }
 
@@ -203,12 +255,11 @@ static int ensure_bufs(struct fft_grid *g, size_t nreal, size_t ncplx)
     size_t br, bc;
     if (!mul_ok(nreal, sizeof(float), &br) || !mul_ok(ncplx, sizeof(fftwf_complex), &bc))
         return error_set(ERR_FAIL, NULL, "FFT grid too large");
-    int nbuf = g->dims + 3;
+    int nbuf = g->dims + 2;
     for (int t = 0; t < nbuf; t++) {
         g->real[t] = fftwf_malloc(br);
         g->cplx[t] = fftwf_malloc(bc);
-        g->prod[t] = fftwf_malloc(bc);
-        if (!g->real[t] || !g->cplx[t] || !g->prod[t]) {
+        if (!g->real[t] || !g->cplx[t]) {
             free_bufs(g);
             return error_set(ERR_FAIL, NULL, "out of memory for an FFT grid of %zu floats",
                              nreal);
@@ -248,33 +299,211 @@ static int ensure_points(struct fft_grid *g, size_t n, size_t nboxes)
 
 /* Kernel K2 (which = 0) or K1 (which = 1) on the circulant m^dims grid:
  * entry (t_1..t_dims) holds K at node offset (t or t - m) * hn, the middle
- * entry t = m/2 (never needed) 0. */
+ * entry t = m/2 (never needed) 0. Rows along the last dimension are filled
+ * from a table of squared offsets. */
 static void fill_kernel(const struct fft_grid *g, int which, double hn, float *out)
 {
     int dims = g->dims, m = g->m, half = m / 2;
     double a = g->par.dof, ia = 1.0 / a;
-    size_t total = 1;
-    for (int d = 0; d < dims; d++)
-        total *= (size_t)m;
-#pragma omp parallel for schedule(static) num_threads(g->nt) if (total >= 65536)
-    for (size_t f = 0; f < total; f++) {
-        size_t r = f;
+    double *o2 = xmalloc((size_t)m * sizeof *o2);
+    for (int t = 0; t < m; t++) {
+        double o = (t < half ? t : t - m) * hn;
+        o2[t] = o * o;
+    }
+    size_t nrows = 1;
+    for (int d = 1; d < dims; d++)
+        nrows *= (size_t)m;
+#pragma omp parallel for schedule(static) num_threads(g->nt) if (nrows * m >= 262144)
+    for (size_t row = 0; row < nrows; row++) {
+        size_t r = row;
         double d2 = 0.0;
         int mid = 0;
-        for (int d = 0; d < dims; d++) {
+        for (int d = 1; d < dims; d++) {
             int t = (int)(r % (size_t)m);
             r /= (size_t)m;
-            if (t == half) mid = 1;
-            double o = (t < half ? t : t - m) * hn;
-            d2 += o * o;
+            mid |= t == half;
+            d2 += o2[t];
         }
-        double base = 1.0 + d2 * ia, k;
-        if (a == 1.0)
-            k = which == 0 ? 1.0 / (base * base) : 1.0 / base;
-        else
-            k = which == 0 ? pow(base, -(a + 1.0)) : pow(base, -a);
-        out[f] = mid ? 0.0f : (float)k;
+        float *dst = out + row * (size_t)m;
+        for (int t = 0; t < m; t++) {
+            double base = 1.0 + (d2 + o2[t]) * ia, k;
+            if (a == 1.0)
+                k = which == 0 ? 1.0 / (base * base) : 1.0 / base;
+            else
+                k = which == 0 ? pow(base, -(a + 1.0)) : pow(base, -a);
+            dst[t] = mid || t == half ? 0.0f : (float)k;
+        }
     }
+    free(o2);
+}
+
+/* The transformed kernels for an m^dims grid of boxes hbox wide (kept while
+ * the grid stays the same). Even kernels have real transforms; in 2-D these
+ * are the DCT-I (FFTW's REDFT00) of the kernel's (m/2 + 1)^2 quadrant, a
+ * quarter of the work of the full r2c, which 1-D and 3-D grids use. */
+static int kernel_get(struct fft_grid *g, double hbox, const float **k2, const float **k1)
+{
+    int dims = g->dims, m = g->m, h = m / 2, mc = h + 1;
+    struct kernel_entry *e = &g->kern;
+    size_t nreal = 1, ncplx = (size_t)mc, nq = (size_t)mc * mc;
+    for (int d = 0; d < dims; d++) {
+        nreal *= (size_t)m;
+        if (d > 0) ncplx *= (size_t)m;
+    }
+    if (e->m == m && e->hbox == hbox) goto done;
+    if (e->m != m) {
+        kernel_entry_release(e);
+        e->k2 = fftwf_malloc(ncplx * sizeof(float));
+        e->k1 = fftwf_malloc(ncplx * sizeof(float));
+    }
+    e->m = 0;
+    size_t ntmp = dims == 2 ? 2 * nq : nreal + 2 * ncplx;
+    float *tmp = fftwf_malloc(ntmp * sizeof *tmp);
+    if (!tmp || !e->k2 || !e->k1) {
+        fftwf_free(tmp);
+        kernel_entry_release(e);
+        return error_set(ERR_FAIL, NULL, "out of memory for an FFT grid of %zu floats", nreal);
+    }
+    fftwf_plan plan;
+    int rc = dims == 2 ? plan_get(PLAN_DCT, 2, m, 1, tmp, (fftwf_complex *)(tmp + nq), &plan)
+                       : plan_get(PLAN_R2C, dims, m, 1, tmp, (fftwf_complex *)(tmp + nreal),
+                                  &plan);
+    if (rc < 0) {
+        fftwf_free(tmp);
+        return ERR_FAIL;
+    }
+    float scale = (float)(1.0 / (double)nreal);
+    double hn = hbox / g->p, a = g->par.dof, ia = 1.0 / a;
+    for (int which = 0; which < 2; which++) {
+        float *dst = which == 0 ? e->k2 : e->k1;
+        if (dims != 2) {
+            fftwf_complex *tc = (fftwf_complex *)(tmp + nreal);
+            fill_kernel(g, which, hn, tmp);
+            fftwf_execute_dft_r2c(plan, tmp, tc);
+            for (size_t f = 0; f < ncplx; f++)
+                dst[f] = tc[f][0] * scale;
+            continue;
+        }
+        /* the quadrant: K at node offsets (t0, t1) hn, 0 <= t < m/2, and 0 on
+         * the middle row and column (as fill_kernel's circulant) */
+        float *q = tmp, *qt = tmp + nq;
+        for (int t0 = 0; t0 <= h; t0++)
+            for (int t1 = 0; t1 <= h; t1++) {
+                double d2 = ((double)t0 * t0 + (double)t1 * t1) * hn * hn, base = 1.0 + d2 * ia;
+                double k = a == 1.0 ? (which == 0 ? 1.0 / (base * base) : 1.0 / base)
+                                    : pow(base, which == 0 ? -(a + 1.0) : -a);
+                q[(size_t)t0 * mc + t1] = t0 == h || t1 == h ? 0.0f : (float)k;
+            }
+        fftwf_execute_r2r(plan, q, qt);
+        /* rows k0 > m/2 mirror rows m - k0 */
+        for (int k0 = 0; k0 < m; k0++) {
+            const float *src = qt + (size_t)(k0 <= h ? k0 : m - k0) * mc;
+            for (int k1 = 0; k1 < mc; k1++)
+                dst[(size_t)k0 * mc + k1] = src[k1] * scale;
+        }
+    }
+    fftwf_free(tmp);
+    e->m = m;
+    e->hbox = hbox;
+done:
+    *k2 = e->k2;
+    *k1 = e->k1;
+    return 0;
+}
+
+/* Boxes per dimension: span / box_width within [min_boxes, max_boxes],
+ * rounded up to an FFT-friendly count; they cut the span evenly. */
+static int boxes_for(const struct fft_grid_params *par, double span, double *hbox)
+{
+    double want = ceil(span / par->box_width);
+    if (want > par->max_boxes) want = par->max_boxes;
+    if (want < par->min_boxes) want = par->min_boxes;
+    int nb = nice_size((int)want);
+    *hbox = span / nb;
+    return nb;
+}
+
+/* The forward transforms of the nq charge grids (2-D: the nn charged rows
+ * r2c, the padding rows zeroed, then all columns), in fixed chunks of rows and
+ * columns whatever the thread count. */
+static int transform_charges(struct fft_grid *g, int nq, int nn, fftwf_plan full)
+{
+    int m = g->m, mc = m / 2 + 1;
+    if (g->dims != 2) {
+#pragma omp parallel for schedule(static, 1) num_threads(g->nt) if (g->par_fft)
+        for (int c = 0; c < nq; c++)
+            fftwf_execute_dft_r2c(full, g->real[c], g->cplx[c]);
+        return 0;
+    }
+    int nrc = (nn + FG_CHUNK - 1) / FG_CHUNK, ncc = (mc + FG_CHUNK - 1) / FG_CHUNK;
+    fftwf_plan rows[2], cols[2];
+    if (plan_get(PLAN_ROWS_R2C, 2, m, FG_CHUNK, g->real[0], g->cplx[0], &rows[0]) < 0 ||
+        plan_get(PLAN_ROWS_R2C, 2, m, nn - (nrc - 1) * FG_CHUNK, g->real[0], g->cplx[0],
+                 &rows[1]) < 0 ||
+        plan_get(PLAN_COLS_FWD, 2, m, FG_CHUNK, g->real[0], g->cplx[0], &cols[0]) < 0 ||
+        plan_get(PLAN_COLS_FWD, 2, m, mc - (ncc - 1) * FG_CHUNK, g->real[0], g->cplx[0],
+                 &cols[1]) < 0)
+        return ERR_FAIL;
+#pragma omp parallel num_threads(g->nt) if (g->par_fft)
+    {
+#pragma omp for schedule(static, 1)
+        for (int t = 0; t < nq * nrc; t++) {
+            int c = t / nrc, r = t % nrc;
+            size_t r0 = (size_t)r * FG_CHUNK;
+            fftwf_execute_dft_r2c(rows[r == nrc - 1], g->real[c] + r0 * m,
+                                  g->cplx[c] + r0 * mc);
+        }
+#pragma omp for schedule(static)
+        for (int c = 0; c < nq; c++)
+            memset(g->cplx[c] + (size_t)nn * mc, 0,
+                   (size_t)(m - nn) * mc * sizeof(fftwf_complex));
+#pragma omp for schedule(static, 1)
+        for (int t = 0; t < nq * ncc; t++) {
+            int c = t / ncc, k = t % ncc;
+            fftwf_complex *a = g->cplx[c] + (size_t)k * FG_CHUNK;
+            fftwf_execute_dft(cols[k == ncc - 1], a, a);
+        }
+    }
+    return 0;
+}
+
+/* The inverse transforms of the nout products into the potentials (2-D: all
+ * columns back, then only the nn rows of nodes c2r). Destroys the products. */
+static int transform_potentials(struct fft_grid *g, int nout, int nn, fftwf_plan full)
+{
+    int m = g->m, mc = m / 2 + 1;
+    if (g->dims != 2) {
+#pragma omp parallel for schedule(static, 1) num_threads(g->nt) if (g->par_fft)
+        for (int o = 0; o < nout; o++)
+            fftwf_execute_dft_c2r(full, g->cplx[o], g->real[o]);
+        return 0;
+    }
+    int nrc = (nn + FG_CHUNK - 1) / FG_CHUNK, ncc = (mc + FG_CHUNK - 1) / FG_CHUNK;
+    fftwf_plan rows[2], cols[2];
+    if (plan_get(PLAN_ROWS_C2R, 2, m, FG_CHUNK, g->real[0], g->cplx[0], &rows[0]) < 0 ||
+        plan_get(PLAN_ROWS_C2R, 2, m, nn - (nrc - 1) * FG_CHUNK, g->real[0], g->cplx[0],
+                 &rows[1]) < 0 ||
+        plan_get(PLAN_COLS_BWD, 2, m, FG_CHUNK, g->real[0], g->cplx[0], &cols[0]) < 0 ||
+        plan_get(PLAN_COLS_BWD, 2, m, mc - (ncc - 1) * FG_CHUNK, g->real[0], g->cplx[0],
+                 &cols[1]) < 0)
+        return ERR_FAIL;
+#pragma omp parallel num_threads(g->nt) if (g->par_fft)
+    {
+#pragma omp for schedule(static, 1)
+        for (int t = 0; t < nout * ncc; t++) {
+            int o = t / ncc, k = t % ncc;
+            fftwf_complex *a = g->cplx[o] + (size_t)k * FG_CHUNK;
+            fftwf_execute_dft(cols[k == ncc - 1], a, a);
+        }
+#pragma omp for schedule(static, 1)
+        for (int t = 0; t < nout * nrc; t++) {
+            int o = t / nrc, r = t % nrc;
+            size_t r0 = (size_t)r * FG_CHUNK;
+            fftwf_execute_dft_c2r(rows[r == nrc - 1], g->cplx[o] + r0 * mc,
+                                  g->real[o] + r0 * m);
+        }
+    }
+    return 0;
 }
 
 int fft_grid_repulsion(struct fft_grid *g, const double *y, size_t n, double *rep, double *z)
@@ -291,25 +520,30 @@ int fft_grid_repulsion(struct fft_grid *g, const double *y, size_t n, double *re
     }
     double span = hi - lo;
     if (!(span > 1e-12)) span = 1e-12;
-    /* Boxes: at least min_boxes, at most box_width wide (FIt-SNE), capped. */
-    double want = ceil(span / g->par.box_width);
-    int nb = want > g->par.max_boxes ? g->par.max_boxes : (int)want;
-    if (nb < g->par.min_boxes) nb = g->par.min_boxes;
-    nb = nice_size(nb);
+    double hbox;
+    int nb = boxes_for(&g->par, span, &hbox);
     int nn = nb * p; /* nodes per dimension */
     g->nb = nb;
     g->m = 2 * nn;
-    double hbox = span / nb, hn = hbox / p, centre = lo + 0.5 * span;
+    double centre = lo + 0.5 * span;
 
-    size_t m = (size_t)g->m, nreal = 1, ncplx = m / 2 + 1, nboxes = 1;
+    /* Real grids: 2-D holds only the nn rows of nodes (of m, the rest is the
+     * zero padding the row pass skips); complex: m^(dims-1) x (m/2+1). */
+    size_t m = (size_t)g->m, nreal = dims == 2 ? (size_t)nn * m : 1, ncplx = m / 2 + 1,
+           nboxes = 1;
     for (int d = 0; d < dims; d++) {
-        nreal *= m;
+        if (dims != 2) nreal *= m;
         nboxes *= (size_t)nb;
         if (d > 0) ncplx *= m;
     }
     if (ensure_bufs(g, nreal, ncplx) < 0 || ensure_points(g, n, nboxes) < 0) return ERR_FAIL;
-    fftwf_plan fwd, inv;
-    if (plan_get(dims, g->m, g->real[0], g->cplx[0], &fwd, &inv) < 0) return ERR_FAIL;
+    g->par_fft = ncplx >= ((size_t)1 << 17);
+    fftwf_plan fwd = NULL, inv = NULL;
+    if (dims != 2 && (plan_get(PLAN_R2C, dims, g->m, 1, g->real[0], g->cplx[0], &fwd) < 0 ||
+                      plan_get(PLAN_C2R, dims, g->m, 1, g->real[0], g->cplx[0], &inv) < 0))
+        return ERR_FAIL;
+    const float *k2hat, *k1hat;
+    if (kernel_get(g, hbox, &k2hat, &k1hat) < 0) return ERR_FAIL;
 
     /* Box of each point (last dimension fastest), then a counting sort so
      * that each box's points are listed in index order. */
@@ -341,8 +575,8 @@ int fft_grid_repulsion(struct fft_grid *g, const double *y, size_t n, double *re
         bs[0] = 0;
     }
 
-    /* Node offsets of one box's p^dims nodes in the m^dims real array, and
-     * the digit table that picks each node's per-dimension weight. */
+    /* Node offsets of one box's p^dims nodes in the real arrays (row length
+     * m), and the digit table that picks each node's per-dimension weight. */
     int nodes_box = 1;
     for (int d = 0; d < dims; d++)
         nodes_box *= p;
@@ -361,12 +595,13 @@ int fft_grid_repulsion(struct fft_grid *g, const double *y, size_t n, double *re
     }
 
     /* Charges: q0 = 1, q_d = y_d - centre (centring keeps float cancellation
-     * in y_i phi_1 - phi_y small). Real buffers 2.. hold them; 0 and 1 the
-     * kernels K2 and K1. */
+     * in y_i phi_1 - phi_y small), into real buffers 0..dims. Boxes own their
+     * nodes, so boxes spread in parallel without sharing a node. */
     int nq = dims + 1;
+#pragma omp parallel for schedule(static) num_threads(g->nt) if (g->par_fft)
     for (int c = 0; c < nq; c++)
-        memset(g->real[2 + c], 0, nreal * sizeof(float));
-#pragma omp parallel for schedule(dynamic, 16) num_threads(g->nt)
+        memset(g->real[c], 0, nreal * sizeof(float));
+#pragma omp parallel for schedule(dynamic, 16) num_threads(g->nt) if (n >= 8192)
     for (size_t b = 0; b < nboxes; b++) {
         if (bs[b] == bs[b + 1]) continue;
         size_t r = b, base = 0, stride = 1;
@@ -387,55 +622,56 @@ int fft_grid_repulsion(struct fft_grid *g, const double *y, size_t n, double *re
                 lagrange(g, (y[i * dims + d] - lo) * inv_hbox - bidx[d], w[d]);
                 qv[d + 1] = y[i * dims + d] - centre;
             }
+            if (dims == 2) { /* the common case, its loops spelled out */
+                float *r0 = g->real[0] + base, *r1 = g->real[1] + base, *r2 = g->real[2] + base;
+                for (int a = 0; a < p; a++, r0 += m, r1 += m, r2 += m)
+                    for (int e = 0; e < p; e++) {
+                        double wt = w[0][a] * w[1][e];
+                        r0[e] += (float)wt;
+                        r1[e] += (float)(wt * qv[1]);
+                        r2[e] += (float)(wt * qv[2]);
+                    }
+                continue;
+            }
             for (int t = 0; t < nodes_box; t++) {
                 double wt = 1.0;
                 for (int d = 0; d < dims; d++)
                     wt *= w[d][digit[t][d]];
                 for (int c = 0; c < nq; c++)
-                    g->real[2 + c][base + off[t]] += (float)(wt * qv[c]);
+                    g->real[c][base + off[t]] += (float)(wt * qv[c]);
             }
         }
     }
 
-    /* Kernels on the circulant grid, then all forward transforms. */
-    fill_kernel(g, 0, hn, g->real[0]);
-    fill_kernel(g, 1, hn, g->real[1]);
-    int nfwd = nq + 2;
-#pragma omp parallel for schedule(static, 1) num_threads(g->nt)
-    for (int t = 0; t < nfwd; t++)
-        fftwf_execute_dft_r2c(fwd, g->real[t], g->cplx[t]);
-
-    /* Products: outputs 0..dims are K2 * q_c, output dims+1 is K1 * q0; the
-     * 1 / m^dims of the unnormalised inverse is folded in here. */
+    if (transform_charges(g, nq, nn, fwd) < 0) return ERR_FAIL;
+    /* Products with the (real) kernel transforms: outputs 0..dims are
+     * K2 * q_c in place, output dims+1 is K1 * q0. */
     int nout = dims + 2;
-    float scale = (float)(1.0 / (double)nreal);
-#pragma omp parallel for schedule(static) num_threads(g->nt)
+#pragma omp parallel for schedule(static) num_threads(g->nt) if (g->par_fft)
     for (size_t f = 0; f < ncplx; f++) {
-        float k2r = g->cplx[0][f][0] * scale, k2i = g->cplx[0][f][1] * scale;
-        float k1r = g->cplx[1][f][0] * scale, k1i = g->cplx[1][f][1] * scale;
-        for (int o = 0; o < nout; o++) {
-            const fftwf_complex *q = o <= dims ? &g->cplx[2 + o][f] : &g->cplx[2][f];
-            float kr = o <= dims ? k2r : k1r, ki = o <= dims ? k2i : k1i;
-            g->prod[o][f][0] = kr * (*q)[0] - ki * (*q)[1];
-            g->prod[o][f][1] = kr * (*q)[1] + ki * (*q)[0];
+        float k2 = k2hat[f], k1 = k1hat[f];
+        g->cplx[dims + 1][f][0] = k1 * g->cplx[0][f][0];
+        g->cplx[dims + 1][f][1] = k1 * g->cplx[0][f][1];
+        for (int c = 0; c < nq; c++) {
+            g->cplx[c][f][0] *= k2;
+            g->cplx[c][f][1] *= k2;
         }
     }
-    /* Potentials back into the real buffers (c2r destroys prod, as allowed). */
-#pragma omp parallel for schedule(static, 1) num_threads(g->nt)
-    for (int o = 0; o < nout; o++)
-        fftwf_execute_dft_c2r(inv, g->prod[o], g->real[o]);
+    if (transform_potentials(g, nout, nn, inv) < 0) return ERR_FAIL;
 
-    /* Interpolate back and form the per-point sums. Z is summed per fixed
-     * chunk of points, then the chunks serially: the same for any thread count. */
+    /* Interpolate back and form the per-point sums, box by box (the nodes a
+     * box reads lie together). Z is summed per fixed run of boxes, then the
+     * runs serially: the same for any thread count. */
     double ztot = 0.0;
-    size_t chunk = 4096, nchunks = (n + chunk - 1) / chunk;
-    double *zc = xmalloc(nchunks * sizeof *zc);
-#pragma omp parallel for schedule(static) num_threads(g->nt)
-    for (size_t c = 0; c < nchunks; c++) {
+    size_t run = 256, nruns = (nboxes + run - 1) / run;
+    double *zc = xmalloc(nruns * sizeof *zc);
+#pragma omp parallel for schedule(dynamic, 4) num_threads(g->nt) if (n >= 8192)
+    for (size_t c = 0; c < nruns; c++) {
         double zs = 0.0;
-        size_t end = (c + 1) * chunk < n ? (c + 1) * chunk : n;
-        for (size_t i = c * chunk; i < end; i++) {
-            size_t r = g->box[i], base = 0, stride = 1;
+        size_t bend = (c + 1) * run < nboxes ? (c + 1) * run : nboxes;
+        for (size_t b = c * run; b < bend; b++) {
+            if (bs[b] == bs[b + 1]) continue;
+            size_t r = b, base = 0, stride = 1;
             int bidx[FG_MAX_DIMS];
             for (int d = dims - 1; d >= 0; d--) {
                 bidx[d] = (int)(r % (size_t)nb);
@@ -445,25 +681,41 @@ int fft_grid_repulsion(struct fft_grid *g, const double *y, size_t n, double *re
                 base += (size_t)bidx[d] * (size_t)p * stride;
                 stride *= m;
             }
-            double w[FG_MAX_DIMS][FG_MAX_NODES], phi[FG_MAX_DIMS + 2] = {0};
-            for (int d = 0; d < dims; d++)
-                lagrange(g, (y[i * dims + d] - lo) * inv_hbox - bidx[d], w[d]);
-            for (int t = 0; t < nodes_box; t++) {
-                double wt = 1.0;
+            for (size_t s = bs[b]; s < bs[b + 1]; s++) {
+                size_t i = g->order[s];
+                double w[FG_MAX_DIMS][FG_MAX_NODES], phi[FG_MAX_DIMS + 2] = {0};
                 for (int d = 0; d < dims; d++)
-                    wt *= w[d][digit[t][d]];
-                for (int o = 0; o < nout; o++)
-                    phi[o] += wt * g->real[o][base + off[t]];
+                    lagrange(g, (y[i * dims + d] - lo) * inv_hbox - bidx[d], w[d]);
+                if (dims == 2) {
+                    const float *r0 = g->real[0] + base, *r1 = g->real[1] + base,
+                                *r2 = g->real[2] + base, *r3 = g->real[3] + base;
+                    for (int a = 0; a < p; a++, r0 += m, r1 += m, r2 += m, r3 += m)
+                        for (int e = 0; e < p; e++) {
+                            double wt = w[0][a] * w[1][e];
+                            phi[0] += wt * r0[e];
+                            phi[1] += wt * r1[e];
+                            phi[2] += wt * r2[e];
+                            phi[3] += wt * r3[e];
+                        }
+                } else {
+                    for (int t = 0; t < nodes_box; t++) {
+                        double wt = 1.0;
+                        for (int d = 0; d < dims; d++)
+                            wt *= w[d][digit[t][d]];
+                        for (int o = 0; o < nout; o++)
+                            phi[o] += wt * g->real[o][base + off[t]];
+                    }
+                }
+                /* sum_j K2 (y_i - y_j) = (y_i - c) phi_1 - phi_(y - c); the self
+                 * term (K2(0) = 1, zero force) cancels. Z: minus the self K1(0) = 1. */
+                for (int d = 0; d < dims; d++)
+                    rep[i * dims + d] = (y[i * dims + d] - centre) * phi[0] - phi[d + 1];
+                zs += phi[dims + 1] - 1.0;
             }
-            /* sum_j K2 (y_i - y_j) = (y_i - c) phi_1 - phi_(y - c); the self
-             * term (K2(0) = 1, zero force) cancels. Z: minus the self K1(0) = 1. */
-            for (int d = 0; d < dims; d++)
-                rep[i * dims + d] = (y[i * dims + d] - centre) * phi[0] - phi[d + 1];
-            zs += phi[dims + 1] - 1.0;
         }
         zc[c] = zs;
     }
-    for (size_t c = 0; c < nchunks; c++)
+    for (size_t c = 0; c < nruns; c++)
         ztot += zc[c];
     free(zc);
     *z = ztot;

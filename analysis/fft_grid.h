@@ -20,10 +20,21 @@
  *     fft_grid_repulsion(g, y, n, rep, &z);   // y: n x 2 doubles; rep: n x 2
  *     fft_grid_free(g);
  *
+ * Work per call, 2-D: the charge grids are zero beyond their nn x nn nodes of
+ * the m x m circulant (m = 2 nn), so the forward transforms run the r2c pass on
+ * those nn rows only and the inverse transforms bring back only those rows
+ * (3 forward, 4 inverse, each ~3/4 of a full 2-D transform); the kernels,
+ * even, have real transforms, made as the DCT-I of one (m/2 + 1)^2 quadrant
+ * (~1/4 of a transform each). Measured on the final 70,000-point Fashion-MNIST
+ * map (200 boxes, m = 1200), one thread: 113-119 ms a call against 193-208 ms
+ * with two full-grid kernel transforms and full-grid passes.
+ *
  * Repeatability: FFTW plans are made with FFTW_ESTIMATE (FFTW_MEASURE may pick
  * different algorithms from run to run, which would change the rounding), the
- * spreading runs box by box with each box's points in index order, and Z is
- * summed serially, so results do not depend on the thread count.
+ * passes are cut into fixed chunks of rows and columns, the spreading and the
+ * interpolation run box by box with each box's points in index order, and Z is
+ * summed over fixed runs of boxes, then serially, so results do not depend on
+ * the thread count.
  */
 #ifndef INTERP_FFT_GRID_H
 #define INTERP_FFT_GRID_H

@@ -7,7 +7,7 @@
 # 10-NN preservation and 10-NN label accuracy by one evaluator for all maps
 # (bench/tsne_eval.py). Writes bench/RESULTS_tsne.md; logs in bench/work/.
 #
-# usage: bench/bench_tsne.sh            (SECTIONS="data 10k 70k sk70k big" by default)
+# usage: bench/bench_tsne.sh  (SECTIONS="data 10k 70k sk70k thresholds big" by default)
 #   SECTIONS="70k"  RUNS_SMALL=3  RUNS_70K=1  THREADS=2  BIG_ITERS=1000
 # BIG_ITERS: iterations of the 270k and 1M runs (their peak memory is reached
 # in the affinity stage, before the iterations).
@@ -25,7 +25,7 @@ THREADS=${THREADS:-2}
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 RUNS_SMALL=${RUNS_SMALL:-3}
 RUNS_70K=${RUNS_70K:-1}
-SECTIONS=${SECTIONS:-"data 10k 70k sk70k big"}
+SECTIONS=${SECTIONS:-"data 10k 70k sk70k thresholds big"}
 BIG_ITERS=${BIG_ITERS:-1000}
 TSV=$W/results.tsv
 mkdir -p "$W" "$D"
@@ -124,6 +124,27 @@ if has 70k || has sk70k; then
         [ -s "$m" ] && maps="$maps $m"
     done
     $PY bench/tsne_eval.py $D/fm70k_pca50.npy $D/fm70k_labels.npy $maps >$W/eval70k.jsonl
+fi
+
+# Method thresholds for --method auto: Barnes-Hut against FFT at 1000 full
+# iterations (the map's growth after the exaggeration sets the FFT grid), one
+# thread, CPU seconds (user + sys; a loaded machine inflates wall time more than
+# CPU time), on random subsets of the 70k.
+if has thresholds; then
+    : >"$W/thresholds_grad.log"
+    for n in ${THRESH_N:-3000 5000 10000 20000}; do
+        X=$D/fm${n}_pca50.npy
+        [ -s "$X" ] || $PY -c "import numpy as np, sys; x = np.load('$D/fm70k_pca50.npy'); np.save('$X', x[np.sort(np.random.default_rng($n).choice(len(x), $n, replace=False))])"
+        for m in bh fft; do
+            l0=$(load)
+            /usr/bin/time -f "%U %S" -o $W/thr.time $I tsne "$X" --method $m --knn exact --threads 1 \
+                --seed 1 --json --quiet -o $W/thr_${n}_$m >$W/thr.out 2>/dev/null
+            cpu=$(awk '{print $1 + $2}' $W/thr.time)
+            opt=$(grep -o '"time_optimise_s": [0-9.]*' $W/thr.out | cut -d' ' -f2)
+            kl=$(grep -o '"kl_divergence": [0-9.]*' $W/thr.out | cut -d' ' -f2)
+            echo "grad $n $m cpu_s $cpu optimise_s $opt kl $kl load $l0" | tee -a "$W/thresholds_grad.log"
+        done
+    done
 fi
 
 if has big; then

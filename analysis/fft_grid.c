@@ -144,9 +144,9 @@ struct fft_grid {
     double node_t[FG_MAX_NODES], node_inv[FG_MAX_NODES]; /* Lagrange nodes in [0,1],
                                                             1 / their denominators */
     int nb, m;                                           /* last boxes/dim, FFT size */
-    int par_fft; /* grid large enough to share among threads (a small one is
-                    faster serial, and much faster on a loaded machine) */
-    size_t cap_real, cap_cplx;                           /* elements per buffer */
+    int par_fft;                  /* grid large enough to share among threads (a small one is
+                                     faster serial, and much faster on a loaded machine) */
+    size_t cap_real, cap_cplx;    /* elements per buffer */
     float *real[FG_NBUF];         /* charges, then potentials */
     fftwf_complex *cplx[FG_NBUF]; /* their transforms, then the products */
     struct kernel_entry kern;
@@ -365,9 +365,9 @@ static int kernel_get(struct fft_grid *g, double hbox, const float **k2, const f
         return error_set(ERR_FAIL, NULL, "out of memory for an FFT grid of %zu floats", nreal);
     }
     fftwf_plan plan;
-    int rc = dims == 2 ? plan_get(PLAN_DCT, 2, m, 1, tmp, (fftwf_complex *)(tmp + nq), &plan)
-                       : plan_get(PLAN_R2C, dims, m, 1, tmp, (fftwf_complex *)(tmp + nreal),
-                                  &plan);
+    int rc = dims == 2
+                 ? plan_get(PLAN_DCT, 2, m, 1, tmp, (fftwf_complex *)(tmp + nq), &plan)
+                 : plan_get(PLAN_R2C, dims, m, 1, tmp, (fftwf_complex *)(tmp + nreal), &plan);
     if (rc < 0) {
         fftwf_free(tmp);
         return ERR_FAIL;

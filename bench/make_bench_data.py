@@ -5,12 +5,16 @@ own code (same architecture, training, export and colourisation).
 
   /usr/bin/python3 bench/make_bench_data.py --model OUT.onnx
   /usr/bin/python3 bench/make_bench_data.py --images DIR --count 1000
+  /usr/bin/python3 bench/make_bench_data.py --prefixes MODEL.onnx
 
 --model trains the seed model exactly as `make_models.py --bench-model` does
 (cached under /tmp/interp_fixture_cache) without rewriting the committed
 fixtures. --images writes COUNT 128x128 RGB PNGs, Fashion-MNIST test images
 upscaled bilinearly and colourised (fixed seed), into DIR/<group>/ class
-folders (the two groups the model was trained on).
+folders (the two groups the model was trained on). --prefixes cuts MODEL
+after each conv block's MaxPool (onnx.utils.extract_model) into
+MODEL.block1.onnx, .block2.onnx, .block3.onnx: timing them gives each block's
+share of the forward, for interp and ONNX Runtime alike.
 """
 import argparse
 import os
@@ -23,12 +27,32 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import make_models as mm  # noqa: E402
 
 
+def write_prefixes(path):
+    """The model up to the output of its k-th MaxPool, k = 1, 2, 3."""
+    import onnx
+    import onnx.utils
+    m = onnx.load(path)
+    pools = [n.output[0] for n in m.graph.node if n.op_type == "MaxPool"]
+    if len(pools) != 3:
+        sys.exit("%s: expected 3 MaxPool nodes, found %d" % (path, len(pools)))
+    base = path[:-5] if path.endswith(".onnx") else path
+    for k, t in enumerate(pools, 1):
+        out = "%s.block%d.onnx" % (base, k)
+        onnx.utils.extract_model(path, out, [m.graph.input[0].name], [t])
+        print("wrote", out)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model")
     ap.add_argument("--images")
     ap.add_argument("--count", type=int, default=1000)
+    ap.add_argument("--prefixes")
     a = ap.parse_args()
+    if a.prefixes:
+        write_prefixes(a.prefixes)
+        if not (a.model or a.images):
+            return
     xtr, ytr, xte, yte = mm.fashion_mnist()
     if a.model:
         ytr2 = mm.GROUP[ytr]

@@ -1,12 +1,15 @@
 /* op_conv.c - Conv forward and backward: im2col + cblas_sgemm per row tile
  * of each image and group (darknet's layout), col2im for the input gradient;
  * a forward in parts for several threads, with a fused 2x2 max-pool epilogue.
+ * Stride-1 ungrouped convs forward with the direct kernel of conv_direct.c
+ * instead where the CPU has AVX2 + FMA (same tiles, no im2col matrix).
  * Kernels never allocate: the caller passes the scratch buffers.
  */
 #include <cblas.h>
 #include <stdatomic.h>
 #include <string.h>
 
+#include "conv_direct.h"
 #include "graph.h"
 
 size_t conv_col_floats(const struct conv_params *p)
@@ -115,6 +118,78 @@ static int tile_rows(const struct conv_params *p, int pool)
     return (int)rows;
 }
 
+/* The direct kernel for every conv it can run except 1x1 ones, whose input
+ * already is the column matrix of one sgemm. */
+static int use_direct(const struct conv_params *p)
+{
+    return !conv_is_pointwise(p) && conv_direct_usable(p);
+}
+
+/* Output rows per tile of the direct kernel: the padded input rows and the
+ * output block (C + M floats per padded column) at most about 64K floats
+ * (256 KB of a 512 KB L2), at least one row, whole max-pool windows when a
+ * pool is fused. Among the sizes from half that bound up to it, the one that
+ * wastes the fewest columns rounding the block up to the kernel's width. */
+static int direct_tile_rows(const struct conv_params *p, int pool)
+{
+    size_t row = (size_t)conv_direct_row(p), per_row = (size_t)(p->c + p->m) * row;
+    int step = pool ? 2 : 1, hi = (int)(((size_t)64 * 1024) / per_row);
+    if (hi > p->oh) hi = p->oh;
+    hi -= hi % step;
+    if (hi < step) return step < p->oh ? step : p->oh;
+    int best = hi;
+    double best_waste = 1.0;
+    for (int r = hi; r >= step && 2 * r >= hi; r -= step) {
+        double used = (double)r * (double)row;
+        double waste = ((double)conv_direct_ld(p, r) - used) / used;
+        if (waste < best_waste - 1e-9) best = r, best_waste = waste;
+    }
+    return best;
+}
+
+/* Scratch of the direct kernel for `rows` output rows: the padded input,
+ * then the M x ld output block (8-float aligned). */
+static size_t direct_scratch_floats(const struct conv_params *p, int rows)
+{
+    size_t pad = (conv_direct_pad_floats(p, rows) + 7) & ~(size_t)7;
+    return pad + (size_t)p->m * conv_direct_ld(p, rows) + 8;
+}
+
+/* Conv rows [oy0, oy1) of image b by the direct kernel into the block in
+ * scratch (returned; channel stride *ld, row stride conv_direct_row). */
+static float *direct_block(const float *inp, const float *weight, const float *bias,
+                           const struct conv_params *p, int b, int oy0, int oy1, float *scratch,
+                           size_t *ld)
+{
+    size_t pad = (conv_direct_pad_floats(p, oy1 - oy0) + 7) & ~(size_t)7;
+    float *blk = scratch + pad;
+    *ld = conv_direct_ld(p, oy1 - oy0);
+    conv_direct_rows(blk, *ld, inp + (size_t)b * p->c * p->h * p->w, weight, bias, p, oy0, oy1,
+                     scratch);
+    return blk;
+}
+
+/* The block's valid columns to out (M channel planes of ohw, starting at the
+ * tile's first row), ReLU'd when relu (NaN -> 0 as in relu_rows). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+static void block_store(float *out, size_t ohw, const float *blk, size_t ld, int row, int m,
+                        int rows, int ow, int relu)
+{
+    for (int c = 0; c < m; c++)
+        for (int r = 0; r < rows; r++) {
+            const float *s = blk + (size_t)c * ld + (size_t)r * row;
+            float *d = out + (size_t)c * ohw + (size_t)r * ow;
+            if (relu) {
+#pragma omp simd
+                for (int x = 0; x < ow; x++)
+                    d[x] = s[x] > 0.0f ? s[x] : 0.0f;
+            } else
+                memcpy(d, s, sizeof(float) * (size_t)ow);
+        }
+}
+
 /* mg channel rows of len values (stride ld) set to their bias (0 without) */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 __attribute__((target_clones("avx2", "default")))
@@ -144,13 +219,21 @@ static void relu_rows(float *o, size_t ld, int mg, size_t len)
 /* One tile: output rows [oy0, oy1) of image b, group g, written straight into
  * out (sgemm with ldc = OH*OW), bias and ReLU while the block is in cache. */
 static void conv_tile(float *out, const float *inp, const float *weight, const float *bias,
-                      const struct conv_params *p, int b, int g, int oy0, int oy1, float *col)
+                      const struct conv_params *p, int b, int g, int oy0, int oy1, float *col,
+                      int direct)
 {
     int cg = p->c / p->group, mg = p->m / p->group;
     int K = cg * p->kh * p->kw, ohw = p->oh * p->ow, cols = (oy1 - oy0) * p->ow;
     const float *in_g = inp + (size_t)b * p->c * p->h * p->w + (size_t)g * cg * p->h * p->w;
     float *out_g = out + ((size_t)b * p->m + (size_t)g * mg) * ohw + (size_t)oy0 * p->ow;
     const float *w_g = weight + (size_t)g * mg * K;
+    if (direct) { /* group 1: conv_direct_usable */
+        size_t ld;
+        const float *blk = direct_block(inp, weight, bias, p, b, oy0, oy1, col, &ld);
+        block_store(out_g, (size_t)ohw, blk, ld, conv_direct_row(p), p->m, oy1 - oy0, p->ow,
+                    p->relu);
+        return;
+    }
     /* C starts as the bias and sgemm adds with beta = 1: OpenBLAS then skips
      * its own pass that scales (zeroes) C, and the epilogue has no add left */
     bias_fill(out_g, (size_t)ohw, mg, (size_t)cols, bias ? bias + g * mg : NULL);
@@ -171,12 +254,20 @@ static void conv_tile(float *out, const float *inp, const float *weight, const f
 void conv_forward(float *out, const float *inp, const float *weight, const float *bias,
                   const struct conv_params *p, int n, float *col)
 {
-    int rows = conv_is_pointwise(p) ? p->oh : tile_rows(p, 0);
+    int rows = conv_is_pointwise(p) ? p->oh : tile_rows(p, 0), direct = 0;
+    if (use_direct(p)) { /* the col buffer is the direct kernel's scratch */
+        size_t have = conv_col_floats(p);
+        rows = direct_tile_rows(p, 0);
+        while (rows > 1 && direct_scratch_floats(p, rows) > have)
+            rows--;
+        direct = direct_scratch_floats(p, rows) <= have; /* else im2col after all */
+        if (!direct) rows = tile_rows(p, 0);
+    }
     for (int b = 0; b < n; b++)
         for (int g = 0; g < p->group; g++)
             for (int oy = 0; oy < p->oh; oy += rows)
                 conv_tile(out, inp, weight, bias, p, b, g, oy,
-                          oy + rows < p->oh ? oy + rows : p->oh, col);
+                          oy + rows < p->oh ? oy + rows : p->oh, col, direct);
 }
 
 /* ---------------------------------------------------------------- fused, threaded */
@@ -189,6 +280,7 @@ int conv_pool_fusable(const struct conv_params *p, const struct pool_params *q)
 
 size_t conv_fused_scratch_floats(const struct conv_params *p, int pool)
 {
+    if (use_direct(p)) return direct_scratch_floats(p, direct_tile_rows(p, pool));
     int cg = p->c / p->group;
     size_t cols = (size_t)tile_rows(p, pool) * p->ow;
     size_t col = (size_t)cg * p->kh * p->kw * cols;
@@ -200,14 +292,12 @@ size_t conv_fused_scratch_floats(const struct conv_params *p, int pool)
  * (m x q->oh x q->ow). The max starts at 0, so it is max(0, window) = the
  * max of the ReLU'd window, and a NaN never wins a comparison: the same
  * value as Relu then MaxPool (which sees NaN as 0 after the Relu). One pass
- * over the tile; built for AVX2 too (chosen at run time) since the library
- * is compiled for baseline x86-64. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-__attribute__((target_clones("avx2", "default")))
-#endif
-static void pool_epilogue(float *out_b, const float *blk, int m, int cols, int ow, int oy0,
+ * over the tile; on AVX2 machines conv_direct_pool does the same with
+ * shuffles (a loop over 2x-strided columns vectorises poorly). */
+static void pool_epilogue(float *out_b, const float *blk, int m, size_t cols, int ow, int oy0,
                           int oy1, const struct pool_params *q)
 {
+    if (conv_direct_pool(out_b, blk, m, cols, ow, oy0, oy1, q)) return; /* AVX2 shuffles */
     size_t out_plane = (size_t)q->oh * q->ow;
     int pw = q->ow;
     for (int c = 0; c < m; c++) {
@@ -237,6 +327,13 @@ static void conv_pool_tile(float *out, const float *inp, const float *weight, co
                            const struct conv_params *p, const struct pool_params *q, int b,
                            int oy0, int oy1, float *scratch)
 {
+    float *out_b = out + (size_t)b * p->m * q->oh * q->ow;
+    if (use_direct(p)) {
+        size_t ld;
+        const float *blk = direct_block(inp, weight, bias, p, b, oy0, oy1, scratch, &ld);
+        pool_epilogue(out_b, blk, p->m, ld, conv_direct_row(p), oy0, oy1, q);
+        return;
+    }
     int K = p->c * p->kh * p->kw, cols = (oy1 - oy0) * p->ow;
     float *col = scratch, *blk = scratch + (size_t)K * cols;
     const float *in_b = inp + (size_t)b * p->c * p->h * p->w;
@@ -249,14 +346,16 @@ static void conv_pool_tile(float *out, const float *inp, const float *weight, co
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p->m, cols, K, 1.0f, weight, K,
                     col, cols, 1.0f, blk, cols);
     }
-    pool_epilogue(out + (size_t)b * p->m * q->oh * q->ow, blk, p->m, cols, p->ow, oy0, oy1, q);
+    pool_epilogue(out_b, blk, p->m, (size_t)cols, p->ow, oy0, oy1, q);
 }
 /* Tile size and unit count for conv_forward_part (units are image x group x
  * row tile); few images get smaller tiles so that every thread has work. */
 static void fused_split(const struct conv_params *p, const struct pool_params *pool, int n,
                         int nthreads, int *rows_out, int *tiles_out, int *groups_out)
 {
-    int rows = conv_is_pointwise(p) && !pool ? p->oh : tile_rows(p, pool != NULL);
+    int rows = use_direct(p)                   ? direct_tile_rows(p, pool != NULL)
+               : conv_is_pointwise(p) && !pool ? p->oh
+                                               : tile_rows(p, pool != NULL);
     int ohc = pool ? 2 * pool->oh : p->oh; /* conv rows anyone reads */
     int groups = pool ? 1 : p->group;
     if (nthreads > 1 && n * groups < 4 * nthreads) {
@@ -292,7 +391,7 @@ void conv_forward_part(float *out, const float *inp, const float *weight, const 
         if (pool)
             conv_pool_tile(out, inp, weight, bias, p, pool, b, oy0, oy1, scratch);
         else
-            conv_tile(out, inp, weight, bias, p, b, g, oy0, oy1, scratch);
+            conv_tile(out, inp, weight, bias, p, b, g, oy0, oy1, scratch, use_direct(p));
     }
 }
 

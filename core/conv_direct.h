@@ -1,0 +1,48 @@
+/* conv_direct.h - direct stride-1 convolution without im2col, for the
+ * forward (op_conv.c picks it when conv_direct_usable says so):
+ *
+ *     if (conv_direct_usable(p)) {
+ *         size_t ld = conv_direct_ld(p, rows);      // channel stride of blk
+ *         conv_direct_rows(blk, ld, inp_b, weight, bias, p, oy0, oy0 + rows, pad);
+ *         // conv row oy0 + r, column x of channel m: blk[m * ld + r * conv_direct_row(p) + x]
+ *     }
+ *
+ * Scratch (pad, blk) is the caller's: conv_direct_pad_floats + M x ld floats.
+ */
+#ifndef INTERP_CONV_DIRECT_H
+#define INTERP_CONV_DIRECT_H
+
+#include <stddef.h>
+
+struct conv_params;
+struct pool_params;
+
+/* 1 when conv_direct_rows computes p on this CPU: group 1, stride 1, at most
+ * 64 kernel taps, shapes consistent with the pads, and AVX2 + FMA (checked
+ * once at run time; other machines keep im2col + sgemm). */
+int conv_direct_usable(const struct conv_params *p);
+/* The block's row stride: the padded input width W + pl + pr (the columns
+ * past OW in each block row are scratch values, never read as output). */
+int conv_direct_row(const struct conv_params *p);
+/* The block's channel stride for `rows` output rows: rows x row, rounded up
+ * to the kernel's 24 columns. */
+size_t conv_direct_ld(const struct conv_params *p, int rows);
+/* Floats of the zero-padded input tile conv_direct_rows uses for `rows`
+ * output rows. */
+size_t conv_direct_pad_floats(const struct conv_params *p, int rows);
+/* Conv output rows [oy0, oy1) of one image, bias added, no activation:
+ * inp_b C x H x W, weight M x C x KH x KW (as stored), bias M or NULL;
+ * blk M x ld (ld = conv_direct_ld(p, oy1 - oy0)), see above; pad scratch of
+ * conv_direct_pad_floats(p, oy1 - oy0) floats. */
+void conv_direct_rows(float *blk, size_t ld, const float *inp_b, const float *weight,
+                      const float *bias, const struct conv_params *p, int oy0, int oy1,
+                      float *pad);
+
+/* ReLU and 2x2 stride-2 max-pool of a block (m channels at stride ld, conv
+ * rows [oy0, oy1) at stride row, bias in) into the pooled image out_b
+ * (m x q->oh x q->ow), as op_conv.c's scalar epilogue computes it; with AVX2
+ * only: returns 0, doing nothing, on a CPU without. */
+int conv_direct_pool(float *out_b, const float *blk, int m, size_t ld, int row, int oy0,
+                     int oy1, const struct pool_params *q);
+
+#endif

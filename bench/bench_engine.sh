@@ -128,10 +128,10 @@ if command -v perf >/dev/null &&
 fi
 cut -d' ' -f1-3 /proc/loadavg >"$W/loadavg.end"
 
-# ---- the report: engine_report.py's sections up to its (callgrind) profile,
-# then the load, the cut models, the perf split and what the numbers mean
+# ---- the report: engine_report.py's tables, then the load, the cut models,
+# the perf split and what the numbers mean
 {
-    $PY bench/engine_report.py "$W" | sed '/^### Profile split/,$d'
+    $PY bench/engine_report.py "$W"
     $PY - "$W" <<'PYEOF'
 import json, os, statistics as st, sys
 w = sys.argv[1]

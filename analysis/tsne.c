@@ -367,6 +367,32 @@ attr_row(const struct affinity *P, const double *y, size_t i, const int dims, do
     if (rowkl) rowkl[i] = lw;
 }
 
+/* The hot case, 2-D without KL, spelled out for the vectoriser (AVX2 gathers
+ * and divisions four at a time where the CPU has them, chosen once at load
+ * time as exact_row_2d is). */
+TSNE_CLONES static void attr_rows_2d(const struct affinity *P, const double *y, size_t i0,
+                                     size_t i1, double exag, double dof, const double *rep,
+                                     double invz, double *grad)
+{
+    double ia = 1.0 / dof;
+    const int32_t *col = P->col;
+    const float *val = P->val;
+    for (size_t i = i0; i < i1; i++) {
+        double y0 = y[2 * i], y1 = y[2 * i + 1], a0 = 0.0, a1 = 0.0;
+        size_t e0 = P->row[i], e1 = P->row[i + 1];
+#pragma omp simd reduction(+ : a0, a1)
+        for (size_t e = e0; e < e1; e++) {
+            size_t j = (size_t)col[e];
+            double d0 = y0 - y[2 * j], d1 = y1 - y[2 * j + 1];
+            double pw = (double)val[e] / (1.0 + (d0 * d0 + d1 * d1) * ia);
+            a0 += pw * d0;
+            a1 += pw * d1;
+        }
+        grad[2 * i] = 4.0 * (exag * a0 - rep[2 * i] * invz);
+        grad[2 * i + 1] = 4.0 * (exag * a1 - rep[2 * i + 1] * invz);
+    }
+}
+
 /* grad = 4 (exag * attr - rep / Z) (van der Maaten 2014, eq. 5 split into
  * attraction over the sparse P and repulsion); *kl when non-NULL:
  * KL = sum p log p - sum p log w + log Z, with plogp = sum p log p given. */
@@ -380,13 +406,18 @@ static int grad_compute(const struct affinity *P, const double *y, int dims, dou
     if (rc < 0) return rc;
     if (!(z > 0.0)) z = 1e-300; /* all points far apart or one point */
     double invz = 1.0 / z;
+    if (dims == 2 && !kl) {
+        size_t chunk = 1024, nchunks = (n + chunk - 1) / chunk;
+#pragma omp parallel for schedule(static) num_threads(w->nt) if (n >= 4096)
+        for (size_t c = 0; c < nchunks; c++)
+            attr_rows_2d(P, y, c * chunk, (c + 1) * chunk < n ? (c + 1) * chunk : n, exag, dof,
+                         w->rep, invz, grad);
+        return 0;
+    }
 #pragma omp parallel for schedule(static) num_threads(w->nt) if (n >= 4096)
     for (size_t i = 0; i < n; i++) {
-        /* constant arguments, so that the always-inlined row is specialised:
-         * the hot loop (no KL, 2-D) has no log1p and no branch */
-        if (dims == 2 && !kl)
-            attr_row(P, y, i, 2, exag, dof, w->rep, invz, grad, NULL);
-        else if (dims == 2)
+        /* constant arguments, so that the always-inlined row is specialised */
+        if (dims == 2)
             attr_row(P, y, i, 2, exag, dof, w->rep, invz, grad, w->rowkl);
         else if (!kl)
             attr_row(P, y, i, 3, exag, dof, w->rep, invz, grad, NULL);

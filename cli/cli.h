@@ -39,6 +39,8 @@ enum {
     OPT_MAX_PIXELS,
     OPT_MAX_ELEMENTS,
     OPT_MAX_MEMORY,
+    OPT_MAX_MODEL_SIZE,
+    OPT_MAX_NODES,
     OPT_PREP_SCALE, /* --scale, --mean, --std of the model commands */
     OPT_PREP_MEAN,
     OPT_PREP_STD,
@@ -54,6 +56,8 @@ enum {
         {"max-pixels", required_argument, 0, OPT_MAX_PIXELS},                  \
         {"max-elements", required_argument, 0, OPT_MAX_ELEMENTS},              \
         {"max-memory", required_argument, 0, OPT_MAX_MEMORY},                  \
+        {"max-model-size", required_argument, 0, OPT_MAX_MODEL_SIZE},          \
+        {"max-nodes", required_argument, 0, OPT_MAX_NODES},                    \
         {"help", no_argument, 0, 'h'}
 
 /* The preprocessing options of every command that runs a model. */
@@ -81,9 +85,11 @@ struct cli_common {
 struct cli_common cli_common_default(const char *usage);
 
 /* Resource limits (core/util.h limits_get): --max-pixels N (per image),
- * --max-elements N (per array or tensor) and --max-memory SIZE (per input-sized
- * allocation; bytes with an optional K/M/G/T suffix, powers of 1024). N takes
- * the same suffixes (powers of 1000) or a plain number such as 2.5e8.
+ * --max-elements N (per array or tensor), --max-memory SIZE (per input-sized
+ * allocation; for a model, its weights plus a forward pass's activations),
+ * --max-model-size SIZE (an ONNX file) and --max-nodes N (an ONNX graph).
+ * SIZE is bytes with an optional K/M/G/T suffix, powers of 1024; N takes the
+ * same suffixes (powers of 1000) or a plain number such as 2.5e8.
  *
  * Handles a shared option (or getopt's '?' / ':' for an unknown or incomplete
  * one, with a "did you mean" hint from `opts`). Returns 1 when handled; for

@@ -170,6 +170,12 @@ int cli_common_option(struct cli_common *c, int ch, const char *arg, char **argv
     case OPT_MAX_MEMORY:
         limits_get()->max_bytes = parse_amount("--max-memory", arg, 1024);
         return 1;
+    case OPT_MAX_MODEL_SIZE:
+        limits_get()->max_model_bytes = parse_amount("--max-model-size", arg, 1024);
+        return 1;
+    case OPT_MAX_NODES:
+        limits_get()->max_nodes = parse_amount("--max-nodes", arg, 1000);
+        return 1;
     case 'h':
         fputs(c->usage, stdout);
         exit(cli_finish(EXIT_OK));

@@ -54,7 +54,9 @@ static void usage(FILE *fp)
             "Limits (inputs over them are refused with exit 2, naming the flag):\n"
             "  --max-pixels N    pixels of one decoded image (default 100M)\n"
             "  --max-elements N  elements of one array or tensor (default 4G)\n"
-            "  --max-memory SIZE one input-sized allocation, e.g. 8G (default 3/4 of RAM)\n");
+            "  --max-memory SIZE what one input or model may take, e.g. 8G (default 3/4 of RAM)\n"
+            "  --max-model-size SIZE  an ONNX file (default 2G)\n"
+            "  --max-nodes N     nodes of an ONNX graph (default 100K)\n");
 }
 
 static const struct command *find_command(const char *name)

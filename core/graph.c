@@ -17,9 +17,16 @@ struct arena_chunk {
     alignas(16) unsigned char data[];
 };
 
+int graph_alloc_fits(const struct graph *g, size_t bytes)
+{
+    uint64_t limit = limits_get()->max_bytes, held = (uint64_t)g->arena_bytes + g->held_bytes;
+    return held <= limit && bytes <= limit - held;
+}
+
 void *graph_alloc(struct graph *g, size_t bytes)
 {
     bytes = (bytes + 15) & ~(size_t)15;
+    g->arena_bytes += bytes;
     struct arena_chunk *c = g->arena;
     if (!c || c->size - c->used < bytes) {
         size_t size = bytes > ((size_t)1 << 20) ? bytes : (size_t)1 << 20;

@@ -156,6 +156,8 @@ struct graph {
     int opset;
     int64_t static_batch; /* the input's dim 0 when the file fixes it, else 0 */
     size_t param_count;   /* floats in float initializers used by runtime nodes */
+    size_t arena_bytes;   /* allocated by graph_alloc so far */
+    size_t held_bytes;    /* held elsewhere while importing (the decoded protobuf) */
     struct arena_chunk *arena;
     void *name_index; /* hash: name -> tensor index */
 };
@@ -163,8 +165,12 @@ struct graph {
 /* ---- graph building (graph.c) ---- */
 struct graph *graph_new(void);
 void graph_free(struct graph *g); /* NULL is a no-op */
-/* Memory that lives as long as the graph, 16-byte aligned, zeroed. */
+/* Memory that lives as long as the graph, 16-byte aligned, zeroed. Aborts
+ * when out of memory: input-sized requests ask graph_alloc_fits first. */
 void *graph_alloc(struct graph *g, size_t bytes);
+/* Whether `bytes` more (with what the graph and the import already hold)
+ * stay within --max-memory (limits_get()->max_bytes). */
+int graph_alloc_fits(const struct graph *g, size_t bytes);
 char *graph_strdup(struct graph *g, const char *s);
 /* Index of the tensor named `name`, or -1. */
 int graph_find(const struct graph *g, const char *name);

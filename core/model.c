@@ -5,9 +5,10 @@
 #include "model.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <pthread.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -18,6 +19,7 @@
 
 struct model {
     struct graph *g;
+    char *path; /* the file (or name) it was loaded from, for messages */
     int logits, cam, latent;
     enum model_final final; /* what turns the logits into the output */
 };
@@ -50,11 +52,75 @@ static int find_cam(const struct graph *g)
     return -1;
 }
 
-static struct model *model_wrap(struct graph *g)
+static size_t plan_memory(const struct graph *g, int max_batch, int keep_all, const char *keep,
+                          const int *alloc, size_t *off);
+
+/* The memory a forward pass at batch 1 needs: the weights (every constant)
+ * plus the planned activations (liveness-based reuse, as model_run_new plans
+ * a forward run, without fusion) plus one thread's convolution scratch.
+ * Refused over --max-memory with the figure, the largest activation and the
+ * flag: a model that loads can then run, at least one image at a time. */
+static int model_check_memory(const struct model *m, const char *path)
+{
+    const struct graph *g = m->g;
+    uint64_t weights = 0, scratch = 0;
+    int big = g->input;
+    for (int t = 0; t < g->nt; t++) {
+        const struct tensor *x = &g->t[t];
+        if (!x->batched && (x->f || x->i64))
+            weights += (uint64_t)x->item * (x->is_int ? sizeof(int64_t) : sizeof(float));
+        /* the largest activation, a node's output rather than the input on a tie */
+        if (x->batched &&
+            (x->item > g->t[big].item || (x->item == g->t[big].item && g->t[big].producer < 0)))
+            big = t;
+    }
+    for (int i = 0; i < g->nn; i++)
+        if (g->nodes[i].op == OP_CONV) {
+            uint64_t s = conv_fused_scratch_floats(&g->nodes[i].p.conv, 0) * sizeof(float);
+            if (s > scratch) scratch = s;
+        }
+    char *keep = xcalloc((size_t)g->nt, 1);
+    int *alloc = xmalloc(sizeof(int) * (size_t)(g->nn ? g->nn : 1));
+    size_t *off = xcalloc((size_t)g->nt, sizeof(size_t));
+    keep[g->input] = keep[g->output] = keep[m->logits] = 1;
+    for (int i = 0; i < g->nn; i++)
+        alloc[i] = g->nodes[i].out;
+    uint64_t act = (uint64_t)plan_memory(g, 1, 0, keep, alloc, off) * sizeof(float);
+    free(off);
+    free(alloc);
+    free(keep);
+    uint64_t total = weights + act + scratch, limit = limits_get()->max_bytes;
+    if (total <= limit) return 0;
+    char tot[32], w[32], a[32], s[64], b[32], l[32], shape[160], who[320];
+    const struct tensor *x = &g->t[big];
+    if (x->producer >= 0)
+        snprintf(who, sizeof who, "node '%s' (%s) output %s", g->nodes[x->producer].name,
+                 g->nodes[x->producer].onnx_op, tensor_shape_str(x, shape, sizeof shape));
+    else
+        snprintf(who, sizeof who, "input '%s' %s", x->name,
+                 tensor_shape_str(x, shape, sizeof shape));
+    s[0] = 0;
+    if (scratch) {
+        char c[32];
+        snprintf(s, sizeof s, " + convolution scratch %s",
+                 limits_format_bytes(scratch, c, sizeof c));
+    }
+    return error_set(ERR_INPUT, path,
+                     "needs %s at batch 1 (weights %s + activations %s%s; the largest "
+                     "activation: %s, %s), over the %s allowed (raise it with --max-memory)",
+                     limits_format_bytes(total, tot, sizeof tot),
+                     limits_format_bytes(weights, w, sizeof w),
+                     limits_format_bytes(act, a, sizeof a), s, who,
+                     limits_format_bytes((uint64_t)x->item * sizeof(float), b, sizeof b),
+                     limits_format_bytes(limit, l, sizeof l));
+}
+
+static struct model *model_wrap(struct graph *g, const char *path)
 {
     if (!g) return NULL;
     struct model *m = xcalloc(1, sizeof *m);
     m->g = g;
+    m->path = xstrdup(path ? path : "model");
     /* The logits: back from the output through Identity/Dropout (same shape
      * copies) to a final Softmax or Sigmoid, whose input they are. */
     int t = g->output, p;
@@ -71,23 +137,28 @@ static struct model *model_wrap(struct graph *g)
     m->latent = -1;
     for (int i = 0; i < g->nn; i++)
         if (g->nodes[i].op == OP_GEMM) m->latent = g->nodes[i].in[0];
+    if (model_check_memory(m, path)) {
+        model_free(m);
+        return NULL;
+    }
     return m;
 }
 
 struct model *model_load(const char *path)
 {
-    return model_wrap(onnx_graph_load(path));
+    return model_wrap(onnx_graph_load(path), path);
 }
 
 struct model *model_parse(const void *buf, size_t len, const char *name)
 {
-    return model_wrap(onnx_graph_parse(buf, len, name));
+    return model_wrap(onnx_graph_parse(buf, len, name), name);
 }
 
 void model_free(struct model *m)
 {
     if (!m) return;
     graph_free(m->g);
+    free(m->path);
     free(m);
 }
 
@@ -355,6 +426,10 @@ struct plan_slot {
     int end;
 };
 
+/* First fit costs O(live tensors) per step; past this many live at once (a
+ * hostile or very wide graph) the rest are placed one after another. */
+#define PLAN_MAX_LIVE 4096
+
 /* Offsets (in floats) for each activation. Forward runs reuse the memory of
  * tensors whose last reader has run (first fit); kept ones live to the end.
  * Tensors inside fused chains get no memory. */
@@ -371,7 +446,7 @@ static size_t plan_memory(const struct graph *g, int max_batch, int keep_all, co
             if (t >= 0 && end[t] < i) end[t] = i;
         }
     struct plan_slot *act = xmalloc(sizeof *act * (size_t)(nt + 1));
-    int nact = 0;
+    int nact = 0, bump = 0;
     size_t total = 0;
     /* the input first (start -1), then what each step writes (alloc[i]: the
      * node's output, a fused chain's last output, or -1 inside a chain) */
@@ -379,6 +454,11 @@ static size_t plan_memory(const struct graph *g, int max_batch, int keep_all, co
         int t = step < 0 ? g->input : alloc[step];
         if (t < 0) continue;
         size_t size = round16(g->t[t].item * (size_t)max_batch);
+        if (bump || (bump = nact > PLAN_MAX_LIVE)) { /* past everything placed so far */
+            off[t] = total;
+            total += size;
+            continue;
+        }
         int k = 0;
         for (int j = 0; j < nact; j++) /* free what nobody reads from here on */
             if (act[j].end >= step) act[k++] = act[j];
@@ -505,17 +585,38 @@ struct model_run *model_run_new(const struct model *m, int max_batch, int flags,
     size_t bytes, sbytes;
     if (!(flags & MODEL_RUN_BACKWARD)) col = 1; /* the backward's scratch */
     if (!mul_ok(total, sizeof(float), &bytes) ||
-        !mul3_ok(per ? per : 1, (size_t)r->nthreads, sizeof(float), &sbytes) ||
-        !(r->block = big_alloc(bytes, NULL, "activation memory")) ||
-        !(r->col = big_alloc((col ? col : 1) * sizeof(float), NULL, "convolution scratch")) ||
-        !(r->scratch = big_alloc(sbytes, NULL, "convolution scratch")))
+        !mul3_ok(per ? per : 1, (size_t)r->nthreads, sizeof(float), &sbytes)) {
+        error_set(ERR_INPUT, m->path, "a batch of %d needs more memory than can be addressed",
+                  max_batch);
+        goto fail;
+    }
+    /* all of the run's blocks together against --max-memory, before any is
+     * allocated: the message names the batch and the figure */
+    uint64_t need = (uint64_t)bytes * (flags & MODEL_RUN_BACKWARD ? 2 : 1) + sbytes +
+                    (uint64_t)col * sizeof(float) +
+                    (flags & MODEL_RUN_BACKWARD ? (uint64_t)am * sizeof(int32_t) : 0);
+    if (need > limits_get()->max_bytes) {
+        char nb[32], lb[32];
+        error_set(ERR_INPUT, m->path,
+                  "a %s run at batch %d needs %s of activation%s and scratch memory, over the "
+                  "%s allowed (use a smaller batch or raise --max-memory)",
+                  flags & MODEL_RUN_BACKWARD ? "forward+backward" : "forward", max_batch,
+                  limits_format_bytes(need, nb, sizeof nb),
+                  flags & MODEL_RUN_BACKWARD ? ", gradient" : "",
+                  limits_format_bytes(limits_get()->max_bytes, lb, sizeof lb));
+        goto fail;
+    }
+    if (!(r->block = big_alloc(bytes, m->path, "activation memory")) ||
+        !(r->col =
+              big_alloc((col ? col : 1) * sizeof(float), m->path, "convolution scratch")) ||
+        !(r->scratch = big_alloc(sbytes, m->path, "convolution scratch")))
         goto fail;
     for (int t = 0; t < g->nt; t++)
         r->data[t] = g->t[t].batched ? r->block + off[t] : g->t[t].f;
     if (flags & MODEL_RUN_BACKWARD) {
-        if (!(r->gblock = big_alloc(bytes, NULL, "gradient memory")) ||
+        if (!(r->gblock = big_alloc(bytes, m->path, "gradient memory")) ||
             !(r->amblock =
-                  big_alloc((am ? am : 1) * sizeof(int32_t), NULL, "max-pool indices")))
+                  big_alloc((am ? am : 1) * sizeof(int32_t), m->path, "max-pool indices")))
             goto fail;
         r->grad = xcalloc((size_t)g->nt, sizeof(float *));
         r->argmax = xcalloc((size_t)(g->nn ? g->nn : 1), sizeof(int32_t *));

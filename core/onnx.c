@@ -88,6 +88,48 @@ static const char *attr_s(const NodeProto *n, const char *name, char *buf, size_
     return buf;
 }
 
+/* ---------------------------------------------------------------- limits */
+/* "[2,1,3,3]" from a TensorProto's dims. */
+static const char *proto_shape_str(const TensorProto *tp, char *shape, size_t size)
+{
+    size_t k = (size_t)snprintf(shape, size, "[");
+    for (size_t i = 0; i < tp->n_dims && k < size; i++)
+        k += (size_t)snprintf(shape + k, size - k, "%s%lld", i ? "," : "",
+                              (long long)tp->dims[i]);
+    if (k < size) snprintf(shape + k, size - k, "]");
+    return shape;
+}
+
+/* Whether a tensor of t->item values of esz bytes (per batch item for an
+ * activation) is over --max-memory or --max-elements: 1 with the reason, the
+ * figure, the limit and the flag in why. */
+static int tensor_over_limits(const struct tensor *t, size_t esz, char *why, size_t size)
+{
+    const struct limits *lim = limits_get();
+    char shape[160], need[32], have[32];
+    tensor_shape_str(t, shape, sizeof shape);
+    const char *per = t->batched ? " per image" : "";
+    size_t bytes;
+    if (t->item == SIZE_MAX || !mul_ok(t->item, esz, &bytes)) {
+        snprintf(why, size, "%s has more values%s than memory can hold", shape, per);
+        return 1;
+    }
+    if (bytes > lim->max_bytes) {
+        snprintf(why, size, "%s needs %s%s, over the %s allowed (raise it with --max-memory)",
+                 shape, limits_format_bytes(bytes, need, sizeof need),
+                 t->batched ? " at batch 1" : "",
+                 limits_format_bytes(lim->max_bytes, have, sizeof have));
+        return 1;
+    }
+    if (t->item > lim->max_elements) {
+        snprintf(why, size,
+                 "%s has %zu values%s, over the limit of %llu (raise it with --max-elements)",
+                 shape, t->item, per, (unsigned long long)lim->max_elements);
+        return 1;
+    }
+    return 0;
+}
+
 /* ---------------------------------------------------------------- constants */
 /* Converts an initializer (or a Constant's value) into constant tensor `ti`. */
 static int tensor_from_proto(struct importer *im, const TensorProto *tp, int ti,
@@ -111,12 +153,15 @@ static int tensor_from_proto(struct importer *im, const TensorProto *tp, int ti,
     if (tp->n_dims > G_MAX_DIMS)
         return error_set(ERR_INPUT, im->path, "%s '%s': rank %zu is more than %d", what, nm,
                          tp->n_dims, G_MAX_DIMS);
+    char shape[128];
+    proto_shape_str(tp, shape, sizeof shape);
     size_t count = 1;
     for (size_t i = 0; i < tp->n_dims; i++) {
-        if (tp->dims[i] < 0 || !mul_ok(count, (size_t)tp->dims[i], &count) ||
-            count > limits_get()->max_elements)
-            return error_set(ERR_INPUT, im->path, "%s '%s': bad or too large dimensions", what,
-                             nm);
+        if (tp->dims[i] < 0)
+            return error_set(ERR_INPUT, im->path,
+                             "%s '%s': shape %s has a negative dimension (%lld)", what, nm,
+                             shape, (long long)tp->dims[i]);
+        if (!mul_ok(count, (size_t)tp->dims[i], &count)) count = SIZE_MAX;
         t->dims[i] = tp->dims[i];
     }
     t->ndim = (int)tp->n_dims;
@@ -137,6 +182,22 @@ static int tensor_from_proto(struct importer *im, const TensorProto *tp, int ti,
     if (!esz)
         return error_set(ERR_INPUT, im->path, "%s '%s': data type %d is not supported", what,
                          nm, dt);
+    char why[300];
+    int is_float = dt == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT ||
+                   dt == ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE;
+    if (tensor_over_limits(t, is_float ? sizeof(float) : sizeof(int64_t), why, sizeof why))
+        return error_set(ERR_INPUT, im->path, "%s '%s': %s", what, nm, why);
+    size_t held = count * (is_float ? sizeof(float) : sizeof(int64_t)); /* checked above */
+    if (!graph_alloc_fits(g, held)) {
+        char need[32], have[32], all[32];
+        return error_set(ERR_INPUT, im->path,
+                         "%s '%s' %s (%s) would bring the decoded model and its weights to %s, "
+                         "over the %s allowed (raise it with --max-memory)",
+                         what, nm, shape, limits_format_bytes(held, need, sizeof need),
+                         limits_format_bytes((uint64_t)g->arena_bytes + g->held_bytes + held,
+                                             all, sizeof all),
+                         limits_format_bytes(limits_get()->max_bytes, have, sizeof have));
+    }
     size_t typed = dt == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT   ? tp->n_float_data
                    : dt == ONNX__TENSOR_PROTO__DATA_TYPE__INT64 ? tp->n_int64_data
                    : dt == ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE
@@ -144,15 +205,9 @@ static int tensor_from_proto(struct importer *im, const TensorProto *tp, int ti,
                        : tp->n_int32_data; /* int32, bool, (u)int8 live in int32_data */
     int raw = tp->has_raw_data;
     size_t have = raw ? tp->raw_data.len : typed * esz;
-    size_t want = count * esz;
+    size_t want;
+    if (!mul_ok(count, esz, &want)) want = SIZE_MAX;
     if (have != want) {
-        char shape[128];
-        size_t k = 0;
-        k += (size_t)snprintf(shape, sizeof shape, "[");
-        for (size_t i = 0; i < tp->n_dims && k < sizeof shape; i++)
-            k += (size_t)snprintf(shape + k, sizeof shape - k, "%s%lld", i ? "," : "",
-                                  (long long)tp->dims[i]);
-        if (k < sizeof shape) snprintf(shape + k, sizeof shape - k, "]");
         return error_set(ERR_INPUT, im->path,
                          "%s '%s': %zu bytes of data for shape %s, which needs %zu", what, nm,
                          have, shape, want);
@@ -274,10 +329,12 @@ static int need_const(struct importer *im, struct node *nd, int i, int rank)
  * positive and small enough. */
 static int dims_ok(struct importer *im, const struct tensor *t)
 {
+    char ts[160];
     for (int i = 0; i < t->ndim; i++)
         if (t->dims[i] < 1 || t->dims[i] > (1 << 26))
-            return node_error(im, "tensor '%s' has dimension %d of size %lld", t->name, i,
-                              (long long)t->dims[i]);
+            return node_error(
+                im, "tensor '%s' %s: dimension %d is %lld (sizes must be 1 to 2^26)", t->name,
+                tensor_shape_str(t, ts, sizeof ts), i, (long long)t->dims[i]);
     return 0;
 }
 
@@ -299,69 +356,122 @@ static void out_dims(struct importer *im, struct node *nd, int ndim, const int64
     tensor_update_item(o);
 }
 
+/* "[a,b,c]" from n attribute values into buf. */
+static const char *ints_str(const int64_t *v, int n, char *buf, size_t size)
+{
+    size_t k = (size_t)snprintf(buf, size, "[");
+    for (int i = 0; i < n && k < size; i++)
+        k += (size_t)snprintf(buf + k, size - k, "%s%lld", i ? "," : "", (long long)v[i]);
+    if (k < size) snprintf(buf + k, size - k, "]");
+    return buf;
+}
+
+/* Fixed engine limits on spatial attributes (the kernels index with int):
+ * strides, dilations and pads up to 2^16, kernels up to 2^16 positions,
+ * planes up to 2^28 positions. */
+#define SPATIAL_MAX_STEP  (1 << 16)
+#define SPATIAL_MAX_PLANE (1 << 28)
+
 /* Spatial attributes shared by Conv and the pools: kernel, strides, pads,
- * dilations, auto_pad -> output size. */
+ * dilations, auto_pad -> output size. Every value is checked before it is
+ * used, in 64 bits, so an absurd attribute is refused with its value. */
 static int spatial(struct importer *im, const NodeProto *n, int h, int w, int kh, int kw,
                    int *sh, int *sw, int *dh, int *dw, int *pt, int *pl, int *pb, int *pr,
                    int *oh, int *ow, int ceil_mode)
 {
     int64_t v[8];
+    char vs[200];
     int k;
     *sh = *sw = *dh = *dw = 1;
     *pt = *pl = *pb = *pr = 0;
-    if ((k = attr_ints(n, "strides", v, 8)) >= 0) {
-        if (k != 2 || v[0] < 1 || v[1] < 1) return node_error(im, "unsupported strides");
-        *sh = (int)v[0], *sw = (int)v[1];
+    if ((int64_t)kh * kw > SPATIAL_MAX_STEP)
+        return node_error(im, "kernel %dx%d is more than %d positions (a fixed engine limit)",
+                          kh, kw, SPATIAL_MAX_STEP);
+    static const char *const names[2] = {"strides", "dilations"};
+    int *dst[2][2] = {{sh, sw}, {dh, dw}};
+    for (int a = 0; a < 2; a++) {
+        if ((k = attr_ints(n, names[a], v, 8)) == -1) continue;
+        if (k != 2)
+            return node_error(im, "%s has %zu values; a 2-D op needs 2", names[a],
+                              attr_find(n, names[a])->n_ints);
+        if (v[0] < 1 || v[1] < 1)
+            return node_error(im, "%s %s: each must be at least 1", names[a],
+                              ints_str(v, 2, vs, sizeof vs));
+        if (v[0] > SPATIAL_MAX_STEP || v[1] > SPATIAL_MAX_STEP)
+            return node_error(im, "%s %s: more than %d is not supported", names[a],
+                              ints_str(v, 2, vs, sizeof vs), SPATIAL_MAX_STEP);
+        *dst[a][0] = (int)v[0], *dst[a][1] = (int)v[1];
     }
-    if ((k = attr_ints(n, "dilations", v, 8)) >= 0) {
-        if (k != 2 || v[0] < 1 || v[1] < 1) return node_error(im, "unsupported dilations");
-        *dh = (int)v[0], *dw = (int)v[1];
-    }
-    if ((k = attr_ints(n, "pads", v, 8)) >= 0) {
-        if (k != 4) return node_error(im, "pads must have 4 values for a 2-D op");
-        for (int i = 0; i < 4; i++)
-            if (v[i] < 0 || v[i] > 1 << 16) return node_error(im, "unsupported pads");
+    if ((k = attr_ints(n, "pads", v, 8)) >= 0 || k == -2) {
+        if (k != 4)
+            return node_error(im, "pads has %zu values; a 2-D op needs 4",
+                              attr_find(n, "pads")->n_ints);
+        for (int i = 0; i < 4; i++) {
+            if (v[i] < 0)
+                return node_error(im, "pads %s: negative pads are not supported",
+                                  ints_str(v, 4, vs, sizeof vs));
+            if (v[i] > SPATIAL_MAX_STEP)
+                return node_error(im, "pads %s: more than %d is not supported",
+                                  ints_str(v, 4, vs, sizeof vs), SPATIAL_MAX_STEP);
+        }
         *pt = (int)v[0], *pl = (int)v[1], *pb = (int)v[2], *pr = (int)v[3];
     }
     char ap[32];
     attr_s(n, "auto_pad", ap, sizeof ap);
-    int ekh = *dh * (kh - 1) + 1, ekw = *dw * (kw - 1) + 1;
+    /* the dilated kernel's extent: at most 2^16 * 2^16 */
+    int64_t ekh = (int64_t)*dh * (kh - 1) + 1, ekw = (int64_t)*dw * (kw - 1) + 1;
+    int64_t H = h, W = w, OH, OW;
     if (!ap[0] || !strcmp(ap, "NOTSET")) {
-        int64_t nh = (int64_t)h + *pt + *pb - ekh, nw = (int64_t)w + *pl + *pr - ekw;
+        int64_t nh = H + *pt + *pb - ekh, nw = W + *pl + *pr - ekw;
         if (nh < 0 || nw < 0)
-            return node_error(im, "kernel %dx%d larger than the padded input %dx%d", kh, kw, h,
-                              w);
+            return node_error(im,
+                              "kernel %lldx%lld (dilated) is larger than the padded input "
+                              "%lldx%lld: the output would be empty",
+                              (long long)ekh, (long long)ekw, (long long)(H + *pt + *pb),
+                              (long long)(W + *pl + *pr));
         if (ceil_mode) {
-            *oh = (int)((nh + *sh - 1) / *sh) + 1, *ow = (int)((nw + *sw - 1) / *sw) + 1;
+            OH = (nh + *sh - 1) / *sh + 1, OW = (nw + *sw - 1) / *sw + 1;
             /* PyTorch/ONNX: the last window must start inside the input or the top/left pad */
-            if ((int64_t)(*oh - 1) * *sh >= (int64_t)h + *pt) (*oh)--;
-            if ((int64_t)(*ow - 1) * *sw >= (int64_t)w + *pl) (*ow)--;
+            if ((OH - 1) * *sh >= H + *pt) OH--;
+            if ((OW - 1) * *sw >= W + *pl) OW--;
         } else {
-            *oh = (int)(nh / *sh) + 1, *ow = (int)(nw / *sw) + 1;
+            OH = nh / *sh + 1, OW = nw / *sw + 1;
         }
     } else if (!strcmp(ap, "VALID")) {
         *pt = *pl = *pb = *pr = 0;
-        if (h < ekh || w < ekw) return node_error(im, "kernel larger than the input");
-        *oh = (h - ekh) / *sh + 1, *ow = (w - ekw) / *sw + 1;
+        if (H < ekh || W < ekw)
+            return node_error(im,
+                              "kernel %lldx%lld (dilated) is larger than the input %lldx%lld "
+                              "(auto_pad VALID): the output would be empty",
+                              (long long)ekh, (long long)ekw, (long long)H, (long long)W);
+        OH = (H - ekh) / *sh + 1, OW = (W - ekw) / *sw + 1;
     } else if (!strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER")) {
-        *oh = (h + *sh - 1) / *sh, *ow = (w + *sw - 1) / *sw;
-        int th = (*oh - 1) * *sh + ekh - h, tw = (*ow - 1) * *sw + ekw - w;
+        OH = (H + *sh - 1) / *sh, OW = (W + *sw - 1) / *sw;
+        int64_t th = (OH - 1) * *sh + ekh - H, tw = (OW - 1) * *sw + ekw - W;
         if (th < 0) th = 0;
         if (tw < 0) tw = 0;
+        if (th > 2 * SPATIAL_MAX_STEP || tw > 2 * SPATIAL_MAX_STEP)
+            return node_error(im, "auto_pad %s would pad %lldx%lld, more than %d a side", ap,
+                              (long long)th, (long long)tw, SPATIAL_MAX_STEP);
         int upper = ap[5] == 'U'; /* SAME_UPPER: the extra pad at the end */
-        *pt = upper ? th / 2 : th - th / 2, *pb = th - *pt;
-        *pl = upper ? tw / 2 : tw - tw / 2, *pr = tw - *pl;
+        *pt = (int)(upper ? th / 2 : th - th / 2), *pb = (int)th - *pt;
+        *pl = (int)(upper ? tw / 2 : tw - tw / 2), *pr = (int)tw - *pl;
     } else {
         return node_error(im,
                           "auto_pad '%s' is not supported (NOTSET, VALID, SAME_UPPER, "
                           "SAME_LOWER)",
                           ap);
     }
-    if (*oh < 1 || *ow < 1) return node_error(im, "empty output");
-    /* BLAS takes int sizes: keep planes and kernels well inside them */
-    if ((int64_t)h * w > (1 << 28) || (int64_t)*oh * *ow > (1 << 28) ||
-        (int64_t)kh * kw > (1 << 16))
-        return node_error(im, "spatial size too large");
+    if (OH < 1 || OW < 1)
+        return node_error(im, "the output would be empty (%lldx%lld)", (long long)OH,
+                          (long long)OW);
+    /* BLAS takes int sizes: keep planes well inside them */
+    if (H * W > SPATIAL_MAX_PLANE || OH * OW > SPATIAL_MAX_PLANE)
+        return node_error(im,
+                          "plane %lldx%lld -> %lldx%lld is more than 2^28 positions (a fixed "
+                          "engine limit)",
+                          (long long)H, (long long)W, (long long)OH, (long long)OW);
+    *oh = (int)OH, *ow = (int)OW;
     return 0;
 }
 
@@ -373,22 +483,44 @@ static int build_conv(struct importer *im, const NodeProto *n, struct node *nd)
     if (w->ndim != 4)
         return node_error(im, "only 2-D convolution is supported (weight rank %d)", w->ndim);
     if (dims_ok(im, x) || dims_ok(im, w)) return ERR_INPUT;
+    char ws[160], vs[200];
+    tensor_shape_str(w, ws, sizeof ws);
     int64_t group = attr_i(n, "group", 1);
-    if (group < 1 || group > (1 << 24)) return node_error(im, "group %lld", (long long)group);
+    if (group < 1) return node_error(im, "group %lld: must be at least 1", (long long)group);
     struct conv_params *p = &nd->p.conv;
     int64_t ks[4];
     int k = attr_ints(n, "kernel_shape", ks, 4);
-    if (k >= 0 && (k != 2 || ks[0] != w->dims[2] || ks[1] != w->dims[3]))
-        return node_error(im, "kernel_shape does not match the weight");
-    p->group = (int)group;
+    if (k == -2 || (k >= 0 && k != 2))
+        return node_error(im, "kernel_shape has %zu values; only 2-D convolution is supported",
+                          attr_find(n, "kernel_shape")->n_ints);
+    if (k == 2 && (ks[0] < 1 || ks[1] < 1))
+        return node_error(im, "kernel_shape %s: sizes must be at least 1",
+                          ints_str(ks, 2, vs, sizeof vs));
+    if (k == 2 && (ks[0] != w->dims[2] || ks[1] != w->dims[3]))
+        return node_error(im, "kernel_shape %s does not match weight '%s' %s",
+                          ints_str(ks, 2, vs, sizeof vs), w->name, ws);
     p->c = (int)x->dims[1], p->h = (int)x->dims[2], p->w = (int)x->dims[3];
     p->m = (int)w->dims[0], p->kh = (int)w->dims[2], p->kw = (int)w->dims[3];
-    if ((int64_t)p->c * p->kh * p->kw > (1 << 24) || p->m > (1 << 24))
-        return node_error(im, "kernel too large");
-    if (p->group < 1 || p->c % p->group || p->m % p->group || w->dims[1] * p->group != p->c)
+    if ((int64_t)p->kh * p->kw > SPATIAL_MAX_STEP || /* first: keeps the product in range */
+        (int64_t)p->c * p->kh * p->kw > (1 << 24) || p->m > (1 << 24))
         return node_error(im,
-                          "group %d does not fit %d input channels and weight [%lld,%lld,...]",
-                          p->group, p->c, (long long)w->dims[0], (long long)w->dims[1]);
+                          "weight '%s' %s on %d input channels is more than 2^24 values per "
+                          "output (a fixed engine limit)",
+                          w->name, ws, p->c);
+    if (group > p->c || p->c % group)
+        return node_error(im, "group %lld does not divide the %d input channels",
+                          (long long)group, p->c);
+    p->group = (int)group;
+    if (p->m % p->group)
+        return node_error(im,
+                          "group %d does not divide the %d output channels of weight '%s' %s",
+                          p->group, p->m, w->name, ws);
+    if (w->dims[1] * p->group != p->c)
+        return node_error(im,
+                          "weight '%s' %s takes %lld input channels per group, but the input "
+                          "has %d in %d group%s",
+                          w->name, ws, (long long)w->dims[1], p->c, p->group,
+                          p->group > 1 ? "s" : "");
     if (b && (need_const(im, nd, 2, 1) || b->dims[0] != p->m))
         return b->batched || b->is_int ? ERR_INPUT
                                        : node_error(im, "bias has %lld values for %d channels",
@@ -499,8 +631,15 @@ static int build_pool(struct importer *im, const NodeProto *n, struct node *nd)
         return 0;
     }
     int64_t ks[4];
-    if (attr_ints(n, "kernel_shape", ks, 4) != 2 || ks[0] < 1 || ks[1] < 1)
+    char vs[200];
+    if (attr_ints(n, "kernel_shape", ks, 4) != 2)
         return node_error(im, "needs a 2-D kernel_shape");
+    if (ks[0] < 1 || ks[1] < 1)
+        return node_error(im, "kernel_shape %s: sizes must be at least 1",
+                          ints_str(ks, 2, vs, sizeof vs));
+    if (ks[0] > SPATIAL_MAX_STEP || ks[1] > SPATIAL_MAX_STEP)
+        return node_error(im, "kernel_shape %s: more than %d is not supported",
+                          ints_str(ks, 2, vs, sizeof vs), SPATIAL_MAX_STEP);
     p->kh = (int)ks[0], p->kw = (int)ks[1];
     int ceil_mode = (int)attr_i(n, "ceil_mode", 0);
     if (nd->op == OP_AVGPOOL && ceil_mode)
@@ -586,7 +725,7 @@ static int build_transpose(struct importer *im, const NodeProto *n, struct node 
 {
     if (need_batched(im, nd, 0, 1, G_MAX_DIMS)) return ERR_INPUT;
     struct tensor *x = in_t(im, nd, 0);
-    int64_t perm[G_MAX_DIMS];
+    int64_t perm[G_MAX_DIMS] = {0};
     int k = attr_ints(n, "perm", perm, G_MAX_DIMS);
     if (k < 0) {
         k = x->ndim;
@@ -635,10 +774,18 @@ static int build_concat(struct importer *im, const NodeProto *n, struct node *nd
         struct tensor *t = in_t(im, nd, i);
         if (!t || !t->batched)
             return node_error(im, "concatenating a constant with activations is not supported");
-        if (t->ndim != x->ndim) return node_error(im, "inputs differ in rank");
+        char xs[160], ts[160];
+        tensor_shape_str(x, xs, sizeof xs);
+        tensor_shape_str(t, ts, sizeof ts);
+        if (t->ndim != x->ndim)
+            return node_error(im, "input '%s' %s differs in rank from input '%s' %s", t->name,
+                              ts, x->name, xs);
         for (int d = 1; d < x->ndim; d++)
             if (d != axis && t->dims[d] != x->dims[d])
-                return node_error(im, "input '%s' differs in dimension %d", t->name, d);
+                return node_error(im,
+                                  "input '%s' %s differs from input '%s' %s in dimension %d "
+                                  "(only axis %lld may differ)",
+                                  t->name, ts, x->name, xs, d, (long long)axis);
         od[axis] += t->dims[axis];
         p->inner[i] = t->item / p->outer;
         p->out_inner += p->inner[i];
@@ -727,6 +874,17 @@ static int build_copy(struct importer *im, const NodeProto *n, struct node *nd, 
         nd_out = (int)s->item;
         int infer = -1, batch_at0 = 0;
         int64_t known = 1;
+        char ts[200], xs[160], ks[32];
+        for (int i = 0; i < nd_out; i++) /* the target as written; the batch as N */
+            od[i] = s->i64[i];
+        size_t tk = (size_t)snprintf(ts, sizeof ts, "[");
+        for (int i = 0; i < nd_out && tk < sizeof ts; i++)
+            tk += (size_t)(od[i] == G_BATCH_SYM
+                               ? snprintf(ts + tk, sizeof ts - tk, "%sN", i ? "," : "")
+                               : snprintf(ts + tk, sizeof ts - tk, "%s%lld", i ? "," : "",
+                                          (long long)od[i]));
+        if (tk < sizeof ts) snprintf(ts + tk, sizeof ts - tk, "]");
+        tensor_shape_str(x, xs, sizeof xs);
         for (int i = 0; i < nd_out; i++) {
             int64_t v = s->i64[i];
             if (v == G_BATCH_SYM) {
@@ -741,17 +899,25 @@ static int build_copy(struct importer *im, const NodeProto *n, struct node *nd, 
                     od[i] = 1;
                     continue;
                 }
-                if (i >= x->ndim) return node_error(im, "0 refers to a missing dimension");
+                if (i >= x->ndim)
+                    return node_error(im,
+                                      "target shape %s: 0 at dimension %d copies a "
+                                      "dimension that input '%s' %s lacks",
+                                      ts, i, x->name, xs);
                 v = x->dims[i];
             }
             if (v == -1) {
-                if (infer >= 0) return node_error(im, "more than one -1 in the shape");
+                if (infer >= 0)
+                    return node_error(im, "target shape %s has more than one -1", ts);
                 infer = i;
                 continue;
             }
-            if (v < 0) return node_error(im, "bad target dimension %lld", (long long)v);
+            if (v < 0)
+                return node_error(im, "target shape %s: dimension %d is %lld", ts, i,
+                                  (long long)v);
             od[i] = v;
-            if (i > 0 || batch_at0) known *= v;
+            if ((i > 0 || batch_at0) && __builtin_mul_overflow(known, v, &known))
+                known = INT64_MAX; /* stays there: refused below */
         }
         /* dim 0 is the batch when it says so, or when -1 / a literal 1 or the
          * file's fixed batch leaves exactly one item's worth for the rest */
@@ -769,13 +935,21 @@ static int build_copy(struct importer *im, const NodeProto *n, struct node *nd, 
         }
         if (infer > 0) {
             if (!known || x->item % (size_t)known)
-                return node_error(im, "cannot infer -1 for %zu values per image", x->item);
+                return node_error(im,
+                                  "cannot reshape input '%s' %s (%zu values per image) to %s: "
+                                  "no size for the -1 fits",
+                                  x->name, xs, x->item, ts);
             od[infer] = (int64_t)(x->item / (size_t)known);
             known *= od[infer];
         }
         if ((size_t)known != x->item)
-            return node_error(im, "reshape of %zu values per image to %lld", x->item,
-                              (long long)known);
+            return node_error(im,
+                              "cannot reshape input '%s' %s (%zu values per image) to %s "
+                              "(%s values)",
+                              x->name, xs, x->item, ts,
+                              known == INT64_MAX
+                                  ? "more"
+                                  : (snprintf(ks, sizeof ks, "%lld", (long long)known), ks));
         od[0] = 1;
         out_dims(im, nd, nd_out, od);
         nd->nin = 1;
@@ -802,6 +976,10 @@ static int build_copy(struct importer *im, const NodeProto *n, struct node *nd, 
             return node_error(im, "axis %lld touches the batch or is out of range",
                               (long long)axes[k]);
     }
+    for (int k = 0; k < na; k++)
+        for (int j = 0; j < k; j++)
+            if (axes[j] == axes[k])
+                return node_error(im, "axis %lld is listed twice", (long long)axes[k]);
     nd_out = 0;
     int src = 0;
     for (int i = 0; i < r; i++) {
@@ -816,6 +994,7 @@ static int build_copy(struct importer *im, const NodeProto *n, struct node *nd, 
             return node_error(im, "squeezing dimension %d of size %lld", i,
                               (long long)x->dims[i]);
     }
+    ASSERT(!unsq || src == x->ndim);
     out_dims(im, nd, nd_out, od);
     nd->nin = 1;
     return 0;
@@ -908,10 +1087,21 @@ static int import_node(struct importer *im, const NodeProto *n, int opset)
     for (size_t i = 0; i < n->n_input; i++) /* the tensor array may have moved */
         ins[i] = in[i] >= 0 ? &g->t[in[i]] : NULL;
     int rc = import_node_body(im, n, opset, op, in, ins, out);
-    if (!rc && g->t[out].item > limits_get()->max_elements)
-        return node_error(im, "output of %s values per image is too large",
-                          g->t[out].item == SIZE_MAX ? "overflowing" : "too many");
-    return rc;
+    if (rc) return rc;
+    /* what every output must satisfy, whatever built it: within the limits,
+     * not empty, and a copy keeps its element count */
+    const struct tensor *o = &g->t[out];
+    char why[300], os[160];
+    if (tensor_over_limits(o, o->is_int ? sizeof(int64_t) : sizeof(float), why, sizeof why))
+        return node_error(im, "output %s", why);
+    if (o->batched && o->item == 0)
+        return node_error(im, "output %s is empty", tensor_shape_str(o, os, sizeof os));
+    if (o->producer >= 0 && g->nodes[o->producer].op == OP_COPY &&
+        g->t[g->nodes[o->producer].in[0]].item != o->item)
+        return node_error(im, "output %s has %zu values per image, its input %zu",
+                          tensor_shape_str(o, os, sizeof os), o->item,
+                          g->t[g->nodes[o->producer].in[0]].item);
+    return 0;
 }
 
 static int import_node_body(struct importer *im, const NodeProto *n, int opset, const char *op,
@@ -1012,23 +1202,101 @@ static void node_display_name(const NodeProto *n, size_t idx, char *buf, size_t 
         snprintf(buf, size, "%s_%zu", n->op_type ? n->op_type : "node", idx);
 }
 
-/* Kahn's algorithm, taking the lowest-index ready node first so that the file
- * order is kept when it is already topological. order[] receives indices. */
+/* A binary min-heap of node indices: Kahn's algorithm takes the lowest-index
+ * ready node first, so a file already in topological order keeps its order. */
+struct heap {
+    size_t *v, n;
+};
+
+static void heap_push(struct heap *h, size_t x)
+{
+    size_t i = h->n++;
+    for (; i && h->v[(i - 1) / 2] > x; i = (i - 1) / 2)
+        h->v[i] = h->v[(i - 1) / 2];
+    h->v[i] = x;
+}
+
+static size_t heap_pop(struct heap *h)
+{
+    size_t top = h->v[0], x = h->v[--h->n], i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= h->n) break;
+        if (c + 1 < h->n && h->v[c + 1] < h->v[c]) c++;
+        if (h->v[c] >= x) break;
+        h->v[i] = h->v[c];
+        i = c;
+    }
+    h->v[i] = x;
+    return top;
+}
+
+/* Names the nodes of a cycle among the nodes the sort could not place: walks
+ * from `start` to an unplaced producer of one of its inputs until a node
+ * repeats (every unplaced node has one, or it would have been placed), then
+ * records "a -> b -> a" in the direction data flows. */
+static int cycle_error(struct importer *im, const Onnx__GraphProto *gp, const char *used,
+                       const size_t *inoff, const long *pin, size_t start)
+{
+    size_t nn = gp->n_node, *walk = xmalloc(sizeof(size_t) * (nn ? nn : 1));
+    size_t *pos = xcalloc(nn ? nn : 1, sizeof(size_t)); /* step + 1, 0 = not seen */
+    size_t len = 0, u = start;
+    while (!pos[u]) {
+        walk[len++] = u;
+        pos[u] = len;
+        size_t next = u;
+        for (size_t k = inoff[u]; k < inoff[u + 1]; k++)
+            if (pin[k] >= 0 && !used[pin[k]]) {
+                next = (size_t)pin[k];
+                break;
+            }
+        ASSERT(next != u); /* an unplaced node waits on an unplaced producer */
+        u = next;
+    }
+    /* walk[s..len-1] is the cycle, each node a consumer of the next one */
+    size_t s = pos[u] - 1;
+    char path[300], nbuf[256];
+    size_t k = 0;
+    path[0] = 0;
+    for (size_t j = 0; j <= len - s && k < sizeof path; j++) {
+        size_t v = j == 0 ? walk[s] : walk[len - j]; /* j = len - s: back at walk[s] */
+        node_display_name(gp->node[v], v, nbuf, sizeof nbuf);
+        k += (size_t)snprintf(path + k, sizeof path - k, "%s%s", j ? " -> " : "", nbuf);
+    }
+    if (k >= sizeof path) memcpy(path + sizeof path - 4, "...", 4);
+    node_display_name(gp->node[walk[s]], walk[s], nbuf, sizeof nbuf);
+    im->np = gp->node[walk[s]], im->nname = nbuf;
+    int rc = node_error(im, "the graph has a cycle: %s", path);
+    free(walk);
+    free(pos);
+    return rc;
+}
+
+/* Kahn's algorithm over the producer -> consumer edges, O((nodes + edges)
+ * log nodes). order[] receives node indices. Refuses an output defined twice,
+ * an input nothing produces, a node reading its own output, and cycles. */
 static int topo_sort(struct importer *im, const Onnx__GraphProto *gp, struct strmap *defined,
                      size_t *order)
 {
-    size_t nn = gp->n_node;
+    size_t nn = gp->n_node, nout = 0, nin = 0;
+    for (size_t i = 0; i < nn; i++)
+        nout += gp->node[i]->n_output, nin += gp->node[i]->n_input;
     struct strmap prod;
-    strmap_init(&prod, nn * 2 + 1);
+    strmap_init(&prod, nout + 1);
     int rc = 0;
-    int *indeg = xcalloc(nn ? nn : 1, sizeof(int));
+    size_t *indeg = xcalloc(nn ? nn : 1, sizeof(size_t));
+    size_t *inoff = xcalloc(nn + 1, sizeof(size_t));     /* node i's inputs: pin[inoff[i]..] */
+    long *pin = xmalloc(sizeof(long) * (nin ? nin : 1)); /* their producers, -1: none */
+    size_t *first = xcalloc(nn + 2, sizeof(size_t));     /* consumers of p: cons[first[p]..] */
+    size_t *cons = xmalloc(sizeof(size_t) * (nin ? nin : 1));
+    char *used = xcalloc(nn ? nn : 1, 1);
+    struct heap ready = {xmalloc(sizeof(size_t) * (nn ? nn : 1)), 0};
     char nbuf[256];
     for (size_t i = 0; i < nn && !rc; i++) {
         const NodeProto *n = gp->node[i];
         for (size_t o = 0; o < n->n_output; o++) {
             if (!n->output[o][0]) continue;
-            int *s = strmap_slot(&prod, n->output[o], 0);
-            if (s || strmap_slot(defined, n->output[o], 0)) {
+            if (strmap_slot(&prod, n->output[o], 0) || strmap_slot(defined, n->output[o], 0)) {
                 node_display_name(n, i, nbuf, sizeof nbuf);
                 im->np = n, im->nname = nbuf;
                 rc = node_error(im, "output '%s' is defined twice", n->output[o]);
@@ -1039,52 +1307,56 @@ static int topo_sort(struct importer *im, const Onnx__GraphProto *gp, struct str
     }
     for (size_t i = 0; i < nn && !rc; i++) {
         const NodeProto *n = gp->node[i];
-        for (size_t k = 0; k < n->n_input; k++) {
+        inoff[i + 1] = inoff[i] + n->n_input;
+        for (size_t k = 0; k < n->n_input && !rc; k++) {
             const char *nm = n->input[k];
+            long *p = &pin[inoff[i] + k];
+            *p = -1;
             if (!nm[0] || strmap_slot(defined, nm, 0)) continue;
-            if (strmap_slot(&prod, nm, 0)) {
-                indeg[i]++;
-                continue;
-            }
+            int *s = strmap_slot(&prod, nm, 0);
             node_display_name(n, i, nbuf, sizeof nbuf);
             im->np = n, im->nname = nbuf;
-            rc = node_error(
-                im, "input '%s' is not produced by any node, initializer or graph input", nm);
-            break;
+            if (!s)
+                rc = node_error(
+                    im, "input '%s' is not produced by any node, initializer or graph input",
+                    nm);
+            else if ((size_t)*s == i)
+                rc = node_error(im, "reads its own output '%s' (a cycle of one node)", nm);
+            else
+                *p = *s, indeg[i]++, first[*s + 2]++;
         }
     }
+    if (rc) goto out;
+    /* counting sort of the edges by producer: first[p + 1] .. first[p + 2] */
+    for (size_t p = 0; p < nn; p++)
+        first[p + 2] += first[p + 1];
+    for (size_t i = 0; i < nn; i++)
+        for (size_t k = inoff[i]; k < inoff[i + 1]; k++)
+            if (pin[k] >= 0) cons[first[pin[k] + 1]++] = i;
+    /* now consumers of p are cons[first[p] .. first[p + 1]) */
+    for (size_t i = 0; i < nn; i++)
+        if (!indeg[i]) heap_push(&ready, i);
     size_t done = 0;
-    char *used = xcalloc(nn ? nn : 1, 1);
-    while (!rc && done < nn) {
-        size_t pick = nn;
-        for (size_t i = 0; i < nn; i++)
-            if (!used[i] && indeg[i] == 0) {
-                pick = i;
-                break;
-            }
-        if (pick == nn) { /* every remaining node waits on another: a cycle */
-            for (size_t i = 0; i < nn; i++)
-                if (!used[i]) {
-                    node_display_name(gp->node[i], i, nbuf, sizeof nbuf);
-                    im->np = gp->node[i], im->nname = nbuf;
-                    rc = node_error(im, "the graph has a cycle through this node");
-                    break;
-                }
-            break;
-        }
+    while (ready.n) {
+        size_t pick = heap_pop(&ready);
         used[pick] = 1;
         order[done++] = pick;
-        const NodeProto *n = gp->node[pick];
-        for (size_t o = 0; o < n->n_output; o++) {
-            if (!n->output[o][0]) continue;
-            for (size_t j = 0; j < nn; j++) {
-                if (used[j]) continue;
-                for (size_t k = 0; k < gp->node[j]->n_input; k++)
-                    if (!strcmp(gp->node[j]->input[k], n->output[o])) indeg[j]--;
-            }
-        }
+        for (size_t e = first[pick]; e < first[pick + 1]; e++)
+            if (--indeg[cons[e]] == 0) heap_push(&ready, cons[e]);
     }
+    if (done < nn) { /* every remaining node waits on another: a cycle */
+        size_t start = 0;
+        while (used[start])
+            start++;
+        rc = cycle_error(im, gp, used, inoff, pin, start);
+    }
+out:
+    free(ready.v);
     free(used);
+    free(cons);
+    free(first);
+    free(pin);
+    free(inoff);
     free(indeg);
     strmap_release(&prod);
     return rc;
@@ -1117,30 +1389,150 @@ static int import_input(struct importer *im, const Onnx__ValueInfoProto *vi)
             t->dims[0] = 1;
             continue;
         }
-        if (!known || d->dim_value < 1 || d->dim_value > (1 << 20))
+        if (!known)
             return error_set(
                 ERR_INPUT, im->path,
                 "input '%s': dimension %d must be a fixed size (only the batch may vary)", nm,
                 i);
+        if (d->dim_value < 1)
+            return error_set(ERR_INPUT, im->path,
+                             "input '%s': dimension %d is %lld; sizes must be at least 1", nm,
+                             i, (long long)d->dim_value);
+        if (d->dim_value > (1 << 20))
+            return error_set(ERR_INPUT, im->path,
+                             "input '%s': dimension %d is %lld, more than 2^20 (a fixed engine "
+                             "limit)",
+                             nm, i, (long long)d->dim_value);
         t->dims[i] = d->dim_value;
     }
     tensor_update_item(t);
-    if (t->item > limits_get()->max_elements)
-        return error_set(ERR_INPUT, im->path, "input '%s' is too large", nm);
+    char why[300];
+    if (tensor_over_limits(t, sizeof(float), why, sizeof why))
+        return error_set(ERR_INPUT, im->path, "input '%s' %s", nm, why);
     g->input = ti;
     return 0;
+}
+
+/* ---------------------------------------------------------------- limits before decoding */
+/* One field of a protobuf message at *p: its number, wire type and, for a
+ * length-delimited one, its payload; *p moves past it. 0 when malformed. */
+static int pb_field(const uint8_t **p, const uint8_t *end, uint64_t *field, int *wt,
+                    const uint8_t **payload, uint64_t *plen)
+{
+    uint64_t v[2] = {0, 0};
+    for (int k = 0; k < 2; k++) {
+        if (k == 1 && (v[0] & 7) != 0 && (v[0] & 7) != 2) break;
+        int ok = 0;
+        for (int sh = 0; sh < 64 && *p < end; sh += 7) {
+            uint8_t b = *(*p)++;
+            v[k] |= (uint64_t)(b & 0x7f) << sh;
+            if (!(b & 0x80)) {
+                ok = 1;
+                break;
+            }
+        }
+        if (!ok) return 0;
+    }
+    *field = v[0] >> 3, *wt = (int)(v[0] & 7);
+    size_t left = (size_t)(end - *p);
+    switch (*wt) {
+    case 0: return 1;
+    case 1: return left >= 8 ? (*p += 8, 1) : 0;
+    case 5: return left >= 4 ? (*p += 4, 1) : 0;
+    case 2:
+        if (v[1] > left) return 0;
+        *payload = *p, *plen = v[1];
+        *p += v[1];
+        return 1;
+    default: return 0; /* groups: not in ONNX */
+    }
+}
+
+/* The number of NodeProto entries in the main graph (ModelProto field 7,
+ * GraphProto field 1), counted on the wire before anything is decoded; a
+ * malformed stretch ends the count (the decoder refuses it afterwards). */
+static size_t pb_count_nodes(const uint8_t *buf, size_t len)
+{
+    const uint8_t *p = buf, *end = buf + len, *pl, *q;
+    uint64_t f, n, sub;
+    int wt;
+    size_t count = 0;
+    while (p < end && pb_field(&p, end, &f, &wt, &pl, &n)) {
+        if (f != 7 || wt != 2) continue;
+        q = pl;
+        const uint8_t *qe = pl + n, *x;
+        uint64_t xn;
+        while (q < qe && pb_field(&q, qe, &sub, &wt, &x, &xn))
+            if (sub == 1 && wt == 2) count++;
+    }
+    return count;
+}
+
+/* protobuf-c's allocations, counted against --max-memory: the decoded
+ * structures can be many times the file's size (an empty node is 2 bytes on
+ * the wire and over 100 in memory). */
+struct pb_budget {
+    size_t used, limit;
+    int over;
+};
+
+static void *pb_alloc(void *data, size_t size)
+{
+    struct pb_budget *b = data;
+    if (size > b->limit || b->limit - size < b->used + 16) {
+        b->over = 1;
+        return NULL;
+    }
+    unsigned char *p = malloc(size + 16);
+    if (!p) {
+        b->over = 1;
+        return NULL;
+    }
+    memcpy(p, &size, sizeof size);
+    b->used += size + 16;
+    return p + 16;
+}
+
+static void pb_free(void *data, void *ptr)
+{
+    struct pb_budget *b = data;
+    if (!ptr) return;
+    unsigned char *p = (unsigned char *)ptr - 16;
+    size_t size;
+    memcpy(&size, p, sizeof size);
+    b->used -= size + 16;
+    free(p);
 }
 
 struct graph *onnx_graph_parse(const void *buf, size_t len, const char *name)
 {
     struct importer im = {0};
     im.path = name;
-    Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, len, buf);
+    const struct limits *lim = limits_get();
+    size_t nodes = pb_count_nodes(buf, len);
+    if (nodes > lim->max_nodes) {
+        error_set(ERR_INPUT, name,
+                  "the graph has %zu nodes, over the limit of %llu (raise it with --max-nodes)",
+                  nodes, (unsigned long long)lim->max_nodes);
+        return NULL;
+    }
+    struct pb_budget budget = {0, lim->max_bytes > SIZE_MAX ? SIZE_MAX : (size_t)lim->max_bytes,
+                               0};
+    ProtobufCAllocator pba = {pb_alloc, pb_free, &budget};
+    Onnx__ModelProto *mp = onnx__model_proto__unpack(&pba, len, buf);
     if (!mp) {
-        error_set(ERR_INPUT, name, "not an ONNX model (the protobuf does not decode)");
+        char have[32];
+        if (budget.over)
+            error_set(ERR_INPUT, name,
+                      "decoding the model needs more than the %s allowed "
+                      "(raise it with --max-memory)",
+                      limits_format_bytes(lim->max_bytes, have, sizeof have));
+        else
+            error_set(ERR_INPUT, name, "not an ONNX model (the protobuf does not decode)");
         return NULL;
     }
     struct graph *g = graph_new();
+    g->held_bytes = budget.used; /* the decoded protobuf lives until the import ends */
     im.g = g;
     struct strmap defined = {0};
     size_t *order = NULL;
@@ -1162,6 +1554,13 @@ struct graph *onnx_graph_parse(const void *buf, size_t len, const char *name)
         goto done;
     }
     g->opset = opset;
+    if (gp->n_node > lim->max_nodes) { /* the wire count above missed none, but be sure */
+        rc = error_set(
+            ERR_INPUT, name,
+            "the graph has %zu nodes, over the limit of %llu (raise it with --max-nodes)",
+            gp->n_node, (unsigned long long)lim->max_nodes);
+        goto done;
+    }
     strmap_init(&defined, gp->n_initializer + gp->n_input + 1);
     for (size_t i = 0; i < gp->n_initializer && !rc; i++) {
         const TensorProto *tp = gp->initializer[i];
@@ -1231,7 +1630,8 @@ struct graph *onnx_graph_parse(const void *buf, size_t len, const char *name)
 done:
     free(order);
     if (defined.cap) strmap_release(&defined);
-    onnx__model_proto__free_unpacked(mp, NULL);
+    onnx__model_proto__free_unpacked(mp, &pba);
+    g->held_bytes = 0;
     if (rc) {
         graph_free(g);
         return NULL;
@@ -1257,6 +1657,16 @@ struct graph *onnx_graph_load(const char *path)
     }
     if (size == 0) {
         error_set(ERR_INPUT, path, "empty file, not an ONNX model");
+        fclose(fp);
+        return NULL;
+    }
+    if ((uint64_t)size > limits_get()->max_model_bytes) {
+        char have[32], lim[32];
+        error_set(ERR_INPUT, path,
+                  "the file is %s, over the %s allowed for a model "
+                  "(raise it with --max-model-size)",
+                  limits_format_bytes((uint64_t)size, have, sizeof have),
+                  limits_format_bytes(limits_get()->max_model_bytes, lim, sizeof lim));
         fclose(fp);
         return NULL;
     }

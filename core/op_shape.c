@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "graph.h"
+#include "util.h"
 
 /* ---------------------------------------------------------------- copy */
 void copy_forward(float *out, const float *inp, size_t item, int n)
@@ -108,23 +109,80 @@ void concat_backward(float *const *dinputs, const float *dout, const struct conc
 }
 
 /* ---------------------------------------------------------------- folding */
-/* Value k of a constant as int64 / double, whatever it holds. */
+/* Value k of a constant as int64, whatever it holds. A float outside int64
+ * (or NaN) saturates (or gives 0) rather than being converted undefinedly;
+ * the extremes are then refused as sizes or indices by their users. */
 static int64_t cval_i(const struct tensor *t, size_t k)
 {
-    return t->is_int ? t->i64[k] : (int64_t)t->f[k];
+    if (t->is_int) return t->i64[k];
+    float f = t->f[k];
+    if (f != f) return 0;
+    if (f >= 9.2e18f) return INT64_MAX;
+    if (f <= -9.2e18f) return -INT64_MAX; /* not G_BATCH_SYM */
+    return (int64_t)f;
 }
 
+/* Constant folding is for shape computations: a folded result may hold at
+ * most its distinct inputs' values plus this many. A folded Gather or Concat
+ * (or a chain of them) could otherwise turn a few bytes of file into
+ * gigabytes of constants. */
+#define FOLD_GROWTH_MAX ((size_t)1 << 24)
+
+/* Makes `out` a constant of the given shape with zeroed data from the graph
+ * arena; -1 with err set when the shape is negative, overflows, holds more
+ * than `cap` values (see FOLD_GROWTH_MAX), or is over --max-elements /
+ * --max-memory. */
 static int set_const(struct graph *g, struct tensor *out, int is_int, int ndim,
-                     const int64_t *dims)
+                     const int64_t *dims, size_t cap, char *err, size_t errsz)
 {
+    const struct limits *lim = limits_get();
+    size_t count = 1, bytes;
+    for (int i = 0; i < ndim; i++) {
+        if (dims[i] < 0) {
+            snprintf(err, errsz, "constant result with a negative dimension (%lld)",
+                     (long long)dims[i]);
+            return -1;
+        }
+        if (!mul_ok(count, (size_t)dims[i], &count)) count = SIZE_MAX;
+    }
+    if (!mul_ok(count, is_int ? sizeof(int64_t) : sizeof(float), &bytes)) bytes = SIZE_MAX;
+    if (count > cap) {
+        snprintf(err, errsz,
+                 "folding would make a constant of %s%zu values from inputs of %zu; constant "
+                 "folding is for shape computations (a fixed engine limit)",
+                 count == SIZE_MAX ? "more than " : "", count, cap - FOLD_GROWTH_MAX);
+        return -1;
+    }
+    if (count > lim->max_elements || bytes > lim->max_bytes) {
+        char need[32], have[32];
+        if (count > lim->max_elements)
+            snprintf(err, errsz,
+                     "constant result of %s%zu values, over the limit of %llu (raise it with "
+                     "--max-elements)",
+                     count == SIZE_MAX ? "more than " : "", count,
+                     (unsigned long long)lim->max_elements);
+        else
+            snprintf(err, errsz,
+                     "constant result needs %s, over the %s allowed (raise it with "
+                     "--max-memory)",
+                     limits_format_bytes(bytes, need, sizeof need),
+                     limits_format_bytes(lim->max_bytes, have, sizeof have));
+        return -1;
+    }
+    if (!graph_alloc_fits(g, bytes)) {
+        char need[32], have[32];
+        snprintf(err, errsz,
+                 "constant result of %s would bring the model's constants over the %s "
+                 "allowed (raise it with --max-memory)",
+                 limits_format_bytes(bytes, need, sizeof need),
+                 limits_format_bytes(lim->max_bytes, have, sizeof have));
+        return -1;
+    }
     out->batched = 0;
     out->is_int = is_int;
     out->ndim = ndim;
-    size_t count = 1;
-    for (int i = 0; i < ndim; i++) {
+    for (int i = 0; i < ndim; i++)
         out->dims[i] = dims[i];
-        count *= (size_t)dims[i];
-    }
     out->item = count;
     if (is_int)
         out->i64 = graph_alloc(g, sizeof(int64_t) * (count ? count : 1));
@@ -149,6 +207,13 @@ int fold_node(struct graph *g, const char *op, struct tensor *const *ins, int ni
 {
     const struct tensor *x = nin > 0 ? ins[0] : NULL;
     if (!x) return 1;
+    size_t cap = FOLD_GROWTH_MAX; /* the distinct inputs' values + FOLD_GROWTH_MAX */
+    for (int i = 0; i < nin; i++) {
+        int seen = 0;
+        for (int j = 0; j < i; j++)
+            seen |= ins[j] == ins[i];
+        if (ins[i] && !seen && !ins[i]->batched) cap += ins[i]->item;
+    }
     if (!strcmp(op, "Shape")) { /* known shape; the batch stays symbolic */
         int64_t start = at->has_start ? at->start : 0, end = at->has_end ? at->end : x->ndim;
         if (start < 0) start += x->ndim;
@@ -156,7 +221,7 @@ int fold_node(struct graph *g, const char *op, struct tensor *const *ins, int ni
         if (start < 0) start = 0;
         if (end > x->ndim) end = x->ndim;
         int64_t len = end > start ? end - start : 0;
-        set_const(g, out, 1, 1, &len);
+        if (set_const(g, out, 1, 1, &len, cap, err, errsz)) return -1;
         for (int64_t k = 0; k < len; k++)
             out->i64[k] = (x->batched && start + k == 0) ? G_BATCH_SYM : x->dims[start + k];
         return 0;
@@ -176,7 +241,7 @@ int fold_node(struct graph *g, const char *op, struct tensor *const *ins, int ni
                 return -1;
             }
         }
-        set_const(g, out, to_int, x->ndim, x->dims);
+        if (set_const(g, out, to_int, x->ndim, x->dims, cap, err, errsz)) return -1;
         for (size_t k = 0; k < x->item; k++) {
             if (x->is_int && x->i64[k] == G_BATCH_SYM && !to_int) {
                 snprintf(err, errsz, "the batch size cannot be cast to float");
@@ -207,7 +272,7 @@ int fold_node(struct graph *g, const char *op, struct tensor *const *ins, int ni
             od[nd++] = idx->dims[i];
         for (int i = (int)axis + 1; i < x->ndim; i++)
             od[nd++] = x->dims[i], inner *= (size_t)x->dims[i];
-        set_const(g, out, x->is_int, nd, od);
+        if (set_const(g, out, x->is_int, nd, od, cap, err, errsz)) return -1;
         size_t o = 0, len = (size_t)x->dims[axis];
         for (size_t a = 0; a < outer; a++)
             for (size_t k = 0; k < idx->item; k++) {
@@ -259,10 +324,20 @@ int fold_node(struct graph *g, const char *op, struct tensor *const *ins, int ni
                 int drop = na == 0 ? x->dims[i] == 1 : 0;
                 for (int k = 0; k < na; k++)
                     if (axes[k] == i || axes[k] + x->ndim == i) drop = 1;
-                if (!drop) od[nd++] = x->dims[i];
+                if (!drop)
+                    od[nd++] = x->dims[i];
+                else if (x->dims[i] != 1) {
+                    snprintf(err, errsz, "Squeeze of dimension %d of size %lld", i,
+                             (long long)x->dims[i]);
+                    return -1;
+                }
             }
         }
-        set_const(g, out, x->is_int, nd, od);
+        if (set_const(g, out, x->is_int, nd, od, cap, err, errsz)) return -1;
+        if (out->item != x->item) {
+            snprintf(err, errsz, "%s changes %zu values to %zu", op, x->item, out->item);
+            return -1;
+        }
         if (x->is_int)
             memcpy(out->i64, x->i64, sizeof(int64_t) * x->item);
         else
@@ -284,9 +359,20 @@ int fold_node(struct graph *g, const char *op, struct tensor *const *ins, int ni
                 snprintf(err, errsz, "Concat inputs differ in rank or type");
                 return -1;
             }
-            od[axis] += ins[i]->dims[axis];
+            for (int d = 0; d < x->ndim; d++)
+                if (d != axis && ins[i]->dims[d] != x->dims[d]) {
+                    snprintf(err, errsz,
+                             "Concat input %d differs from input 0 in dimension %d (%lld vs "
+                             "%lld)",
+                             i, d, (long long)ins[i]->dims[d], (long long)x->dims[d]);
+                    return -1;
+                }
+            if (__builtin_add_overflow(od[axis], ins[i]->dims[axis], &od[axis])) {
+                snprintf(err, errsz, "Concat result too large");
+                return -1;
+            }
         }
-        set_const(g, out, x->is_int, x->ndim, od);
+        if (set_const(g, out, x->is_int, x->ndim, od, cap, err, errsz)) return -1;
         size_t outer = 1;
         for (int i = 0; i < axis; i++)
             outer *= (size_t)x->dims[i];
@@ -309,11 +395,20 @@ int fold_node(struct graph *g, const char *op, struct tensor *const *ins, int ni
         if (op[0] == 'F') {
             int64_t axis = at->has_axis ? at->axis : 1;
             if (axis < 0) axis += x->ndim;
-            size_t a = 1;
-            for (int i = 0; i < axis; i++)
-                a *= (size_t)x->dims[i];
+            if (axis < 0 || axis > x->ndim) {
+                snprintf(err, errsz, "Flatten axis %lld out of range for rank %d",
+                         (long long)(at->has_axis ? at->axis : 1), x->ndim);
+                return -1;
+            }
+            size_t a = 1, b = 1;
+            for (int i = 0; i < x->ndim; i++)
+                if (!mul_ok(i < axis ? a : b, (size_t)x->dims[i], i < axis ? &a : &b) ||
+                    a > INT64_MAX || b > INT64_MAX) {
+                    snprintf(err, errsz, "Flatten result too large");
+                    return -1;
+                }
             sh[0] = (int64_t)a;
-            sh[1] = a ? (int64_t)(x->item / a) : 0;
+            sh[1] = (int64_t)b;
             ns = 2;
         } else {
             if ((ns = int_list(nin > 1 ? ins[1] : NULL, sh, G_MAX_DIMS, err, errsz)) < 0)
@@ -322,24 +417,29 @@ int fold_node(struct graph *g, const char *op, struct tensor *const *ins, int ni
             int infer = -1;
             for (int i = 0; i < ns; i++) {
                 if (sh[i] == 0 && !at->allowzero) sh[i] = i < x->ndim ? x->dims[i] : 1;
-                if (sh[i] == -1)
+                if (sh[i] == -1) {
+                    if (infer >= 0) {
+                        snprintf(err, errsz, "Reshape target with more than one -1");
+                        return -1;
+                    }
                     infer = i;
-                else if (sh[i] < 0) {
+                } else if (sh[i] < 0) {
                     snprintf(err, errsz, "Reshape to a symbolic shape of a constant");
                     return -1;
-                } else
-                    known *= sh[i];
+                } else if (__builtin_mul_overflow(known, sh[i], &known)) {
+                    known = INT64_MAX; /* more than any constant holds: refused below */
+                }
             }
             if (infer >= 0) sh[infer] = known ? (int64_t)x->item / known : 0;
         }
         size_t count = 1;
         for (int i = 0; i < ns; i++)
-            count *= (size_t)sh[i];
+            if (!mul_ok(count, (size_t)sh[i], &count)) count = SIZE_MAX;
         if (count != x->item) {
             snprintf(err, errsz, "Reshape of %zu values to %zu", x->item, count);
             return -1;
         }
-        set_const(g, out, x->is_int, ns, sh);
+        if (set_const(g, out, x->is_int, ns, sh, cap, err, errsz)) return -1;
         if (x->is_int)
             memcpy(out->i64, x->i64, sizeof(int64_t) * x->item);
         else
@@ -364,7 +464,7 @@ int fold_node(struct graph *g, const char *op, struct tensor *const *ins, int ni
         s = s < 0 ? 0 : s > len ? len : s;
         e = e < 0 ? 0 : e > len ? len : e;
         int64_t n = e > s ? e - s : 0;
-        set_const(g, out, x->is_int, 1, &n);
+        if (set_const(g, out, x->is_int, 1, &n, cap, err, errsz)) return -1;
         for (int64_t k = 0; k < n; k++) {
             if (x->is_int)
                 out->i64[k] = x->i64[s + k];
@@ -382,7 +482,7 @@ int fold_node(struct graph *g, const char *op, struct tensor *const *ins, int ni
         }
         const struct tensor *big = x->item >= y->item ? x : y;
         int is_int = x->is_int && y->is_int;
-        set_const(g, out, is_int, big->ndim, big->dims);
+        if (set_const(g, out, is_int, big->ndim, big->dims, cap, err, errsz)) return -1;
         for (size_t k = 0; k < big->item; k++) {
             size_t i = x->item == 1 ? 0 : k, j = y->item == 1 ? 0 : k;
             if (is_int) {
@@ -391,11 +491,17 @@ int fold_node(struct graph *g, const char *op, struct tensor *const *ins, int ni
                     snprintf(err, errsz, "arithmetic on the symbolic batch size");
                     return -1;
                 }
-                out->i64[k] = op[0] == 'A'   ? u + v
-                              : op[0] == 'S' ? u - v
-                              : op[0] == 'M' ? u * v
-                              : v            ? u / v
-                                             : 0;
+                int64_t w = 0;
+                int over = op[0] == 'A'   ? __builtin_add_overflow(u, v, &w)
+                           : op[0] == 'S' ? __builtin_sub_overflow(u, v, &w)
+                           : op[0] == 'M' ? __builtin_mul_overflow(u, v, &w)
+                                          : (w = v ? u / v : 0, 0); /* u != INT64_MIN */
+                if (over) {
+                    snprintf(err, errsz, "%s of constants %lld and %lld overflows", op,
+                             (long long)u, (long long)v);
+                    return -1;
+                }
+                out->i64[k] = w;
             } else {
                 float u = x->is_int ? (float)x->i64[i] : x->f[i];
                 float v = y->is_int ? (float)y->i64[j] : y->f[j];

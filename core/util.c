@@ -94,24 +94,31 @@ struct limits *limits_get(void)
         lim.max_pixels = 100000000ULL;
         lim.max_elements = 4000000000ULL;
         lim.max_bytes = mem ? mem / 4 * 3 : (uint64_t)16 << 30;
+        lim.max_model_bytes = (uint64_t)2 << 30;
+        lim.max_nodes = 100000;
         init = 1;
     }
     return &lim;
 }
 
-/* "512 bytes", "3.2 MiB", "17.0 GiB": a size as a person reads it. */
-static void size_show(uint64_t n, char *buf, size_t len)
+const char *limits_format_bytes(uint64_t n, char *buf, size_t len)
 {
     static const char *unit[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
     if (n < 1024) {
         snprintf(buf, len, "%llu bytes", (unsigned long long)n);
-        return;
+        return buf;
     }
     double v = (double)n / 1024;
     int u = 0;
     while (v >= 1024 && u < 5)
         v /= 1024, u++;
     snprintf(buf, len, "%.1f %s", v, unit[u]);
+    return buf;
+}
+
+static void size_show(uint64_t n, char *buf, size_t len)
+{
+    limits_format_bytes(n, buf, len);
 }
 
 static void *alloc_checked(size_t n, int zero, const char *path, const char *what)

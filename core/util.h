@@ -32,14 +32,22 @@ int mul_ok(size_t a, size_t b, size_t *out);
 int mul3_ok(size_t a, size_t b, size_t c, size_t *out);
 
 /* Limits every reader consults before allocating from a header's numbers.
- * The CLI sets them from --max-pixels, --max-elements and --max-memory; every
- * message refusing an input for a limit names the figure and the flag. */
+ * The CLI sets them from --max-pixels, --max-elements, --max-memory,
+ * --max-model-size and --max-nodes; every message refusing an input for a
+ * limit names the figure and the flag. */
 struct limits {
-    uint64_t max_pixels;   /* per decoded image, default 100e6 */
-    uint64_t max_elements; /* per array/tensor, default 4e9 */
-    uint64_t max_bytes;    /* per single allocation from input, default: 3/4 of RAM */
+    uint64_t max_pixels;      /* per decoded image, default 100e6 */
+    uint64_t max_elements;    /* per array/tensor, default 4e9 */
+    uint64_t max_bytes;       /* per single allocation from input, default: 3/4 of RAM;
+                                 for a model: weights + activations of a forward pass */
+    uint64_t max_model_bytes; /* ONNX file size, default 2 GiB (protobuf's own ceiling) */
+    uint64_t max_nodes;       /* ONNX graph nodes, default 100,000 */
 };
 struct limits *limits_get(void); /* process-wide, mutable */
+
+/* "512 bytes", "3.2 MiB", "17.0 GiB": a size as a person reads it, for the
+ * messages that refuse an input over a limit. Returns buf. */
+const char *limits_format_bytes(uint64_t n, char *buf, size_t len);
 
 /* Input-sized allocation of n bytes: refused (NULL, ERR_INPUT naming what,
  * the figure, the limit and --max-memory) when over limits_get()->max_bytes,

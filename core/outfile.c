@@ -121,8 +121,13 @@ int outfile_open(struct outfile *of, const char *path)
     const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     char *tmp = xasprintf("%s/.%s.tmp.XXXXXX", dir, base);
     free(dir);
+    /* Listed before it exists: a signal between mkstemp and the listing
+     * would otherwise leave the file behind (unlinking a name not yet
+     * created is harmless, and the handler ends the process). */
+    temps_add(tmp);
     int fd = mkstemp(tmp);
     if (fd < 0) {
+        temps_remove(tmp);
         int code = (errno == EACCES || errno == EROFS || errno == ENOENT ||
                     errno == ENAMETOOLONG || errno == ENOTDIR)
                        ? ERR_INPUT
@@ -139,12 +144,12 @@ int outfile_open(struct outfile *of, const char *path)
     if (!of->fp) {
         close(fd);
         unlink(tmp);
+        temps_remove(tmp);
         free(tmp);
         return error_set_errno(ERR_FAIL, path, "cannot write");
     }
     of->tmp = tmp;
     of->path = xstrdup(path);
-    temps_add(tmp);
     return 0;
 }
 

@@ -423,6 +423,23 @@ static int boxes_for(const struct fft_grid_params *par, double span, double *hbo
     return nb;
 }
 
+/* The plans of a 2-D pass pair over nn rows of nodes: rows[0] / cols[0] for
+ * full chunks of FG_CHUNK rows / columns, rows[1] / cols[1] for the last. */
+static int pass_plans(struct fft_grid *g, int row_kind, int col_kind, int nn,
+                      fftwf_plan rows[2], fftwf_plan cols[2])
+{
+    int m = g->m, mc = m / 2 + 1;
+    int nrc = (nn + FG_CHUNK - 1) / FG_CHUNK, ncc = (mc + FG_CHUNK - 1) / FG_CHUNK;
+    float *r = g->real[0];
+    fftwf_complex *c = g->cplx[0];
+    if (plan_get(row_kind, 2, m, FG_CHUNK, r, c, &rows[0]) < 0 ||
+        plan_get(row_kind, 2, m, nn - (nrc - 1) * FG_CHUNK, r, c, &rows[1]) < 0 ||
+        plan_get(col_kind, 2, m, FG_CHUNK, r, c, &cols[0]) < 0 ||
+        plan_get(col_kind, 2, m, mc - (ncc - 1) * FG_CHUNK, r, c, &cols[1]) < 0)
+        return ERR_FAIL;
+    return 0;
+}
+
 /* The forward transforms of the nq charge grids (2-D: the nn charged rows
  * r2c, the padding rows zeroed, then all columns), in fixed chunks of rows and
  * columns whatever the thread count. */
@@ -437,13 +454,7 @@ static int transform_charges(struct fft_grid *g, int nq, int nn, fftwf_plan full
     }
     int nrc = (nn + FG_CHUNK - 1) / FG_CHUNK, ncc = (mc + FG_CHUNK - 1) / FG_CHUNK;
     fftwf_plan rows[2], cols[2];
-    if (plan_get(PLAN_ROWS_R2C, 2, m, FG_CHUNK, g->real[0], g->cplx[0], &rows[0]) < 0 ||
-        plan_get(PLAN_ROWS_R2C, 2, m, nn - (nrc - 1) * FG_CHUNK, g->real[0], g->cplx[0],
-                 &rows[1]) < 0 ||
-        plan_get(PLAN_COLS_FWD, 2, m, FG_CHUNK, g->real[0], g->cplx[0], &cols[0]) < 0 ||
-        plan_get(PLAN_COLS_FWD, 2, m, mc - (ncc - 1) * FG_CHUNK, g->real[0], g->cplx[0],
-                 &cols[1]) < 0)
-        return ERR_FAIL;
+    if (pass_plans(g, PLAN_ROWS_R2C, PLAN_COLS_FWD, nn, rows, cols) < 0) return ERR_FAIL;
 #pragma omp parallel num_threads(g->nt) if (g->par_fft)
     {
 #pragma omp for schedule(static, 1)
@@ -480,13 +491,7 @@ static int transform_potentials(struct fft_grid *g, int nout, int nn, fftwf_plan
     }
     int nrc = (nn + FG_CHUNK - 1) / FG_CHUNK, ncc = (mc + FG_CHUNK - 1) / FG_CHUNK;
     fftwf_plan rows[2], cols[2];
-    if (plan_get(PLAN_ROWS_C2R, 2, m, FG_CHUNK, g->real[0], g->cplx[0], &rows[0]) < 0 ||
-        plan_get(PLAN_ROWS_C2R, 2, m, nn - (nrc - 1) * FG_CHUNK, g->real[0], g->cplx[0],
-                 &rows[1]) < 0 ||
-        plan_get(PLAN_COLS_BWD, 2, m, FG_CHUNK, g->real[0], g->cplx[0], &cols[0]) < 0 ||
-        plan_get(PLAN_COLS_BWD, 2, m, mc - (ncc - 1) * FG_CHUNK, g->real[0], g->cplx[0],
-                 &cols[1]) < 0)
-        return ERR_FAIL;
+    if (pass_plans(g, PLAN_ROWS_C2R, PLAN_COLS_BWD, nn, rows, cols) < 0) return ERR_FAIL;
 #pragma omp parallel num_threads(g->nt) if (g->par_fft)
     {
 #pragma omp for schedule(static, 1)

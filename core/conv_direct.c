@@ -239,12 +239,7 @@ __attribute__((target("avx2"))) static void pool_avx2(float *out_b, const float 
                 _mm256_storeu_ps(d + x, v);
             }
             for (int x = pv; x < pw; x++) {
-                float v = 0.0f;
-                v = r0[2 * x] > v ? r0[2 * x] : v;
-                v = r0[2 * x + 1] > v ? r0[2 * x + 1] : v;
-                v = r1[2 * x] > v ? r1[2 * x] : v;
-                v = r1[2 * x + 1] > v ? r1[2 * x + 1] : v;
-                d[x] = v;
+                d[x] = conv_relu_max2x2(r0, r1, x);
             }
         }
     }

@@ -45,4 +45,16 @@ void conv_direct_rows(float *blk, size_t ld, const float *inp_b, const float *we
 int conv_direct_pool(float *out_b, const float *blk, int m, size_t ld, int row, int oy0,
                      int oy1, const struct pool_params *q);
 
+/* The ReLU'd maximum of the 2x2 block at columns 2x, 2x+1 of rows r0, r1 (a
+ * NaN yields 0, as relu does): the scalar step of the fused pool epilogues. */
+static inline float conv_relu_max2x2(const float *r0, const float *r1, int x)
+{
+    float v = 0.0f;
+    v = r0[2 * x] > v ? r0[2 * x] : v;
+    v = r0[2 * x + 1] > v ? r0[2 * x + 1] : v;
+    v = r1[2 * x] > v ? r1[2 * x] : v;
+    v = r1[2 * x + 1] > v ? r1[2 * x + 1] : v;
+    return v;
+}
+
 #endif

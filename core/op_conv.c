@@ -308,12 +308,7 @@ static void pool_epilogue(float *out_b, const float *blk, int m, size_t cols, in
             float *d = dst + (size_t)(y / 2) * pw;
 #pragma omp simd
             for (int x = 0; x < pw; x++) {
-                float v = 0.0f;
-                v = r0[2 * x] > v ? r0[2 * x] : v;
-                v = r0[2 * x + 1] > v ? r0[2 * x + 1] : v;
-                v = r1[2 * x] > v ? r1[2 * x] : v;
-                v = r1[2 * x + 1] > v ? r1[2 * x + 1] : v;
-                d[x] = v;
+                d[x] = conv_relu_max2x2(r0, r1, x);
             }
         }
     }

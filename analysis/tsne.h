@@ -41,11 +41,13 @@ enum tsne_init { TSNE_INIT_PCA, TSNE_INIT_RANDOM, TSNE_INIT_GIVEN };
 #define TSNE_EXACT_MAX_N 2000
 /* Beyond TSNE_EXACT_MAX_N, auto uses Barnes-Hut below this many points and the
  * FFT grid from it on, in 2-D (3-D stays with Barnes-Hut: its FFT grid is
- * (2 p B)^3). Measured on Fashion-MNIST PCA-50, 300 iterations (250 of them
- * exaggerated), one thread, shared machine: 5,000 points BH 17.2 s / FFT 11.0 s;
- * 10,000 points 38.8 / 28.9 s. FFT already wins at 5,000; the crossover with
- * BH lies between 2,000 and 5,000 (not measured finer). */
-#define TSNE_FFT_MIN_N 5000
+ * (2 p B)^3). The grid's cost follows the map's spread, which reaches ~100
+ * units even at a few thousand points, so small maps pay for a large grid.
+ * Measured (bench/bench_tsne.sh, section thresholds): Fashion-MNIST PCA-50,
+ * 1000 iterations, one thread, CPU seconds BH / FFT: 3,000 points 8.8 / 24.5;
+ * 5,000 14.9 / 33.4; 10,000 34.2 / 47.2; 20,000 79.3 / 72.0 (70,000: FFT about
+ * half of BH). The crossover lies between 10,000 and 20,000. */
+#define TSNE_FFT_MIN_N 20000
 /* The final KL divergence is computed exactly (O(N^2)) up to this many points,
  * beyond it from the backend's estimate of Z. */
 #define TSNE_KL_EXACT_MAX_N 20000

@@ -47,6 +47,11 @@ enum {
     OPT_COMMAND_BASE = 1100 /* commands number their own long-only options from here */
 };
 
+/* A numeric macro as a string literal, for usage texts that quote the library's
+ * thresholds (XSTR(TSNE_FFT_MIN_N) -> "5000"). */
+#define STR_(x) #x
+#define XSTR(x) STR_(x)
+
 #define COMMON_SHORT_OPTIONS "o:h"
 #define COMMON_LONG_OPTIONS                                                    \
     {"out", required_argument, 0, 'o'}, {"json", no_argument, 0, OPT_JSON},    \

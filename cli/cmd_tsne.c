@@ -27,11 +27,13 @@ static const char USAGE[] =
     "\n"
     "t-SNE of the N x D matrix EMB (.npy, .csv/.tsv, or raw float32 .bin with\n"
     "--dim D). Input affinities from the 3*perplexity nearest neighbours (--knn\n"
-    "auto: exact search below 20000 points, random-projection trees refined by\n"
-    "neighbours of neighbours from there), perplexity calibrated per point;\n"
-    "gradient descent with momentum 0.5/0.8, gains and early exaggeration;\n"
+    "auto: exact search below " XSTR(AFFINITY_APPROX_MIN_N) " points, random-projection trees\n"
+    "refined by neighbours of neighbours from there), perplexity calibrated per\n"
+    "point;"
+    " gradient descent with momentum 0.5/0.8, gains and early exaggeration;\n"
     "learning rate max(N/12, 200) unless --lr is given. --method auto: exact\n"
-    "gradient up to 2000 points, Barnes-Hut (--theta) up to 5000, then the FFT\n"
+    "gradient up to " XSTR(TSNE_EXACT_MAX_N) " points, Barnes-Hut (--theta) below "
+    XSTR(TSNE_FFT_MIN_N) ", then the FFT\n"
     "grid of FIt-SNE (--fft-nodes Lagrange nodes per box; 3-D stays Barnes-Hut).\n"
     "--dof a < 1 gives the kernel (1 + d^2/a)^-a heavier tails (finer clusters).\n"
     "--init pca (default) is the PCA projection scaled to standard deviation\n"
@@ -49,7 +51,8 @@ static const char USAGE[] =
     "Writes into OUT (default tsne-out/): tsne.npy and tsne.csv (N x dims),\n"
     "kl.csv (KL divergence every 50 iterations) with kl.gp/.dat/.png, and the\n"
     "scatter plot scatter.gp/.dat/.png coloured by --labels (first two axes).\n"
-    "The final KL divergence is exact up to 20000 points, estimated beyond.\n";
+    "The final KL divergence is exact up to " XSTR(TSNE_KL_EXACT_MAX_N)
+    " points, estimated beyond.\n";
 
 enum {
     OPT_LABELS = OPT_COMMAND_BASE,

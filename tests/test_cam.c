@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fixture.h"
 #include "../analysis/cam.h"
 #include "../core/array.h"
 #include "../core/error.h"
@@ -16,43 +17,6 @@
 #include "../core/util.h"
 
 #define CDIR "fixtures/cam/"
-
-static struct array *ref_load(const char *model, const char *file)
-{
-    char path[256];
-    snprintf(path, sizeof path, CDIR "%s/%s", model, file);
-    struct array_opts o = array_opts_default();
-    o.want_ndim = 0;
-    struct array *a = array_load(path, &o, DT_F32);
-    cr_assert(a, "%s: %s", path, error_message());
-    return a;
-}
-
-/* meta.txt: "key value" lines */
-static void meta_get(const char *model, const char *key, char *out, size_t size)
-{
-    char path[256], line[512];
-    snprintf(path, sizeof path, CDIR "%s/meta.txt", model);
-    FILE *fp = fopen(path, "r");
-    cr_assert(fp, "cannot open %s", path);
-    out[0] = 0;
-    size_t kl = strlen(key);
-    while (fgets(line, sizeof line, fp))
-        if (!strncmp(line, key, kl) && line[kl] == ' ') {
-            line[strcspn(line, "\n")] = 0;
-            snprintf(out, size, "%s", line + kl + 1);
-            break;
-        }
-    fclose(fp);
-    cr_assert(out[0], "%s: no %s", path, key);
-}
-
-static int meta_int(const char *model, const char *key)
-{
-    char v[64];
-    meta_get(model, key, v, sizeof v);
-    return atoi(v);
-}
 
 /* Pearson correlation and max |a - b| / max|b|, with the worst index. */
 struct cmp {
@@ -101,9 +65,9 @@ static void check_map(const char *what, const char *model, int i, int k, const f
 static void cam_model(const char *name)
 {
     char mpath[256], lname[256];
-    meta_get(name, "model", mpath, sizeof mpath);
-    meta_get(name, "layer", lname, sizeof lname);
-    int N = meta_int(name, "images"), K = meta_int(name, "classes");
+    cam_meta_get(name, "model", mpath, sizeof mpath);
+    cam_meta_get(name, "layer", lname, sizeof lname);
+    int N = cam_meta_int(name, "images"), K = cam_meta_int(name, "classes");
     struct model *m = model_load(mpath);
     cr_assert(m, "%s: %s", mpath, error_message());
     int layer = model_tensor_find(m, lname);
@@ -111,11 +75,11 @@ static void cam_model(const char *name)
     struct cam *c = cam_new(m, layer);
     cr_assert(c, "%s", error_message());
     cr_assert_eq(c->score.nclass, K);
-    struct array *in = ref_load(name, "input.npy"), *pr = ref_load(name, "probs.npy");
-    struct array *gc = ref_load(name, "gradcam.npy"), *gp = ref_load(name, "gradcampp.npy");
-    struct array *gcu = ref_load(name, "gradcam_up.npy"),
-                 *gpu = ref_load(name, "gradcampp_up.npy");
-    struct array *sal = ref_load(name, "saliency.npy");
+    struct array *in = cam_ref_load(name, "input.npy"), *pr = cam_ref_load(name, "probs.npy");
+    struct array *gc = cam_ref_load(name, "gradcam.npy"), *gp = cam_ref_load(name, "gradcampp.npy");
+    struct array *gcu = cam_ref_load(name, "gradcam_up.npy"),
+                 *gpu = cam_ref_load(name, "gradcampp_up.npy");
+    struct array *sal = cam_ref_load(name, "saliency.npy");
     size_t lhw = (size_t)c->lh * c->lw, ihw = (size_t)c->ih * c->iw;
     cr_assert_eq(gc->shape[2] * gc->shape[3], lhw, "%s: layer size", name);
     cr_assert_eq(gcu->shape[2] * gcu->shape[3], ihw, "%s: input size", name);

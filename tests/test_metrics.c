@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fixture.h"
 #include "../analysis/metrics.h"
 #include "../core/array.h"
 #include "../core/error.h"
@@ -17,13 +18,7 @@
 
 static struct array *load(const char *name, enum dtype t, int ndim)
 {
-    struct array_opts o = array_opts_default();
-    o.want_ndim = ndim;
-    char *path = xasprintf(FIX "%s", name);
-    struct array *a = array_load(path, &o, t);
-    cr_assert_not_null(a, "%s: %s", path, error_message());
-    free(path);
-    return a;
+    return fixture_load(FIX, name, t, ndim);
 }
 
 /* Exact equality of doubles; reports the first difference. */

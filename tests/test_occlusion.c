@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fixture.h"
 #include "../analysis/occlusion.h"
 #include "../core/array.h"
 #include "../core/error.h"
@@ -17,42 +18,6 @@
 #include "../core/util.h"
 
 #define CDIR "fixtures/cam/"
-
-static struct array *ref_load(const char *model, const char *file)
-{
-    char path[256];
-    snprintf(path, sizeof path, CDIR "%s/%s", model, file);
-    struct array_opts o = array_opts_default();
-    o.want_ndim = 0;
-    struct array *a = array_load(path, &o, DT_F32);
-    cr_assert(a, "%s: %s", path, error_message());
-    return a;
-}
-
-static void meta_get(const char *model, const char *key, char *out, size_t size)
-{
-    char path[256], line[512];
-    snprintf(path, sizeof path, CDIR "%s/meta.txt", model);
-    FILE *fp = fopen(path, "r");
-    cr_assert(fp, "cannot open %s", path);
-    out[0] = 0;
-    size_t kl = strlen(key);
-    while (fgets(line, sizeof line, fp))
-        if (!strncmp(line, key, kl) && line[kl] == ' ') {
-            line[strcspn(line, "\n")] = 0;
-            snprintf(out, size, "%s", line + kl + 1);
-            break;
-        }
-    fclose(fp);
-    cr_assert(out[0], "%s: no %s", path, key);
-}
-
-static int meta_int(const char *model, const char *key)
-{
-    char v[64];
-    meta_get(model, key, v, sizeof v);
-    return atoi(v);
-}
 
 /* max |a - b| and where */
 static double maxdiff(const float *a, const float *b, size_t n, size_t *where)
@@ -70,12 +35,12 @@ static double maxdiff(const float *a, const float *b, size_t n, size_t *where)
 static void occlusion_model(const char *name)
 {
     char mpath[256];
-    meta_get(name, "model", mpath, sizeof mpath);
-    int N = meta_int(name, "images"), K = meta_int(name, "classes");
+    cam_meta_get(name, "model", mpath, sizeof mpath);
+    int N = cam_meta_int(name, "images"), K = cam_meta_int(name, "classes");
     struct model *m = model_load(mpath);
     cr_assert(m, "%s: %s", mpath, error_message());
     struct occlusion_params p = occlusion_params_default();
-    p.patch = meta_int(name, "patch"), p.stride = meta_int(name, "stride"), p.batch = 16;
+    p.patch = cam_meta_int(name, "patch"), p.stride = cam_meta_int(name, "stride"), p.batch = 16;
     struct model_prep prep = model_prep_default();
     struct occlusion *inc = occlusion_new(m, &p, &prep);
     cr_assert(inc, "%s", error_message());
@@ -83,8 +48,8 @@ static void occlusion_model(const char *name)
     p.exact = 1;
     struct occlusion *full = occlusion_new(m, &p, &prep);
     cr_assert(full, "%s", error_message());
-    struct array *in = ref_load(name, "input.npy"), *ref = ref_load(name, "occlusion.npy");
-    struct array *grid = ref_load(name, "occlusion_grid.npy");
+    struct array *in = cam_ref_load(name, "input.npy"), *ref = cam_ref_load(name, "occlusion.npy");
+    struct array *grid = cam_ref_load(name, "occlusion_grid.npy");
     cr_assert_eq(grid->shape[2], (size_t)inc->ny, "%s: grid rows", name);
     cr_assert_eq(grid->shape[3], (size_t)inc->nx, "%s: grid columns", name);
     size_t hw = (size_t)inc->h * inc->w, g = (size_t)inc->ny * inc->nx;

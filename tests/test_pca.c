@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fixture.h"
 #include "../analysis/pca.h"
 #include "../core/array.h"
 #include "../core/error.h"
@@ -19,13 +20,7 @@
 
 static struct array *load(const char *name, enum dtype t, int ndim)
 {
-    struct array_opts o = array_opts_default();
-    o.want_ndim = ndim;
-    char *path = xasprintf(FIX "%s", name);
-    struct array *a = array_load(path, &o, t);
-    cr_assert_not_null(a, "%s: %s", path, error_message());
-    free(path);
-    return a;
+    return fixture_load(FIX, name, t, ndim);
 }
 
 /* Worst |got - want| / scale over an r x c block, scale per column (cscale),

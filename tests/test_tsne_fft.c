@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fixture.h"
 #include "../analysis/affinity.h"
 #include "../analysis/fft_grid.h"
 #include "../analysis/knn.h"
@@ -20,11 +21,7 @@
 
 static struct array *load(const char *name, enum dtype t, int ndim)
 {
-    struct array_opts o = array_opts_default();
-    o.want_ndim = ndim;
-    struct array *a = array_load(name, &o, t);
-    cr_assert_not_null(a, "cannot load %s: %s", name, error_message());
-    return a;
+    return fixture_load("", name, t, ndim);
 }
 
 /* ---- FFT repulsion vs exact -------------------------------------------------------- */

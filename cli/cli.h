@@ -149,7 +149,7 @@ int cmd_info(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 
-/* ---- explanations (gradcam, occlusion, saliency; helpers in cmd_gradcam.c) ---- */
+/* ---- explanations (gradcam, occlusion, saliency; what they share in explain.c) ---- */
 int cmd_gradcam(int argc, char **argv);
 int cmd_occlusion(int argc, char **argv);
 int cmd_saliency(int argc, char **argv);
@@ -203,5 +203,95 @@ void explain_finish(struct explain_out *o);
 
 /* ---- report (cmd_report.c) ---- */
 int cmd_report(int argc, char **argv);
+
+/* ---- output framing shared by the commands (common.c) ---- */
+struct plot_result;
+struct outfile;
+
+/* cli_out_dir for a command whose exit status tells an I/O failure (1) from
+ * bad input (2): 0 with *dir set (owned, free it), or that status after
+ * printing the error. */
+int cli_out_dir_make(const struct cli_common *c, const char *deflt, char **dir);
+/* After writing path with result rc: records path (cli_wrote) when rc is 0,
+ * frees path and returns rc:
+ *     char *p = path_join(dir, "a.csv");
+ *     if (cli_wrote_result(p, write_csv(p, ...)) < 0) goto fail; */
+int cli_wrote_result(char *path, int rc);
+/* Records a figure's files (cli_wrote) and, when gnuplot did not make the
+ * PNG, tells the user how to make it. */
+void cli_plot_wrote(const struct cli_common *c, const struct plot_result *r);
+/* --json on stdout: cli_json_begin opens the object with "command": NAME;
+ * the command adds its members; cli_json_end adds "paths" and closes it. */
+void cli_json_begin(struct json *j, const char *command);
+void cli_json_end(struct json *j);
+/* A JSON file holding one object: opens path atomically (core/outfile.h) and
+ * begins the object (0, or outfile_open's error); the caller writes the
+ * members into j; commit ends the object and moves the file into place. */
+int cli_json_file_open(struct outfile *of, struct json *j, const char *path);
+int cli_json_file_commit(struct outfile *of, struct json *j);
+/* names[i], or i as a decimal in buf when there are no names or i is past them. */
+const char *cli_class_name(char *const *names, size_t nnames, size_t i, char *buf, size_t len);
+/* Writes s as one CSV field, quoted when it holds a comma, quote or newline. */
+void cli_csv_field(FILE *fp, const char *s);
+
+/* ---- the set-up the explanation commands share (explain.c) ---- */
+struct cam;
+
+/* From the command line to the first map, for gradcam, occlusion and saliency:
+ *
+ *     struct explain_setup s = explain_setup_default(&c, "saliency", "jet");
+ *     ... getopt_long sets s.class_arg, s.classes_arg, s.cmap, s.alpha ...
+ *     struct model *m = explain_model_load(&s, argc - optind, argv + optind, &status);
+ *     if (!m) return status;
+ *     ... the method's engine, with K classes ...
+ *     if ((status = explain_open(&s, "saliency", NULL, score_used, K))) goto done;
+ *     for each image i: im = explain_image_load(m, &prep, s.images[i], x, cam), then
+ *         explain_write(&s.out, ...) for each class of explain_class_list(s.spec, ...)
+ *     if (status == EXIT_OK) explain_finish(&s.out);
+ *   done:
+ *     explain_setup_release(&s);
+ */
+struct explain_setup {
+    const struct cli_common *c; /* -o, --json, --quiet */
+    const char *command;        /* "gradcam", ...: the JSON's command; folder COMMAND-out */
+    const char *class_arg;      /* --class (default "pred") */
+    const char *classes_arg;    /* --classes (default none) */
+    const char *cmap;           /* --colormap */
+    double alpha;               /* --alpha (default 0.5) */
+    /* set by explain_model_load */
+    const char *model_path;    /* MODEL */
+    char **images;             /* IMG... (borrowed from argv) */
+    int nimg;                  /* how many */
+    const struct colormap *cm; /* --colormap, checked */
+    /* set by explain_open; dir and names owned, freed by explain_setup_release */
+    int spec;               /* EXPLAIN_PRED, EXPLAIN_ALL or a class index */
+    char *dir;              /* the output folder */
+    char **names;           /* --classes, or NULL */
+    size_t nnames;          /* how many */
+    struct explain_out out; /* what explain_write takes (borrows dir, names, j) */
+    struct json j;          /* --json: the object on stdout */
+};
+
+/* The defaults: class pred, no class names, colour map cmap, alpha 0.5. */
+struct explain_setup explain_setup_default(const struct cli_common *c, const char *command,
+                                           const char *cmap);
+/* args = MODEL IMG... (nargs of them): prints the usage when an image is
+ * missing, checks --colormap, loads MODEL. Returns the model (owned,
+ * model_free) with *status EXIT_OK, or NULL with *status the exit status
+ * after printing. */
+struct model *explain_model_load(struct explain_setup *s, int nargs, char **args, int *status);
+/* Between the engine and the first map: --classes and --class against
+ * nclass classes, the output folder, s->out for explain_write (method names
+ * the files), and with --json the stdout object opened through "maps": [
+ * (with "layer" when layer is not NULL). 0, or the exit status after printing. */
+int explain_open(struct explain_setup *s, const char *method, const char *layer,
+                 const char *score_used, int nclass);
+/* Loads the image at path, fills x (one model input item) from it and, with
+ * cam (may be NULL), runs cam's forward pass on x. Returns the image (owned,
+ * image_free) or NULL with the error recorded, naming path. */
+struct image *explain_image_load(const struct model *m, const struct model_prep *prep,
+                                 const char *path, float *x, struct cam *cam);
+/* Frees what explain_open acquired; safe on a setup it never reached. */
+void explain_setup_release(struct explain_setup *s);
 
 #endif

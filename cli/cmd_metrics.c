@@ -37,29 +37,6 @@ static const char USAGE[] =
 
 enum { OPT_PRED = OPT_COMMAND_BASE, OPT_PROBS, OPT_LABELS, OPT_CLASSES, OPT_TOP };
 
-/* Class name i, or its number when there are no names. */
-static const char *class_name(char *const *names, size_t nnames, size_t i, char *buf,
-                              size_t len)
-{
-    if (names && i < nnames) return names[i];
-    snprintf(buf, len, "%zu", i);
-    return buf;
-}
-
-static void csv_field(FILE *fp, const char *s)
-{
-    if (!strpbrk(s, ",\"\n\r")) {
-        fputs(s, fp);
-        return;
-    }
-    fputc('"', fp);
-    for (; *s; s++) {
-        if (*s == '"') fputc('"', fp);
-        fputc(*s, fp);
-    }
-    fputc('"', fp);
-}
-
 static int write_report_csv(const char *path, const struct metrics *m, char *const *names,
                             size_t nnames)
 {
@@ -68,7 +45,7 @@ static int write_report_csv(const char *path, const struct metrics *m, char *con
     char buf[32];
     fputs("class,precision,recall,f1,support\n", of.fp);
     for (size_t j = 0; j < m->nclasses; j++) {
-        csv_field(of.fp, class_name(names, nnames, j, buf, sizeof buf));
+        cli_csv_field(of.fp, cli_class_name(names, nnames, j, buf, sizeof buf));
         fprintf(of.fp, ",%.17g,%.17g,%.17g,%lld\n", m->precision[j], m->recall[j], m->f1[j],
                 (long long)m->support[j]);
     }
@@ -92,11 +69,11 @@ static int write_matrix_csv(const char *path, const struct metrics *m, char *con
     fputs("true\\predicted", of.fp);
     for (size_t j = 0; j < c; j++) {
         fputc(',', of.fp);
-        csv_field(of.fp, class_name(names, nnames, j, buf, sizeof buf));
+        cli_csv_field(of.fp, cli_class_name(names, nnames, j, buf, sizeof buf));
     }
     fputc('\n', of.fp);
     for (size_t i = 0; i < c; i++) {
-        csv_field(of.fp, class_name(names, nnames, i, buf, sizeof buf));
+        cli_csv_field(of.fp, cli_class_name(names, nnames, i, buf, sizeof buf));
         for (size_t j = 0; j < c; j++) {
             if (normalized)
                 fprintf(of.fp, ",%.17g", m->confusion_norm[i * c + j]);
@@ -166,7 +143,7 @@ static void json_summary(struct json *j, const struct summary *s)
     for (size_t c = 0; c < m->nclasses; c++) {
         json_object_begin(j);
         json_key(j, "class");
-        json_string(j, class_name(s->names, s->nnames, c, buf, sizeof buf));
+        json_string(j, cli_class_name(s->names, s->nnames, c, buf, sizeof buf));
         json_key(j, "precision");
         json_double(j, m->precision[c]);
         json_key(j, "recall");
@@ -185,14 +162,10 @@ static void json_summary(struct json *j, const struct summary *s)
 static int write_json_file(const char *path, const struct summary *s)
 {
     struct outfile of;
-    if (outfile_open(&of, path) < 0) return ERR_INPUT;
     struct json j;
-    json_init(&j, of.fp);
-    json_object_begin(&j);
+    if (cli_json_file_open(&of, &j, path) < 0) return ERR_INPUT;
     json_summary(&j, s);
-    json_object_end(&j);
-    json_finish(&j);
-    return outfile_commit(&of);
+    return cli_json_file_commit(&of, &j);
 }
 
 /* Gives pred the ids of truth's names (both read as text names without a
@@ -323,10 +296,7 @@ int cmd_metrics(int argc, char **argv)
     s.names = names;
     s.nnames = nnames;
 
-    if (!(out = cli_out_dir(&c, "metrics-out"))) {
-        status = error_code() == ERR_FAIL ? EXIT_FAILURE_ : EXIT_USAGE;
-        goto done;
-    }
+    if ((status = cli_out_dir_make(&c, "metrics-out", &out))) goto done;
     {
         struct {
             const char *name;
@@ -344,9 +314,7 @@ int cmd_metrics(int argc, char **argv)
             case 4: rc = write_npy(path, DT_F64, m->confusion_norm, nclasses, nclasses); break;
             case 5: rc = write_json_file(path, &s); break;
             }
-            if (rc == 0) cli_wrote(path);
-            free(path);
-            if (rc < 0) goto fail;
+            if (cli_wrote_result(path, rc) < 0) goto fail;
         }
     }
     {
@@ -354,7 +322,7 @@ int cmd_metrics(int argc, char **argv)
         char **pn = xmalloc(nclasses * sizeof *pn);
         char buf[32];
         for (size_t i = 0; i < nclasses; i++)
-            pn[i] = xstrdup(class_name(names, nnames, i, buf, sizeof buf));
+            pn[i] = xstrdup(cli_class_name(names, nnames, i, buf, sizeof buf));
         struct matrix_plot mp = {.values = m->confusion_norm,
                                  .annot = m->confusion,
                                  .rows = nclasses,
@@ -373,12 +341,7 @@ int cmd_metrics(int argc, char **argv)
             free(pn[i]);
         free(pn);
         if (rc < 0) goto fail;
-        if (r.script) cli_wrote(r.script);
-        if (r.data) cli_wrote(r.data);
-        if (r.png) cli_wrote(r.png);
-        if (!r.rendered)
-            cli_note(&c, "gnuplot %s: wrote %s; run `gnuplot %s` to make the PNG",
-                     plot_gnuplot_available() ? "failed" : "not found", r.script, r.script);
+        cli_plot_wrote(&c, &r);
         plot_result_release(&r);
     }
 
@@ -390,14 +353,9 @@ int cmd_metrics(int argc, char **argv)
                  m->weighted_f1);
     if (c.json) {
         struct json j;
-        json_init(&j, stdout);
-        json_object_begin(&j);
-        json_key(&j, "command");
-        json_string(&j, "metrics");
+        cli_json_begin(&j, "metrics");
         json_summary(&j, &s);
-        cli_json_paths(&j);
-        json_object_end(&j);
-        json_finish(&j);
+        cli_json_end(&j);
     } else {
         cli_print_paths();
     }

@@ -8,12 +8,10 @@
 #include <string.h>
 
 #include "../analysis/occlusion.h"
-#include "../core/array.h"
 #include "../core/error.h"
 #include "../core/image.h"
 #include "../core/model.h"
 #include "../core/util.h"
-#include "../plots/colormap.h"
 #include "cli.h"
 
 static const char USAGE[] =
@@ -90,9 +88,8 @@ int cmd_occlusion(int argc, char **argv)
     struct cli_common c = cli_common_default(USAGE);
     struct model_prep prep = model_prep_default();
     struct occlusion_params p = occlusion_params_default();
-    const char *class_arg = "pred", *classes_arg = NULL, *cmap = "coolwarm";
-    double alpha = 0.5;
-    int ch;
+    struct explain_setup s = explain_setup_default(&c, "occlusion", "coolwarm");
+    int ch, status;
     while ((ch = getopt_long(argc, argv, COMMON_SHORT_OPTIONS, opts, NULL)) != -1) {
         switch (ch) {
         case OPT_PATCH: p.patch = (int)cli_parse_long("--patch", optarg, 1, 1 << 20); break;
@@ -100,63 +97,27 @@ int cmd_occlusion(int argc, char **argv)
         case OPT_FILL: p.fill = cli_parse_double("--fill", optarg, 0, 1); break;
         case OPT_BATCH: p.batch = (int)cli_parse_long("--batch", optarg, 1, 4096); break;
         case OPT_EXACT: p.exact = 1; break;
-        case OPT_CLASS: class_arg = optarg; break;
-        case OPT_CMAP: cmap = optarg; break;
-        case OPT_ALPHA: alpha = cli_parse_double("--alpha", optarg, 0, 1); break;
-        case OPT_CLASSES: classes_arg = optarg; break;
+        case OPT_CLASS: s.class_arg = optarg; break;
+        case OPT_CMAP: s.cmap = optarg; break;
+        case OPT_ALPHA: s.alpha = cli_parse_double("--alpha", optarg, 0, 1); break;
+        case OPT_CLASSES: s.classes_arg = optarg; break;
         default:
             if (!cli_prep_option(&prep, ch, optarg))
                 cli_common_option(&c, ch, optarg, argv, opts);
         }
     }
-    if (argc - optind < 2) {
-        fputs(USAGE, stderr);
-        return EXIT_USAGE;
-    }
-    const struct colormap *cm = explain_colormap(cmap);
-    if (!cm) return EXIT_USAGE;
-    const char *model_path = argv[optind];
-    char **images = argv + optind + 1;
-    int nimg = argc - optind - 1;
-    struct model *m = model_load(model_path);
-    if (!m) return cli_fail();
-    int status = EXIT_OK, spec = EXPLAIN_PRED;
-    char **names = NULL, *dir = NULL;
-    size_t nnames = 0;
+    struct model *m = explain_model_load(&s, argc - optind, argv + optind, &status);
+    if (!m) return status;
     float *x = NULL, *grid = NULL, *map = NULL;
     int *cls = NULL;
-    struct json j;
-    struct explain_out out = {0};
     struct occlusion *o = occlusion_new(m, &p, &prep);
     if (!o) {
-        error_set_path_if_missing(model_path);
+        error_set_path_if_missing(s.model_path);
         status = cli_fail();
         goto done;
     }
     int K = o->score.nclass;
-    if (classes_arg && (status = explain_names_load(classes_arg, K, &names, &nnames)))
-        goto done;
-    if ((status = explain_class_parse(class_arg, K, names, nnames, &spec))) goto done;
-    if (!(dir = cli_out_dir(&c, "occlusion-out"))) {
-        status = EXIT_USAGE;
-        goto done;
-    }
-    out = (struct explain_out){&c,     dir,   "occlusion",
-                               cm,     alpha, names,
-                               nnames, NULL,  explain_stems_unique(images, nimg)};
-    if (c.json) {
-        json_init(&j, stdout);
-        json_object_begin(&j);
-        json_key(&j, "command");
-        json_string(&j, "occlusion");
-        json_key(&j, "model");
-        json_string(&j, model_path);
-        json_key(&j, "score_used");
-        json_string(&j, o->score.what);
-        json_key(&j, "maps");
-        json_array_begin(&j);
-        out.j = &j;
-    }
+    if ((status = explain_open(&s, "occlusion", NULL, o->score.what, K))) goto done;
     size_t hw = (size_t)o->h * o->w, g = (size_t)o->ny * o->nx;
     x = xmalloc(sizeof(float) * model_tensor_item(m, model_input(m)));
     cls = xmalloc(sizeof(int) * (size_t)K);
@@ -168,11 +129,9 @@ int cmd_occlusion(int argc, char **argv)
     if (o->uncovered)
         cli_note(&c, "stride %d > patch %d leaves %zu pixels uncovered (value 0)", p.stride,
                  o->ph, o->uncovered);
-    for (int i = 0; i < nimg && status == EXIT_OK; i++) {
-        struct image *im = image_load(images[i]);
-        if (!im || model_preprocess(m, im, &prep, x)) {
-            error_set_path_if_missing(images[i]);
-            image_free(im);
+    for (int i = 0; i < s.nimg && status == EXIT_OK; i++) {
+        struct image *im = explain_image_load(m, &prep, s.images[i], x, NULL);
+        if (!im) {
             status = cli_fail();
             break;
         }
@@ -181,7 +140,7 @@ int cmd_occlusion(int argc, char **argv)
         if (occlusion_predict(o, x)) goto fail_img;
         for (int k = 1; k < K; k++)
             if (o->probs[k] > o->probs[pred]) pred = k;
-        int n = explain_class_list(spec, pred, K, cls);
+        int n = explain_class_list(s.spec, pred, K, cls);
         double t0 = now_seconds();
         if (occlusion_run(o, x, cls, n, grid, map, &c.progress)) goto fail_img;
         struct occ_extra ex = {o, now_seconds() - t0};
@@ -191,25 +150,24 @@ int cmd_occlusion(int argc, char **argv)
             occlusion_map_check(o, mk, hw, cls[k], &info);
             double a = fabs(info.min) > fabs(info.max) ? fabs(info.min) : fabs(info.max);
             if (!isfinite(a)) a = 0;
-            status =
-                explain_write(&out, images[i], i, im, cls[k], pred, grid + (size_t)k * g, o->ny,
-                              o->nx, NULL, mk, o->h, o->w, -a, a, &info, NULL, occ_json, &ex);
+            status = explain_write(&s.out, s.images[i], i, im, cls[k], pred,
+                                   grid + (size_t)k * g, o->ny, o->nx, NULL, mk, o->h, o->w, -a,
+                                   a, &info, NULL, occ_json, &ex);
         }
         image_free(im);
         continue;
     fail_img:
-        error_set_path_if_missing(images[i]);
+        error_set_path_if_missing(s.images[i]);
         image_free(im);
         status = cli_fail();
     }
-    if (status == EXIT_OK) explain_finish(&out);
+    if (status == EXIT_OK) explain_finish(&s.out);
 done:
     free(x);
     free(grid);
     free(map);
     free(cls);
-    free(dir);
-    if (names) class_names_free(names, nnames);
+    explain_setup_release(&s);
     occlusion_free(o);
     model_free(m);
     return cli_finish(status);

@@ -56,17 +56,6 @@ static int ends_with(const char *s, const char *suffix)
     return n >= m && !strcmp(s + n - m, suffix);
 }
 
-/* Records a figure's files; says so when gnuplot could not render it. */
-static void plot_done(const struct cli_common *c, struct plot_result *r)
-{
-    if (r->script) cli_wrote(r->script);
-    if (r->data) cli_wrote(r->data);
-    if (r->png) cli_wrote(r->png);
-    if (!r->rendered)
-        cli_note(c, "gnuplot %s: wrote %s; run `gnuplot %s` to make the PNG",
-                 plot_gnuplot_available() ? "failed" : "not found", r->script, r->script);
-}
-
 static struct array *load_matrix(const char *path, size_t dim)
 {
     struct array_opts o = array_opts_default();
@@ -137,7 +126,7 @@ static int plots(const struct cli_common *c, const char *dir, const struct pca *
         free(px);
         free(py);
         if (rc < 0) return rc;
-        plot_done(c, &r);
+        cli_plot_wrote(c, &r);
         plot_result_release(&r);
     } else {
         cli_note(c, "one component: no PC1/PC2 scatter");
@@ -165,7 +154,7 @@ static int plots(const struct cli_common *c, const char *dir, const struct pca *
     free(xs);
     free(cum);
     if (rc < 0) return rc;
-    plot_done(c, &r);
+    cli_plot_wrote(c, &r);
     plot_result_release(&r);
     return 0;
 }
@@ -303,10 +292,7 @@ int cmd_pca(int argc, char **argv)
             error_set_path_if_missing(emb_path);
             goto fail;
         }
-        if (!(out = cli_out_dir(&c, "pca-out"))) { /* already printed */
-            status = error_code() == ERR_FAIL ? EXIT_FAILURE_ : EXIT_USAGE;
-            goto done;
-        }
+        if ((status = cli_out_dir_make(&c, "pca-out", &out))) goto done;
         char *sp = path_join(out, "scores.npy");
         int rc = write_scores(fit, x, sp);
         free(sp);
@@ -332,10 +318,7 @@ int cmd_pca(int argc, char **argv)
 
     if (c.json) {
         struct json j;
-        json_init(&j, stdout);
-        json_object_begin(&j);
-        json_key(&j, "command");
-        json_string(&j, "pca");
+        cli_json_begin(&j, "pca");
         json_key(&j, "input");
         json_string(&j, emb_path ? emb_path : fit_dir ? fit_dir : "pca-out");
         if (x) {
@@ -369,9 +352,7 @@ int cmd_pca(int argc, char **argv)
         }
         json_key(&j, "seconds");
         json_double(&j, now_seconds() - t0);
-        cli_json_paths(&j);
-        json_object_end(&j);
-        json_finish(&j);
+        cli_json_end(&j);
     } else {
         cli_print_paths();
     }

@@ -158,34 +158,19 @@ static int load_image_list(const char *src, struct paths *out)
 
 /* ---- outputs ------------------------------------------------------------- */
 
+/* Class c's name, or its number when L has no names. */
 static const char *class_name(const struct labels *l, size_t c, char *buf, size_t len)
 {
-    if (l->names && c < l->nclasses) return l->names[c];
-    snprintf(buf, len, "%zu", c);
-    return buf;
-}
-
-static void csv_field(FILE *fp, const char *s)
-{
-    if (!strpbrk(s, ",\"\n\r")) {
-        fputs(s, fp);
-        return;
-    }
-    fputc('"', fp);
-    for (; *s; s++) {
-        if (*s == '"') fputc('"', fp);
-        fputc(*s, fp);
-    }
-    fputc('"', fp);
+    return cli_class_name(l->names, l->nclasses, c, buf, len);
 }
 
 static void csv_row(FILE *fp, size_t c, const char *name, size_t count, const char *kind,
                     size_t rank, int64_t idx, double dist, const struct paths *img)
 {
     fprintf(fp, "%zu,", c);
-    csv_field(fp, name);
+    cli_csv_field(fp, name);
     fprintf(fp, ",%zu,%s,%zu,%lld,%.17g,", count, kind, rank, (long long)idx, dist);
-    if (img && idx >= 0) csv_field(fp, img->v[idx]);
+    if (img && idx >= 0) cli_csv_field(fp, img->v[idx]);
     fputc('\n', fp);
 }
 
@@ -280,14 +265,22 @@ static int write_json_file(const char *path, const struct prototypes *pr,
                            const struct labels *l, const struct paths *img, size_t n)
 {
     struct outfile of;
-    if (outfile_open(&of, path) < 0) return ERR_INPUT;
     struct json j;
-    json_init(&j, of.fp);
-    json_object_begin(&j);
+    if (cli_json_file_open(&of, &j, path) < 0) return ERR_INPUT;
     json_body(&j, pr, l, img, n);
-    json_object_end(&j);
-    json_finish(&j);
-    return outfile_commit(&of);
+    return cli_json_file_commit(&of, &j);
+}
+
+/* The centroids, classes x D float64. */
+static int write_centroids(const char *path, const struct prototypes *pr)
+{
+    size_t shape[2] = {pr->nclasses, pr->d};
+    struct array *ca = array_new(DT_F64, 2, shape);
+    if (!ca) return ERR_FAIL;
+    memcpy(ca->data, pr->centroids, pr->nclasses * pr->d * sizeof(double));
+    int rc = npy_write(path, ca);
+    array_free(ca);
+    return rc;
 }
 
 /* One row per class: nearest k, a blank column, farthest k (blank cells too
@@ -398,39 +391,18 @@ int cmd_prototypes(int argc, char **argv)
         error_set_path_if_missing(emb_path);
         goto fail;
     }
-    if (!(out = cli_out_dir(&c, "prototypes-out"))) {
-        status = error_code() == ERR_FAIL ? EXIT_FAILURE_ : EXIT_USAGE;
-        goto done;
-    }
+    if ((status = cli_out_dir_make(&c, "prototypes-out", &out))) goto done;
     {
+        const struct paths *ip = images ? &img : NULL;
         char *p = path_join(out, "prototypes.csv");
-        int rc = write_csv(p, pr, lab, images ? &img : NULL);
-        if (rc == 0) cli_wrote(p);
-        free(p);
-        if (rc < 0) goto fail;
+        if (cli_wrote_result(p, write_csv(p, pr, lab, ip)) < 0) goto fail;
         p = path_join(out, "prototypes.json");
-        rc = write_json_file(p, pr, lab, images ? &img : NULL, n);
-        if (rc == 0) cli_wrote(p);
-        free(p);
-        if (rc < 0) goto fail;
+        if (cli_wrote_result(p, write_json_file(p, pr, lab, ip, n)) < 0) goto fail;
         p = path_join(out, "centroids.npy");
-        size_t shape[2] = {pr->nclasses, d};
-        struct array *ca = array_new(DT_F64, 2, shape);
-        rc = ca ? 0 : ERR_FAIL;
-        if (ca) {
-            memcpy(ca->data, pr->centroids, pr->nclasses * d * sizeof(double));
-            rc = npy_write(p, ca);
-            array_free(ca);
-        }
-        if (rc == 0) cli_wrote(p);
-        free(p);
-        if (rc < 0) goto fail;
+        if (cli_wrote_result(p, write_centroids(p, pr)) < 0) goto fail;
         if (images) {
             p = path_join(out, "montage.png");
-            rc = write_montage(p, pr, lab, &img, cell);
-            if (rc == 0) cli_wrote(p);
-            free(p);
-            if (rc < 0) goto fail;
+            if (cli_wrote_result(p, write_montage(p, pr, lab, &img, cell)) < 0) goto fail;
         }
     }
     for (size_t k = 0; k < pr->nclasses; k++)
@@ -441,18 +413,13 @@ int cmd_prototypes(int argc, char **argv)
 
     if (c.json) {
         struct json j;
-        json_init(&j, stdout);
-        json_object_begin(&j);
-        json_key(&j, "command");
-        json_string(&j, "prototypes");
+        cli_json_begin(&j, "prototypes");
         json_key(&j, "input");
         json_string(&j, emb_path);
         json_body(&j, pr, lab, images ? &img : NULL, n);
         json_key(&j, "seconds");
         json_double(&j, now_seconds() - t0);
-        cli_json_paths(&j);
-        json_object_end(&j);
-        json_finish(&j);
+        cli_json_end(&j);
     } else {
         cli_print_paths();
     }

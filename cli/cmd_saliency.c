@@ -7,12 +7,10 @@
 #include <string.h>
 
 #include "../analysis/cam.h"
-#include "../core/array.h"
 #include "../core/error.h"
 #include "../core/image.h"
 #include "../core/model.h"
 #include "../core/util.h"
-#include "../plots/colormap.h"
 #include "cli.h"
 
 static const char USAGE[] =
@@ -40,103 +38,63 @@ int cmd_saliency(int argc, char **argv)
                                          {0}};
     struct cli_common c = cli_common_default(USAGE);
     struct model_prep prep = model_prep_default();
-    const char *class_arg = "pred", *classes_arg = NULL, *cmap = "jet";
-    double alpha = 0.5;
-    int ch;
+    struct explain_setup s = explain_setup_default(&c, "saliency", "jet");
+    int ch, status;
     while ((ch = getopt_long(argc, argv, COMMON_SHORT_OPTIONS, opts, NULL)) != -1) {
         switch (ch) {
-        case OPT_CLASS: class_arg = optarg; break;
-        case OPT_CMAP: cmap = optarg; break;
-        case OPT_ALPHA: alpha = cli_parse_double("--alpha", optarg, 0, 1); break;
-        case OPT_CLASSES: classes_arg = optarg; break;
+        case OPT_CLASS: s.class_arg = optarg; break;
+        case OPT_CMAP: s.cmap = optarg; break;
+        case OPT_ALPHA: s.alpha = cli_parse_double("--alpha", optarg, 0, 1); break;
+        case OPT_CLASSES: s.classes_arg = optarg; break;
         default:
             if (!cli_prep_option(&prep, ch, optarg))
                 cli_common_option(&c, ch, optarg, argv, opts);
         }
     }
-    if (argc - optind < 2) {
-        fputs(USAGE, stderr);
-        return EXIT_USAGE;
-    }
-    const struct colormap *cm = explain_colormap(cmap);
-    if (!cm) return EXIT_USAGE;
-    const char *model_path = argv[optind];
-    char **images = argv + optind + 1;
-    int nimg = argc - optind - 1;
-    struct model *m = model_load(model_path);
-    if (!m) return cli_fail();
-    int status = EXIT_OK, spec = EXPLAIN_PRED;
-    char **names = NULL, *dir = NULL;
-    size_t nnames = 0;
+    struct model *m = explain_model_load(&s, argc - optind, argv + optind, &status);
+    if (!m) return status;
     float *x = NULL, *imap = NULL;
     int *cls = NULL;
-    struct json j;
-    struct explain_out out = {0};
     /* saliency needs no layer: any 4-D one satisfies cam_new, the input always does */
     struct cam *cam = cam_new(m, model_input(m));
     if (!cam) {
-        error_set_path_if_missing(model_path);
+        error_set_path_if_missing(s.model_path);
         status = cli_fail();
         goto done;
     }
     int K = cam->score.nclass;
-    if (classes_arg && (status = explain_names_load(classes_arg, K, &names, &nnames)))
-        goto done;
-    if ((status = explain_class_parse(class_arg, K, names, nnames, &spec))) goto done;
-    if (!(dir = cli_out_dir(&c, "saliency-out"))) {
-        status = EXIT_USAGE;
-        goto done;
-    }
-    out = (struct explain_out){&c,     dir,   "saliency",
-                               cm,     alpha, names,
-                               nnames, NULL,  explain_stems_unique(images, nimg)};
-    if (c.json) {
-        json_init(&j, stdout);
-        json_object_begin(&j);
-        json_key(&j, "command");
-        json_string(&j, "saliency");
-        json_key(&j, "model");
-        json_string(&j, model_path);
-        json_key(&j, "score_used");
-        json_string(&j, cam->score.what);
-        json_key(&j, "maps");
-        json_array_begin(&j);
-        out.j = &j;
-    }
+    if ((status = explain_open(&s, "saliency", NULL, cam->score.what, K))) goto done;
     x = xmalloc(sizeof(float) * model_tensor_item(m, model_input(m)));
     imap = xmalloc(sizeof(float) * (size_t)cam->ih * cam->iw);
     cls = xmalloc(sizeof(int) * (size_t)K);
-    for (int i = 0; i < nimg && status == EXIT_OK; i++) {
-        struct image *im = image_load(images[i]);
-        if (!im || model_preprocess(m, im, &prep, x) || cam_forward(cam, x)) {
-            error_set_path_if_missing(images[i]);
-            image_free(im);
+    for (int i = 0; i < s.nimg && status == EXIT_OK; i++) {
+        struct image *im = explain_image_load(m, &prep, s.images[i], x, cam);
+        if (!im) {
             status = cli_fail();
             break;
         }
         int pred = cam_pred(cam);
-        int n = explain_class_list(spec, pred, K, cls);
+        int n = explain_class_list(s.spec, pred, K, cls);
         for (int k = 0; k < n && status == EXIT_OK; k++) {
             struct cam_info info;
             if (cam_saliency(cam, cls[k], imap, &info)) {
-                error_set_path_if_missing(images[i]);
+                error_set_path_if_missing(s.images[i]);
                 status = cli_fail();
                 break;
             }
-            status = explain_write(&out, images[i], i, im, cls[k], pred, NULL, 0, 0, NULL, imap,
-                                   cam->ih, cam->iw, 0.0, info.max > 0 ? info.max : 0.0, &info,
-                                   cam->score.what, NULL, NULL);
+            status = explain_write(&s.out, s.images[i], i, im, cls[k], pred, NULL, 0, 0, NULL,
+                                   imap, cam->ih, cam->iw, 0.0, info.max > 0 ? info.max : 0.0,
+                                   &info, cam->score.what, NULL, NULL);
         }
         image_free(im);
-        progress_update(&c.progress, "saliency", (size_t)i + 1, (size_t)nimg, NULL);
+        progress_update(&c.progress, "saliency", (size_t)i + 1, (size_t)s.nimg, NULL);
     }
-    if (status == EXIT_OK) explain_finish(&out);
+    if (status == EXIT_OK) explain_finish(&s.out);
 done:
     free(x);
     free(imap);
     free(cls);
-    free(dir);
-    if (names) class_names_free(names, nnames);
+    explain_setup_release(&s);
     cam_free(cam);
     model_free(m);
     return cli_finish(status);

@@ -13,6 +13,7 @@
 #include "../core/model.h"
 #include "../core/outfile.h"
 #include "../core/util.h"
+#include "../plots/plot.h"
 #include "cli.h"
 
 #ifdef _OPENMP
@@ -314,4 +315,81 @@ int cli_finish(int status)
         return status ? status : EXIT_FAILURE_;
     }
     return status;
+}
+
+/* ---- output framing ---------------------------------------------------- */
+
+int cli_out_dir_make(const struct cli_common *c, const char *deflt, char **dir)
+{
+    if ((*dir = cli_out_dir(c, deflt))) return EXIT_OK;
+    return error_code() == ERR_FAIL ? EXIT_FAILURE_ : EXIT_USAGE;
+}
+
+int cli_wrote_result(char *path, int rc)
+{
+    if (rc == 0) cli_wrote(path);
+    free(path);
+    return rc;
+}
+
+void cli_plot_wrote(const struct cli_common *c, const struct plot_result *r)
+{
+    if (r->script) cli_wrote(r->script);
+    if (r->data) cli_wrote(r->data);
+    if (r->png) cli_wrote(r->png);
+    if (!r->rendered)
+        cli_note(c, "gnuplot %s: wrote %s; run `gnuplot %s` to make the PNG",
+                 plot_gnuplot_available() ? "failed" : "not found", r->script, r->script);
+}
+
+void cli_json_begin(struct json *j, const char *command)
+{
+    json_init(j, stdout);
+    json_object_begin(j);
+    json_key(j, "command");
+    json_string(j, command);
+}
+
+void cli_json_end(struct json *j)
+{
+    cli_json_paths(j);
+    json_object_end(j);
+    json_finish(j);
+}
+
+int cli_json_file_open(struct outfile *of, struct json *j, const char *path)
+{
+    int rc = outfile_open(of, path);
+    if (rc < 0) return rc;
+    json_init(j, of->fp);
+    json_object_begin(j);
+    return 0;
+}
+
+int cli_json_file_commit(struct outfile *of, struct json *j)
+{
+    json_object_end(j);
+    json_finish(j);
+    return outfile_commit(of);
+}
+
+const char *cli_class_name(char *const *names, size_t nnames, size_t i, char *buf, size_t len)
+{
+    if (names && i < nnames) return names[i];
+    snprintf(buf, len, "%zu", i);
+    return buf;
+}
+
+void cli_csv_field(FILE *fp, const char *s)
+{
+    if (!strpbrk(s, ",\"\n\r")) {
+        fputs(s, fp);
+        return;
+    }
+    fputc('"', fp);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', fp);
+        fputc(*s, fp);
+    }
+    fputc('"', fp);
 }

@@ -8,12 +8,13 @@
 # (bench/tsne_eval.py). Writes bench/RESULTS_tsne.md; logs in bench/work/.
 #
 # usage: bench/bench_tsne.sh  (SECTIONS="data 10k 70k sk70k thresholds big" by default)
-#   SECTIONS="70k"  RUNS_SMALL=3  RUNS_70K=1  THREADS=2  BIG_ITERS=1000
-# BIG_ITERS: iterations of the 270k and 1M runs (their peak memory is reached
+#   SECTIONS="70k"  RUNS_SMALL=3  RUNS_70K=1  RUNS70="fft_approx bh"  THREADS=2  BIG_ITERS=1000
+# INTERP=PATH: the binary to time (default ./interp; a copy keeps a long run
+# safe from rebuilds). BIG_ITERS: iterations of the 270k and 1M runs (their peak memory is reached
 # in the affinity stage, before the iterations).
 set -u
 cd "$(dirname "$0")/.."
-I=./interp
+I=${INTERP:-./interp}
 PY=/usr/bin/python3
 W=bench/work
 D=bench/data
@@ -27,6 +28,7 @@ RUNS_SMALL=${RUNS_SMALL:-3}
 RUNS_70K=${RUNS_70K:-1}
 SECTIONS=${SECTIONS:-"data 10k 70k sk70k thresholds big"}
 BIG_ITERS=${BIG_ITERS:-1000}
+RUNS70=${RUNS70:-"fft_approx fft_exact bh"} # which interp paths the 70k section runs
 TSV=$W/results.tsv
 mkdir -p "$W" "$D"
 [ -x /usr/bin/time ] || { echo "installing time"; apt-get install -y time >/dev/null; }
@@ -111,9 +113,9 @@ fi
 
 if has 70k; then
     X=$D/fm70k_pca50.npy
-    interp_run i70k_fft_approx $X $RUNS_70K --method fft --knn approx
-    interp_run i70k_fft_exact $X $RUNS_70K --method fft --knn exact
-    interp_run i70k_bh $X $RUNS_70K --method bh --knn exact
+    [[ " $RUNS70 " == *" fft_approx "* ]] && interp_run i70k_fft_approx $X $RUNS_70K --method fft --knn approx
+    [[ " $RUNS70 " == *" fft_exact "* ]] && interp_run i70k_fft_exact $X $RUNS_70K --method fft --knn exact
+    [[ " $RUNS70 " == *" bh "* ]] && interp_run i70k_bh $X $RUNS_70K --method bh --knn exact
 fi
 if has sk70k; then
     timed sk70k.1 $PY bench/tsne_sklearn.py $D/fm70k_pca50.npy $W/sk70k.1.npy $THREADS

@@ -66,6 +66,10 @@ kNN/affinity stage, which these runs complete in full; only the iteration count 
 interp's own wall-clock split (affinity includes kNN). OMP_WAIT_POLICY=passive for all
 runs (spinning OpenMP threads steal the cores on a shared machine).
 """)
+try:  # what the logs cannot say (which code ran, runs stopped by hand), written by hand
+    print(open(os.path.join(w, "notes.md")).read().rstrip() + "\n")
+except OSError:
+    pass
 try:
     print("### Method thresholds (measured, one thread, shared machine)\n")
     print("```")
@@ -105,16 +109,24 @@ try:
 except (OSError, ValueError):
     pass
 try:
-    prof = open(os.path.join(w, "perf20k.txt")).read().rstrip()
-    print("### Profile (perf, 20,000 Fashion-MNIST PCA-50 points, FFT + exact kNN, 300 iterations, 1 thread)\n")
+    prof = open(os.path.join(w, "perf70k_late.txt")).read().rstrip()
+    dso = open(os.path.join(w, "perf70k_late_dso.txt")).read().rstrip()
+    print("### Profile (perf, 70,000 Fashion-MNIST PCA-50 points, approximate kNN + FFT, 1 thread)\n")
+    print("The kNN, the affinities, then 100 iterations started from the finished map (`--init`"
+          " its tsne.npy, `--exag-iters 0`), where the map is widest and the grid largest:"
+          " the late iterations' split, with the kNN beside it. Functions over 1%:\n")
     print("```")
     print(prof)
     print("```")
+    print("\nBy library:\n\n```")
+    print(dso)
+    print("```")
     print("""
-grad_compute._omp_fn.0 is the attractive force over the sparse P (the largest share of
-the iterations), knn_search the exact kNN's heap pass (sgemm_kernel its distances),
-tsne_kl_exact_dof the final exact KL (N <= 20,000 only), fft_grid_repulsion /
-fill_kernel the grid (spreading, gathering, kernel tables); by library: FFTW 9.2%, OpenBLAS 8.0%, libm 3.3% of all samples.
+knn_approx._omp_fn.2/.1 and sift_down are the approximate kNN (neighbour-of-neighbour
+rounds, the initial leaf lists, their heaps); attr_rows_2d the attraction over the
+sparse P; fft_grid_repulsion._omp_fn.4/.2/.3 the interpolation back, the spreading and
+the spectral products; FFTW (a quarter of all samples) the pruned row/column passes
+(fftwf_cpy2d: the strided column passes' copies) and the kernels' DCT-I.
 """)
 except OSError:
     pass

@@ -18,16 +18,6 @@
 #include <omp.h>
 #endif
 
-static int aff_threads(int t)
-{
-#ifdef _OPENMP
-    return t > 0 ? t : omp_get_max_threads();
-#else
-    (void)t;
-    return 1;
-#endif
-}
-
 size_t affinity_neighbours(double perplexity)
 {
     return perplexity >= 1.0 ? (size_t)floor(3.0 * perplexity) : 0;
@@ -113,7 +103,7 @@ size_t affinity_conditional(const struct knn *nn, double perplexity, int threads
 {
     size_t n = nn->n, k = nn->k, missed = 0;
     double target = log(perplexity);
-    int nt = aff_threads(threads);
+    int nt = util_threads(threads);
 #pragma omp parallel for schedule(static) num_threads(nt) reduction(+ : missed)
     for (size_t i = 0; i < n; i++) {
         int ok = calibrate_row(nn->dist2 + i * k, k, target, p_cond + i * k,
@@ -247,7 +237,7 @@ static int conditional_float(const struct knn *nn, double perplexity, int thread
 {
     size_t n = nn->n, k = nn->k;
     double target = log(perplexity);
-    int nt = aff_threads(threads);
+    int nt = util_threads(threads);
     double *scratch = xmalloc((size_t)nt * k * sizeof *scratch);
 #pragma omp parallel for schedule(static) num_threads(nt)
     for (size_t i = 0; i < n; i++) {

@@ -14,24 +14,10 @@
 #include "../core/error.h"
 #include "../core/util.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #define FG_MAX_DIMS  3
 #define FG_MAX_NODES 8
 #define FG_NBUF      (FG_MAX_DIMS + 2) /* charges 1, y_1..y_dims; potentials, one more */
 #define FG_CHUNK     32                /* rows or columns per task of a 2-D pass */
-
-static int fg_threads(int t)
-{
-#ifdef _OPENMP
-    return t > 0 ? t : omp_get_max_threads();
-#else
-    (void)t;
-    return 1;
-#endif
-}
 
 struct fft_grid_params fft_grid_params_default(int dims)
 {
@@ -174,7 +160,7 @@ struct fft_grid *fft_grid_new(int dims, const struct fft_grid_params *pin)
     g->dims = dims;
     g->p = p.nodes;
     g->par = p;
-    g->nt = fg_threads(p.threads);
+    g->nt = util_threads(p.threads);
     for (int k = 0; k < g->p; k++)
         g->node_t[k] = (k + 0.5) / g->p;
     for (int k = 0; k < g->p; k++) {

@@ -22,16 +22,6 @@
 #define KNN_ROW_BLOCK 256
 #define KNN_COL_BLOCK 2048
 
-static int knn_threads(int t)
-{
-#ifdef _OPENMP
-    return t > 0 ? t : omp_get_max_threads();
-#else
-    (void)t;
-    return 1;
-#endif
-}
-
 double knn_dist2(const float *a, const float *b, size_t d)
 {
     double s = 0.0;
@@ -109,14 +99,9 @@ static void heap_push(float *hd, int32_t *hi, size_t *cnt, size_t cap, float d, 
     hi[pos] = j;
 }
 
-struct cand {
-    double d;
-    int32_t j;
-};
-
-static int cand_cmp(const void *a, const void *b)
+int knn_cand_cmp(const void *a, const void *b)
 {
-    const struct cand *x = a, *y = b;
+    const struct knn_cand *x = a, *y = b;
     if (x->d < y->d) return -1;
     if (x->d > y->d) return 1;
     return (x->j > y->j) - (x->j < y->j);
@@ -133,7 +118,7 @@ static struct knn *knn_search(const float *xr, size_t n, const float *xq, size_t
     size_t avail = self ? n - 1 : n;
     size_t m = k + 16 + k / 4;
     if (m > avail) m = avail;
-    int nt = knn_threads(threads);
+    int nt = util_threads(threads);
 
     struct knn *nn = knn_new(m_q, k);
     float *norm = nn ? big_alloc(n * sizeof *norm, NULL, "row norms") : NULL;
@@ -142,7 +127,7 @@ static struct knn *knn_search(const float *xr, size_t n, const float *xq, size_t
     float *hd = xmalloc((size_t)KNN_ROW_BLOCK * m * sizeof *hd);
     int32_t *hi = xmalloc((size_t)KNN_ROW_BLOCK * m * sizeof *hi);
     size_t *hc = xmalloc(KNN_ROW_BLOCK * sizeof *hc);
-    struct cand *cs = xmalloc((size_t)nt * m * sizeof *cs);
+    struct knn_cand *cs = xmalloc((size_t)nt * m * sizeof *cs);
     if (!qnorm) {
         knn_free(nn);
         nn = NULL;
@@ -192,14 +177,14 @@ static struct knn *knn_search(const float *xr, size_t n, const float *xq, size_t
 #ifdef _OPENMP
             tid = omp_get_thread_num();
 #endif
-            struct cand *c = cs + (size_t)tid * m;
+            struct knn_cand *c = cs + (size_t)tid * m;
             size_t i = r0 + r;
             for (size_t t = 0; t < m; t++) {
                 int32_t j = hi[r * m + t];
                 c[t].j = j;
                 c[t].d = knn_dist2(xq + i * d, xr + (size_t)j * d, d);
             }
-            qsort(c, m, sizeof *c, cand_cmp);
+            qsort(c, m, sizeof *c, knn_cand_cmp);
             for (size_t t = 0; t < k; t++) {
                 nn->idx[i * k + t] = c[t].j;
                 nn->dist2[i * k + t] = c[t].d;

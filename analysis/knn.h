@@ -25,6 +25,14 @@ struct knn {
     double *dist2; /* n x k squared Euclidean distances, ascending (owned) */
 };
 
+/* A candidate neighbour j at distance d, and the order every kNN result is
+ * in: ascending distance, ties by smaller index (a qsort comparator). */
+struct knn_cand {
+    double d;
+    int32_t j;
+};
+int knn_cand_cmp(const void *a, const void *b);
+
 /* The k nearest neighbours of each of the n rows of x (n x d, row-major
  * float32), self excluded, in ascending distance, ties by smaller index.
  * threads: OpenMP threads for the per-row work (0 = the OpenMP default);

@@ -17,16 +17,6 @@
 #include <omp.h>
 #endif
 
-static int ka_threads(int t)
-{
-#ifdef _OPENMP
-    return t > 0 ? t : omp_get_max_threads();
-#else
-    (void)t;
-    return 1;
-#endif
-}
-
 static int ka_tid(void)
 {
 #ifdef _OPENMP
@@ -246,19 +236,6 @@ static void heap_sort(float *hd, int32_t *hi, unsigned char *hf, size_t cnt)
     }
 }
 
-struct dj {
-    double d;
-    int32_t j;
-};
-
-static int dj_cmp(const void *a, const void *b)
-{
-    const struct dj *x = a, *y = b;
-    if (x->d < y->d) return -1;
-    if (x->d > y->d) return 1;
-    return (x->j > y->j) - (x->j < y->j);
-}
-
 /* ---- the search ---------------------------------------------------------------- */
 
 struct knn *knn_approx(const float *x, size_t n, size_t d, size_t k,
@@ -293,7 +270,7 @@ struct knn *knn_approx(const float *x, size_t n, size_t d, size_t k,
     size_t leaf = p.leaf_size ? p.leaf_size : (k > 64 ? k : 64);
     if (leaf < 2) leaf = 2;
     size_t expand = p.expand < 1 ? 1 : (p.expand > k ? k : p.expand);
-    int nt = ka_threads(p.threads);
+    int nt = util_threads(p.threads);
 
     struct knn *nn = NULL;
     struct rptree *trees = xcalloc((size_t)p.trees, sizeof *trees);
@@ -428,15 +405,15 @@ struct knn *knn_approx(const float *x, size_t n, size_t d, size_t k,
     /* Exact double distances of the pairs found, ordered by (distance, index). */
     nn = knn_new(n, k);
     if (!nn) goto done;
-    struct dj *cs = xmalloc((size_t)nt * k * sizeof *cs);
+    struct knn_cand *cs = xmalloc((size_t)nt * k * sizeof *cs);
 #pragma omp parallel for schedule(static) num_threads(nt)
     for (size_t i = 0; i < n; i++) {
-        struct dj *c = cs + (size_t)ka_tid() * k;
+        struct knn_cand *c = cs + (size_t)ka_tid() * k;
         for (size_t t = 0; t < k; t++) {
             c[t].j = gi[i * k + t];
             c[t].d = knn_dist2(x + i * d, x + (size_t)c[t].j * d, d);
         }
-        qsort(c, k, sizeof *c, dj_cmp);
+        qsort(c, k, sizeof *c, knn_cand_cmp);
         for (size_t t = 0; t < k; t++) {
             nn->idx[i * k + t] = c[t].j;
             nn->dist2[i * k + t] = c[t].d;

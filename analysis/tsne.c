@@ -19,20 +19,6 @@
 #include "pca.h"
 #include "sptree.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
-static int tsne_threads(int t)
-{
-#ifdef _OPENMP
-    return t > 0 ? t : omp_get_max_threads();
-#else
-    (void)t;
-    return 1;
-#endif
-}
-
 struct tsne_params tsne_params_default(void)
 {
     struct tsne_params p = {
@@ -84,7 +70,7 @@ static void *exact_create(size_t n, int dims, const struct tsne_params *p)
     struct exact_state *s = xcalloc(1, sizeof *s);
     s->n = n;
     s->dims = dims;
-    s->nt = tsne_threads(p ? p->threads : 0);
+    s->nt = util_threads(p ? p->threads : 0);
     s->dof = p ? p->dof : 1.0;
     s->zrow = big_alloc((n ? n : 1) * sizeof *s->zrow, NULL, "t-SNE workspace");
     if (!s->zrow) {
@@ -208,7 +194,7 @@ static void *bh_create(size_t n, int dims, const struct tsne_params *p)
     struct bh_state *s = xcalloc(1, sizeof *s);
     s->n = n;
     s->dims = dims;
-    s->nt = tsne_threads(p ? p->threads : 0);
+    s->nt = util_threads(p ? p->threads : 0);
     s->theta = p ? p->theta : 0.5;
     s->dof = p ? p->dof : 1.0;
     s->tree = sptree_new(dims);
@@ -443,7 +429,7 @@ static double p_log_p(const struct affinity *P)
 
 static int work_init(struct grad_work *w, size_t n, int dims, int threads)
 {
-    w->nt = tsne_threads(threads);
+    w->nt = util_threads(threads);
     w->rep = big_alloc(n * dims * sizeof *w->rep, NULL, "t-SNE workspace");
     w->rowkl = w->rep ? big_alloc(n * sizeof *w->rowkl, NULL, "t-SNE workspace") : NULL;
     if (!w->rowkl) {
@@ -490,7 +476,7 @@ double tsne_kl_exact_dof(const struct affinity *P, const float *y, int dims, dou
 {
     double ia = 1.0 / dof;
     size_t n = P->n;
-    int nt = tsne_threads(threads);
+    int nt = util_threads(threads);
     double *zrow = xmalloc((n ? n : 1) * sizeof *zrow);
     double *lrow = xmalloc((n ? n : 1) * sizeof *lrow);
 #pragma omp parallel for schedule(static) num_threads(nt)
@@ -893,7 +879,7 @@ struct tsne_result *tsne_transform(const float *x_ref, size_t n, size_t d, const
         if (!tree || sptree_build(tree, yref, n) < 0) goto fail;
     }
     double lr = r->learning_rate;
-    int nt = tsne_threads(p.threads);
+    int nt = util_threads(p.threads);
     /* Each new point on its own: the same result for any thread count. */
 #pragma omp parallel for schedule(dynamic, 16) num_threads(nt)
     for (size_t i = 0; i < m; i++) {

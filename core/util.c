@@ -14,6 +14,10 @@
 
 #include "error.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 void interp_bug(const char *file, int line, const char *what)
 {
     fprintf(stderr, "interp: BUG at %s:%d: %s\n", file, line, what);
@@ -158,4 +162,14 @@ double now_seconds(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+int util_threads(int requested)
+{
+#ifdef _OPENMP
+    return requested > 0 ? requested : omp_get_max_threads();
+#else
+    (void)requested;
+    return 1;
+#endif
 }

@@ -27,6 +27,10 @@ void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Threads an OpenMP region uses: `requested` when > 0, else the OpenMP
+ * default (OMP_NUM_THREADS or the cores); 1 in a build without OpenMP. */
+int util_threads(int requested);
+
 /* a*b (and a*b*c) without overflow; return 0 on overflow, 1 when *out is set. */
 int mul_ok(size_t a, size_t b, size_t *out);
 int mul3_ok(size_t a, size_t b, size_t c, size_t *out);

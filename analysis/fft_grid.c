@@ -16,7 +16,7 @@
 
 #define FG_MAX_DIMS  3
 #define FG_MAX_NODES 8
-#define FG_NBUF      (FG_MAX_DIMS + 2) /* charges 1, y_1..y_dims; potentials, one more */
+#define FG_NBUF      (FG_MAX_DIMS + 1) /* charges 1, y_1..y_dims, then their potentials */
 #define FG_CHUNK     32                /* rows or columns per task of a 2-D pass */
 
 struct fft_grid_params fft_grid_params_default(int dims)
@@ -241,7 +241,7 @@ static int ensure_bufs(struct fft_grid *g, size_t nreal, size_t ncplx)
     size_t br, bc;
     if (!mul_ok(nreal, sizeof(float), &br) || !mul_ok(ncplx, sizeof(fftwf_complex), &bc))
         return error_set(ERR_FAIL, NULL, "FFT grid too large");
-    int nbuf = g->dims + 2;
+    int nbuf = g->dims + 1;
     for (int t = 0; t < nbuf; t++) {
         g->real[t] = fftwf_malloc(br);
         g->cplx[t] = fftwf_malloc(bc);
@@ -635,30 +635,45 @@ int fft_grid_repulsion(struct fft_grid *g, const double *y, size_t n, double *re
     }
 
     if (transform_charges(g, nq, nn, fwd) < 0) return ERR_FAIL;
-    /* Products with the (real) kernel transforms: outputs 0..dims are
-     * K2 * q_c in place, output dims+1 is K1 * q0. */
-    int nout = dims + 2;
+    /* Z needs no transform back: the sum over points of the interpolated K1
+     * potential is the sum over nodes of charge times potential,
+     * q0 . (K1 * q0), which by Parseval is sum_f K1hat_f |q0hat_f|^2 over the
+     * whole spectrum (the half kept by r2c counts twice, but for its first
+     * and middle columns). Summed in fixed chunks, then serially. Products
+     * with the (real) kernel transform: outputs 0..dims are K2 * q_c in place. */
+    size_t mc = m / 2 + 1, zchunk = (size_t)1 << 14, nzc = (ncplx + zchunk - 1) / zchunk;
+    double *zc = xmalloc(nzc * sizeof *zc);
 #pragma omp parallel for schedule(static) num_threads(g->nt) if (g->par_fft)
-    for (size_t f = 0; f < ncplx; f++) {
-        float k2 = k2hat[f], k1 = k1hat[f];
-        g->cplx[dims + 1][f][0] = k1 * g->cplx[0][f][0];
-        g->cplx[dims + 1][f][1] = k1 * g->cplx[0][f][1];
-        for (int c = 0; c < nq; c++) {
-            g->cplx[c][f][0] *= k2;
-            g->cplx[c][f][1] *= k2;
+    for (size_t c = 0; c < nzc; c++) {
+        size_t f0 = c * zchunk, f1 = f0 + zchunk < ncplx ? f0 + zchunk : ncplx;
+        double zs = 0.0;
+        for (size_t f = f0; f < f1; f++) {
+            size_t kl = f % mc;
+            double q2 = (double)g->cplx[0][f][0] * g->cplx[0][f][0] +
+                        (double)g->cplx[0][f][1] * g->cplx[0][f][1];
+            zs += (kl == 0 || kl == mc - 1 ? 1.0 : 2.0) * k1hat[f] * q2;
+            float k2 = k2hat[f];
+            for (int q = 0; q < nq; q++) {
+                g->cplx[q][f][0] *= k2;
+                g->cplx[q][f][1] *= k2;
+            }
         }
+        zc[c] = zs;
     }
+    double ztot = 0.0;
+    for (size_t c = 0; c < nzc; c++)
+        ztot += zc[c];
+    free(zc);
+    /* minus the self terms K1(0) = 1 */
+    *z = ztot - (double)n;
+    int nout = nq;
     if (transform_potentials(g, nout, nn, inv) < 0) return ERR_FAIL;
 
     /* Interpolate back and form the per-point sums, box by box (the nodes a
-     * box reads lie together). Z is summed per fixed run of boxes, then the
-     * runs serially: the same for any thread count. */
-    double ztot = 0.0;
+     * box reads lie together). */
     size_t run = 256, nruns = (nboxes + run - 1) / run;
-    double *zc = xmalloc(nruns * sizeof *zc);
 #pragma omp parallel for schedule(dynamic, 4) num_threads(g->nt) if (n >= 8192)
     for (size_t c = 0; c < nruns; c++) {
-        double zs = 0.0;
         size_t bend = (c + 1) * run < nboxes ? (c + 1) * run : nboxes;
         for (size_t b = c * run; b < bend; b++) {
             if (bs[b] == bs[b + 1]) continue;
@@ -674,19 +689,18 @@ int fft_grid_repulsion(struct fft_grid *g, const double *y, size_t n, double *re
             }
             for (size_t s = bs[b]; s < bs[b + 1]; s++) {
                 size_t i = g->order[s];
-                double w[FG_MAX_DIMS][FG_MAX_NODES], phi[FG_MAX_DIMS + 2] = {0};
+                double w[FG_MAX_DIMS][FG_MAX_NODES], phi[FG_MAX_DIMS + 1] = {0};
                 for (int d = 0; d < dims; d++)
                     lagrange(g, (y[i * dims + d] - lo) * inv_hbox - bidx[d], w[d]);
                 if (dims == 2) {
                     const float *r0 = g->real[0] + base, *r1 = g->real[1] + base,
-                                *r2 = g->real[2] + base, *r3 = g->real[3] + base;
-                    for (int a = 0; a < p; a++, r0 += m, r1 += m, r2 += m, r3 += m)
+                                *r2 = g->real[2] + base;
+                    for (int a = 0; a < p; a++, r0 += m, r1 += m, r2 += m)
                         for (int e = 0; e < p; e++) {
                             double wt = w[0][a] * w[1][e];
                             phi[0] += wt * r0[e];
                             phi[1] += wt * r1[e];
                             phi[2] += wt * r2[e];
-                            phi[3] += wt * r3[e];
                         }
                 } else {
                     for (int t = 0; t < nodes_box; t++) {
@@ -698,17 +712,11 @@ int fft_grid_repulsion(struct fft_grid *g, const double *y, size_t n, double *re
                     }
                 }
                 /* sum_j K2 (y_i - y_j) = (y_i - c) phi_1 - phi_(y - c); the self
-                 * term (K2(0) = 1, zero force) cancels. Z: minus the self K1(0) = 1. */
+                 * term (K2(0) = 1, zero force) cancels. */
                 for (int d = 0; d < dims; d++)
                     rep[i * dims + d] = (y[i * dims + d] - centre) * phi[0] - phi[d + 1];
-                zs += phi[dims + 1] - 1.0;
             }
         }
-        zc[c] = zs;
     }
-    for (size_t c = 0; c < nruns; c++)
-        ztot += zc[c];
-    free(zc);
-    *z = ztot;
     return 0;
 }

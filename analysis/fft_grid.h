@@ -11,7 +11,10 @@
  * Two kernels with degrees of freedom a (Kobak et al. 2019, heavy tails):
  *     K1(d2) = (1 + d2/a)^-a         (Z = sum_{i != j} K1)
  *     K2(d2) = (1 + d2/a)^-(a+1)     (force: sum_j K2 (y_i - y_j) = y_i phi_1 - phi_y)
- * with charges 1, y_1..y_dims (centred on the grid) under K2 and 1 under K1.
+ * with charges 1, y_1..y_dims (centred on the grid) under K2; Z needs no
+ * potentials at all: summed over the points it is the charge grid's inner
+ * product with its K1 convolution, which Parseval gives from the charge
+ * transform and the kernel's (sum_f K1hat_f |q0hat_f|^2).
  * (Interpolating the force kernels K2 * delta directly avoids the difference
  * but was measured 1.5-2x less accurate at the same grid, so it is not done.)
  *
@@ -23,18 +26,20 @@
  * Work per call, 2-D: the charge grids are zero beyond their nn x nn nodes of
  * the m x m circulant (m = 2 nn), so the forward transforms run the r2c pass on
  * those nn rows only and the inverse transforms bring back only those rows
- * (3 forward, 4 inverse, each ~3/4 of a full 2-D transform); the kernels,
+ * (3 forward, 3 inverse, each ~3/4 of a full 2-D transform); the kernels,
  * even, have real transforms, made as the DCT-I of one (m/2 + 1)^2 quadrant
  * (~1/4 of a transform each). Measured on the final 70,000-point Fashion-MNIST
  * map (200 boxes, m = 1200), one thread: 113-119 ms a call against 193-208 ms
- * with two full-grid kernel transforms and full-grid passes.
+ * with two full-grid kernel transforms and full-grid passes; Z by Parseval
+ * instead of a fourth inverse transform: best of 25 calls 60.5 against
+ * 68.5 ms (a later session, on a machine with ~50% steal time).
  *
  * Repeatability: FFTW plans are made with FFTW_ESTIMATE (FFTW_MEASURE may pick
  * different algorithms from run to run, which would change the rounding), the
  * passes are cut into fixed chunks of rows and columns, the spreading and the
  * interpolation run box by box with each box's points in index order, and Z is
- * summed over fixed runs of boxes, then serially, so results do not depend on
- * the thread count.
+ * summed over fixed chunks of the spectrum, then serially, so results do not
+ * depend on the thread count.
  */
 #ifndef INTERP_FFT_GRID_H
 #define INTERP_FFT_GRID_H
@@ -46,7 +51,7 @@ struct fft_grid_params {
                          (L2) force error at box width 1; 6 gives < 1e-3 (measured,
                          tests/test_tsne_fft.c) at 4x the FFT size and time */
     int min_boxes;    /* boxes per dimension at least: 50 in 2-D (FIt-SNE), 12 in 3-D */
-    int max_boxes;    /* and at most: 200 in 2-D, 24 in 3-D (memory: 15 buffers of
+    int max_boxes;    /* and at most: 200 in 2-D, 24 in 3-D (memory: 13 buffers of
                          (2 p B)^dims floats; beyond, boxes get wider than box_width,
                          and less accurate: 3-D maps wider than 24 units lose accuracy) */
     double box_width; /* boxes at most this wide in map units: 1 (FIt-SNE's

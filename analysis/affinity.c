@@ -267,6 +267,48 @@ int affinity_query(const struct knn *nn, double perplexity, int threads, float *
     return 0;
 }
 
+/* The n x k neighbour rows (idx, conditionals pc) renumbered in place by
+ * order (new row q = old row order[q], indices mapped to the new numbers):
+ * rows move along the permutation's cycles, one row at a time. */
+static int renumber_rows(size_t n, size_t k, const uint32_t *order, int32_t *idx, float *pc)
+{
+    uint32_t *rank = big_alloc(n * sizeof *rank, NULL, "affinity rows");
+    unsigned char *done = rank ? big_calloc(n, NULL, "affinity rows") : NULL;
+    if (!done) {
+        free(rank);
+        return ERR_FAIL;
+    }
+    int32_t *ti = xmalloc(k * sizeof *ti);
+    float *tp = xmalloc(k * sizeof *tp);
+    for (size_t q = 0; q < n; q++)
+        rank[order[q]] = (uint32_t)q;
+    for (size_t s = 0; s < n; s++) {
+        if (done[s]) continue;
+        memcpy(ti, idx + s * k, k * sizeof *ti);
+        memcpy(tp, pc + s * k, k * sizeof *tp);
+        size_t q = s;
+        for (;;) {
+            size_t src = order[q];
+            done[q] = 1;
+            if (src == s) {
+                memcpy(idx + q * k, ti, k * sizeof *ti);
+                memcpy(pc + q * k, tp, k * sizeof *tp);
+                break;
+            }
+            memcpy(idx + q * k, idx + src * k, k * sizeof *idx);
+            memcpy(pc + q * k, pc + src * k, k * sizeof *pc);
+            q = src;
+        }
+    }
+    for (size_t t = 0; t < n * k; t++)
+        idx[t] = (int32_t)rank[idx[t]];
+    free(ti);
+    free(tp);
+    free(done);
+    free(rank);
+    return 0;
+}
+
 struct affinity *affinity_new_knn(const float *x, size_t n, size_t d, double perplexity,
                                   enum affinity_knn knn, uint64_t seed, int threads,
                                   const struct progress *progress, int *approx, double *t_knn)
@@ -298,9 +340,21 @@ struct affinity *affinity_new_knn(const float *x, size_t n, size_t d, double per
     /* Hand the index table and the conditionals over: symmetrize frees them
      * as soon as they are copied, the distances go now. */
     int32_t *idx = nn->idx;
+    uint32_t *order = nn->order;
     nn->idx = NULL;
+    nn->order = NULL;
     knn_free(nn);
+    if (order && renumber_rows(n, k, order, idx, pc) < 0) {
+        free(order);
+        free(idx);
+        free(pc);
+        return NULL;
+    }
     struct affinity *P = symmetrize(n, k, idx, NULL, pc, 1);
+    if (P)
+        P->order = order;
+    else
+        free(order);
     progress_update(progress, "affinities", n, n, NULL);
     return P;
 }
@@ -318,5 +372,6 @@ void affinity_free(struct affinity *p)
     free(p->row);
     free(p->col);
     free(p->val);
+    free(p->order);
     free(p);
 }

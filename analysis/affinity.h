@@ -33,6 +33,10 @@ struct affinity {
     size_t *row;  /* n + 1 offsets (owned) */
     int32_t *col; /* nnz column indices, ascending within a row (owned) */
     float *val;   /* nnz values p_ij, summing to 1 over the matrix (owned) */
+    uint32_t *order; /* NULL, or the points renumbered: row/column q is point
+                        order[q] (affinity_new_knn with the approximate search
+                        numbers the points in its locality order, so that the
+                        t-SNE gradient's reads of y[j] stay near each other) (owned) */
 };
 
 /* How the neighbours are found: exact (knn.h, blocked sgemm) or approximate
@@ -76,7 +80,8 @@ struct affinity *affinity_new(const float *x, size_t n, size_t d, double perplex
 /* The same with the neighbour search chosen by knn (seed: the approximate
  * search's random trees; the result depends on it, not on threads); *approx
  * (may be NULL) receives 1 when the approximate search was used, *t_knn the
- * seconds it took. Memory beyond x: about n * k * 20 bytes at the peak. */
+ * seconds it took. With the approximate search P comes renumbered (P->order).
+ * Memory beyond x: about n * k * 20 bytes at the peak. */
 struct affinity *affinity_new_knn(const float *x, size_t n, size_t d, double perplexity,
                                   enum affinity_knn knn, uint64_t seed, int threads,
                                   const struct progress *progress, int *approx, double *t_knn);

@@ -56,6 +56,7 @@ void knn_free(struct knn *nn)
     if (!nn) return;
     free(nn->idx);
     free(nn->dist2);
+    free(nn->order);
     free(nn);
 }
 

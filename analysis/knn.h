@@ -23,6 +23,9 @@ struct knn {
     size_t n, k;
     int32_t *idx;  /* n x k neighbour indices, nearest first (owned) */
     double *dist2; /* n x k squared Euclidean distances, ascending (owned) */
+    uint32_t *order; /* NULL, or the search's locality order of the points
+                        (order[q]: the q-th point; knn_approx: its first tree's
+                        leaf order, where neighbours lie close) (owned) */
 };
 
 /* A candidate neighbour j at distance d, and the order every kNN result is

@@ -236,6 +236,68 @@ static void heap_sort(float *hd, int32_t *hi, unsigned char *hf, size_t cnt)
     }
 }
 
+/* ---- one refinement step --------------------------------------------------------- */
+
+#define KA_AHEAD 8 /* candidates whose rows are fetched ahead of their distance */
+
+/* Point i's list of the next generation (hi, hd, hf: its rows of the spare
+ * lists) from the current lists gi, gd, gf: its own list plus the `expand`
+ * nearest of each neighbour j's list where j is new to i or the entry new to
+ * j (NN-descent's new/old rule: pairs of earlier rounds are not redone).
+ * The candidates are gathered first and their distances computed with rows
+ * fetched KA_AHEAD candidates ahead: x is read at random and the loop would
+ * otherwise wait on memory (an AVX2 clone of this function was measured
+ * slower). mk: the thread's marks (n), cand: k * expand slots. Returns the
+ * entries new in the list. */
+static size_t refine_point(const float *x, size_t d, size_t k, size_t expand, size_t i,
+                           const int32_t *gi, const float *gd, const unsigned char *gf,
+                           int32_t *hi, float *hd, unsigned char *hf, uint32_t *mk,
+                           uint32_t *cand)
+{
+    uint32_t mark = (uint32_t)i + 1;
+    const int32_t *li = gi + i * k;
+    const unsigned char *lf = gf + i * k;
+    /* the current list, descending = a valid max-heap, all old */
+    for (size_t t = 0; t < k; t++) {
+        hd[t] = gd[i * k + (k - 1 - t)];
+        hi[t] = li[k - 1 - t];
+        hf[t] = 0;
+        mk[li[t]] = mark;
+    }
+    mk[i] = mark;
+    size_t nc = 0;
+    for (size_t t = 0; t < k; t++) {
+        if (t + KA_AHEAD < k) {
+            __builtin_prefetch(gi + (size_t)li[t + KA_AHEAD] * k);
+            __builtin_prefetch(gf + (size_t)li[t + KA_AHEAD] * k);
+        }
+        const int32_t *lj = gi + (size_t)li[t] * k;
+        const unsigned char *fj = gf + (size_t)li[t] * k;
+        for (size_t u = 0; u < expand; u++) {
+            if (!lf[t] && !fj[u]) continue;
+            uint32_t l = (uint32_t)lj[u];
+            if (mk[l] == mark) continue;
+            mk[l] = mark;
+            cand[nc++] = l;
+        }
+    }
+    const float *xi = x + i * d;
+    size_t cnt = k, row = d * sizeof *x;
+    for (size_t c = 0; c < nc; c++) {
+        if (c + KA_AHEAD < nc) {
+            const char *r = (const char *)(x + (size_t)cand[c + KA_AHEAD] * d);
+            for (size_t b = 0; b < row; b += 64)
+                __builtin_prefetch(r + b);
+        }
+        heap_push(hd, hi, hf, &cnt, k, dist_f(xi, x + (size_t)cand[c] * d, d), (int32_t)cand[c]);
+    }
+    heap_sort(hd, hi, hf, k);
+    size_t nw = 0;
+    for (size_t t = 0; t < k; t++)
+        nw += hf[t];
+    return nw;
+}
+
 /* ---- the search ---------------------------------------------------------------- */
 
 struct knn *knn_approx(const float *x, size_t n, size_t d, size_t k,
@@ -273,6 +335,9 @@ struct knn *knn_approx(const float *x, size_t n, size_t d, size_t k,
     int nt = util_threads(p.threads);
 
     struct knn *nn = NULL;
+    uint32_t *order = NULL, *rank = NULL; /* new -> original index, and back */
+    float *xs = NULL;                     /* x in the new order */
+    uint32_t *cand = NULL;                /* per thread: a point's candidates */
     struct rptree *trees = xcalloc((size_t)p.trees, sizeof *trees);
     int32_t *gi = big_alloc(nk * sizeof *gi, NULL, "kNN graph");
     float *gd = gi ? big_alloc(nk * sizeof *gd, NULL, "kNN graph") : NULL;
@@ -283,6 +348,7 @@ struct knn *knn_approx(const float *x, size_t n, size_t d, size_t k,
     uint32_t *stamp =
         gf2 ? big_calloc((size_t)nt * n * sizeof *stamp, NULL, "kNN graph") : NULL;
     if (!stamp) goto done;
+    cand = xmalloc((size_t)nt * k * expand * sizeof *cand);
 
     /* Trees in parallel, each from its own generator. */
     int bad = 0;
@@ -292,6 +358,42 @@ struct knn *knn_approx(const float *x, size_t n, size_t d, size_t k,
         bad |= rptree_build(&trees[t], x, n, d, leaf, splitmix64(&s)) < 0;
     }
     if (bad) goto done;
+
+    /* From here on the points are renumbered in the first tree's leaf order
+     * (depth first, so leaf-mates and neighbouring leaves sit together): the
+     * rows a point's neighbours and their neighbours read are then mostly
+     * near each other in memory, and the refinement stops waiting on the
+     * memory once x outgrows the caches (knn_approx.h). order[q] is the
+     * original index of point q. */
+    order = trees[0].perm;
+    trees[0].perm = NULL;
+    rank = big_alloc(n * sizeof *rank, NULL, "kNN graph");
+    xs = rank ? big_alloc(nd * sizeof *xs, NULL, "kNN graph") : NULL;
+    uint32_t *spare = xs ? big_alloc(n * sizeof *spare, NULL, "kNN graph") : NULL;
+    trees[0].perm = spare ? big_alloc(n * sizeof *trees[0].perm, NULL, "kNN graph") : NULL;
+    if (!trees[0].perm) {
+        free(spare);
+        goto done;
+    }
+    for (size_t q = 0; q < n; q++) {
+        rank[order[q]] = (uint32_t)q;
+        trees[0].perm[q] = (uint32_t)q;
+    }
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (size_t q = 0; q < n; q++)
+        memcpy(xs + q * d, x + (size_t)order[q] * d, d * sizeof *xs);
+    for (int t = 0; t < p.trees; t++) {
+        if (t > 0)
+            for (size_t q = 0; q < n; q++)
+                trees[t].perm[q] = rank[trees[t].perm[q]];
+        for (size_t i = 0; i < n; i++)
+            spare[rank[i]] = trees[t].leaf[i];
+        uint32_t *old = trees[t].leaf;
+        trees[t].leaf = spare;
+        spare = old;
+    }
+    free(spare);
+    x = xs;
     progress_update(progress, "kNN", 1, (size_t)p.rounds + 2, "trees");
 
     /* Initial lists: each point's leaf-mates over all trees (pull: every point
@@ -335,48 +437,17 @@ struct knn *knn_approx(const float *x, size_t n, size_t d, size_t k,
     /* The stamps restart: a round's marks (i + 1) must not meet older ones. */
     memset(stamp, 0, (size_t)nt * n * sizeof *stamp);
 
-    /* Refinement: candidates of i are the `expand` nearest of each neighbour
-     * j's list, where j is new to i or the entry is new to j (the new/old
-     * rule of NN-descent: pairs seen in an earlier round are not redone). */
+    /* Refinement rounds (refine_point), each reading one generation of lists
+     * and writing the other. */
     for (int round = 0; round < p.rounds; round++) {
         size_t changed = 0;
         if (round > 0) memset(stamp, 0, (size_t)nt * n * sizeof *stamp);
 #pragma omp parallel for schedule(dynamic, 256) num_threads(nt) reduction(+ : changed)
         for (size_t i = 0; i < n; i++) {
-            uint32_t *mk = stamp + (size_t)ka_tid() * n, mark = (uint32_t)i + 1;
-            const int32_t *li = gi + i * k;
-            const unsigned char *lf = gf + i * k;
-            float *hd = gd2 + i * k;
-            int32_t *hi = gi2 + i * k;
-            unsigned char *hf = gf2 + i * k;
-            /* the current list, descending = a valid max-heap, all old */
-            for (size_t t = 0; t < k; t++) {
-                hd[t] = gd[i * k + (k - 1 - t)];
-                hi[t] = li[k - 1 - t];
-                hf[t] = 0;
-                mk[li[t]] = mark;
-            }
-            mk[i] = mark;
-            size_t cnt = k, got = 0;
-            for (size_t t = 0; t < k; t++) {
-                size_t j = (size_t)li[t];
-                const int32_t *lj = gi + j * k;
-                const unsigned char *fj = gf + j * k;
-                for (size_t u = 0; u < expand; u++) {
-                    if (!lf[t] && !fj[u]) continue;
-                    uint32_t l = (uint32_t)lj[u];
-                    if (mk[l] == mark) continue;
-                    mk[l] = mark;
-                    got += heap_push(hd, hi, hf, &cnt, k,
-                                     dist_f(x + i * d, x + (size_t)l * d, d), (int32_t)l);
-                }
-            }
-            heap_sort(hd, hi, hf, k);
-            size_t nw = 0;
-            for (size_t t = 0; t < k; t++)
-                nw += hf[t];
-            changed += nw;
-            (void)got;
+            int tid = ka_tid();
+            changed += refine_point(x, d, k, expand, i, gi, gd, gf, gi2 + i * k, gd2 + i * k,
+                                    gf2 + i * k, stamp + (size_t)tid * n,
+                                    cand + (size_t)tid * k * expand);
         }
         int32_t *ti = gi;
         gi = gi2;
@@ -409,9 +480,11 @@ struct knn *knn_approx(const float *x, size_t n, size_t d, size_t k,
 #pragma omp parallel for schedule(static) num_threads(nt)
     for (size_t i = 0; i < n; i++) {
         struct knn_cand *c = cs + (size_t)ka_tid() * k;
+        size_t q = rank[i];
         for (size_t t = 0; t < k; t++) {
-            c[t].j = gi[i * k + t];
-            c[t].d = knn_dist2(x + i * d, x + (size_t)c[t].j * d, d);
+            size_t l = (size_t)gi[q * k + t];
+            c[t].j = (int32_t)order[l];
+            c[t].d = knn_dist2(x + q * d, x + l * d, d);
         }
         qsort(c, k, sizeof *c, knn_cand_cmp);
         for (size_t t = 0; t < k; t++) {
@@ -420,6 +493,8 @@ struct knn *knn_approx(const float *x, size_t n, size_t d, size_t k,
         }
     }
     free(cs);
+    nn->order = order;
+    order = NULL;
     progress_update(progress, "kNN", (size_t)p.rounds + 2, (size_t)p.rounds + 2, NULL);
 
 done:
@@ -430,6 +505,10 @@ done:
             free(trees[t].lstart);
         }
     free(trees);
+    free(order);
+    free(rank);
+    free(xs);
+    free(cand);
     free(gi);
     free(gd);
     free(gf);

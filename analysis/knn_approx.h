@@ -10,6 +10,11 @@
  *     // as knn_exact: nn->idx (n x k), nn->dist2 (double, exact for those pairs)
  *     knn_free(nn);
  *
+ * For locality the search runs on a copy of x renumbered in the first tree's
+ * leaf order, and each refinement step gathers its candidates, then fetches
+ * their rows a few ahead of the distances (x is read at random otherwise):
+ * 200,000 x 50 (a 20-Gaussian mixture, 2 threads) 93 s -> 31 s -> 23 s.
+ *
  * Deterministic for a seed: each tree draws from its own generator seeded by
  * (seed, tree), and every refinement round reads the previous round's lists
  * only and writes each point's own list, so the thread count does not matter.
@@ -39,11 +44,13 @@ struct knn_approx_params knn_approx_params_default(void);
  * excluded, ascending by (distance, index); dist2 holds the exact squared
  * distances (double) of the pairs found. Errors as knn_exact (ERR_INPUT for
  * k < 1, k > n - 1, NaN/Inf naming the row; ERR_FAIL when out of memory).
- * Memory beyond x: n * (18 k + 9 trees + 4 threads) bytes while searching
- * (two generations of lists: indices, float distances, new flags), then
- * n * 21 k bytes while the result (12 k: int32 + double) is filled; at
- * n = 1e6, k = 90 about 1.9 GB at the peak.
- * Owned result, free with knn_free. */
+ * Memory beyond x: a copy of x in the first tree's leaf order (the search
+ * runs on it, for locality) and n * (18 k + 9 trees + 4 threads + 8) bytes
+ * while searching (two generations of lists: indices, float distances, new
+ * flags), then n * (21 k + 8) bytes while the result (12 k: int32 + double)
+ * is filled; at n = 1e6, d = 50, k = 90 about 2.1 GB at the peak.
+ * nn->order: the first tree's leaf order (knn.h). Owned result, free with
+ * knn_free. */
 struct knn *knn_approx(const float *x, size_t n, size_t d, size_t k,
                        const struct knn_approx_params *p, const struct progress *progress);
 

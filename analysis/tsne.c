@@ -88,17 +88,10 @@ static void exact_destroy(void *state)
     free(s);
 }
 
-/* One point's exact sums, the hot loop of the O(N^2) method. Cloned for AVX2 +
- * FMA where the CPU has it (chosen once at load time, so a given machine always
- * runs the same code and stays repeatable). j == i adds w = 1 exactly and no
+/* One point's exact sums, the hot loop of the O(N^2) method (UTIL_CLONES:
+ * AVX2 + FMA where the CPU has it). j == i adds w = 1 exactly and no
  * force: it is taken back out of z. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define TSNE_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define TSNE_CLONES
-#endif
-
-TSNE_CLONES static double exact_row_2d(const double *y, size_t n, size_t i, double *f)
+UTIL_CLONES static double exact_row_2d(const double *y, size_t n, size_t i, double *f)
 {
     double yi0 = y[2 * i], yi1 = y[2 * i + 1], zi = 0.0, f0 = 0.0, f1 = 0.0;
 #pragma omp simd reduction(+ : zi, f0, f1)
@@ -114,7 +107,7 @@ TSNE_CLONES static double exact_row_2d(const double *y, size_t n, size_t i, doub
     return zi - 1.0;
 }
 
-TSNE_CLONES static double exact_row_3d(const double *y, size_t n, size_t i, double *f)
+UTIL_CLONES static double exact_row_3d(const double *y, size_t n, size_t i, double *f)
 {
     double yi0 = y[3 * i], yi1 = y[3 * i + 1], yi2 = y[3 * i + 2];
     double zi = 0.0, f0 = 0.0, f1 = 0.0, f2 = 0.0;
@@ -356,7 +349,7 @@ attr_row(const struct affinity *P, const double *y, size_t i, const int dims, do
 /* The hot case, 2-D without KL, spelled out for the vectoriser (AVX2 gathers
  * and divisions four at a time where the CPU has them, chosen once at load
  * time as exact_row_2d is). */
-TSNE_CLONES static void attr_rows_2d(const struct affinity *P, const double *y, size_t i0,
+UTIL_CLONES static void attr_rows_2d(const struct affinity *P, const double *y, size_t i0,
                                      size_t i1, double exag, double dof, const double *rep,
                                      double invz, double *grad)
 {
@@ -757,6 +750,17 @@ struct tsne_result *tsne_run(const float *x, size_t n, size_t d, const struct ts
             y[t] = p.init_y[t];
     }
 
+    /* P may come with the points renumbered (affinity.h: P->order): the
+     * optimisation runs in its numbering, the output goes back at the end. */
+    if (P->order) {
+        double *t = big_alloc(nd * sizeof *t, NULL, "t-SNE coordinates");
+        if (!t) goto fail;
+        memcpy(t, y, nd * sizeof *t);
+        for (size_t q = 0; q < n; q++)
+            memcpy(y + q * p.dims, t + (size_t)P->order[q] * p.dims, p.dims * sizeof *y);
+        free(t);
+    }
+
     size_t cap = (size_t)p.iters / (size_t)p.kl_every + 1;
     r->kl_iter = xmalloc(cap * sizeof *r->kl_iter);
     r->kl = xmalloc(cap * sizeof *r->kl);
@@ -777,6 +781,13 @@ struct tsne_result *tsne_run(const float *x, size_t n, size_t d, const struct ts
         }
         free(g);
         r->kl_final_exact = rep->z_exact;
+    }
+    if (P->order) { /* back to the caller's numbering, through y */
+        for (size_t q = 0; q < n; q++)
+            for (int d = 0; d < p.dims; d++)
+                y[(size_t)P->order[q] * p.dims + d] = r->y[q * p.dims + d];
+        for (size_t t = 0; t < nd; t++)
+            r->y[t] = (float)y[t];
     }
     r->time_optimise = now_seconds() - t0;
     free(y);

@@ -13,6 +13,15 @@
 
 #define INTERP_VERSION "0.1.0"
 
+/* A hot loop compiled twice, for AVX2 + FMA and for the baseline, the
+ * version chosen once at load time by the CPU: a given machine always runs
+ * the same code, so results stay repeatable on it. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define UTIL_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define UTIL_CLONES
+#endif
+
 /* Broken internal invariant = bug: print file:line and abort. */
 #define BUG_ON(cond)                                                           \
     do {                                                                       \

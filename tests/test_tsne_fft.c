@@ -191,6 +191,53 @@ Test(tsne_fft, approx_knn_recall, .timeout = 600)
     array_free(x);
 }
 
+/* The approximate search hands back its locality order, and affinity_new_knn
+ * renumbers P by it: P'[q][r] must be P[order[q]][order[r]] of the same lists
+ * symmetrised in the caller's numbering. */
+Test(tsne_fft, renumbered_affinities_equal_the_original, .timeout = 300)
+{
+    struct array *x = load(FIX "x50.npy", DT_F32, 2);
+    size_t n = x->shape[0], d = x->shape[1], k = affinity_neighbours(30.0);
+    struct knn_approx_params kp = knn_approx_params_default();
+    kp.seed = 5;
+    kp.threads = 2;
+    struct knn *nn = knn_approx(x->data, n, d, k, &kp, NULL);
+    cr_assert_not_null(nn, "%s", error_message());
+    cr_assert_not_null(nn->order);
+    double *pc = malloc(n * k * sizeof *pc);
+    affinity_conditional(nn, 30.0, 2, pc, NULL, NULL);
+    struct affinity *P = affinity_symmetrize(nn, pc);
+    struct affinity *Q =
+        affinity_new_knn(x->data, n, d, 30.0, AFFINITY_KNN_APPROX, 5, 2, NULL, NULL, NULL);
+    cr_assert(P && Q, "%s", error_message());
+    cr_assert_null(P->order);
+    cr_assert_not_null(Q->order);
+    cr_assert_eq(memcmp(Q->order, nn->order, n * sizeof *Q->order), 0);
+    cr_assert_eq(Q->nnz, P->nnz);
+    size_t moved = 0;
+    for (size_t q = 0; q < n; q++) {
+        size_t i = Q->order[q], len = Q->row[q + 1] - Q->row[q];
+        moved += i != q;
+        cr_assert_eq(len, P->row[i + 1] - P->row[i], "row %zu (point %zu) length", q, i);
+        for (size_t e = Q->row[q]; e < Q->row[q + 1]; e++) {
+            if (e > Q->row[q]) cr_assert_gt(Q->col[e], Q->col[e - 1], "row %zu unsorted", q);
+            size_t j = Q->order[Q->col[e]], f = P->row[i];
+            while (f < P->row[i + 1] && (size_t)P->col[f] != j)
+                f++;
+            cr_assert_lt(f, P->row[i + 1], "pair (%zu, %zu) missing", i, j);
+            /* float vs double conditionals: the same to float rounding */
+            cr_assert_float_eq(Q->val[e], P->val[f], 1e-6f * P->val[f] + 1e-12f,
+                               "p(%zu, %zu): %g vs %g", i, j, Q->val[e], P->val[f]);
+        }
+    }
+    cr_assert_gt(moved, n / 2, "the order moved only %zu of %zu points", moved, n);
+    affinity_free(P);
+    affinity_free(Q);
+    free(pc);
+    knn_free(nn);
+    array_free(x);
+}
+
 /* ---- whole runs ------------------------------------------------------------------------- */
 
 /* 10-NN preservation and leave-one-out 10-NN label accuracy (make_tsne.py). */
@@ -247,6 +294,19 @@ Test(tsne_fft, fft_matches_sklearn, .timeout = 1200)
     /* the estimated trace ends near the exact final value */
     cr_assert_lt(fabs(r->kl[r->nkl - 1] - r->kl_final) / r->kl_final, 0.03,
                  "trace %g, final %g", r->kl[r->nkl - 1], r->kl_final);
+    tsne_result_free(r);
+    /* with the approximate search the run is renumbered inside (P->order):
+     * the map must come back in the caller's order, as good */
+    p.knn = AFFINITY_KNN_APPROX;
+    r = tsne_run(x->data, n, x->shape[1], &p);
+    cr_assert_not_null(r, "%s", error_message());
+    quality(x->data, x->shape[1], r->y, n, lab->data, &pres, &acc);
+    cr_log_info("fft + approximate kNN: KL %.4f, 10-NN preservation %.4f, kNN accuracy %.4f",
+                r->kl_final, pres, acc);
+    cr_assert_lt(fabs(r->kl_final - s[0]) / s[0], 0.05, "KL %.4f, sklearn %.4f", r->kl_final,
+                 s[0]);
+    cr_assert_geq(pres, s[2] - 0.02, "preservation %.4f, sklearn %.4f", pres, s[2]);
+    cr_assert_geq(acc, s[3] - 0.02, "kNN accuracy %.4f, sklearn %.4f", acc, s[3]);
     tsne_result_free(r);
     array_free(x);
     array_free(st);

@@ -343,10 +343,14 @@ static int kernel_get(struct fft_grid *g, double hbox, const float **k2, const f
         e->k1 = fftwf_malloc(ncplx * sizeof(float));
     }
     e->m = 0;
+    /* 2-D: the two kernels are independent, each with its own buffer
+     * (fftwf_malloc'd, so aligned as the plan's), made by two threads */
     size_t ntmp = dims == 2 ? 2 * nq : nreal + 2 * ncplx;
     float *tmp = fftwf_malloc(ntmp * sizeof *tmp);
-    if (!tmp || !e->k2 || !e->k1) {
+    float *tmp2 = dims == 2 ? fftwf_malloc(ntmp * sizeof *tmp2) : NULL;
+    if (!tmp || (dims == 2 && !tmp2) || !e->k2 || !e->k1) {
         fftwf_free(tmp);
+        fftwf_free(tmp2);
         kernel_entry_release(e);
         return error_set(ERR_FAIL, NULL, "out of memory for an FFT grid of %zu floats", nreal);
     }
@@ -356,38 +360,44 @@ static int kernel_get(struct fft_grid *g, double hbox, const float **k2, const f
                  : plan_get(PLAN_R2C, dims, m, 1, tmp, (fftwf_complex *)(tmp + nreal), &plan);
     if (rc < 0) {
         fftwf_free(tmp);
+        fftwf_free(tmp2);
         return ERR_FAIL;
     }
     float scale = (float)(1.0 / (double)nreal);
     double hn = hbox / g->p, a = g->par.dof, ia = 1.0 / a;
-    for (int which = 0; which < 2; which++) {
-        float *dst = which == 0 ? e->k2 : e->k1;
-        if (dims != 2) {
+    if (dims != 2)
+        for (int which = 0; which < 2; which++) {
+            float *dst = which == 0 ? e->k2 : e->k1;
             fftwf_complex *tc = (fftwf_complex *)(tmp + nreal);
             fill_kernel(g, which, hn, tmp);
             fftwf_execute_dft_r2c(plan, tmp, tc);
             for (size_t f = 0; f < ncplx; f++)
                 dst[f] = tc[f][0] * scale;
-            continue;
         }
-        /* the quadrant: K at node offsets (t0, t1) hn, 0 <= t < m/2, and 0 on
-         * the middle row and column (as fill_kernel's circulant) */
-        float *q = tmp, *qt = tmp + nq;
-        for (int t0 = 0; t0 <= h; t0++)
-            for (int t1 = 0; t1 <= h; t1++) {
-                double d2 = ((double)t0 * t0 + (double)t1 * t1) * hn * hn, base = 1.0 + d2 * ia;
-                double k = a == 1.0 ? (which == 0 ? 1.0 / (base * base) : 1.0 / base)
-                                    : pow(base, which == 0 ? -(a + 1.0) : -a);
-                q[(size_t)t0 * mc + t1] = t0 == h || t1 == h ? 0.0f : (float)k;
+    else
+#pragma omp parallel for schedule(static, 1) num_threads(2) if (g->nt > 1 && g->par_fft)
+        for (int which = 0; which < 2; which++) {
+            float *dst = which == 0 ? e->k2 : e->k1;
+            /* the quadrant: K at node offsets (t0, t1) hn, 0 <= t < m/2, and 0
+             * on the middle row and column (as fill_kernel's circulant) */
+            float *q = which == 0 ? tmp : tmp2, *qt = q + nq;
+            for (int t0 = 0; t0 <= h; t0++)
+                for (int t1 = 0; t1 <= h; t1++) {
+                    double d2 = ((double)t0 * t0 + (double)t1 * t1) * hn * hn,
+                           base = 1.0 + d2 * ia;
+                    double k = a == 1.0 ? (which == 0 ? 1.0 / (base * base) : 1.0 / base)
+                                        : pow(base, which == 0 ? -(a + 1.0) : -a);
+                    q[(size_t)t0 * mc + t1] = t0 == h || t1 == h ? 0.0f : (float)k;
+                }
+            fftwf_execute_r2r(plan, q, qt);
+            /* rows k0 > m/2 mirror rows m - k0 */
+            for (int k0 = 0; k0 < m; k0++) {
+                const float *src = qt + (size_t)(k0 <= h ? k0 : m - k0) * mc;
+                for (int k1 = 0; k1 < mc; k1++)
+                    dst[(size_t)k0 * mc + k1] = src[k1] * scale;
             }
-        fftwf_execute_r2r(plan, q, qt);
-        /* rows k0 > m/2 mirror rows m - k0 */
-        for (int k0 = 0; k0 < m; k0++) {
-            const float *src = qt + (size_t)(k0 <= h ? k0 : m - k0) * mc;
-            for (int k1 = 0; k1 < mc; k1++)
-                dst[(size_t)k0 * mc + k1] = src[k1] * scale;
         }
-    }
+    fftwf_free(tmp2);
     fftwf_free(tmp);
     e->m = m;
     e->hbox = hbox;

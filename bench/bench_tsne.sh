@@ -7,7 +7,7 @@
 # 10-NN preservation and 10-NN label accuracy by one evaluator for all maps
 # (bench/tsne_eval.py). Writes bench/RESULTS_tsne.md; logs in bench/work/.
 #
-# usage: bench/bench_tsne.sh  (SECTIONS="data 10k 70k sk70k thresholds big" by default)
+# usage: bench/bench_tsne.sh  (SECTIONS="data 10k 70k sk70k recall thresholds big" by default)
 #   SECTIONS="70k"  RUNS_SMALL=3  RUNS_70K=1  RUNS70="fft_approx bh"  THREADS=2  BIG_ITERS=1000
 # INTERP=PATH: the binary to time (default ./interp; a copy keeps a long run
 # safe from rebuilds). BIG_ITERS: iterations of the 270k and 1M runs (their peak memory is reached
@@ -26,7 +26,7 @@ THREADS=${THREADS:-2}
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 RUNS_SMALL=${RUNS_SMALL:-3}
 RUNS_70K=${RUNS_70K:-1}
-SECTIONS=${SECTIONS:-"data 10k 70k sk70k thresholds big"}
+SECTIONS=${SECTIONS:-"data 10k 70k sk70k recall thresholds big"}
 BIG_ITERS=${BIG_ITERS:-1000}
 RUNS70=${RUNS70:-"fft_approx fft_exact bh"} # which interp paths the 70k section runs
 TSV=$W/results.tsv
@@ -126,6 +126,17 @@ if has 70k || has sk70k; then
         [ -s "$m" ] && maps="$maps $m"
     done
     $PY bench/tsne_eval.py $D/fm70k_pca50.npy $D/fm70k_labels.npy $maps >$W/eval70k.jsonl
+fi
+
+# Recall of the approximate 90-NN search against the exact one on the 70k
+# (bench/knn_recall.c, built here against the library of `make`).
+if has recall; then
+    [ -s build/libinterp.a ] || make build/libinterp.a
+    cc -O2 -fopenmp -Ibuild/gen bench/knn_recall.c build/libinterp.a \
+        $(pkg-config --libs openblas lapacke fftw3f fftw3 libpng libjpeg libprotobuf-c) -lm \
+        -o build/knn_recall &&
+        build/knn_recall $D/fm70k_pca50.npy 90 $THREADS 1 >$W/knn_recall70k.json 2>$W/knn_recall70k.err
+    cat $W/knn_recall70k.json
 fi
 
 # Method thresholds for --method auto: Barnes-Hut against FFT at 1000 full

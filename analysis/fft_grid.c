@@ -18,11 +18,12 @@
 #define FG_MAX_NODES 8
 #define FG_NBUF      (FG_MAX_DIMS + 1) /* charges 1, y_1..y_dims, then their potentials */
 #define FG_CHUNK     32                /* rows or columns per task of a 2-D pass */
+#define FG_NODE_BUDGET 300 /* nodes per dimension the automatic choice may spend */
 
 struct fft_grid_params fft_grid_params_default(int dims)
 {
     struct fft_grid_params p = {
-        .nodes = 3,
+        .nodes = 0,
         .min_boxes = dims == 3 ? 12 : 50,
         .max_boxes = dims == 3 ? 24 : (dims == 1 ? 20000 : 200),
         .box_width = 1.0,
@@ -119,7 +120,7 @@ out:
 /* The transformed kernels of the last grid: real (the kernels are even), with
  * the 1 / m^dims of the unnormalised inverse folded in. */
 struct kernel_entry {
-    int m;
+    int m, p;
     double hbox;
     float *k2, *k1; /* m^(dims-1) x (m/2+1) */
 };
@@ -149,27 +150,45 @@ struct fft_grid *fft_grid_new(int dims, const struct fft_grid_params *pin)
         error_set(ERR_INPUT, NULL, "FFT grid: %d dimensions (1 to 3 supported)", dims);
         return NULL;
     }
-    if (p.nodes < 2 || p.nodes > FG_MAX_NODES || p.min_boxes < 1 || p.max_boxes < p.min_boxes ||
+    if ((p.nodes != 0 && (p.nodes < 2 || p.nodes > FG_MAX_NODES)) || p.min_boxes < 1 || p.max_boxes < p.min_boxes ||
         !(p.box_width > 0.0) || !(p.dof > 0.0) || !isfinite(p.dof)) {
         error_set(ERR_INPUT, NULL,
-                  "FFT grid: nodes %d (2 to %d), boxes %d to %d, box width %g, dof %g", p.nodes,
+                  "FFT grid: nodes %d (0, or 2 to %d), boxes %d to %d, box width %g, dof %g", p.nodes,
                   FG_MAX_NODES, p.min_boxes, p.max_boxes, p.box_width, p.dof);
         return NULL;
     }
     struct fft_grid *g = xcalloc(1, sizeof *g);
     g->dims = dims;
-    g->p = p.nodes;
     g->par = p;
     g->nt = util_threads(p.threads);
-    for (int k = 0; k < g->p; k++)
-        g->node_t[k] = (k + 0.5) / g->p;
-    for (int k = 0; k < g->p; k++) {
+    return g;
+}
+
+/* Lagrange nodes per box for nb boxes a dimension: as given, or (nodes 0) as
+ * many as FG_NODE_BUDGET nodes a dimension allow, 3 to 6, in 1-D and 2-D
+ * (3-D keeps 3: its grid grows with the cube). A small map (up to 50 boxes)
+ * gets 6 nodes, a force error below 1e-3, for a grid of 600^2 at most; maps
+ * of 100 boxes and more keep FIt-SNE's 3. */
+static int nodes_for(const struct fft_grid *g, int nb)
+{
+    if (g->par.nodes) return g->par.nodes;
+    if (g->dims == 3) return 3;
+    int p = FG_NODE_BUDGET / nb;
+    return p < 3 ? 3 : (p > 6 ? 6 : p);
+}
+
+/* The Lagrange nodes of a box, at (k + 1/2) / p, and their denominators. */
+static void set_nodes(struct fft_grid *g, int p)
+{
+    g->p = p;
+    for (int k = 0; k < p; k++)
+        g->node_t[k] = (k + 0.5) / p;
+    for (int k = 0; k < p; k++) {
         double den = 1.0;
-        for (int j = 0; j < g->p; j++)
+        for (int j = 0; j < p; j++)
             if (j != k) den *= g->node_t[k] - g->node_t[j];
         g->node_inv[k] = 1.0 / den;
     }
-    return g;
 }
 
 static void free_bufs(struct fft_grid *g)
@@ -204,6 +223,11 @@ void fft_grid_free(struct fft_grid *g)
 int fft_grid_boxes(const struct fft_grid *g)
 {
     return g ? g->nb : 0;
+}
+
+int fft_grid_nodes(const struct fft_grid *g)
+{
+    return g ? g->p : 0;
 }
 
 /* Smallest m >= n whose prime factors are 2, 3 and 5: FFTW is fastest there,
@@ -336,7 +360,7 @@ static int kernel_get(struct fft_grid *g, double hbox, const float **k2, const f
         nreal *= (size_t)m;
         if (d > 0) ncplx *= (size_t)m;
     }
-    if (e->m == m && e->hbox == hbox) goto done;
+    if (e->m == m && e->p == g->p && e->hbox == hbox) goto done;
     if (e->m != m) {
         kernel_entry_release(e);
         e->k2 = fftwf_malloc(ncplx * sizeof(float));
@@ -400,6 +424,7 @@ static int kernel_get(struct fft_grid *g, double hbox, const float **k2, const f
     fftwf_free(tmp2);
     fftwf_free(tmp);
     e->m = m;
+    e->p = g->p;
     e->hbox = hbox;
 done:
     *k2 = e->k2;
@@ -509,7 +534,7 @@ static int transform_potentials(struct fft_grid *g, int nout, int nn, fftwf_plan
 
 int fft_grid_repulsion(struct fft_grid *g, const double *y, size_t n, double *rep, double *z)
 {
-    int dims = g->dims, p = g->p;
+    int dims = g->dims;
     *z = 0.0;
     if (n == 0) return 0;
 
@@ -522,7 +547,8 @@ int fft_grid_repulsion(struct fft_grid *g, const double *y, size_t n, double *re
     double span = hi - lo;
     if (!(span > 1e-12)) span = 1e-12;
     double hbox;
-    int nb = boxes_for(&g->par, span, &hbox);
+    int nb = boxes_for(&g->par, span, &hbox), p = nodes_for(g, nb);
+    if (p != g->p) set_nodes(g, p);
     int nn = nb * p; /* nodes per dimension */
     g->nb = nb;
     g->m = 2 * nn;

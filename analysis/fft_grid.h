@@ -47,9 +47,12 @@
 #include <stddef.h>
 
 struct fft_grid_params {
-    int nodes;        /* Lagrange nodes per box per dimension: 3 (FIt-SNE's), ~3%
-                         (L2) force error at box width 1; 6 gives < 1e-3 (measured,
-                         tests/test_tsne_fft.c) at 4x the FFT size and time */
+    int nodes;        /* Lagrange nodes per box per dimension, 2 to 8; 0 (default):
+                         by the box count, 300 / boxes within 3 to 6 in 1-D and 2-D
+                         (3 in 3-D), so maps up to 50 boxes get 6 (force error
+                         < 1e-3, measured in tests/test_tsne_fft.c) and maps of 100
+                         boxes and more FIt-SNE's 3 (~3% (L2) at box width 1, 5% on
+                         the final 70k map; 6 there would cost 4x the FFT time) */
     int min_boxes;    /* boxes per dimension at least: 50 in 2-D (FIt-SNE), 12 in 3-D */
     int max_boxes;    /* and at most: 200 in 2-D, 24 in 3-D (memory: 13 buffers of
                          (2 p B)^dims floats; beyond, boxes get wider than box_width,
@@ -75,7 +78,9 @@ void fft_grid_free(struct fft_grid *g); /* NULL is a no-op */
  * interpolated. Returns 0, or ERR_FAIL when the grid buffers cannot be had. */
 int fft_grid_repulsion(struct fft_grid *g, const double *y, size_t n, double *rep, double *z);
 
-/* The number of boxes per dimension the last call used (0 before any). */
+/* The number of boxes per dimension the last call used (0 before any), and
+ * its Lagrange nodes per box. */
 int fft_grid_boxes(const struct fft_grid *g);
+int fft_grid_nodes(const struct fft_grid *g);
 
 #endif

@@ -683,8 +683,7 @@ int fft_grid_repulsion(struct fft_grid *g, const double *y, size_t n, double *re
     for (size_t c = 0; c < nzc; c++) {
         size_t f0 = c * zchunk, f1 = f0 + zchunk < ncplx ? f0 + zchunk : ncplx;
         double zs = 0.0;
-        for (size_t f = f0; f < f1; f++) {
-            size_t kl = f % mc;
+        for (size_t f = f0, kl = f0 % mc; f < f1; f++, kl = kl + 1 == mc ? 0 : kl + 1) {
             double q2 = (double)g->cplx[0][f][0] * g->cplx[0][f][0] +
                         (double)g->cplx[0][f][1] * g->cplx[0][f][1];
             zs += (kl == 0 || kl == mc - 1 ? 1.0 : 2.0) * k1hat[f] * q2;

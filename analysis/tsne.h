@@ -68,9 +68,11 @@ struct tsne_params {
                                         (1 + d^2/a)^-a; < 1 = heavier tails, finer
                                         clusters (Kobak et al. 2019) */
     enum affinity_knn knn;           /* auto: exact below AFFINITY_APPROX_MIN_N points */
-    int fft_nodes;                   /* Lagrange nodes per box (FFT method); 0: by the
-                                        grid's box count (fft_grid.h: 6 for small
-                                        maps, 3 from 100 boxes) */
+    int fft_nodes;                   /* Lagrange nodes per box (FFT method), FIt-SNE's
+                                        grid throughout; 0: by the grid's box count
+                                        and the points (fft_grid.h: 6 for small maps,
+                                        3 from 100 boxes), and the split kernel on 2-D
+                                        maps from 100 units across */
     int fft_min_boxes;               /* 0 = 50 in 2-D, 12 in 3-D: boxes per dimension */
     enum tsne_init init;             /* PCA scaled to std 1e-4 in its first column */
     const float *init_y;             /* n x dims, TSNE_INIT_GIVEN only (used as given) */

@@ -286,6 +286,7 @@ static void fft_destroy(void *state)
 const struct tsne_repulsion tsne_repulsion_fft = {
     .name = "fft",
     .z_exact = 0,
+    .single = 1,
     .create = fft_create,
     .compute = fft_compute,
     .destroy = fft_destroy,
@@ -349,31 +350,94 @@ attr_row(const struct affinity *P, const double *y, size_t i, const int dims, do
     if (rowkl) rowkl[i] = lw;
 }
 
-/* The hot case, 2-D without KL, spelled out for the vectoriser (AVX2 gathers
- * and divisions eight at a time where the CPU has them, chosen once at load
- * time as exact_row_2d is), in single precision on yf, y rounded to float:
- * float halves the gathered bytes and the divisions; its error (differences
- * of rounded coordinates, ~1e-7 of the map's extent) is far below the
- * repulsion's interpolation error. The pass is bound by streaming P: on
- * Fashion-MNIST 70k (9.08 M entries, 72 MB an iteration) a bare read of
- * col and val takes 7.4 ms on 2 threads (15 ms on one); the 70k run's profile
- * gave 11.1 CPU s in this function against 11.8 in double. Rows go to the
- * threads in chunks taken dynamically (a shared host stalls threads unevenly). */
-UTIL_CLONES static void attr_rows_2d(const struct affinity *P, const float *yf, size_t i0,
-                                     size_t i1, double exag, double dof, const double *rep,
-                                     double invz, double *grad)
+/* log x for x >= 1 in single precision, in a form the vectoriser takes:
+ * x = 2^e m with m in [sqrt(1/2), sqrt(2)), log m = 2 atanh(s) with
+ * s = (m - 1) / (m + 1), |s| < 0.172, by its series to s^9 (truncation below
+ * 4e-10; rounding ~1e-7 relative). */
+static inline float log_ge1(float x)
 {
-    float ia = (float)(1.0 / dof);
+    union {
+        float f;
+        uint32_t u;
+    } v = {.f = x};
+    /* m > sqrt(2) (mantissa bits above sqrt(2)'s): halve m, add 1 to e */
+    int32_t big = (v.u & 0x7fffffu) > 0x3504f3u;
+    float e = (float)((int32_t)(v.u >> 23) - 127 + big);
+    v.u = (v.u & 0x7fffffu) | ((uint32_t)(127 - big) << 23);
+    float m = v.f;
+    float t = (m - 1.0f) / (m + 1.0f), t2 = t * t;
+    float p = t * (2.0f + t2 * (2.0f / 3.0f + t2 * (0.4f + t2 * (2.0f / 7.0f + t2 * (2.0f / 9.0f)))));
+    return e * 0.693147181f + p;
+}
+
+/* The hot case, 2-D with the FFT backend (rep->single), spelled out for the
+ * vectoriser (AVX2 gathers and divisions eight at a time where the CPU has
+ * them, chosen once at load time as exact_row_2d is), in single precision on
+ * yf, y rounded to float: float halves the gathered bytes and the divisions;
+ * its error (differences of rounded coordinates, ~1e-7 of the map's extent)
+ * is far below the repulsion's interpolation error. On Fashion-MNIST 70k
+ * (9.08 M entries of P) the pass takes about what a bare read of col and val
+ * does (7.4 ms on 2 threads, 15 ms on one): memory-bound; a bfloat16 copy of
+ * val (6 bytes an entry) and AVX2 gathers of (x, y) pairs were measured
+ * slower. The 70k run's profile gave 11.1 CPU s in this function against 11.8
+ * in double. With rowkl, also sum_j p_ij log w_ij per row (every kl_every
+ * iterations; log1p in double there took 2.8 of the 70k run's 57 CPU s). Rows
+ * go to the threads in chunks taken dynamically (a shared host stalls threads
+ * unevenly). */
+static inline __attribute__((always_inline)) void
+attr_rows_2d_body(const struct affinity *P, const float *yf, size_t i0, size_t i1, double exag,
+                  double dof, const double *rep, double invz, double *grad, double *rowkl,
+                  const int want_kl)
+{
+    float ia = (float)(1.0 / dof), fdof = (float)dof;
     const int32_t *col = P->col;
     const float *val = P->val;
     for (size_t i = i0; i < i1; i++) {
-        float y0 = yf[2 * i], y1 = yf[2 * i + 1], a0 = 0.0f, a1 = 0.0f;
+        float y0 = yf[2 * i], y1 = yf[2 * i + 1], a0 = 0.0f, a1 = 0.0f, lw = 0.0f;
         size_t e0 = P->row[i], e1 = P->row[i + 1];
-#pragma omp simd reduction(+ : a0, a1)
+#pragma omp simd reduction(+ : a0, a1, lw)
         for (size_t e = e0; e < e1; e++) {
             size_t j = (size_t)col[e];
             float d0 = y0 - yf[2 * j], d1 = y1 - yf[2 * j + 1];
-            float pw = val[e] / (1.0f + (d0 * d0 + d1 * d1) * ia);
+            float base = 1.0f + (d0 * d0 + d1 * d1) * ia, pw = val[e] / base;
+            a0 += pw * d0;
+            a1 += pw * d1;
+            if (want_kl) lw -= val[e] * fdof * log_ge1(base); /* p log w */
+        }
+        grad[2 * i] = 4.0 * (exag * a0 - rep[2 * i] * invz);
+        grad[2 * i + 1] = 4.0 * (exag * a1 - rep[2 * i + 1] * invz);
+        if (want_kl) rowkl[i] = lw;
+    }
+}
+
+UTIL_CLONES static void attr_rows_2d_f32(const struct affinity *P, const float *yf, size_t i0,
+                                         size_t i1, double exag, double dof, const double *rep,
+                                         double invz, double *grad)
+{
+    attr_rows_2d_body(P, yf, i0, i1, exag, dof, rep, invz, grad, NULL, 0);
+}
+
+UTIL_CLONES static void attr_rows_2d_f32_kl(const struct affinity *P, const float *yf,
+                                            size_t i0, size_t i1, double exag, double dof,
+                                            const double *rep, double invz, double *grad,
+                                            double *rowkl)
+{
+    attr_rows_2d_body(P, yf, i0, i1, exag, dof, rep, invz, grad, rowkl, 1);
+}
+
+/* The same in double for the exact and Barnes-Hut backends, without KL. */
+UTIL_CLONES static void attr_rows_2d(const struct affinity *P, const double *y, size_t i0,
+                                     size_t i1, double exag, double dof, const double *rep,
+                                     double invz, double *grad)
+{
+    double ia = 1.0 / dof;
+    for (size_t i = i0; i < i1; i++) {
+        double y0 = y[2 * i], y1 = y[2 * i + 1], a0 = 0.0, a1 = 0.0;
+#pragma omp simd reduction(+ : a0, a1)
+        for (size_t e = P->row[i]; e < P->row[i + 1]; e++) {
+            size_t j = (size_t)P->col[e];
+            double d0 = y0 - y[2 * j], d1 = y1 - y[2 * j + 1];
+            double pw = (double)P->val[e] / (1.0 + (d0 * d0 + d1 * d1) * ia);
             a0 += pw * d0;
             a1 += pw * d1;
         }
@@ -395,7 +459,7 @@ static int grad_compute(const struct affinity *P, const double *y, int dims, dou
     if (rc < 0) return rc;
     if (!(z > 0.0)) z = 1e-300; /* all points far apart or one point */
     double invz = 1.0 / z;
-    if (dims == 2 && !kl) {
+    if (dims == 2 && rep->single) {
         size_t chunk = 1024, nchunks = (n + chunk - 1) / chunk;
 #pragma omp parallel num_threads(w->nt) if (n >= 4096)
         {
@@ -403,21 +467,32 @@ static int grad_compute(const struct affinity *P, const double *y, int dims, dou
             for (size_t t = 0; t < 2 * n; t++)
                 w->yf[t] = (float)y[t];
 #pragma omp for schedule(dynamic, 1)
-            for (size_t c = 0; c < nchunks; c++)
-                attr_rows_2d(P, w->yf, c * chunk, (c + 1) * chunk < n ? (c + 1) * chunk : n, exag, dof,
-                             w->rep, invz, grad);
+            for (size_t c = 0; c < nchunks; c++) {
+                size_t i0 = c * chunk, i1 = i0 + chunk < n ? i0 + chunk : n;
+                if (kl)
+                    attr_rows_2d_f32_kl(P, w->yf, i0, i1, exag, dof, w->rep, invz, grad,
+                                        w->rowkl);
+                else
+                    attr_rows_2d_f32(P, w->yf, i0, i1, exag, dof, w->rep, invz, grad);
+            }
         }
-        return 0;
-    }
+    } else if (dims == 2 && !kl) {
+        size_t chunk = 1024, nchunks = (n + chunk - 1) / chunk;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(w->nt) if (n >= 4096)
+        for (size_t c = 0; c < nchunks; c++)
+            attr_rows_2d(P, y, c * chunk, (c + 1) * chunk < n ? (c + 1) * chunk : n, exag, dof,
+                         w->rep, invz, grad);
+    } else {
 #pragma omp parallel for schedule(static) num_threads(w->nt) if (n >= 4096)
-    for (size_t i = 0; i < n; i++) {
-        /* constant arguments, so that the always-inlined row is specialised */
-        if (dims == 2)
-            attr_row(P, y, i, 2, exag, dof, w->rep, invz, grad, w->rowkl);
-        else if (!kl)
-            attr_row(P, y, i, 3, exag, dof, w->rep, invz, grad, NULL);
-        else
-            attr_row(P, y, i, 3, exag, dof, w->rep, invz, grad, w->rowkl);
+        for (size_t i = 0; i < n; i++) {
+            /* constant arguments, so that the always-inlined row is specialised */
+            if (dims == 2)
+                attr_row(P, y, i, 2, exag, dof, w->rep, invz, grad, kl ? w->rowkl : NULL);
+            else if (!kl)
+                attr_row(P, y, i, 3, exag, dof, w->rep, invz, grad, NULL);
+            else
+                attr_row(P, y, i, 3, exag, dof, w->rep, invz, grad, w->rowkl);
+        }
     }
     if (kl) {
         double s = 0.0;

@@ -92,6 +92,9 @@ struct tsne_params tsne_params_default(void);
 struct tsne_repulsion {
     const char *name;
     int z_exact; /* 1 when Z (hence the KL divergence) is exact */
+    int single;  /* 1: the 2-D attraction and KL terms may run in single precision
+                    (relative error ~1e-7, far below this repulsion's; the exact
+                    and Barnes-Hut backends keep double, so theta 0 equals exact) */
     void *(*create)(size_t n, int dims, const struct tsne_params *p);
     int (*compute)(void *state, const double *y, double *rep, double *z);
     void (*destroy)(void *state);

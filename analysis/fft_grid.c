@@ -805,11 +805,14 @@ int fft_grid_repulsion(struct fft_grid *g, const double *y, size_t n, double *re
     *z = 0.0;
     if (n == 0) return 0;
 
-    /* The bounding cube of the points (serial: repeatable). */
+    /* The bounding cube of the points (min and max are exact in any order:
+     * repeatable on any thread count). */
     double lo = INFINITY, hi = -INFINITY;
+#pragma omp parallel for schedule(static) reduction(min : lo) reduction(max : hi) \
+    num_threads(g->nt) if (n >= 8192)
     for (size_t t = 0; t < n * (size_t)dims; t++) {
-        if (y[t] < lo) lo = y[t];
-        if (y[t] > hi) hi = y[t];
+        lo = y[t] < lo ? y[t] : lo;
+        hi = y[t] > hi ? y[t] : hi;
     }
     double span = hi - lo;
     if (!(span > 1e-12)) span = 1e-12;

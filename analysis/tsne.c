@@ -511,6 +511,42 @@ static double p_log_p(const struct affinity *P)
     return s;
 }
 
+/* Subtracts the mean from y (n x dims); -1 when y holds NaN or Inf. The sums
+ * run over fixed chunks of rows (w->rowkl, n >= chunks, holds them), then
+ * serially. */
+static int centre_map(double *y, size_t n, int dims, int nt, struct grad_work *w)
+{
+    size_t chunk = 4096, nch = (n + chunk - 1) / chunk;
+    double *part = w->rowkl; /* nch * dims <= n doubles for n >= 4096 */
+    double small[2 * SPTREE_MAX_DIMS];
+    if (nch * (size_t)dims > n) part = small; /* one chunk of a small map */
+    int bad = 0;
+#pragma omp parallel for schedule(static) num_threads(nt) reduction(| : bad) if (n >= 8192)
+    for (size_t c = 0; c < nch; c++) {
+        size_t i1 = (c + 1) * chunk < n ? (c + 1) * chunk : n;
+        double s[SPTREE_MAX_DIMS] = {0};
+        for (size_t i = c * chunk; i < i1; i++)
+            for (int d = 0; d < dims; d++) {
+                s[d] += y[i * dims + d];
+                bad |= !isfinite(y[i * dims + d]);
+            }
+        for (int d = 0; d < dims; d++)
+            part[c * dims + d] = s[d];
+    }
+    if (bad) return -1;
+    double mean[SPTREE_MAX_DIMS] = {0};
+    for (size_t c = 0; c < nch; c++)
+        for (int d = 0; d < dims; d++)
+            mean[d] += part[c * dims + d];
+    for (int d = 0; d < dims; d++)
+        mean[d] /= (double)n;
+#pragma omp parallel for schedule(static) num_threads(nt) if (n >= 8192)
+    for (size_t i = 0; i < n; i++)
+        for (int d = 0; d < dims; d++)
+            y[i * dims + d] -= mean[d];
+    return 0;
+}
+
 static int work_init(struct grad_work *w, size_t n, int dims, int threads)
 {
     w->nt = util_threads(threads);
@@ -702,23 +738,14 @@ int tsne_optimize(const struct affinity *P, double *y, const struct tsne_params 
             y[t] += upd[t];
         }
         /* Keep the map centred (bhtsne): Q is translation invariant, and a
-         * centred map keeps trees and grids tight. Serial sum: repeatable. */
-        double mean[SPTREE_MAX_DIMS] = {0};
-        for (size_t i = 0; i < n; i++)
-            for (int d = 0; d < dims; d++)
-                mean[d] += y[i * dims + d];
-        for (int d = 0; d < dims; d++)
-            mean[d] /= (double)n;
-        for (size_t i = 0; i < n; i++)
-            for (int d = 0; d < dims; d++)
-                y[i * dims + d] -= mean[d];
-        for (size_t t = 0; t < nd; t++)
-            if (!isfinite(y[t])) {
-                rc = error_set(ERR_FAIL, NULL,
-                               "t-SNE diverged at iteration %d (learning rate %g too large?)",
-                               it + 1, lr);
-                goto done;
-            }
+         * centred map keeps trees and grids tight. Summed in fixed chunks,
+         * then serially: repeatable on any thread count. */
+        if (centre_map(y, n, dims, w.nt, &w) < 0) {
+            rc = error_set(ERR_FAIL, NULL,
+                           "t-SNE diverged at iteration %d (learning rate %g too large?)", it + 1,
+                           lr);
+            goto done;
+        }
         if ((it + 1) % 10 == 0 || it + 1 == p->iters) {
             if (isnan(last_kl))
                 progress_update(p->progress, "t-SNE", (size_t)it + 1, (size_t)p->iters, NULL);

@@ -5,6 +5,9 @@
 #include "fft_grid.h"
 
 #include <fftw3.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -597,17 +600,104 @@ static int split_for(const struct fft_grid *g, double span)
     return g->par.nodes == 0 && span >= FG_SPLIT_MIN_SPAN * g->par.box_width;
 }
 
+/* One run of near pairs: point (xi, yi) against the points t0..t1-1 (box
+ * order), K_n summed into acc (force x, y; Z) and subtracted from their gx,
+ * gy. kc: R^2, K_s = ka + kb u of K2 and of K1, the dof. */
+static inline __attribute__((always_inline)) void
+near_run_any(const float *restrict fx, const float *restrict fy, float *restrict gx,
+             float *restrict gy, size_t t0, size_t t1, float xi, float yi, const float kc[6],
+             float acc[3])
+{
+    const float uc = kc[0], a2 = kc[1], b2 = kc[2], a1 = kc[3], b1 = kc[4], fa = kc[5];
+    float ax = 0.0f, ay = 0.0f, az = 0.0f;
+    if (fa == 1.0f) {
+#pragma omp simd reduction(+ : ax, ay, az)
+        for (size_t t = t0; t < t1; t++) {
+            float ex = xi - fx[t], ey = yi - fy[t], u = ex * ex + ey * ey;
+            float q = 1.0f / (1.0f + u), in = u < uc ? 1.0f : 0.0f;
+            float k2 = (q * q - (a2 + b2 * u)) * in;
+            float px = k2 * ex, py = k2 * ey;
+            ax += px;
+            ay += py;
+            az += (q - (a1 + b1 * u)) * in;
+            gx[t] -= px;
+            gy[t] -= py;
+        }
+    } else {
+        for (size_t t = t0; t < t1; t++) {
+            float ex = xi - fx[t], ey = yi - fy[t], u = ex * ex + ey * ey;
+            if (!(u < uc)) continue;
+            float base = 1.0f + u / fa;
+            float k2 = powf(base, -(fa + 1.0f)) - (a2 + b2 * u);
+            ax += k2 * ex;
+            ay += k2 * ey;
+            az += powf(base, -fa) - (a1 + b1 * u);
+            gx[t] -= k2 * ex;
+            gy[t] -= k2 * ey;
+        }
+    }
+    acc[0] += ax;
+    acc[1] += ay;
+    acc[2] += az;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* The same for the Cauchy kernel in AVX2, eight candidates at a time with the
+ * last partial eight masked (runs are a few dozen points: the vectoriser's
+ * scalar tail took about as long as its vector body). */
+__attribute__((target("avx2,fma"))) static inline void
+near_run_avx2(const float *fx, const float *fy, float *gx, float *gy, size_t t0, size_t t1,
+              float xi, float yi, const float kc[6], float acc[3])
+{
+    const __m256 vxi = _mm256_set1_ps(xi), vyi = _mm256_set1_ps(yi), uc = _mm256_set1_ps(kc[0]),
+                 a2 = _mm256_set1_ps(kc[1]), b2 = _mm256_set1_ps(kc[2]),
+                 a1 = _mm256_set1_ps(kc[3]), b1 = _mm256_set1_ps(kc[4]),
+                 one = _mm256_set1_ps(1.0f);
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256 ax = _mm256_setzero_ps(), ay = _mm256_setzero_ps(), az = _mm256_setzero_ps();
+    for (size_t t = t0; t < t1; t += 8) {
+        int full = t1 - t >= 8;
+        __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(full ? 8 : (int)(t1 - t)), lane);
+        __m256 fxv = full ? _mm256_loadu_ps(fx + t) : _mm256_maskload_ps(fx + t, mask);
+        __m256 fyv = full ? _mm256_loadu_ps(fy + t) : _mm256_maskload_ps(fy + t, mask);
+        __m256 ex = _mm256_sub_ps(vxi, fxv), ey = _mm256_sub_ps(vyi, fyv);
+        __m256 u = _mm256_fmadd_ps(ex, ex, _mm256_mul_ps(ey, ey));
+        __m256 in = _mm256_and_ps(_mm256_cmp_ps(u, uc, _CMP_LT_OQ), _mm256_castsi256_ps(mask));
+        __m256 q = _mm256_div_ps(one, _mm256_add_ps(one, u));
+        __m256 k2 = _mm256_and_ps(in, _mm256_sub_ps(_mm256_mul_ps(q, q), _mm256_fmadd_ps(b2, u, a2)));
+        __m256 k1 = _mm256_and_ps(in, _mm256_sub_ps(q, _mm256_fmadd_ps(b1, u, a1)));
+        __m256 px = _mm256_mul_ps(k2, ex), py = _mm256_mul_ps(k2, ey);
+        ax = _mm256_add_ps(ax, px);
+        ay = _mm256_add_ps(ay, py);
+        az = _mm256_add_ps(az, k1);
+        if (full) {
+            _mm256_storeu_ps(gx + t, _mm256_sub_ps(_mm256_loadu_ps(gx + t), px));
+            _mm256_storeu_ps(gy + t, _mm256_sub_ps(_mm256_loadu_ps(gy + t), py));
+        } else {
+            _mm256_maskstore_ps(gx + t, mask, _mm256_sub_ps(_mm256_maskload_ps(gx + t, mask), px));
+            _mm256_maskstore_ps(gy + t, mask, _mm256_sub_ps(_mm256_maskload_ps(gy + t, mask), py));
+        }
+    }
+    float l[3][8];
+    _mm256_storeu_ps(l[0], ax);
+    _mm256_storeu_ps(l[1], ay);
+    _mm256_storeu_ps(l[2], az);
+    for (int c = 0; c < 3; c++)
+        acc[c] += ((l[c][0] + l[c][1]) + (l[c][2] + l[c][3])) +
+                  ((l[c][4] + l[c][5]) + (l[c][6] + l[c][7]));
+}
+#endif
+
 /* The near part of the split kernel over the pairs of one row of boxes, bx,
  * with the row after it (see near_part): each pair once, its force added to
- * both points' sums gx, gy (box order). kc: R^2, K_s = ka + kb u of K2 and
- * of K1, the dof. Returns the row's sum of K1_n over its pairs. */
-UTIL_CLONES static double near_row(const struct fft_grid *g, int bx, const float kc[6],
-                                   float *restrict gx, float *restrict gy)
+ * both points' sums gx, gy (box order), run by run. Returns the row's sum of
+ * K1_n over its pairs. */
+static inline __attribute__((always_inline)) double
+near_row_body(const struct fft_grid *g, int bx, const float kc[6], float *gx, float *gy,
+              const int avx2)
 {
     int nb = g->nb;
     const size_t *bs = g->bstart;
-    const float *restrict fx = g->fx, *restrict fy = g->fy;
-    const float uc = kc[0], a2 = kc[1], b2 = kc[2], a1 = kc[3], b1v = kc[4], fa = kc[5];
     double zrow = 0.0;
     for (int by = 0; by < nb; by++) {
         size_t b = (size_t)bx * nb + by;
@@ -620,43 +710,39 @@ UTIL_CLONES static double near_row(const struct fft_grid *g, int bx, const float
             r1 = bs[nx + (by + 1 < nb ? by + 1 : nb - 1) + 1];
         }
         for (size_t s = bs[b]; s < bs[b + 1]; s++) {
-            float xi = fx[s], yi = fy[s], ax = 0.0f, ay = 0.0f, az = 0.0f;
+            float acc[3] = {0.0f, 0.0f, 0.0f};
             for (int run = 0; run < 2; run++) {
                 size_t t0 = run == 0 ? s + 1 : r0, t1 = run == 0 ? aend : r1;
-                if (fa == 1.0f) {
-#pragma omp simd reduction(+ : ax, ay, az)
-                    for (size_t t = t0; t < t1; t++) {
-                        float ex = xi - fx[t], ey = yi - fy[t], u = ex * ex + ey * ey;
-                        float q = 1.0f / (1.0f + u), in = u < uc ? 1.0f : 0.0f;
-                        float k2 = (q * q - (a2 + b2 * u)) * in;
-                        float px = k2 * ex, py = k2 * ey;
-                        ax += px;
-                        ay += py;
-                        az += (q - (a1 + b1v * u)) * in;
-                        gx[t] -= px;
-                        gy[t] -= py;
-                    }
-                } else {
-                    for (size_t t = t0; t < t1; t++) {
-                        float ex = xi - fx[t], ey = yi - fy[t], u = ex * ex + ey * ey;
-                        if (!(u < uc)) continue;
-                        float base = 1.0f + u / fa;
-                        float k2 = powf(base, -(fa + 1.0f)) - (a2 + b2 * u);
-                        ax += k2 * ex;
-                        ay += k2 * ey;
-                        az += powf(base, -fa) - (a1 + b1v * u);
-                        gx[t] -= k2 * ex;
-                        gy[t] -= k2 * ey;
-                    }
+#if defined(__x86_64__) && defined(__GNUC__)
+                if (avx2) {
+                    near_run_avx2(g->fx, g->fy, gx, gy, t0, t1, g->fx[s], g->fy[s], kc, acc);
+                    continue;
                 }
+#endif
+                near_run_any(g->fx, g->fy, gx, gy, t0, t1, g->fx[s], g->fy[s], kc, acc);
             }
-            gx[s] += ax;
-            gy[s] += ay;
-            zrow += az;
+            gx[s] += acc[0];
+            gy[s] += acc[1];
+            zrow += acc[2];
         }
     }
     return zrow;
 }
+
+UTIL_CLONES static double near_row(const struct fft_grid *g, int bx, const float kc[6],
+                                   float *gx, float *gy)
+{
+    return near_row_body(g, bx, kc, gx, gy, 0);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx2,fma"))) static double near_row_avx2(const struct fft_grid *g, int bx,
+                                                                const float kc[6], float *gx,
+                                                                float *gy)
+{
+    return near_row_body(g, bx, kc, gx, gy, 1);
+}
+#endif
 
 /* The near part of the split kernel: sum over the pairs closer than R of
  * K_n = K - K_s, added to g->rs (force: K2_n (y_i - y_j)); returns its Z part
@@ -682,11 +768,18 @@ static double near_part(struct fft_grid *g, size_t n, double centre)
     const float kc[6] = {(float)FG_SPLIT_U, (float)ka2, (float)kb2,
                          (float)ka1,        (float)kb1, (float)g->par.dof};
     double *zrow = g->zrow;
+#if defined(__x86_64__) && defined(__GNUC__)
+    int avx2 = g->par.dof == 1.0 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    const int avx2 = 0;
+#define near_row_avx2 near_row
+#endif
 #pragma omp parallel num_threads(g->nt) if (n >= 8192)
     for (int parity = 0; parity < 2; parity++) {
 #pragma omp for schedule(dynamic, 1)
         for (int bx = parity; bx < nb; bx += 2)
-            zrow[bx] = near_row(g, bx, kc, g->gx, g->gy);
+            zrow[bx] = avx2 ? near_row_avx2(g, bx, kc, g->gx, g->gy)
+                            : near_row(g, bx, kc, g->gx, g->gy);
     }
 #pragma omp parallel for schedule(static) num_threads(g->nt) if (n >= 8192)
     for (size_t s = 0; s < n; s++) {

@@ -804,6 +804,95 @@ static int boxes_for(const struct fft_grid_params *par, double span, double *hbo
     return nb;
 }
 
+/* The circulant's size per dimension for nn nodes: twice (a linear
+ * convolution), even and FFT-friendly. */
+static int circulant_size(int nn)
+{
+    int m = 2 * nn;
+    while (nice_size(m) != m || m % 2)
+        m = nice_size(m + 1);
+    return m;
+}
+
+/* The grid for a map `span` wide: boxes per dimension *nb, *hbox wide, *p
+ * nodes each; returns the box count. Split: boxes at least R wide, 3 nodes
+ * each (node spacing ~R/3). */
+static size_t layout(const struct fft_grid *g, double span, size_t n, int split, int *nb,
+                     int *p, double *hbox)
+{
+    if (split) {
+        *nb = (int)floor(span / FG_SPLIT_R);
+        if (*nb < 1) *nb = 1;
+        *hbox = span / *nb;
+        *p = 3;
+    } else {
+        *nb = boxes_for(&g->par, span, hbox);
+        *p = nodes_for(g, *nb, n);
+    }
+    size_t nboxes = 1;
+    for (int d = 0; d < g->dims; d++)
+        nboxes *= (size_t)*nb;
+    return nboxes;
+}
+
+/* Each point's box (last dimension fastest) into g->box, and the count of
+ * each box b into bstart[b + 1] (bstart[0] = 0). */
+static void box_ids(struct fft_grid *g, const double *y, size_t n, double lo, double hbox,
+                    int nb, size_t nboxes)
+{
+    int dims = g->dims;
+    double inv_hbox = 1.0 / hbox;
+    size_t *bs = g->bstart;
+    memset(bs, 0, (nboxes + 1) * sizeof *bs);
+#pragma omp parallel for schedule(static) num_threads(g->nt) if (n >= 8192)
+    for (size_t i = 0; i < n; i++) {
+        size_t b = 0;
+        for (int d = 0; d < dims; d++) {
+            int k = (int)((y[i * dims + d] - lo) * inv_hbox);
+            if (k >= nb) k = nb - 1;
+            if (k < 0) k = 0;
+            b = b * (size_t)nb + (size_t)k;
+        }
+        g->box[i] = (uint32_t)b;
+    }
+    for (size_t i = 0; i < n; i++)
+        bs[g->box[i] + 1]++;
+}
+
+/* Whether the split kernel would cost more than FIt-SNE's grid on this map
+ * (box counts of the split layout in bstart[1..]): its near candidates (each
+ * point against the rest of its box, the next box and the three below, as
+ * near_part reads them) and circulant against the plain circulant, with
+ * costs fitted to single-thread calls on Fashion-MNIST 70k maps at
+ * iterations 400, 550 and 1000 (spans 104, 154, 242; candidates 27, 13 and
+ * 6 million; split 23, 19, 20 ms against plain 21, 60, 74 ms): 0.56 ns a
+ * candidate, 36 ns a run of candidates (two a point), 5 ns per m^2 log2 m of
+ * a circulant. Dense maps (many close pairs) keep the plain grid. */
+static int split_costlier(const struct fft_grid *g, double span, size_t n, int nb)
+{
+    const size_t *cnt = g->bstart + 1;
+    double cand = 0.0;
+    for (int bx = 0; bx < nb; bx++)
+        for (int by = 0; by < nb; by++) {
+            double k = (double)cnt[(size_t)bx * nb + by], next = 0.0;
+            if (k == 0.0) continue;
+            if (by + 1 < nb) next += (double)cnt[(size_t)bx * nb + by + 1];
+            if (bx + 1 < nb)
+                for (int dy = -1; dy <= 1; dy++)
+                    if (by + dy >= 0 && by + dy < nb)
+                        next += (double)cnt[(size_t)(bx + 1) * nb + by + dy];
+            cand += 0.5 * k * (k - 1.0) + k * next;
+        }
+    int nbp, pp;
+    double hp;
+    layout(g, span, n, 0, &nbp, &pp, &hp);
+    double ms = circulant_size(nb * 3), mp = circulant_size(nbp * pp);
+    double split_ns = 0.56 * cand + 36.0 * 2.0 * (double)n + 5.0 * ms * ms * log2(ms),
+           plain_ns = 5.0 * mp * mp * log2(mp);
+    return split_ns > plain_ns;
+}
+
+
 /* The plans of a 2-D pass pair over nn rows of nodes: rows[0] / cols[0] for
  * full chunks of FG_CHUNK rows / columns, rows[1] / cols[1] for the last. */
 static int pass_plans(struct fft_grid *g, int row_kind, int col_kind, int nn,
@@ -909,37 +998,34 @@ int fft_grid_repulsion(struct fft_grid *g, const double *y, size_t n, double *re
     }
     double span = hi - lo;
     if (!(span > 1e-12)) span = 1e-12;
+    /* The grid, and each point's box: the split kernel where split_for
+     * wants it and (auto) the estimated work says it pays on this map. */
     double hbox;
     int split = split_for(g, span), nb, p;
-    if (split) { /* boxes at least R wide, 3 nodes each (node spacing ~R/3) */
-        nb = (int)floor(span / FG_SPLIT_R);
-        if (nb < 1) nb = 1;
-        hbox = span / nb;
-        p = 3;
-    } else {
-        nb = boxes_for(&g->par, span, &hbox);
-        p = nodes_for(g, nb, n);
+    size_t nboxes = layout(g, span, n, split, &nb, &p, &hbox);
+    if (ensure_points(g, n, nboxes) < 0) return ERR_FAIL;
+    box_ids(g, y, n, lo, hbox, nb, nboxes);
+    if (split && g->par.split < 0 && split_costlier(g, span, n, nb)) {
+        split = 0;
+        nboxes = layout(g, span, n, split, &nb, &p, &hbox);
+        if (ensure_points(g, n, nboxes) < 0) return ERR_FAIL;
+        box_ids(g, y, n, lo, hbox, nb, nboxes);
     }
     if (p != g->p) set_nodes(g, p);
     int nn = nb * p; /* nodes per dimension */
     g->nb = nb;
     g->split = split;
-    /* the circulant: twice the nodes (a linear convolution), FFT-friendly */
-    g->m = 2 * nn;
-    while (nice_size(g->m) != g->m || g->m % 2)
-        g->m = nice_size(g->m + 1);
+    g->m = circulant_size(nn);
     double centre = lo + 0.5 * span;
 
     /* Real grids: 2-D holds only the nn rows of nodes (of m, the rest is the
      * zero padding the row pass skips); complex: m^(dims-1) x (m/2+1). */
-    size_t m = (size_t)g->m, nreal = dims == 2 ? (size_t)nn * m : 1, ncplx = m / 2 + 1,
-           nboxes = 1;
+    size_t m = (size_t)g->m, nreal = dims == 2 ? (size_t)nn * m : 1, ncplx = m / 2 + 1;
     for (int d = 0; d < dims; d++) {
         if (dims != 2) nreal *= m;
-        nboxes *= (size_t)nb;
         if (d > 0) ncplx *= m;
     }
-    if (ensure_bufs(g, nreal, ncplx) < 0 || ensure_points(g, n, nboxes) < 0) return ERR_FAIL;
+    if (ensure_bufs(g, nreal, ncplx) < 0) return ERR_FAIL;
     g->par_fft = ncplx >= ((size_t)1 << 15);
     fftwf_plan fwd = NULL, inv = NULL;
     if (dims != 2 && (plan_get(PLAN_R2C, dims, g->m, 1, g->real[0], g->cplx[0], &fwd) < 0 ||
@@ -948,24 +1034,10 @@ int fft_grid_repulsion(struct fft_grid *g, const double *y, size_t n, double *re
     const float *k2hat, *k1hat;
     if (kernel_get(g, hbox, &k2hat, &k1hat) < 0) return ERR_FAIL;
 
-    /* Box of each point (last dimension fastest), then a counting sort so
-     * that each box's points are listed in index order. */
+    /* A counting sort of the points by box (box_ids counted them), so that
+     * each box's points are listed in index order. */
     double inv_hbox = 1.0 / hbox;
     size_t *bs = g->bstart;
-    memset(bs, 0, (nboxes + 1) * sizeof *bs);
-#pragma omp parallel for schedule(static) num_threads(g->nt) if (n >= 8192)
-    for (size_t i = 0; i < n; i++) {
-        size_t b = 0;
-        for (int d = 0; d < dims; d++) {
-            int k = (int)((y[i * dims + d] - lo) * inv_hbox);
-            if (k >= nb) k = nb - 1;
-            if (k < 0) k = 0;
-            b = b * (size_t)nb + (size_t)k;
-        }
-        g->box[i] = (uint32_t)b;
-    }
-    for (size_t i = 0; i < n; i++)
-        bs[g->box[i] + 1]++;
     for (size_t b = 0; b < nboxes; b++)
         bs[b + 1] += bs[b];
     {

@@ -28,7 +28,9 @@
  * forces get more accurate: on that map 2.1e-2 (L2, against the exact sums)
  * with a 486^2 circulant, against 4.9e-2 for FIt-SNE's grid of 1200^2.
  * Compact maps (early exaggeration) have many close pairs and keep the plain
- * grid (params.split).
+ * grid: by default the split is taken from 100 units across when the near
+ * pairs, counted from the boxes, and the smaller circulant are estimated to
+ * cost less than the plain circulant (params.split).
  *
  *     struct fft_grid_params gp = fft_grid_params_default(2);
  *     struct fft_grid *g = fft_grid_new(2, &gp);
@@ -76,7 +78,9 @@ struct fft_grid_params {
     int split;        /* -1 (default): split the kernel into a smooth part on a coarse
                          grid and a near part summed directly (fft_grid.c, split_line)
                          in 2-D with the automatic node count on maps from 100 box
-                         widths across; 0: never (FIt-SNE's grid); 1: always (2-D) */
+                         widths across where the estimated work is less than the
+                         plain grid's (split_costlier); 0: never (FIt-SNE's grid);
+                         1: always (2-D) */
     double dof;       /* degrees of freedom a of the kernel: 1 = Cauchy (standard t-SNE) */
     int threads;      /* OpenMP threads, 0 = the OpenMP default */
 };

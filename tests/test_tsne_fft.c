@@ -256,7 +256,8 @@ static double *spread_map(size_t n)
  * directly. On sklearn's 2,000-point map (~110 units) it is more accurate
  * than FIt-SNE's grid there (3 nodes in boxes < 1 unit wide) on a grid of
  * about a sixth of the nodes; on 12,000 points in 40 clusters (parallel
- * paths) the same, and 1 and 2 threads give identical sums. */
+ * paths) the same, and 1 and 2 threads give identical sums; a wide but dense
+ * map keeps the plain grid. */
 Test(tsne_fft, split_kernel_on_large_maps, .timeout = 120)
 {
     size_t n = 2000;
@@ -313,6 +314,25 @@ Test(tsne_fft, split_kernel_on_large_maps, .timeout = 120)
     cr_assert_eq(z1, z2, "1 and 2 threads: Z %.17g against %.17g", z1, z2);
     free(f1);
     free(f2);
+    free(y);
+
+    /* A map as wide but dense (20,000 points within a few units, one point
+     * 150 units away): the near pairs would cost far more than the plain
+     * grid, and the default keeps FIt-SNE's grid; forces still as accurate. */
+    n = 20000;
+    y = spread_map(n);
+    for (size_t i = 0; i + 1 < n; i++) {
+        y[2 * i] = 0.02 * (y[2 * i] - y[0]);
+        y[2 * i + 1] = 0.02 * (y[2 * i + 1] - y[1]);
+    }
+    y[2 * (n - 1)] = 150.0;
+    y[2 * (n - 1) + 1] = 0.0;
+    gp = fft_grid_params_default(2);
+    es = grid_vs_exact(y, n, &gp, &split);
+    cr_log_info("20,000 dense points and one far away: split %d, force L2 rel %.3g, Z rel %.3g",
+                split, es.l2, es.zrel);
+    cr_assert_eq(split, 0, "the near pairs of a dense map should have kept the plain grid");
+    cr_assert_lt(es.l2, 0.05);
     free(y);
 }
 

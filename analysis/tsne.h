@@ -44,10 +44,14 @@ enum tsne_init { TSNE_INIT_PCA, TSNE_INIT_RANDOM, TSNE_INIT_GIVEN };
  * (2 p B)^3). The grid's cost follows the map's spread, which reaches ~100
  * units even at a few thousand points, so small maps pay for a large grid.
  * Measured (bench/bench_tsne.sh, section thresholds): Fashion-MNIST PCA-50,
- * 1000 iterations, one thread, CPU seconds BH / FFT: 3,000 points 8.8 / 24.5;
- * 5,000 14.9 / 33.4; 10,000 34.2 / 47.2; 20,000 79.3 / 72.0 (70,000: FFT about
- * half of BH). The crossover lies between 10,000 and 20,000. */
-#define TSNE_FFT_MIN_N 20000
+ * 1000 iterations, one thread, CPU seconds and final KL, BH / FFT, with the
+ * split kernel (commit 225bfdc): 3,000 points 7.9 / 17.8 s, KL 1.0146 / 1.0205;
+ * 5,000 15.0 / 16.4 s, 1.2145 / 1.2208; 10,000 32.8 / 21.5 s, 1.4806 / 1.4809;
+ * 20,000 73.8 / 30.1 s, 1.7840 / 1.7972. At 10,000 the FFT path takes a third
+ * less CPU at the same KL; at 5,000 Barnes-Hut is both quicker and closer.
+ * (With FIt-SNE's grid alone, at f1252e1, the crossover lay between 10,000
+ * and 20,000.) */
+#define TSNE_FFT_MIN_N 10000
 /* The final KL divergence is computed exactly (O(N^2)) up to this many points,
  * beyond it from the backend's estimate of Z. */
 #define TSNE_KL_EXACT_MAX_N 20000

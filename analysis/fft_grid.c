@@ -442,11 +442,12 @@ static int ensure_points(struct fft_grid *g, size_t n, size_t nboxes)
  * a smooth low bump the grid interpolates well with boxes of width R (node
  * spacing R / 3), and the near part K_n = K - K_s, zero from R on, summed
  * directly over the pairs closer than R. The choice was measured on the final
- * Fashion-MNIST 70k map against the exact sums (2,000 points): force error
- * 2.1e-2 with a 486^2 circulant against 4.8e-2 for FIt-SNE's grid (1206^2);
- * tangents of higher order (smoother at R, but a higher bump) were less
- * accurate, R = 2.5 gave 4.5e-2, R = 4 1.4e-2 with 1.7x the near pairs.
- * K_s(u) = ka + kb u for u < R^2: */
+ * Fashion-MNIST 70k map against the exact sums: force error (L2) 2.1e-2 with
+ * a 486^2 circulant against 4.9e-2 for FIt-SNE's grid (1200^2); in a numpy
+ * prototype (2,000 of its points) tangents of higher order (smoother at R,
+ * but a higher bump) were less accurate (order 3: 4.4e-2), and here R = 2.5
+ * gave 2.5e-2 (582^2) and R = 3.5 1.9e-2 (1.3x the near pairs), at about
+ * R = 3's time a call. K_s(u) = ka + kb u for u < R^2: */
 static void split_line(double a, int which, double *ka, double *kb)
 {
     double b = which == 0 ? a + 1.0 : a, base = 1.0 + FG_SPLIT_U / a;

@@ -94,12 +94,14 @@ grad N M: Fashion-MNIST PCA-50 subsets of N points, `--method M --knn exact --th
 1000 iterations; cpu_s = user + system seconds of the whole command (a loaded machine
 inflates wall time more than CPU time), optimise_s = interp's own wall time of the
 iterations. The FFT grid's cost follows the map's spread, not N, and even a few
-thousand points spread over ~100 units: -> auto uses exact up to TSNE_EXACT_MAX_N =
-2,000 points, Barnes-Hut below TSNE_FFT_MIN_N = 20,000 and FFT from there (2-D; 3-D
-keeps Barnes-Hut). Measured again at commit f1252e1 (Z by Parseval): at 10,000 the FFT
-path is within 8% of Barnes-Hut's CPU time but its KL is 1.2% higher; at 20,000 it
-takes 28% less CPU at a KL 1.3% higher; at 70,000 the KL difference is 0.3% (table
-above). The threshold stays at 20,000, where the time saved outweighs the KL.
+thousand points spread over ~100 units. Measured at commit 225bfdc (the split kernel on
+maps from 100 units across): at 10,000 points the FFT path takes 35% less CPU than
+Barnes-Hut at the same KL (+0.02%), at 20,000 59% less at a KL 0.7% higher; at 5,000
+Barnes-Hut is 9% quicker and its KL 0.5% lower. -> auto uses exact up to
+TSNE_EXACT_MAX_N = 2,000 points, Barnes-Hut below TSNE_FFT_MIN_N = 10,000 and FFT from
+there (2-D; 3-D keeps Barnes-Hut). (At f1252e1, with FIt-SNE's grid alone, FFT was
+within 8% of Barnes-Hut's CPU at 10,000 with a KL 1.2% higher, and the threshold was
+20,000.)
 """)
 except OSError:
     pass
@@ -112,12 +114,12 @@ try:
 except (OSError, ValueError):
     pass
 try:
-    prof = open(os.path.join(w, "perf70k_late.txt")).read().rstrip()
-    dso = open(os.path.join(w, "perf70k_late_dso.txt")).read().rstrip()
-    print("### Profile (perf, 70,000 Fashion-MNIST PCA-50 points, approximate kNN + FFT, 1 thread)\n")
-    print("The kNN, the affinities, then 100 iterations started from the finished map (`--init`"
-          " its tsne.npy, `--exag-iters 0`), where the map is widest and the grid largest:"
-          " the late iterations' split, with the kNN beside it. Functions over 1%:\n")
+    prof = open(os.path.join(w, "perf70k_run.txt")).read().rstrip()
+    dso = open(os.path.join(w, "perf70k_run_dso.txt")).read().rstrip()
+    print("### Profile (perf, the whole 70k command: approximate kNN + FFT, 2 threads)\n")
+    print("`perf record -F 499` of `interp tsne fm70k_pca50.npy --method fft --knn approx"
+          " --threads 2 --seed 1` (1000 iterations; OpenMP's default wait policy), from"
+          " reading the input to the plots. Functions over 1% of the samples:\n")
     print("```")
     print(prof)
     print("```")
@@ -125,11 +127,15 @@ try:
     print(dso)
     print("```")
     print("""
-knn_approx._omp_fn.2/.1 and sift_down are the approximate kNN (neighbour-of-neighbour
-rounds, the initial leaf lists, their heaps); attr_rows_2d the attraction over the
-sparse P; fft_grid_repulsion._omp_fn.4/.2/.3 the interpolation back, the spreading and
-the spectral products; FFTW (a quarter of all samples) the pruned row/column passes
-(fftwf_cpy2d: the strided column passes' copies) and the kernels' DCT-I.
+attr_rows_2d_f32 is the attraction over the sparse P in single precision (its _kl twin
+every 50 iterations adds the KL terms), streaming 9 M entries an iteration: about what a
+bare read of P costs. near_row_avx2 sums the split kernel's pairs closer than 3 units
+(large maps, fft_grid.h); fft_grid_repulsion._omp_fn.* are the spreading onto the grid,
+the interpolation back, the spectral products and the box-order gathers; FFTW the
+pruned row/column passes and the kernels' DCT-I. knn_approx._omp_fn.*, sift_down,
+select_front, heap_push and knn_dist2 are the approximate kNN (the trees' leaf lists,
+the neighbour-of-neighbour rounds, the final exact distances). libgomp's share is
+threads waiting at the barriers between the passes (spinning: the default policy).
 """)
 except OSError:
     pass

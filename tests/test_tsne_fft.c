@@ -33,17 +33,10 @@ struct force_err {
     double zrel;  /* |Z_fft - Z| / Z */
 };
 
-/* The repulsive forces and Z of the FFT backend against the exact backend at
- * y (n x dims) with params p. */
-static struct force_err fft_vs_exact(const double *y, size_t n, int dims,
-                                     const struct tsne_params *p)
+/* Approximate forces ff and Z zf (n x dims) against the exact fe, ze. */
+static struct force_err force_err_of(const double *ff, double zf, const double *fe, double ze,
+                                     size_t n, int dims)
 {
-    double *fe = malloc(n * dims * sizeof *fe), *ff = malloc(n * dims * sizeof *ff), ze, zf;
-    void *se = tsne_repulsion_exact.create(n, dims, p);
-    void *sf = tsne_repulsion_fft.create(n, dims, p);
-    cr_assert(se && sf, "%s", error_message());
-    cr_assert_eq(tsne_repulsion_exact.compute(se, y, fe, &ze), 0);
-    cr_assert_eq(tsne_repulsion_fft.compute(sf, y, ff, &zf), 0, "%s", error_message());
     struct force_err e = {0};
     double num = 0.0, den = 0.0, fmax = 0.0, dmax = 0.0;
     for (size_t t = 0; t < n * (size_t)dims; t++) {
@@ -59,6 +52,21 @@ static struct force_err fft_vs_exact(const double *y, size_t n, int dims,
     e.l2 = sqrt(num / den);
     e.maxr = dmax / fmax;
     e.zrel = fabs(zf - ze) / ze;
+    return e;
+}
+
+/* The repulsive forces and Z of the FFT backend against the exact backend at
+ * y (n x dims) with params p. */
+static struct force_err fft_vs_exact(const double *y, size_t n, int dims,
+                                     const struct tsne_params *p)
+{
+    double *fe = malloc(n * dims * sizeof *fe), *ff = malloc(n * dims * sizeof *ff), ze, zf;
+    void *se = tsne_repulsion_exact.create(n, dims, p);
+    void *sf = tsne_repulsion_fft.create(n, dims, p);
+    cr_assert(se && sf, "%s", error_message());
+    cr_assert_eq(tsne_repulsion_exact.compute(se, y, fe, &ze), 0);
+    cr_assert_eq(tsne_repulsion_fft.compute(sf, y, ff, &zf), 0, "%s", error_message());
+    struct force_err e = force_err_of(ff, zf, fe, ze, n, dims);
     tsne_repulsion_exact.destroy(se);
     tsne_repulsion_fft.destroy(sf);
     free(fe);
@@ -206,21 +214,7 @@ static struct force_err grid_vs_exact(const double *y, size_t n,
     cr_assert_eq(tsne_repulsion_exact.compute(se, y, fe, &ze), 0);
     cr_assert_eq(fft_grid_repulsion(g, y, n, ff, &zf), 0, "%s", error_message());
     *split = fft_grid_split(g);
-    struct force_err e = {0};
-    double num = 0.0, den = 0.0, fmax = 0.0, dmax = 0.0;
-    for (size_t t = 0; t < n * 2; t++) {
-        double d = ff[t] - fe[t];
-        num += d * d;
-        den += fe[t] * fe[t];
-        fmax = fmax > fabs(fe[t]) ? fmax : fabs(fe[t]);
-        if (fabs(d) > dmax) {
-            dmax = fabs(d);
-            e.where = t / 2;
-        }
-    }
-    e.l2 = sqrt(num / den);
-    e.maxr = dmax / fmax;
-    e.zrel = fabs(zf - ze) / ze;
+    struct force_err e = force_err_of(ff, zf, fe, ze, n, 2);
     tsne_repulsion_exact.destroy(se);
     fft_grid_free(g);
     free(fe);

@@ -743,6 +743,22 @@ __attribute__((target("avx2,fma"))) static double near_row_avx2(const struct fft
 {
     return near_row_body(g, bx, kc, gx, gy, 1);
 }
+
+static int near_avx2_ok(void)
+{
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+#else
+static double near_row_avx2(const struct fft_grid *g, int bx, const float kc[6], float *gx,
+                            float *gy)
+{
+    return near_row(g, bx, kc, gx, gy);
+}
+
+static int near_avx2_ok(void)
+{
+    return 0;
+}
 #endif
 
 /* The near part of the split kernel: sum over the pairs closer than R of
@@ -769,12 +785,7 @@ static double near_part(struct fft_grid *g, size_t n, double centre)
     const float kc[6] = {(float)FG_SPLIT_U, (float)ka2, (float)kb2,
                          (float)ka1,        (float)kb1, (float)g->par.dof};
     double *zrow = g->zrow;
-#if defined(__x86_64__) && defined(__GNUC__)
-    int avx2 = g->par.dof == 1.0 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-    const int avx2 = 0;
-#define near_row_avx2 near_row
-#endif
+    int avx2 = g->par.dof == 1.0 && near_avx2_ok(); /* the AVX2 loop is the Cauchy kernel's */
 #pragma omp parallel num_threads(g->nt) if (n >= 8192)
     for (int parity = 0; parity < 2; parity++) {
 #pragma omp for schedule(dynamic, 1)

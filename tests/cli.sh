@@ -22,6 +22,9 @@
 #   CLI_TIMEOUT  seconds one case may take (default 120; 600 under INTERP_WRAP)
 #   CLI_FILTER   an extended regex: only cases whose name matches run
 #   CLI_TIMES    when set, prints "time SECONDS [file:line] name" for each case
+#   CLI_KEEP     a folder: each case's $T (its outputs, .stdout, .stderr) is
+#                copied to CLI_KEEP/<file>_<line>/, for comparing the outputs
+#                of two builds (scripts/compare_outputs.sh)
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 I=$(cd "$(dirname "${1:-./interp}")" && pwd)/$(basename "${1:-./interp}")
@@ -87,6 +90,10 @@ run_case() {
     for c in "${checks[@]}"; do
         (cd "$ROOT" && bash -c "$c") >/dev/null 2>&1 || { fail "check failed: $c"; ok=0; }
     done
+    if [ -n "${CLI_KEEP:-}" ]; then
+        local keep="$CLI_KEEP/$(basename "$file" .tests)_$line0"
+        rm -rf "$keep" && mkdir -p "$CLI_KEEP" && cp -a "$T" "$keep"
+    fi
     if [ $ok = 1 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 }
 

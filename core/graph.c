@@ -140,7 +140,7 @@ int graph_add_tensor(struct graph *g, const char *name)
 }
 
 struct node *graph_add_node(struct graph *g, enum op_type op, const char *name,
-                            const char *onnx_op)
+                            const char *src_op)
 {
     if (g->nn == g->cap_n) {
         g->cap_n = g->cap_n ? g->cap_n * 2 : 32;
@@ -150,7 +150,7 @@ struct node *graph_add_node(struct graph *g, enum op_type op, const char *name,
     memset(nd, 0, sizeof *nd);
     nd->op = op;
     nd->name = graph_strdup(g, name);
-    nd->onnx_op = graph_strdup(g, onnx_op);
+    nd->src_op = graph_strdup(g, src_op);
     nd->out = -1;
     for (int i = 0; i < G_MAX_INPUTS; i++)
         nd->in[i] = -1;

@@ -1,8 +1,9 @@
 /* graph.h - the engine's internal model: named float32 tensors, nodes in
  * topological order, prepared op parameters, and the op kernels.
  *
- * Internal to core/ (onnx.c builds a graph, model.c runs it, tests call the
- * kernels directly). Activations carry a leading batch dimension that is
+ * Internal to core/: the importers (import_onnx.c, import_keras.c) read a
+ * file and build the graph through graph_build.c's functions, model.c runs
+ * it, tests call the kernels directly. Activations carry a leading batch dimension that is
  * symbolic until a run: their dims[0] is stored as 1 and `item` counts the
  * floats of one batch item. Constants (weights, folded shapes) have no batch.
  */
@@ -18,6 +19,8 @@
 /* A folded shape value that stands for the batch size (Shape of an activation
  * gives it for dim 0; Reshape turns it back into the batch). */
 #define G_BATCH_SYM INT64_MIN
+/* An input dimension the file leaves open (graph_build_input). */
+#define G_DIM_UNKNOWN (INT64_MIN + 1)
 
 enum op_type {
     OP_CONV,
@@ -125,8 +128,8 @@ struct pad_params {
 
 struct node {
     enum op_type op;
-    char *name;           /* the ONNX node name (or op_type + index when unnamed) */
-    char *onnx_op;        /* the ONNX op type as written */
+    char *name;           /* the node or layer name (or op_type + index when unnamed) */
+    char *src_op;         /* the op type or layer class as the file writes it */
     int in[G_MAX_INPUTS]; /* tensor indices; -1 for an absent optional input */
     int nin;
     int out; /* one output tensor */
@@ -178,7 +181,7 @@ int graph_find(const struct graph *g, const char *name);
 int graph_add_tensor(struct graph *g, const char *name);
 /* Appends a node (name copied); returns a pointer valid until the next add. */
 struct node *graph_add_node(struct graph *g, enum op_type op, const char *name,
-                            const char *onnx_op);
+                            const char *src_op);
 /* Sets t->item from its dims (product; dims[0] counts as the batch for
  * activations); SIZE_MAX when the product overflows. */
 void tensor_update_item(struct tensor *t);
@@ -186,12 +189,81 @@ void tensor_update_item(struct tensor *t);
 const char *tensor_shape_str(const struct tensor *t, char *buf, size_t size);
 const char *op_name(enum op_type op);
 
-/* ---- import (onnx.c) ---- */
-/* Reads an ONNX model into a graph: initializers and Constant nodes become
- * constants, shape subgraphs are folded, runtime nodes are prepared (shapes,
- * attributes) in topological order. NULL + ERR_INPUT naming the node and the
- * reason for anything the engine cannot run exactly; `name` is the path used
- * in errors. The protobuf structures are freed before returning. */
+/* ---- the builder (graph_build.c): what every importer calls ---- */
+/* Who is being built, for messages: "<kind> '<name>' (<op>): reason",
+ * e.g. "node 'conv1' (Conv): ..." or "layer 'dense' (Dense): ...". */
+struct graph_builder {
+    struct graph *g;
+    const char *path; /* the model file */
+    const char *kind; /* "node" (ONNX) or "layer" (Keras) */
+    const char *name; /* the node or layer being built */
+    const char *op;   /* its op type or layer class, as the file writes it */
+};
+/* Records ERR_INPUT for gb->path with the prefix above; returns ERR_INPUT. */
+int gb_error(struct graph_builder *gb, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* An op's attributes, by ONNX's names and meanings ("strides", "pads",
+ * "auto_pad", "group", "axis", "epsilon", ...): the builder's vocabulary,
+ * whatever the file format. Values point into the caller's memory. */
+struct attr {
+    const char *name;
+    int64_t i;
+    float f;
+    const int64_t *ints;
+    size_t nints;
+    const char *s; /* s[0..slen), not NUL-terminated */
+    size_t slen;
+    int has_s;
+};
+struct attrs {
+    const struct attr *v;
+    int n;
+    int opset;          /* the operator definitions' version (ONNX opset numbering) */
+    int indices_output; /* MaxPool: its optional Indices output is used (refused) */
+};
+const struct attr *attr_find(const struct attrs *n, const char *name); /* NULL if absent */
+int64_t attr_i(const struct attrs *n, const char *name, int64_t def);
+float attr_f(const struct attrs *n, const char *name, float def);
+/* Copies an ints attribute; returns its length, -1 when absent, -2 when longer than max. */
+int attr_ints(const struct attrs *n, const char *name, int64_t *v, int max);
+/* The string attribute `name` into buf ("" when absent); returns buf. */
+const char *attr_s(const struct attrs *n, const char *name, char *buf, size_t size);
+
+/* Whether a tensor of t->item values of esz bytes (per batch item for an
+ * activation) is over --max-memory or --max-elements: 1 with the reason,
+ * the figure, the limit and the flag in why. */
+int tensor_over_limits(const struct tensor *t, size_t esz, char *why, size_t size);
+
+/* Adds the graph input `name` of rank ndim (2 to G_MAX_DIMS): dims[0] the
+ * batch the file fixes (> 0) or not (<= 0); the other dims must be known
+ * (G_DIM_UNKNOWN: refused), 1 to 2^20, and within the limits. Sets g->input
+ * and g->static_batch. ERR_INPUT naming the input and the dimension. */
+int graph_build_input(struct graph_builder *gb, const char *name, int ndim,
+                      const int64_t *dims);
+/* Adds a node computing `op` (an op name of the engine's vocabulary: the
+ * ONNX operator names DESIGN.md lists, and the shape ops folded at load
+ * time) from the tensors in[0..nin) (-1: an absent optional input) into a
+ * new tensor out_name: attributes checked, output shape inferred, constant
+ * inputs folded where the op allows it. Returns the output's tensor index,
+ * or ERR_INPUT through gb_error. */
+int graph_build_node(struct graph_builder *gb, const char *op, const int *in, int nin,
+                     const char *out_name, const struct attrs *a);
+/* The checks every new tensor passes (limits, not empty, a copy keeps its
+ * size); for importers that make constants themselves. 0 or ERR_INPUT. */
+int graph_build_check_output(struct graph_builder *gb, int out);
+/* Ends a build: `output` (a tensor index) becomes the graph output (it must
+ * depend on the input); counts the parameters and recognises an NHWC input
+ * (a Transpose to NCHW straight after it). 0 or ERR_INPUT. */
+int graph_build_finish(struct graph_builder *gb, int output);
+
+/* ---- importers: each reads one format through the builder ---- */
+/* import_onnx.c: reads an ONNX model into a graph: initializers and
+ * Constant nodes become constants, shape subgraphs are folded, runtime nodes
+ * are prepared (shapes, attributes) in topological order. NULL + ERR_INPUT
+ * naming the node and the reason for anything the engine cannot run
+ * exactly; `name` is the path used in errors. The protobuf structures are
+ * freed before returning. */
 struct graph *onnx_graph_load(const char *path);
 struct graph *onnx_graph_parse(const void *buf, size_t len, const char *name);
 

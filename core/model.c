@@ -95,7 +95,7 @@ static int model_check_memory(const struct model *m, const char *path)
     const struct tensor *x = &g->t[big];
     if (x->producer >= 0)
         snprintf(who, sizeof who, "node '%s' (%s) output %s", g->nodes[x->producer].name,
-                 g->nodes[x->producer].onnx_op, tensor_shape_str(x, shape, sizeof shape));
+                 g->nodes[x->producer].src_op, tensor_shape_str(x, shape, sizeof shape));
     else
         snprintf(who, sizeof who, "input '%s' %s", x->name,
                  tensor_shape_str(x, shape, sizeof shape));
@@ -249,7 +249,7 @@ void model_node_info(const struct model *m, int i, struct model_node_info *info)
 {
     const struct node *nd = &m->g->nodes[i];
     info->name = nd->name;
-    info->op = nd->onnx_op;
+    info->op = nd->src_op;
     info->output = nd->out;
     info->input = nd->in[0];
 }

@@ -3,14 +3,13 @@
  * model's probabilities and predictions, streamed in batches; a folder of
  * class folders also gives labels and class names.
  */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 
 #include "../core/array.h"
+#include "../core/dataset.h"
 #include "../core/error.h"
 #include "../core/model.h"
 #include "../core/outfile.h"
@@ -36,82 +35,10 @@ static const char USAGE[] =
 
 enum { OPT_LIST = OPT_COMMAND_BASE, OPT_LAYER, OPT_BATCH };
 
-/* ---------------------------------------------------------------- inputs */
-struct strlist {
-    char **s;
-    size_t n, cap;
-};
-
-static void strlist_push(struct strlist *l, char *s)
-{
-    if (l->n == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 64;
-        l->s = xrealloc(l->s, sizeof(char *) * l->cap);
-    }
-    l->s[l->n++] = s;
-}
-
-static void strlist_release(struct strlist *l)
-{
-    for (size_t i = 0; i < l->n; i++)
-        free(l->s[i]);
-    free(l->s);
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int is_image_name(const char *name)
-{
-    const char *dot = strrchr(name, '.');
-    return dot &&
-           (!strcasecmp(dot, ".png") || !strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg"));
-}
-
 static int is_dir(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-/* Sorted entries of dir: sub-folders (want_dirs) or image files. */
-static int list_dir(const char *dir, int want_dirs, struct strlist *out)
-{
-    DIR *d = opendir(dir);
-    if (!d) return error_set_errno(ERR_INPUT, dir, "cannot open folder");
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
-        char *p = path_join(dir, e->d_name);
-        int isd = is_dir(p);
-        if (want_dirs ? isd : (!isd && is_image_name(e->d_name)))
-            strlist_push(out, xstrdup(want_dirs ? e->d_name : p));
-        free(p);
-    }
-    closedir(d);
-    qsort(out->s, out->n, sizeof(char *), cmp_str);
-    return 0;
-}
-
-static int read_list(const char *path, struct strlist *out)
-{
-    FILE *fp = fopen(path, "r");
-    if (!fp) return error_set_errno(ERR_INPUT, path, "cannot open");
-    input_register(path);
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    while ((len = getline(&line, &cap, fp)) >= 0) {
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-            line[--len] = 0;
-        if (len > 0) strlist_push(out, xstrdup(line));
-    }
-    free(line);
-    fclose(fp);
-    if (!out->n) return error_set(ERR_INPUT, path, "no image paths in the list");
-    return 0;
 }
 
 /* ---------------------------------------------------------------- outputs */
@@ -129,13 +56,7 @@ static int write_npy(const char *dir, const char *name, enum dtype t, int ndim, 
 static int write_lines(const char *dir, const char *name, char **lines, size_t n)
 {
     char *p = path_join(dir, name);
-    struct outfile of;
-    int rc = outfile_open(&of, p);
-    if (!rc) {
-        for (size_t i = 0; i < n; i++)
-            fprintf(of.fp, "%s\n", lines[i]);
-        rc = outfile_commit(&of);
-    }
+    int rc = outfile_write_lines(p, lines, n);
     if (!rc) cli_wrote(p);
     free(p);
     return rc;
@@ -169,8 +90,7 @@ int cmd_embed(int argc, char **argv)
         return EXIT_USAGE;
     }
     const char *model_path = argv[optind];
-    struct strlist files = {0}, classes = {0};
-    int32_t *labels = NULL;
+    struct dataset ds = {0};
     float *emb = NULL, *probs = NULL, *x = NULL;
     int32_t *pred = NULL;
     struct model_run *r = NULL;
@@ -181,35 +101,14 @@ int cmd_embed(int argc, char **argv)
 
     /* the images, and labels when a folder holds class folders */
     if (list_path) {
-        if (read_list(list_path, &files)) goto fail;
+        if (dataset_read_list(list_path, &ds)) goto fail;
     } else if (nargs == 2 && is_dir(argv[optind + 1])) {
-        const char *root = argv[optind + 1];
-        if (list_dir(root, 1, &classes)) goto fail;
-        if (classes.n) {
-            size_t cap = 0;
-            for (size_t k = 0; k < classes.n; k++) {
-                char *sub = path_join(root, classes.s[k]);
-                size_t before = files.n;
-                int rc = list_dir(sub, 0, &files);
-                free(sub);
-                if (rc) goto fail;
-                if (files.n > cap) {
-                    cap = files.cap;
-                    labels = xrealloc(labels, sizeof(int32_t) * (cap ? cap : 1));
-                }
-                for (size_t i = before; i < files.n; i++)
-                    labels[i] = (int32_t)k;
-            }
-        } else if (list_dir(root, 0, &files)) {
-            goto fail;
-        }
-        if (!files.n) {
-            status = cli_usage_error(root, "no .png or .jpg images found");
-            goto done;
-        }
+        if (dataset_scan(argv[optind + 1], 0, &ds)) goto fail;
     } else {
-        for (int i = optind + 1; i < argc; i++)
-            strlist_push(&files, xstrdup(argv[i]));
+        ds.n = (size_t)(argc - optind - 1);
+        ds.files = xmalloc(sizeof(char *) * ds.n);
+        for (size_t i = 0; i < ds.n; i++)
+            ds.files[i] = xstrdup(argv[optind + 1 + (int)i]);
     }
 
     int layer = layer_name ? model_tensor_find(m, layer_name) : model_default_latent(m);
@@ -223,7 +122,7 @@ int cmd_embed(int argc, char **argv)
             model_path, "no dense layer to take the latent from; name one with --layer");
         goto done;
     }
-    size_t N = files.n, D = model_tensor_item(m, layer),
+    size_t N = ds.n, D = model_tensor_item(m, layer),
            item = model_tensor_item(m, model_input(m));
     int K = model_prob_classes(m);
     if ((size_t)batch > N) batch = (int)N;
@@ -248,8 +147,8 @@ int cmd_embed(int argc, char **argv)
     for (size_t b0 = 0; b0 < N; b0 += (size_t)batch) {
         int n = N - b0 < (size_t)batch ? (int)(N - b0) : batch;
         for (int i = 0; i < n; i++)
-            if (model_preprocess_file(m, files.s[b0 + i], &prep, x + (size_t)i * item)) {
-                error_set_path_if_missing(files.s[b0 + i]);
+            if (model_preprocess_file(m, ds.files[b0 + i], &prep, x + (size_t)i * item)) {
+                error_set_path_if_missing(ds.files[b0 + i]);
                 goto fail;
             }
         model_forward(r, x, n);
@@ -269,9 +168,9 @@ int cmd_embed(int argc, char **argv)
     if (write_npy(dir, "embeddings.npy", DT_F32, 2, N, D, emb) ||
         write_npy(dir, "probs.npy", DT_F32, 2, N, (size_t)K, probs) ||
         write_npy(dir, "predictions.npy", DT_I32, 1, N, 1, pred) ||
-        write_lines(dir, "files.txt", files.s, N) ||
-        (labels && (write_npy(dir, "labels.npy", DT_I32, 1, N, 1, labels) ||
-                    write_lines(dir, "classes.txt", classes.s, classes.n))))
+        write_lines(dir, "files.txt", ds.files, N) ||
+        (ds.labels && (write_npy(dir, "labels.npy", DT_I32, 1, N, 1, ds.labels) ||
+                       write_lines(dir, "classes.txt", ds.classes, ds.nclasses))))
         goto fail;
     if (c.json) {
         struct json j;
@@ -287,11 +186,11 @@ int cmd_embed(int argc, char **argv)
         json_int(&j, (int64_t)D);
         json_key(&j, "classes");
         json_int(&j, K);
-        if (labels) {
+        if (ds.labels) {
             json_key(&j, "class_names");
             json_array_begin(&j);
-            for (size_t k = 0; k < classes.n; k++)
-                json_string(&j, classes.s[k]);
+            for (size_t k = 0; k < ds.nclasses; k++)
+                json_string(&j, ds.classes[k]);
             json_array_end(&j);
         }
         json_key(&j, "seconds");
@@ -313,10 +212,8 @@ done:
     free(emb);
     free(probs);
     free(pred);
-    free(labels);
     model_run_free(r);
-    strlist_release(&files);
-    strlist_release(&classes);
+    dataset_release(&ds);
     model_free(m);
     return cli_finish(status);
 }

@@ -2,16 +2,14 @@
  * the centroid, the farthest, and the medoid, as CSV and JSON, with an image
  * montage when the images behind the rows are known.
  */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "../analysis/prototypes.h"
 #include "../core/array.h"
+#include "../core/dataset.h"
 #include "../core/error.h"
 #include "../core/image.h"
 #include "../core/outfile.h"
@@ -63,15 +61,6 @@ struct paths {
     size_t n, cap;
 };
 
-static void paths_add(struct paths *p, char *s)
-{
-    if (p->n == p->cap) {
-        p->cap = p->cap ? 2 * p->cap : 64;
-        p->v = xrealloc(p->v, p->cap * sizeof *p->v);
-    }
-    p->v[p->n++] = s;
-}
-
 static void paths_free(struct paths *p)
 {
     for (size_t i = 0; i < p->n; i++)
@@ -79,80 +68,18 @@ static void paths_free(struct paths *p)
     free(p->v);
 }
 
-static int is_image_name(const char *s)
-{
-    const char *dot = strrchr(s, '.');
-    return dot &&
-           (!strcasecmp(dot, ".png") || !strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg"));
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int list_dir(const char *dir, struct paths *out, int depth)
-{
-    if (depth > 32) return error_set(ERR_INPUT, dir, "folders nested too deep");
-    DIR *d = opendir(dir);
-    if (!d) return error_set_errno(ERR_INPUT, dir, "cannot open folder");
-    for (struct dirent *e; (e = readdir(d));) {
-        if (e->d_name[0] == '.') continue;
-        char *p = path_join(dir, e->d_name);
-        struct stat st;
-        if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
-            int rc = list_dir(p, out, depth + 1);
-            free(p);
-            if (rc < 0) {
-                closedir(d);
-                return rc;
-            }
-        } else if (is_image_name(e->d_name)) {
-            paths_add(out, p);
-        } else {
-            free(p);
-        }
-    }
-    closedir(d);
-    return 0;
-}
-
-/* Reads FILES.txt (one path per line, blank lines skipped) or lists DIR. */
+/* Reads FILES.txt (one path per line, blank lines skipped) or lists DIR (as
+ * `interp embed` read it): core/dataset.h. */
 static int load_image_list(const char *src, struct paths *out)
 {
     struct stat st;
     if (stat(src, &st) != 0) return error_set_errno(ERR_INPUT, src, "cannot read");
-    if (S_ISDIR(st.st_mode)) {
-        if (list_dir(src, out, 0) < 0) return ERR_INPUT;
-        qsort(out->v, out->n, sizeof *out->v, cmp_str);
-        return 0;
-    }
-    FILE *fp = fopen(src, "r");
-    if (!fp) return error_set_errno(ERR_INPUT, src, "cannot open");
-    char *dir = xstrdup(src), *slash = strrchr(dir, '/');
-    if (slash)
-        slash[1] = 0;
-    else
-        dir[0] = 0;
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    while ((len = getline(&line, &cap, fp)) >= 0) {
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-            line[--len] = 0;
-        if (len == 0) continue;
-        /* relative: from the current folder when it exists there, else from
-         * the list's folder */
-        if (line[0] != '/' && dir[0] && access(line, F_OK) != 0)
-            paths_add(out, xasprintf("%s%s", dir, line));
-        else
-            paths_add(out, xstrdup(line));
-    }
-    free(line);
-    free(dir);
-    int err = ferror(fp);
-    fclose(fp);
-    if (err) return error_set(ERR_FAIL, src, "read error");
+    struct dataset ds;
+    int rc = S_ISDIR(st.st_mode) ? dataset_scan(src, 0, &ds) : dataset_read_list(src, &ds);
+    if (rc) return rc;
+    out->v = ds.files, out->n = ds.n; /* taken over */
+    ds.files = NULL, ds.n = 0;
+    dataset_release(&ds);
     return 0;
 }
 

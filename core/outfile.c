@@ -227,3 +227,13 @@ char *path_join(const char *dir, const char *name)
     if (n == 0) return xstrdup(name);
     return xasprintf("%s%s%s", dir, dir[n - 1] == '/' ? "" : "/", name);
 }
+
+int outfile_write_lines(const char *path, char *const *lines, size_t n)
+{
+    struct outfile of;
+    int rc = outfile_open(&of, path);
+    if (rc) return rc;
+    for (size_t i = 0; i < n; i++)
+        fprintf(of.fp, "%s\n", lines[i]);
+    return outfile_commit(&of);
+}

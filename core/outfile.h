@@ -15,6 +15,7 @@
 #ifndef INTERP_OUTFILE_H
 #define INTERP_OUTFILE_H
 
+#include <stddef.h>
 #include <stdio.h>
 
 struct outfile {
@@ -32,6 +33,10 @@ int outfile_open(struct outfile *of, const char *path);
 int outfile_commit(struct outfile *of);
 /* Closes and removes the temporary; releases `of`. Safe on a released one. */
 void outfile_abort(struct outfile *of);
+
+/* Writes lines[0..n) to path, one per line (atomically, as above): the
+ * files that list one name per row (files.txt, classes.txt). */
+int outfile_write_lines(const char *path, char *const *lines, size_t n);
 
 /* Removes every temporary still open. Async-signal-safe: the CLI calls it from
  * its SIGINT/SIGTERM handler before exiting. */

@@ -68,6 +68,21 @@ char *xasprintf(const char *fmt, ...)
     return s;
 }
 
+void strv_appendf(char ***v, size_t *n, const char *fmt, ...)
+{
+    va_list ap, ap2;
+    va_start(ap, fmt);
+    va_copy(ap2, ap);
+    int len = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    ASSERT(len >= 0);
+    char *s = xmalloc((size_t)len + 1);
+    vsnprintf(s, (size_t)len + 1, fmt, ap2);
+    va_end(ap2);
+    *v = xrealloc(*v, sizeof(char *) * (*n + 1));
+    (*v)[(*n)++] = s;
+}
+
 int mul_ok(size_t a, size_t b, size_t *out)
 {
     size_t r;
@@ -142,8 +157,9 @@ static void *alloc_checked(size_t n, int zero, const char *path, const char *wha
         return NULL;
     }
     void *p = zero ? calloc(n ? n : 1, 1) : malloc(n ? n : 1);
-    if (!p) error_set(ERR_FAIL, path, "out of memory allocating %.1f MiB for %s",
-                      n / 1048576.0, what);
+    if (!p)
+        error_set(ERR_FAIL, path, "out of memory allocating %.1f MiB for %s", n / 1048576.0,
+                  what);
     return p;
 }
 

@@ -23,9 +23,9 @@
 #endif
 
 /* Broken internal invariant = bug: print file:line and abort. */
-#define BUG_ON(cond)                                                           \
-    do {                                                                       \
-        if (cond) interp_bug(__FILE__, __LINE__, #cond);                       \
+#define BUG_ON(cond)                                                                           \
+    do {                                                                                       \
+        if (cond) interp_bug(__FILE__, __LINE__, #cond);                                       \
     } while (0)
 #define ASSERT(cond) BUG_ON(!(cond))
 _Noreturn void interp_bug(const char *file, int line, const char *what);
@@ -35,6 +35,10 @@ void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Appends a formatted string (owned by the array) to the array *v of *n
+ * strings, growing it by one: lists of notes and warnings. */
+void strv_appendf(char ***v, size_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Threads an OpenMP region uses: `requested` when > 0, else the OpenMP
  * default (OMP_NUM_THREADS or the cores); 1 in a build without OpenMP. */

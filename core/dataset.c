@@ -1,0 +1,251 @@
+/* dataset.c - the one walker of image folders: class folders in sorted
+ * order, each class's images sorted by name, and what was passed over noted
+ * for the caller (the library never prints).
+ */
+#include "dataset.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "outfile.h"
+#include "util.h"
+
+#define IMAGE_EXTS ".png/.jpg/.jpeg"
+
+int dataset_is_image_name(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    return dot &&
+           (!strcasecmp(dot, ".png") || !strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg"));
+}
+
+static int is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+struct strs {
+    char **s;
+    size_t n, cap;
+};
+
+static void strs_push(struct strs *l, char *s)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 16;
+        l->s = xrealloc(l->s, sizeof(char *) * l->cap);
+    }
+    l->s[l->n++] = s;
+}
+
+static void strs_release(struct strs *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->s[i]);
+    free(l->s);
+    memset(l, 0, sizeof *l);
+}
+
+void dataset_release(struct dataset *ds)
+{
+    if (!ds) return;
+    for (size_t i = 0; i < ds->n; i++)
+        free(ds->files[i]);
+    free(ds->files);
+    free(ds->labels);
+    for (size_t i = 0; i < ds->nclasses; i++)
+        free(ds->classes[i]);
+    free(ds->classes);
+    for (size_t i = 0; i < ds->nnotes; i++)
+        free(ds->notes[i]);
+    free(ds->notes);
+    memset(ds, 0, sizeof *ds);
+}
+
+/* The sub-folders of root (names) and how many other entries it has. */
+static int list_folders(const char *root, struct strs *folders, size_t *loose)
+{
+    DIR *d = opendir(root);
+    if (!d) return error_set_errno(ERR_INPUT, root, "cannot open folder");
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char *pth = path_join(root, e->d_name);
+        if (is_dir(pth))
+            strs_push(folders, xstrdup(e->d_name));
+        else
+            (*loose)++;
+        free(pth);
+    }
+    closedir(d);
+    if (folders->n) qsort(folders->s, folders->n, sizeof(char *), cmp_str);
+    return 0;
+}
+
+/* Appends dir's images (full paths, sorted) to files; counts what is not an
+ * image. *example receives the first non-image file (owned) when NULL. */
+static int list_images(const char *dir, struct strs *files, size_t *skipped, size_t *subdirs,
+                       char **example)
+{
+    DIR *d = opendir(dir);
+    if (!d) return error_set_errno(ERR_INPUT, dir, "cannot open folder");
+    size_t before = files->n;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char *pth = path_join(dir, e->d_name);
+        if (is_dir(pth)) {
+            (*subdirs)++;
+            free(pth);
+        } else if (dataset_is_image_name(e->d_name)) {
+            strs_push(files, pth);
+        } else {
+            if (!(*skipped)++ && !*example)
+                *example = pth;
+            else
+                free(pth);
+        }
+    }
+    closedir(d);
+    if (files->n > before) qsort(files->s + before, files->n - before, sizeof(char *), cmp_str);
+    return 0;
+}
+
+int dataset_scan(const char *root, unsigned flags, struct dataset *ds)
+{
+    memset(ds, 0, sizeof *ds);
+    if (!is_dir(root)) {
+        struct stat st;
+        if (stat(root, &st) != 0) return error_set_errno(ERR_INPUT, root, "cannot open");
+        return error_set(ERR_INPUT, root,
+                         (flags & DATASET_CLASSES)
+                             ? "not a folder: expected a folder with one folder of images per "
+                               "class"
+                             : "not a folder");
+    }
+    struct strs folders = {0}, files = {0};
+    char *example = NULL;
+    size_t cap = 0;
+    int rc = list_folders(root, &folders, &ds->loose);
+    if (rc) goto fail;
+    if (!folders.n && (flags & DATASET_CLASSES)) {
+        rc = error_set(ERR_INPUT, root,
+                       "no class folders: expected one folder of images per class "
+                       "(Keras's layout, e.g. %s/cat/1.png)",
+                       root);
+        goto fail;
+    }
+    if (!folders.n) { /* a plain folder of images */
+        size_t skipped = 0, subdirs = 0;
+        if ((rc = list_images(root, &files, &skipped, &subdirs, &example))) goto fail;
+        ds->skipped = skipped;
+        if (!files.n) {
+            rc = error_set(ERR_INPUT, root, "no .png or .jpg images found");
+            goto fail;
+        }
+        ds->files = files.s, ds->n = files.n;
+        free(example);
+        return 0;
+    }
+    if (ds->loose)
+        strv_appendf(&ds->notes, &ds->nnotes, "%s: %zu file%s beside the class folders ignored",
+                     root, ds->loose, ds->loose == 1 ? "" : "s");
+    for (size_t k = 0; k < folders.n; k++) {
+        char *sub = path_join(root, folders.s[k]);
+        size_t before = files.n;
+        rc = list_images(sub, &files, &ds->skipped, &ds->subdirs, &example);
+        if (!rc && files.n == before) {
+            ds->empty++;
+            strv_appendf(&ds->notes, &ds->nnotes,
+                         "%s: no " IMAGE_EXTS " images: class %zu has no members", sub, k);
+        }
+        free(sub);
+        if (rc) goto fail;
+        if (files.n > cap) {
+            cap = files.cap;
+            ds->labels = xrealloc(ds->labels, sizeof(int32_t) * cap);
+        }
+        for (size_t i = before; i < files.n; i++)
+            ds->labels[i] = (int32_t)k;
+    }
+    if (ds->skipped)
+        strv_appendf(&ds->notes, &ds->nnotes,
+                     "skipped %zu file%s that %s not " IMAGE_EXTS " (e.g. %s)", ds->skipped,
+                     ds->skipped == 1 ? "" : "s", ds->skipped == 1 ? "is" : "are", example);
+    if (ds->subdirs)
+        strv_appendf(
+            &ds->notes, &ds->nnotes,
+            "%zu folder%s inside class folders not read (one level of class folders only)",
+            ds->subdirs, ds->subdirs == 1 ? "" : "s");
+    free(example);
+    example = NULL;
+    if (!files.n) {
+        if (flags & DATASET_CLASSES)
+            rc = error_set(ERR_INPUT, root, "no " IMAGE_EXTS " images in its %zu class folders",
+                           folders.n);
+        else
+            rc = error_set(ERR_INPUT, root, "no .png or .jpg images found");
+        goto fail;
+    }
+    ds->files = files.s, ds->n = files.n;
+    ds->classes = folders.s, ds->nclasses = folders.n;
+    return 0;
+fail:
+    free(example);
+    strs_release(&folders);
+    strs_release(&files);
+    dataset_release(ds);
+    return rc;
+}
+
+int dataset_read_list(const char *path, struct dataset *ds)
+{
+    memset(ds, 0, sizeof *ds);
+    FILE *fp = fopen(path, "r");
+    if (!fp) return error_set_errno(ERR_INPUT, path, "cannot open");
+    input_register(path);
+    struct strs files = {0};
+    char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+    if (slash)
+        slash[1] = 0;
+    else
+        dir[0] = 0;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    while ((len = getline(&line, &cap, fp)) >= 0) {
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = 0;
+        if (len == 0) continue;
+        /* relative: from the current folder when it exists there, else from
+         * the list's folder (a list written beside its images) */
+        if (line[0] != '/' && dir[0] && access(line, F_OK) != 0)
+            strs_push(&files, xasprintf("%s%s", dir, line));
+        else
+            strs_push(&files, xstrdup(line));
+    }
+    free(line);
+    free(dir);
+    int err = ferror(fp);
+    fclose(fp);
+    if (err) {
+        strs_release(&files);
+        return error_set(ERR_FAIL, path, "read error");
+    }
+    if (!files.n) return error_set(ERR_INPUT, path, "no image paths in the list");
+    ds->files = files.s, ds->n = files.n;
+    return 0;
+}

@@ -1,0 +1,66 @@
+/* dataset.h - the images of a data set and their labels: a folder of class
+ * folders (Keras's image_dataset_from_directory layout), a folder of images,
+ * or a list file with one path per line. One walker for every command that
+ * reads many images (embed, report, and the sharded runs).
+ *
+ *     struct dataset ds;
+ *     if (dataset_scan("data/test", DATASET_CLASSES, &ds) < 0) ... error_message() ...
+ *     for (size_t i = 0; i < ds.nnotes; i++) warn(ds.notes[i]);
+ *     for (size_t i = 0; i < ds.n; i++) use(ds.files[i], ds.labels[i]);
+ *     dataset_release(&ds);
+ *
+ * Class folders: class id = index of the folder name in sorted (byte) order;
+ * a class's images are its files with an image extension, sorted by name
+ * (sub-folders are not read); names starting with '.' are ignored. A class
+ * folder without images keeps its id, so ids still match the model's.
+ */
+#ifndef INTERP_DATASET_H
+#define INTERP_DATASET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct dataset {
+    char **files; /* n image paths, in row order (owned) */
+    size_t n;
+    int32_t *labels; /* n class ids; NULL when the images are not in class folders */
+    char **classes;  /* class folder names, sorted (owned); NULL without class folders */
+    size_t nclasses;
+    /* What the scan passed over, for the caller to report: */
+    size_t skipped; /* files in class folders without an image extension */
+    size_t loose;   /* files beside the class folders */
+    size_t subdirs; /* folders inside class folders */
+    size_t empty;   /* class folders without images */
+    char **notes;   /* one sentence per thing passed over, in scan order (owned) */
+    size_t nnotes;
+};
+
+enum {
+    /* The folder must hold class folders (an error otherwise); without this
+     * flag a folder without sub-folders is read as a plain folder of images. */
+    DATASET_CLASSES = 1,
+};
+
+/* Lists the images under root into *ds (zeroed first). With class folders
+ * (required by DATASET_CLASSES, else taken when root has any sub-folder),
+ * fills labels and classes; otherwise reads root's images, unlabelled.
+ * ERR_INPUT (path = root) when root is missing or not a folder, a folder
+ * cannot be opened, DATASET_CLASSES finds no class folder, or no image is
+ * found. *ds is released on failure. */
+int dataset_scan(const char *root, unsigned flags, struct dataset *ds);
+
+/* Reads a list file: one image path per line (blank lines skipped, CR LF
+ * accepted); no labels. A relative path that does not exist from the
+ * current folder is taken from the list's folder (a files.txt written beside
+ * its images). ERR_INPUT when the list cannot be opened or lists no path.
+ * Registers the list as an input (outfile.h). */
+int dataset_read_list(const char *path, struct dataset *ds);
+
+/* Frees what *ds holds and zeroes it; a zeroed dataset is a no-op. */
+void dataset_release(struct dataset *ds);
+
+/* Whether a file name has an image extension interp reads (.png, .jpg,
+ * .jpeg; case-insensitive). */
+int dataset_is_image_name(const char *name);
+
+#endif

@@ -41,10 +41,10 @@ CFLAGS  += -fopenmp
 LDFLAGS += -fopenmp
 endif
 
-# The library: every .c in core/, analysis/, plots/, plus the ONNX schema
+# The library: every .c in core/, analysis/, plots/, report/, plus the ONNX schema
 # compiled by protoc-c at build time (never committed).
 GEN_SRC := $(B)/gen/onnx.pb-c.c
-LIB_SRC := $(wildcard core/*.c analysis/*.c plots/*.c)
+LIB_SRC := $(wildcard core/*.c analysis/*.c plots/*.c report/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o) $(B)/gen/onnx.pb-c.o
 CLI_SRC := $(wildcard cli/*.c)
 CLI_OBJ := $(CLI_SRC:%.c=$(B)/%.o)
@@ -217,7 +217,7 @@ install: interp
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib
 	install -m 755 interp $(DESTDIR)$(PREFIX)/bin/interp
 	install -m 644 $(B)/libinterp.a $(DESTDIR)$(PREFIX)/lib/libinterp.a
-	for d in core analysis plots; do \
+	for d in core analysis plots report; do \
 	    install -d $(DESTDIR)$(PREFIX)/include/interp/$$d && \
 	    install -m 644 $$d/*.h $(DESTDIR)$(PREFIX)/include/interp/$$d/ || exit 1; \
 	done
@@ -226,7 +226,7 @@ clean:
 	rm -rf build build-debug build-fuzz interp demo-out
 
 format:
-	clang-format -i core/*.[ch] analysis/*.[ch] plots/*.[ch] cli/*.[ch] tests/*.c
+	clang-format -i core/*.[ch] analysis/*.[ch] plots/*.[ch] report/*.[ch] cli/*.[ch] tests/*.c
 
 .PHONY: all check test check-asan check-valgrind check-valgrind-ci fuzz fuzz-build fuzz-deps fuzz-regress demo deps fixtures \
         install clean format

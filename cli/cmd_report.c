@@ -10,7 +10,7 @@
 #include "../core/array.h"
 #include "../core/error.h"
 #include "../core/util.h"
-#include "../plots/report.h"
+#include "../report/report.h"
 #include "cli.h"
 
 static const char USAGE[] =

@@ -24,6 +24,13 @@ static inline uint64_t splitmix64(uint64_t *x)
     return z ^ (z >> 31);
 }
 
+/* A value in [0, n) from the splitmix64 stream *x, by modulo (biased by
+ * less than n / 2^64). The report's seeded samples and picks draw from it. */
+static inline uint64_t splitmix64_below(uint64_t *x, uint64_t n)
+{
+    return splitmix64(x) % n;
+}
+
 static inline void rng_seed(struct rng *r, uint64_t seed)
 {
     for (int i = 0; i < 4; i++)

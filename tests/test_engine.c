@@ -13,6 +13,7 @@
 #include "../core/graph.h"
 #include "../core/image.h"
 #include "../core/model.h"
+#include "../core/rng.h"
 #include "../core/util.h"
 
 #define MDIR "fixtures/models/"
@@ -467,16 +468,16 @@ struct fd_case {
     int op;
 };
 
-static uint64_t rng_state = 88172645463325252ULL;
+/* the library's generator (core/rng.h), one seeded stream for the file */
+static struct rng test_rng = {{0x9E3779B97F4A7C15ULL, 0xBF58476D1CE4E5B9ULL,
+                               0x94D049BB133111EBULL, 0x2545F4914F6CDD1DULL}};
 static double urand(void)
 {
-    rng_state ^= rng_state << 13, rng_state ^= rng_state >> 7, rng_state ^= rng_state << 17;
-    return (rng_state >> 11) * (1.0 / 9007199254740992.0);
+    return rng_uniform(&test_rng);
 }
 static float nrand(void)
 {
-    double u = urand() + 1e-12, v = urand();
-    return (float)(sqrt(-2 * log(u)) * cos(6.283185307179586 * v));
+    return (float)rng_normal(&test_rng);
 }
 /* values spread apart (|x| >= 0.1, distinct by >= 0.02) for kinked ops */
 static void fill_kinkfree(float *x, size_t n)

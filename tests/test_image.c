@@ -15,6 +15,7 @@
 
 #include "../core/error.h"
 #include "../core/image.h"
+#include "../core/rng.h"
 #include "../core/util.h"
 
 #define DIR "fixtures/images/"
@@ -401,10 +402,11 @@ Test(image, png_write_round_trips)
     cr_assert(mkdtemp(dir));
     int w = 19, h = 13;
     uint8_t pix[19 * 13 * 4];
-    srand(7);
+    struct rng g;
+    rng_seed(&g, 7);
     for (int ch = 1; ch <= 4; ch++) {
         for (int i = 0; i < w * h * ch; i++)
-            pix[i] = (uint8_t)(rand() & 0xFF);
+            pix[i] = (uint8_t)(rng_next(&g) & 0xFF);
         snprintf(path, sizeof path, "%s/out%d.png", dir, ch);
         cr_assert_eq(png_write8(path, pix, w, h, ch), 0, "%s", error_message());
         struct image *im = image_load(path);
@@ -421,7 +423,7 @@ Test(image, png_write_round_trips)
     }
     uint16_t p16[19 * 13];
     for (int i = 0; i < w * h; i++)
-        p16[i] = (uint16_t)(rand() & 0xFFFF);
+        p16[i] = (uint16_t)(rng_next(&g) & 0xFFFF);
     p16[0] = 0, p16[1] = 65535, p16[2] = 256, p16[3] = 1;
     snprintf(path, sizeof path, "%s/out16.png", dir);
     cr_assert_eq(png_write16_gray(path, p16, w, h), 0, "%s", error_message());

@@ -9,13 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fixture.h"
 #include "../analysis/occlusion.h"
 #include "../core/array.h"
 #include "../core/error.h"
 #include "../core/graph_region.h"
 #include "../core/model.h"
+#include "../core/rng.h"
 #include "../core/util.h"
+#include "fixture.h"
 
 #define CDIR "fixtures/cam/"
 
@@ -40,7 +41,8 @@ static void occlusion_model(const char *name)
     struct model *m = model_load(mpath);
     cr_assert(m, "%s: %s", mpath, error_message());
     struct occlusion_params p = occlusion_params_default();
-    p.patch = cam_meta_int(name, "patch"), p.stride = cam_meta_int(name, "stride"), p.batch = 16;
+    p.patch = cam_meta_int(name, "patch"), p.stride = cam_meta_int(name, "stride"),
+    p.batch = 16;
     struct model_prep prep = model_prep_default();
     struct occlusion *inc = occlusion_new(m, &p, &prep);
     cr_assert(inc, "%s", error_message());
@@ -48,7 +50,8 @@ static void occlusion_model(const char *name)
     p.exact = 1;
     struct occlusion *full = occlusion_new(m, &p, &prep);
     cr_assert(full, "%s", error_message());
-    struct array *in = cam_ref_load(name, "input.npy"), *ref = cam_ref_load(name, "occlusion.npy");
+    struct array *in = cam_ref_load(name, "input.npy"),
+                 *ref = cam_ref_load(name, "occlusion.npy");
     struct array *grid = cam_ref_load(name, "occlusion_grid.npy");
     cr_assert_eq(grid->shape[2], (size_t)inc->ny, "%s: grid rows", name);
     cr_assert_eq(grid->shape[3], (size_t)inc->nx, "%s: grid columns", name);
@@ -124,9 +127,10 @@ static void region_model(const char *path)
     int score = model_logits(m);
     size_t item = model_tensor_item(m, model_input(m)), L = model_tensor_item(m, score);
     float *x = xmalloc(sizeof(float) * item);
-    srand(7);
+    struct rng g;
+    rng_seed(&g, 7);
     for (size_t i = 0; i < item; i++)
-        x[i] = (float)rand() / RAND_MAX;
+        x[i] = (float)rng_uniform(&g);
     const int geo[][2] = {{1, 5}, {3, 2}, {5, 7}, {8, 4}, {in.h < in.w ? in.h : in.w, 1}};
     float fill[4] = {2.0f, -1.0f, 0.25f, 0};
     for (size_t gi = 0; gi < sizeof geo / sizeof geo[0]; gi++) {

@@ -190,6 +190,13 @@ const char *op_name(enum op_type op)
                                           [OP_SIGMOID] = "Sigmoid",
                                           [OP_TANH] = "Tanh",
                                           [OP_CLIP] = "Clip",
+                                          [OP_ELU] = "Elu",
+                                          [OP_SELU] = "Selu",
+                                          [OP_SOFTPLUS] = "Softplus",
+                                          [OP_SOFTSIGN] = "Softsign",
+                                          [OP_HARDSIGMOID] = "HardSigmoid",
+                                          [OP_EXP] = "Exp",
+                                          [OP_GELU] = "Gelu",
                                           [OP_SOFTMAX] = "Softmax",
                                           [OP_COPY] = "Copy",
                                           [OP_MAXPOOL] = "MaxPool",
@@ -202,6 +209,7 @@ const char *op_name(enum op_type op)
                                           [OP_DIV] = "Div",
                                           [OP_TRANSPOSE] = "Transpose",
                                           [OP_CONCAT] = "Concat",
-                                          [OP_PAD] = "Pad"};
+                                          [OP_PAD] = "Pad",
+                                          [OP_SLICE] = "Slice"};
     return (unsigned)op < OP_COUNT ? names[op] : "?";
 }

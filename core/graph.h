@@ -30,6 +30,13 @@ enum op_type {
     OP_SIGMOID,
     OP_TANH,
     OP_CLIP,
+    OP_ELU,  /* alpha */
+    OP_SELU, /* alpha, gamma */
+    OP_SOFTPLUS,
+    OP_SOFTSIGN,
+    OP_HARDSIGMOID, /* max(0, min(1, alpha x + beta)) */
+    OP_EXP,
+    OP_GELU, /* exact (erf) or, with approximate, the tanh form */
     OP_SOFTMAX,
     OP_COPY, /* Identity, Dropout, Flatten, Reshape, Squeeze, Unsqueeze */
     OP_MAXPOOL,
@@ -42,9 +49,30 @@ enum op_type {
     OP_DIV,
     OP_TRANSPOSE,
     OP_CONCAT,
-    OP_PAD, /* constant-mode Pad (PyTorch exports avg_pool's count_include_pad this way) */
+    OP_PAD,   /* constant-mode Pad (PyTorch exports avg_pool's count_include_pad this way) */
+    OP_SLICE, /* a window of the item dims, steps of 1 (Keras's Cropping2D, CenterCrop) */
     OP_COUNT
 };
+
+/* The case labels of the pointwise activations (act_forward/act_backward),
+ * for the switches that dispatch them; op_is_pointwise says the same. */
+#define OP_CASES_POINTWISE                                                                     \
+    case OP_RELU:                                                                              \
+    case OP_LEAKYRELU:                                                                         \
+    case OP_SIGMOID:                                                                           \
+    case OP_TANH:                                                                              \
+    case OP_CLIP:                                                                              \
+    case OP_ELU:                                                                               \
+    case OP_SELU:                                                                              \
+    case OP_SOFTPLUS:                                                                          \
+    case OP_SOFTSIGN:                                                                          \
+    case OP_HARDSIGMOID:                                                                       \
+    case OP_EXP:                                                                               \
+    case OP_GELU
+static inline int op_is_pointwise(enum op_type op)
+{
+    return op >= OP_RELU && op <= OP_GELU;
+}
 
 struct tensor {
     char *name;
@@ -80,8 +108,11 @@ struct bn_params {
         *b; /* y = a[c] * x + b[c], a = scale / sqrt(var + eps), b = bias - mean * a */
 };
 struct act_params {
-    float alpha;  /* LeakyRelu */
-    float lo, hi; /* Clip */
+    float alpha;     /* LeakyRelu, Elu, Selu, HardSigmoid */
+    float beta;      /* HardSigmoid */
+    float gamma;     /* Selu */
+    float lo, hi;    /* Clip */
+    int approximate; /* Gelu: the tanh form */
 };
 struct softmax_params {
     size_t outer, len, inner; /* per item: outer x len x inner, softmax over len */
@@ -353,6 +384,10 @@ void concat_backward(float *const *dinputs, const float *dout, const struct conc
 /* inp n x in_dims -> out n x out_dims, `value` outside */
 void pad_forward(float *out, const float *inp, const struct pad_params *p, int n);
 void pad_backward(float *dinp, const float *dout, const struct pad_params *p, int n);
+/* Slice (the window at p->begin of out_dims, in in_dims): inp n x in_dims ->
+ * out n x out_dims; backward accumulates dout into the window of dinp. */
+void slice_forward(float *out, const float *inp, const struct pad_params *p, int n);
+void slice_backward(float *dinp, const float *dout, const struct pad_params *p, int n);
 
 /* Load-time evaluation of shape subgraphs (Shape, Gather, Unsqueeze, Squeeze,
  * Concat, Reshape, Cast, Slice, Identity, Constant-valued arithmetic) whose

@@ -384,7 +384,21 @@ static int build_act(struct graph_builder *gb, const struct attrs *n, struct nod
     int opset = n->opset;
     if (need_batched(gb, nd, 0, 1, G_MAX_DIMS)) return ERR_INPUT;
     struct act_params *p = &nd->p.act;
-    p->alpha = attr_f(n, "alpha", 0.01f);
+    /* ONNX's defaults per op */
+    p->alpha = attr_f(n, "alpha",
+                      nd->op == OP_ELU           ? 1.0f
+                      : nd->op == OP_SELU        ? 1.67326319217681884765625f
+                      : nd->op == OP_HARDSIGMOID ? 0.2f
+                                                 : 0.01f);
+    p->beta = attr_f(n, "beta", 0.5f);
+    p->gamma = attr_f(n, "gamma", 1.05070102214813232421875f);
+    if (nd->op == OP_GELU) {
+        char ap[16];
+        attr_s(n, "approximate", ap, sizeof ap);
+        if (ap[0] && strcmp(ap, "none") && strcmp(ap, "tanh"))
+            return gb_error(gb, "approximate '%s' is not supported (none, tanh)", ap);
+        p->approximate = !strcmp(ap, "tanh");
+    }
     if (nd->op == OP_CLIP) {
         p->lo = -INFINITY, p->hi = INFINITY;
         if (opset < 11) {
@@ -807,6 +821,73 @@ static int build_copy(struct graph_builder *gb, const struct attrs *n, struct no
     return 0;
 }
 
+/* Slice of an activation along its item axes, steps of 1: inputs data,
+ * starts, ends[, axes[, steps]] as constant lists (opset 10 on), attributes
+ * starts, ends, axes before. Starts and ends are clamped to each dimension
+ * as ONNX says; the batch axis cannot be sliced. */
+static int build_slice(struct graph_builder *gb, const struct attrs *n, struct node *nd)
+{
+    if (need_batched(gb, nd, 0, 2, G_MAX_DIMS)) return ERR_INPUT;
+    struct tensor *x = in_t(gb, nd, 0);
+    int64_t st[G_MAX_DIMS], en[G_MAX_DIMS], ax[G_MAX_DIMS], sp[G_MAX_DIMS];
+    int k, ke, ka = -1, ks = -1;
+    if (n->opset < 10) {
+        k = attr_ints(n, "starts", st, G_MAX_DIMS);
+        ke = attr_ints(n, "ends", en, G_MAX_DIMS);
+        ka = attr_ints(n, "axes", ax, G_MAX_DIMS);
+    } else {
+        const struct tensor *t[4];
+        int *cnt[4] = {&k, &ke, &ka, &ks};
+        int64_t *dst[4] = {st, en, ax, sp};
+        for (int i = 0; i < 4; i++) {
+            t[i] = i + 1 < nd->nin ? in_t(gb, nd, i + 1) : NULL;
+            *cnt[i] = -1;
+            if (!t[i]) continue;
+            if (t[i]->batched || !t[i]->is_int || t[i]->ndim != 1 || t[i]->item > G_MAX_DIMS)
+                return gb_error(gb, "starts, ends, axes and steps must be constant lists");
+            *cnt[i] = (int)t[i]->item;
+            memcpy(dst[i], t[i]->i64, sizeof(int64_t) * t[i]->item);
+        }
+    }
+    if (k < 0 || k != ke || (ka >= 0 && ka != k) || (ks >= 0 && ks != k))
+        return gb_error(gb, "starts, ends, axes and steps must have the same length");
+    struct pad_params *p = &nd->p.pad;
+    p->ndim = x->ndim - 1;
+    int64_t od[G_MAX_DIMS];
+    od[0] = 1;
+    for (int i = 1; i < x->ndim; i++) {
+        p->in_dims[i - 1] = p->out_dims[i - 1] = od[i] = x->dims[i];
+        p->begin[i - 1] = 0;
+    }
+    int seen[G_MAX_DIMS] = {0};
+    for (int j = 0; j < k; j++) {
+        int64_t a = ka >= 0 ? ax[j] : j;
+        if (a < 0) a += x->ndim;
+        if (a < 0 || a >= x->ndim)
+            return gb_error(gb, "axis %lld is out of range", (long long)a);
+        if (a == 0) return gb_error(gb, "slicing the batch axis is not supported");
+        if (seen[a]++) return gb_error(gb, "axis %lld is listed twice", (long long)a);
+        if (ks >= 0 && sp[j] != 1)
+            return gb_error(gb, "step %lld is not supported (only 1)", (long long)sp[j]);
+        int64_t d = x->dims[a], b0 = st[j], e0 = en[j];
+        if (b0 < 0) b0 += d;
+        if (e0 < 0) e0 += d;
+        b0 = b0 < 0 ? 0 : b0 > d ? d : b0;
+        e0 = e0 < 0 ? 0 : e0 > d ? d : e0;
+        if (e0 <= b0)
+            return gb_error(gb, "the slice of axis %lld (size %lld) is empty", (long long)a,
+                            (long long)d);
+        p->begin[a - 1] = b0;
+        p->out_dims[a - 1] = od[a] = e0 - b0;
+    }
+    out_dims(gb, nd, x->ndim, od);
+    p->in_item = x->item;
+    p->out_item = gb->g->t[nd->out].item;
+    p->value = 0.0f;
+    nd->nin = 1;
+    return 0;
+}
+
 /* ---------------------------------------------------------------- the node table */
 struct op_entry {
     const char *name;
@@ -839,6 +920,14 @@ static const struct op_entry op_table[] = {
     {"Transpose", OP_TRANSPOSE},
     {"Concat", OP_CONCAT},
     {"Pad", OP_PAD},
+    {"Elu", OP_ELU},
+    {"Selu", OP_SELU},
+    {"Softplus", OP_SOFTPLUS},
+    {"Softsign", OP_SOFTSIGN},
+    {"HardSigmoid", OP_HARDSIGMOID},
+    {"Exp", OP_EXP},
+    {"Gelu", OP_GELU},
+    {"Slice", OP_SLICE},
 };
 static const char *const fold_ops[] = {"Shape",   "Gather", "Unsqueeze", "Squeeze",  "Concat",
                                        "Reshape", "Cast",   "Slice",     "Identity", "Add",
@@ -908,12 +997,10 @@ static int build_body(struct graph_builder *gb, const char *op, const int *in,
     g->t[out].producer = g->nn - 1;
     switch (e->op) {
     case OP_CONV: return build_conv(gb, n, nd);
-    case OP_BATCHNORM: return build_batchnorm(gb, n, nd);
-    case OP_RELU:
-    case OP_LEAKYRELU:
-    case OP_SIGMOID:
-    case OP_TANH:
-    case OP_CLIP: return build_act(gb, n, nd);
+    case OP_BATCHNORM:
+        return build_batchnorm(gb, n, nd);
+    OP_CASES_POINTWISE:
+        return build_act(gb, n, nd);
     case OP_SOFTMAX: return build_softmax(gb, n, nd);
     case OP_COPY: return build_copy(gb, n, nd, op);
     case OP_MAXPOOL:
@@ -927,6 +1014,7 @@ static int build_body(struct graph_builder *gb, const char *op, const int *in,
     case OP_TRANSPOSE: return build_transpose(gb, n, nd);
     case OP_CONCAT: return build_concat(gb, n, nd);
     case OP_PAD: return build_pad(gb, n, nd);
+    case OP_SLICE: return build_slice(gb, n, nd);
     default: return gb_error(gb, "internal: no builder");
     }
 }

@@ -13,12 +13,6 @@
 #include "util.h"
 
 /* ---------------------------------------------------------------- layout */
-static int is_pointwise(enum op_type op)
-{
-    return op == OP_RELU || op == OP_LEAKYRELU || op == OP_SIGMOID || op == OP_TANH ||
-           op == OP_CLIP;
-}
-
 /* Transpose of the item dims: (1,2,0) takes C,H,W to H,W,C; (2,0,1) back. */
 static int perm_is(const struct transpose_params *p, int a, int b, int c)
 {
@@ -43,7 +37,7 @@ static int tensor_nhwc(const struct graph *g, int t)
         if (p < 0) return 0;
         const struct node *nd = &g->nodes[p];
         if (nd->op == OP_TRANSPOSE) return perm_is(&nd->p.tr, 1, 2, 0);
-        if (!(is_pointwise(nd->op) || (nd->op == OP_COPY && same_dims(x, &g->t[nd->in[0]]))))
+        if (!(op_is_pointwise(nd->op) || (nd->op == OP_COPY && same_dims(x, &g->t[nd->in[0]]))))
             return 0;
         t = nd->in[0];
     }
@@ -182,12 +176,10 @@ static int region_capable(const struct region_run *r, const struct node *nd, int
     case OP_CONV:
     case OP_MAXPOOL:
     case OP_AVGPOOL:
-    case OP_BATCHNORM: return !in_nhwc && x->batched;
-    case OP_RELU:
-    case OP_LEAKYRELU:
-    case OP_SIGMOID:
-    case OP_TANH:
-    case OP_CLIP: return 1;
+    case OP_BATCHNORM:
+        return !in_nhwc && x->batched;
+    OP_CASES_POINTWISE:
+        return 1;
     case OP_COPY: return same_dims(x, o);
     case OP_ADD:
     case OP_SUB:
@@ -598,11 +590,9 @@ static int region_node(struct region_run *r, const struct node *nd, int i)
         batchnorm_forward(out, box_data(x, i), &p, 1);
         return 0;
     }
-    case OP_RELU:
-    case OP_LEAKYRELU:
-    case OP_SIGMOID:
-    case OP_TANH:
-    case OP_CLIP: act_forward(nd->op, out, box_data(x, i), count, &nd->p.act); return 0;
+    OP_CASES_POINTWISE:
+        act_forward(nd->op, out, box_data(x, i), count, &nd->p.act);
+        return 0;
     case OP_COPY:
     case OP_PAD: memcpy(out, box_data(x, i), sizeof(float) * count); return 0;
     case OP_TRANSPOSE: {
@@ -688,12 +678,12 @@ static void full_node(struct region_run *r, const struct node *nd, int n)
     case OP_CONV:
         conv_forward(out, x, in[1], nd->nin > 2 ? in[2] : NULL, &nd->p.conv, n, r->col);
         break;
-    case OP_BATCHNORM: batchnorm_forward(out, x, &nd->p.bn, n); break;
-    case OP_RELU:
-    case OP_LEAKYRELU:
-    case OP_SIGMOID:
-    case OP_TANH:
-    case OP_CLIP: act_forward(nd->op, out, x, item * (size_t)n, &nd->p.act); break;
+    case OP_BATCHNORM:
+        batchnorm_forward(out, x, &nd->p.bn, n);
+        break;
+    OP_CASES_POINTWISE:
+        act_forward(nd->op, out, x, item * (size_t)n, &nd->p.act);
+        break;
     case OP_SOFTMAX: softmax_forward(out, x, &nd->p.softmax, n); break;
     case OP_COPY: copy_forward(out, x, item, n); break;
     case OP_MAXPOOL: maxpool_forward(out, NULL, x, &nd->p.pool, n); break;
@@ -709,6 +699,7 @@ static void full_node(struct region_run *r, const struct node *nd, int n)
     case OP_TRANSPOSE: transpose_forward(out, x, &nd->p.tr, n); break;
     case OP_CONCAT: concat_forward(out, in, &nd->p.cat, n); break;
     case OP_PAD: pad_forward(out, x, &nd->p.pad, n); break;
+    case OP_SLICE: slice_forward(out, x, &nd->p.pad, n); break;
     default: BUG_ON(1);
     }
 }

@@ -43,6 +43,7 @@ static int find_cam(const struct graph *g)
             const struct node *pn = &g->nodes[p];
             int passthrough = pn->op == OP_MAXPOOL || pn->op == OP_AVGPOOL ||
                               pn->op == OP_GAP || pn->op == OP_TRANSPOSE || pn->op == OP_PAD ||
+                              pn->op == OP_SLICE ||
                               (pn->op == OP_COPY && g->t[pn->in[0]].ndim == 4);
             if (!passthrough || g->t[pn->in[0]].ndim != 4) break;
             t = pn->in[0];
@@ -125,7 +126,8 @@ static struct model *model_wrap(struct graph *g, const char *path)
      * copies) to a final Softmax or Sigmoid, whose input they are. */
     int t = g->output, p;
     while ((p = g->t[t].producer) >= 0 && g->nodes[p].op == OP_COPY &&
-           g->t[g->nodes[p].in[0]].item == g->t[t].item && g->t[g->nodes[p].in[0]].ndim == g->t[t].ndim)
+           g->t[g->nodes[p].in[0]].item == g->t[t].item &&
+           g->t[g->nodes[p].in[0]].ndim == g->t[t].ndim)
         t = g->nodes[p].in[0];
     m->final = MODEL_FINAL_NONE;
     m->logits = g->output;
@@ -283,10 +285,10 @@ struct model_run {
     int nthreads;     /* threads of the forward (the caller + pool workers) */
     size_t per_thread;
     struct pool *pool; /* nthreads - 1 workers, NULL for one thread */
-    float **data;     /* per tensor */
-    float **grad;     /* per tensor (backward runs) */
-    int32_t **argmax; /* per node */
-    char *dep;        /* per tensor: gradient computed by the last backward */
+    float **data;      /* per tensor */
+    float **grad;      /* per tensor (backward runs) */
+    int32_t **argmax;  /* per node */
+    char *dep;         /* per tensor: gradient computed by the last backward */
     /* forward-only runs: Conv [-> BatchNormalization] [-> Relu] chains whose
      * intermediates nobody reads run as one conv with BN folded into its
      * weights and ReLU applied with the bias (fused[i] for the Conv node i) */
@@ -573,8 +575,9 @@ struct model_run *model_run_new(const struct model *m, int max_batch, int flags,
         if (nd->op == OP_CONV && conv_col_floats(&nd->p.conv) > col)
             col = conv_col_floats(&nd->p.conv);
         if (nd->op == OP_CONV) {
-            size_t s = r->fused[i] ? conv_fused_scratch_floats(&r->fused[i]->p, r->fused[i]->pool)
-                                   : conv_fused_scratch_floats(&nd->p.conv, 0);
+            size_t s = r->fused[i]
+                           ? conv_fused_scratch_floats(&r->fused[i]->p, r->fused[i]->pool)
+                           : conv_fused_scratch_floats(&nd->p.conv, 0);
             if (s > per) per = s;
         }
         if (nd->op == OP_MAXPOOL) am += round16(g->t[nd->out].item * (size_t)max_batch);
@@ -727,8 +730,8 @@ static void run_conv(struct model_run *r, int nt, float *out, const float *x, co
                      const float *b, const struct conv_params *p, const struct pool_params *q,
                      int n)
 {
-    struct par_step s = {.r = r, .out = out, .x = x, .w = w, .b = b, .p = p, .q = q, .n = n,
-                         .nt = nt};
+    struct par_step s = {
+        .r = r, .out = out, .x = x, .w = w, .b = b, .p = p, .q = q, .n = n, .nt = nt};
     atomic_init(&s.next, 0);
     if (nt > 1 && conv_forward_units(p, q, n, nt) > 1)
         pool_run(r->pool, conv_step, &s);
@@ -780,12 +783,12 @@ int model_forward(struct model_run *r, const float *input, int n)
                      nd->nin > 2 && nd->in[2] >= 0 ? r->data[nd->in[2]] : NULL, &nd->p.conv,
                      NULL, n);
             break;
-        case OP_BATCHNORM: batchnorm_forward(out, x, &nd->p.bn, n); break;
-        case OP_RELU:
-        case OP_LEAKYRELU:
-        case OP_SIGMOID:
-        case OP_TANH:
-        case OP_CLIP: act_forward(nd->op, out, x, item * (size_t)n, &nd->p.act); break;
+        case OP_BATCHNORM:
+            batchnorm_forward(out, x, &nd->p.bn, n);
+            break;
+        OP_CASES_POINTWISE:
+            act_forward(nd->op, out, x, item * (size_t)n, &nd->p.act);
+            break;
         case OP_SOFTMAX: softmax_forward(out, x, &nd->p.softmax, n); break;
         case OP_COPY: copy_forward(out, x, item, n); break;
         case OP_MAXPOOL:
@@ -795,9 +798,7 @@ int model_forward(struct model_run *r, const float *input, int n)
         case OP_GAP:
             gap_forward(out, x, nd->p.pool.c, (size_t)nd->p.pool.h * nd->p.pool.w, n);
             break;
-        case OP_GEMM:
-            run_gemm(r, nt, out, x, r->data[nd->in[1]], &nd->p.gemm, n);
-            break;
+        case OP_GEMM: run_gemm(r, nt, out, x, r->data[nd->in[1]], &nd->p.gemm, n); break;
         case OP_ADD:
         case OP_SUB:
         case OP_MUL:
@@ -811,6 +812,7 @@ int model_forward(struct model_run *r, const float *input, int n)
             break;
         }
         case OP_PAD: pad_forward(out, x, &nd->p.pad, n); break;
+        case OP_SLICE: slice_forward(out, x, &nd->p.pad, n); break;
         default: BUG_ON(1);
         }
     }
@@ -862,12 +864,10 @@ int model_backward(struct model_run *r, int from, const float *dfrom, int to)
         case OP_CONV:
             conv_backward(dx[0], dout, r->data[nd->in[1]], &nd->p.conv, n, r->col);
             break;
-        case OP_BATCHNORM: batchnorm_backward(dx[0], dout, &nd->p.bn, n); break;
-        case OP_RELU:
-        case OP_LEAKYRELU:
-        case OP_SIGMOID:
-        case OP_TANH:
-        case OP_CLIP:
+        case OP_BATCHNORM:
+            batchnorm_backward(dx[0], dout, &nd->p.bn, n);
+            break;
+        OP_CASES_POINTWISE:
             act_backward(nd->op, dx[0], dout, out, x, item * (size_t)n, &nd->p.act);
             break;
         case OP_SOFTMAX: softmax_backward(dx[0], dout, out, &nd->p.softmax, n); break;
@@ -887,6 +887,7 @@ int model_backward(struct model_run *r, int from, const float *dfrom, int to)
         case OP_TRANSPOSE: transpose_backward(dx[0], dout, &nd->p.tr, n); break;
         case OP_CONCAT: concat_backward(dx, dout, &nd->p.cat, n); break;
         case OP_PAD: pad_backward(dx[0], dout, &nd->p.pad, n); break;
+        case OP_SLICE: slice_backward(dx[0], dout, &nd->p.pad, n); break;
         default: BUG_ON(1);
         }
     }

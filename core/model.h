@@ -68,8 +68,8 @@ const struct graph *model_graph(const struct model *m);
 int model_num_classes(const struct model *m); /* floats per item of model_logits */
 /* Default Grad-CAM layer: the last 4-D activation before the spatial
  * dimensions collapse (the first Flatten/Reshape/GlobalAveragePool/Gemm that
- * takes a 4-D input), walking back through pooling, Pad, Dropout/Identity
- * and Transpose: the post-activation output of the last conv block, before its
+ * takes a 4-D input), walking back through pooling, Pad, Slice (a crop),
+ * Dropout/Identity and Transpose: the post-activation output of the last conv block, before its
  * pooling. -1 when the model has none. */
 int model_default_cam_layer(const struct model *m);
 /* Default latent: the input of the last Gemm/MatMul. -1 when none. */

@@ -586,3 +586,48 @@ void pad_backward(float *dinp, const float *dout, const struct pad_params *p, in
         }
     }
 }
+
+/* ---------------------------------------------------------------- Slice */
+/* The window of a slice as the inner part of a pad: the same iterator walks
+ * the window's rows and gives each row's offset in the full tensor. */
+static struct pad_params slice_as_pad(const struct pad_params *p)
+{
+    struct pad_params q = *p;
+    memcpy(q.in_dims, p->out_dims, sizeof q.in_dims);
+    memcpy(q.out_dims, p->in_dims, sizeof q.out_dims);
+    q.in_item = p->out_item, q.out_item = p->in_item;
+    return q;
+}
+
+/* inp n x in_dims -> out n x out_dims: the window at p->begin */
+void slice_forward(float *out, const float *inp, const struct pad_params *p, int n)
+{
+    struct pad_params q = slice_as_pad(p);
+    for (int b = 0; b < n; b++) {
+        float *o = out + (size_t)b * p->out_item;
+        const float *x = inp + (size_t)b * p->in_item;
+        struct pad_iter it;
+        pad_iter_init(&it, &q);
+        for (size_t r = 0; r < it.rows; r++, pad_iter_next(&it))
+            memcpy(o + r * it.len, x + pad_iter_offset(&it), sizeof(float) * it.len);
+    }
+}
+
+/* dout n x out_dims -> dinp n x in_dims (accumulated into the window) */
+void slice_backward(float *dinp, const float *dout, const struct pad_params *p, int n)
+{
+    if (!dinp) return;
+    struct pad_params q = slice_as_pad(p);
+    for (int b = 0; b < n; b++) {
+        const float *g = dout + (size_t)b * p->out_item;
+        float *d = dinp + (size_t)b * p->in_item;
+        struct pad_iter it;
+        pad_iter_init(&it, &q);
+        for (size_t r = 0; r < it.rows; r++, pad_iter_next(&it)) {
+            float *dst = d + pad_iter_offset(&it);
+            const float *src = g + r * it.len;
+            for (size_t k = 0; k < it.len; k++)
+                dst[k] += src[k];
+        }
+    }
+}

@@ -222,6 +222,10 @@ Test(engine, forward_nhwc)
 {
     check_forward("nhwc", "nhwc");
 }
+Test(engine, forward_acts)
+{
+    check_forward("acts", "acts");
+}
 
 /* ---------------------------------------------------------------- gradients vs torch */
 /* d logit_k / d (default cam layer) and / d input for every class, against
@@ -304,6 +308,10 @@ Test(engine, grads_ops_opset9)
 Test(engine, grads_nhwc)
 {
     check_grads("nhwc", "nhwc");
+}
+Test(engine, grads_acts)
+{
+    check_grads("acts", "acts");
 }
 
 /* ---------------------------------------------------------------- preprocessing */
@@ -702,6 +710,8 @@ static void act_b(const struct fd_case *c, const float *x, const float *y, const
 Test(engine_fd, activations)
 {
     struct act_params ap = {.alpha = 0.1f, .lo = -0.5f, .hi = 0.6f};
+    struct act_params ep = {.alpha = 1.3f}, hp = {.alpha = 1.0f / 6, .beta = 0.5f};
+    struct act_params sep = {.alpha = 1.6732632f, .gamma = 1.050701f}, gp = {.approximate = 1};
     struct softmax_params sp = {.outer = 2, .len = 5, .inner = 3};
     float a[4] = {0.5f, -1.0f, 2.0f, 1.5f}, b[4] = {0.1f, 0.2f, -0.3f, 0.0f};
     struct bn_params bp = {.c = 4, .plane = 6, .a = a, .b = b};
@@ -711,11 +721,44 @@ Test(engine_fd, activations)
         {"sigmoid", 60, 60, act_f, act_b, &ap, NULL, 1, OP_SIGMOID},
         {"tanh", 60, 60, act_f, act_b, &ap, NULL, 1, OP_TANH},
         {"clip", 60, 60, act_f, act_b, &ap, NULL, 1, OP_CLIP},
+        {"elu", 60, 60, act_f, act_b, &ep, NULL, 1, OP_ELU},
+        {"selu", 60, 60, act_f, act_b, &sep, NULL, 1, OP_SELU},
+        {"softplus", 60, 60, act_f, act_b, &ap, NULL, 1, OP_SOFTPLUS},
+        {"softsign", 60, 60, act_f, act_b, &ap, NULL, 1, OP_SOFTSIGN},
+        {"hardsigmoid", 60, 60, act_f, act_b, &hp, NULL, 1, OP_HARDSIGMOID},
+        {"exp", 60, 60, act_f, act_b, &ap, NULL, 1, OP_EXP},
+        {"gelu", 60, 60, act_f, act_b, &ap, NULL, 1, OP_GELU},
+        {"gelu tanh", 60, 60, act_f, act_b, &gp, NULL, 1, OP_GELU},
         {"softmax", 60, 60, act_f, act_b, &sp, NULL, 2, OP_SOFTMAX},
         {"batchnorm", 48, 48, act_f, act_b, &bp, NULL, 2, OP_BATCHNORM},
     };
     for (size_t k = 0; k < sizeof cs / sizeof cs[0]; k++)
         fd_check(&cs[k], 1);
+    /* values against the definitions (in double), on both sides of 0 */
+    const float xs[] = {-3.0f, -0.7f, -1e-3f, 0.0f, 0.4f, 2.5f};
+    for (size_t k = 0; k < sizeof xs / sizeof xs[0]; k++) {
+        double x = xs[k];
+        struct {
+            enum op_type op;
+            const struct act_params *p;
+            double want;
+        } v[] = {
+            {OP_ELU, &ep, x > 0 ? x : 1.3 * expm1(x)},
+            {OP_SELU, &sep, 1.050701 * (x > 0 ? x : 1.6732632 * expm1(x))},
+            {OP_SOFTPLUS, &ap, log(1 + exp(x))},
+            {OP_SOFTSIGN, &ap, x / (1 + fabs(x))},
+            {OP_HARDSIGMOID, &hp, fmax(0, fmin(1, x / 6 + 0.5))},
+            {OP_EXP, &ap, exp(x)},
+            {OP_GELU, &ap, 0.5 * x * (1 + erf(x / sqrt(2)))},
+            {OP_GELU, &gp, 0.5 * x * (1 + tanh(sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)))},
+        };
+        for (size_t j = 0; j < sizeof v / sizeof v[0]; j++) {
+            float xf = xs[k], y;
+            act_forward(v[j].op, &y, &xf, 1, v[j].p);
+            cr_expect(fabs(y - v[j].want) <= 2e-6 * fmax(1, fabs(v[j].want)),
+                      "%s(%g) = %.9g, want %.9g", op_name(v[j].op), x, y, v[j].want);
+        }
+    }
     /* ReLU'(0) = 0, as PyTorch */
     float x0 = 0.0f, y0, d0 = 0.0f, one = 1.0f;
     act_forward(OP_RELU, &y0, &x0, 1, &ap);
@@ -845,6 +888,16 @@ static void cp_b(const struct fd_case *c, const float *x, const float *y, const 
     copy_backward(dx, dy, c->nin / c->n, c->n);
 }
 
+static void sl_f(const struct fd_case *c, const float *x, float *y)
+{
+    slice_forward(y, x, c->p, c->n);
+}
+static void sl_b(const struct fd_case *c, const float *x, const float *y, const float *dy,
+                 float *dx)
+{
+    slice_backward(dx, dy, c->p, c->n);
+}
+
 Test(engine_fd, shape_ops)
 {
     struct transpose_params tp = {
@@ -857,11 +910,19 @@ Test(engine_fd, shape_ops)
                             .in_item = 24,
                             .out_item = 60,
                             .value = 0.5f};
+    /* a window 2x3x4 at (0,1,1) of a 2x6x5 item: the pad above, reversed */
+    struct pad_params sl = {.ndim = 3,
+                            .in_dims = {2, 6, 5},
+                            .out_dims = {2, 3, 4},
+                            .begin = {0, 1, 1},
+                            .in_item = 60,
+                            .out_item = 24};
     struct fd_case cs[] = {
         {"transpose", 48, 48, tr_f, tr_b, &tp, NULL, 2, 0},
         {"pad", 48, 120, pad_f, pad_b, &pp, NULL, 2, 0},
         {"concat", 2 * 2 * 15, 2 * 2 * 15, cat_f, cat_b, &cp, NULL, 2, 0},
         {"copy", 30, 30, cp_f, cp_b, NULL, NULL, 3, 0},
+        {"slice", 120, 48, sl_f, sl_b, &sl, NULL, 2, 0},
     };
     for (size_t k = 0; k < sizeof cs / sizeof cs[0]; k++)
         fd_check(&cs[k], 0);
@@ -877,6 +938,11 @@ Test(engine_fd, shape_ops)
                 float want = inside ? pin[(c * 3 + y - 1) * 4 + x - 1] : 0.5f;
                 cr_assert_eq(pout[(c * 6 + y) * 5 + x], want, "pad at %d,%d,%d", c, y, x);
             }
+    /* slice values: the window of pad's output is pad's input */
+    float sout[24];
+    slice_forward(sout, pout, &sl, 1);
+    for (int i = 0; i < 24; i++)
+        cr_assert_eq(sout[i], pin[i], "slice at %d", i);
     /* transpose values: out[i][j][k] = in[j][k][i] for perm (2,0,1) */
     float in[24], out[24];
     for (int i = 0; i < 24; i++)

@@ -206,6 +206,10 @@ Test(occlusion_region, binary)
 {
     region_model("fixtures/cam/binary.onnx");
 }
+Test(occlusion_region, acts)
+{
+    region_model("fixtures/models/acts.onnx");
+}
 Test(occlusion_region, tiny)
 {
     region_model("fixtures/models/tiny.onnx");

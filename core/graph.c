@@ -117,6 +117,7 @@ void graph_free(struct graph *g)
     free(ix);
     free(g->t);
     free(g->nodes);
+    free(g->layers);
     free(g);
 }
 

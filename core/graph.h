@@ -178,6 +178,15 @@ struct node {
     } p;
 };
 
+/* A layer as the model file describes it (Keras): one or more nodes of the
+ * graph, named for `interp info`; ONNX graphs have none. */
+struct graph_layer {
+    const char *name, *cls; /* the layer's name and class (graph arena) */
+    int out;                /* its output tensor */
+    int nhwc;               /* out is the NCHW form of a channels-last tensor */
+    size_t params;          /* floats in its weights */
+};
+
 struct arena_chunk;
 
 struct graph {
@@ -190,6 +199,11 @@ struct graph {
     int opset;
     int64_t static_batch; /* the input's dim 0 when the file fixes it, else 0 */
     size_t param_count;   /* floats in float initializers used by runtime nodes */
+    const char *source;   /* what the file was: "ONNX opset 13", "Keras 3.10.0 .keras" */
+    int raw_pixels;       /* the model scales its input itself: feed 0..255 */
+    const char *pixels_why; /* why raw_pixels was chosen (NULL: the [0,1] default) */
+    struct graph_layer *layers; /* the file's layers (Keras), in order */
+    int nlayers, cap_layers;
     size_t arena_bytes;   /* allocated by graph_alloc so far */
     size_t held_bytes;    /* held elsewhere while importing (the decoded protobuf) */
     struct arena_chunk *arena;
@@ -280,6 +294,15 @@ int graph_build_input(struct graph_builder *gb, const char *name, int ndim,
  * or ERR_INPUT through gb_error. */
 int graph_build_node(struct graph_builder *gb, const char *op, const int *in, int nin,
                      const char *out_name, const struct attrs *a);
+/* A new constant float tensor `name` of shape dims[0..ndim) (no batch),
+ * zeroed, for the importer to fill through g->t[index].f: checked against
+ * --max-memory and --max-elements first. The index, or ERR_INPUT. */
+int graph_build_const(struct graph_builder *gb, const char *name, int ndim, const int64_t *dims);
+/* A new constant int64 list `name` holding v[0..n) (shapes, pads). */
+int graph_build_const_ints(struct graph_builder *gb, const char *name, const int64_t *v, int n);
+/* Appends a layer to g->layers (name and cls copied). */
+void graph_add_layer(struct graph *g, const char *name, const char *cls, int out, int nhwc,
+                     size_t params);
 /* The checks every new tensor passes (limits, not empty, a copy keeps its
  * size); for importers that make constants themselves. 0 or ERR_INPUT. */
 int graph_build_check_output(struct graph_builder *gb, int out);
@@ -294,9 +317,18 @@ int graph_build_finish(struct graph_builder *gb, int output);
  * are prepared (shapes, attributes) in topological order. NULL + ERR_INPUT
  * naming the node and the reason for anything the engine cannot run
  * exactly; `name` is the path used in errors. The protobuf structures are
- * freed before returning. */
-struct graph *onnx_graph_load(const char *path);
+ * freed before returning. (model.c reads the file and picks the importer.) */
 struct graph *onnx_graph_parse(const void *buf, size_t len, const char *name);
+/* import_keras.c: a Keras 3 .keras archive or a legacy Keras .h5 model in
+ * buf (told apart by their magic bytes): the architecture from its JSON
+ * config, the weights from its HDF5 groups, each layer mapped onto the
+ * engine's ops (NCHW inside; a channels-last input gets a Transpose).
+ * NULL + ERR_INPUT naming the layer and the reason for anything it cannot
+ * run exactly. */
+struct graph *keras_graph_parse(const void *buf, size_t len, const char *name);
+/* Whether buf starts like a file keras_graph_parse reads: a zip archive or
+ * an HDF5 file (its signature at 0, 512, 1024, ...). */
+int keras_sniff(const void *buf, size_t len);
 
 /* ---- kernels: n = batch items; shapes per the comment on each ---- */
 /* op_conv.c. inp n x C x H x W, weight M x C/group x KH x KW, bias M or NULL,

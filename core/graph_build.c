@@ -1106,3 +1106,62 @@ int graph_build_finish(struct graph_builder *gb, int output)
     }
     return 0;
 }
+
+int graph_build_const(struct graph_builder *gb, const char *name, int ndim, const int64_t *dims)
+{
+    struct graph *g = gb->g;
+    if (ndim < 0 || ndim > G_MAX_DIMS) return gb_error(gb, "weight '%s' has rank %d", name, ndim);
+    if (graph_find(g, name) >= 0) return gb_error(gb, "tensor '%s' is defined twice", name);
+    struct tensor tmp = {0};
+    tmp.ndim = ndim;
+    for (int i = 0; i < ndim; i++) {
+        if (dims[i] < 1)
+            return gb_error(gb, "weight '%s': dimension %d is %lld", name, i, (long long)dims[i]);
+        tmp.dims[i] = dims[i];
+    }
+    tensor_update_item(&tmp);
+    char why[300], shape[160], need[32], have[32];
+    if (tensor_over_limits(&tmp, sizeof(float), why, sizeof why))
+        return gb_error(gb, "weight '%s' %s", name, why);
+    size_t bytes = tmp.item * sizeof(float); /* checked above */
+    if (!graph_alloc_fits(g, bytes))
+        return gb_error(gb,
+                        "weight '%s' %s (%s) would bring the model to more than the %s "
+                        "allowed (raise it with --max-memory)",
+                        name, tensor_shape_str(&tmp, shape, sizeof shape),
+                        limits_format_bytes(bytes, need, sizeof need),
+                        limits_format_bytes(limits_get()->max_bytes, have, sizeof have));
+    int ti = graph_add_tensor(g, name);
+    struct tensor *t = &g->t[ti];
+    t->ndim = ndim;
+    memcpy(t->dims, tmp.dims, sizeof t->dims);
+    t->item = tmp.item;
+    t->f = graph_alloc(g, bytes ? bytes : sizeof(float));
+    return ti;
+}
+
+int graph_build_const_ints(struct graph_builder *gb, const char *name, const int64_t *v, int n)
+{
+    struct graph *g = gb->g;
+    if (graph_find(g, name) >= 0) return gb_error(gb, "tensor '%s' is defined twice", name);
+    int ti = graph_add_tensor(g, name);
+    struct tensor *t = &g->t[ti];
+    t->ndim = 1;
+    t->dims[0] = n;
+    t->item = (size_t)n;
+    t->is_int = 1;
+    t->i64 = graph_alloc(g, sizeof(int64_t) * (size_t)(n ? n : 1));
+    memcpy(t->i64, v, sizeof(int64_t) * (size_t)n);
+    return ti;
+}
+
+void graph_add_layer(struct graph *g, const char *name, const char *cls, int out, int nhwc,
+                     size_t params)
+{
+    if (g->nlayers == g->cap_layers) {
+        g->cap_layers = g->cap_layers ? 2 * g->cap_layers : 32;
+        g->layers = xrealloc(g->layers, sizeof(struct graph_layer) * (size_t)g->cap_layers);
+    }
+    g->layers[g->nlayers++] = (struct graph_layer){graph_strdup(g, name), graph_strdup(g, cls),
+                                                   out, nhwc, params};
+}

@@ -667,6 +667,11 @@ struct graph *onnx_graph_parse(const void *buf, size_t len, const char *name)
         goto done;
     }
     g->opset = opset;
+    {
+        char src[32];
+        snprintf(src, sizeof src, "ONNX opset %d", opset);
+        g->source = graph_strdup(g, src);
+    }
     if (gp->n_node > lim->max_nodes) { /* the wire count above missed none, but be sure */
         rc = error_set(
             ERR_INPUT, name,
@@ -727,48 +732,5 @@ done:
         graph_free(g);
         return NULL;
     }
-    return g;
-}
-
-struct graph *onnx_graph_load(const char *path)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        error_set_errno(ERR_INPUT, path, "cannot open");
-        return NULL;
-    }
-    input_register(path);
-    struct graph *g = NULL;
-    long size = -1;
-    if (fseek(fp, 0, SEEK_END) == 0) size = ftell(fp);
-    if (size < 0 || fseek(fp, 0, SEEK_SET) != 0) {
-        error_set_errno(ERR_INPUT, path, "cannot read (not a regular file?)");
-        fclose(fp);
-        return NULL;
-    }
-    if (size == 0) {
-        error_set(ERR_INPUT, path, "empty file, not an ONNX model");
-        fclose(fp);
-        return NULL;
-    }
-    if ((uint64_t)size > limits_get()->max_model_bytes) {
-        char have[32], lim[32];
-        error_set(ERR_INPUT, path,
-                  "the file is %s, over the %s allowed for a model "
-                  "(raise it with --max-model-size)",
-                  limits_format_bytes((uint64_t)size, have, sizeof have),
-                  limits_format_bytes(limits_get()->max_model_bytes, lim, sizeof lim));
-        fclose(fp);
-        return NULL;
-    }
-    unsigned char *buf = big_alloc((size_t)size, path, "model file");
-    if (buf) {
-        if (fread(buf, 1, (size_t)size, fp) != (size_t)size)
-            error_set_errno(ERR_FAIL, path, "read failed");
-        else
-            g = onnx_graph_parse(buf, (size_t)size, path);
-    }
-    free(buf);
-    fclose(fp);
     return g;
 }

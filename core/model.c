@@ -15,6 +15,7 @@
 
 #include "error.h"
 #include "graph.h"
+#include "outfile.h"
 #include "util.h"
 
 struct model {
@@ -146,14 +147,60 @@ static struct model *model_wrap(struct graph *g, const char *path)
     return m;
 }
 
-struct model *model_load(const char *path)
-{
-    return model_wrap(onnx_graph_load(path), path);
-}
-
 struct model *model_parse(const void *buf, size_t len, const char *name)
 {
-    return model_wrap(onnx_graph_parse(buf, len, name), name);
+    static const char lfs[] = "version https://git-lfs";
+    if (len >= sizeof lfs - 1 && !memcmp(buf, lfs, sizeof lfs - 1)) {
+        error_set(ERR_INPUT, name,
+                  "a Git LFS pointer, not the model itself (fetch it with `git lfs pull`)");
+        return NULL;
+    }
+    struct graph *g = keras_sniff(buf, len) ? keras_graph_parse(buf, len, name)
+                                            : onnx_graph_parse(buf, len, name);
+    return model_wrap(g, name);
+}
+
+struct model *model_load(const char *path)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        error_set_errno(ERR_INPUT, path, "cannot open");
+        return NULL;
+    }
+    input_register(path);
+    struct model *m = NULL;
+    long size = -1;
+    if (fseek(fp, 0, SEEK_END) == 0) size = ftell(fp);
+    if (size < 0 || fseek(fp, 0, SEEK_SET) != 0) {
+        error_set_errno(ERR_INPUT, path, "cannot read (not a regular file?)");
+        fclose(fp);
+        return NULL;
+    }
+    if (size == 0) {
+        error_set(ERR_INPUT, path, "empty file, not a model (ONNX, .keras or .h5)");
+        fclose(fp);
+        return NULL;
+    }
+    if ((uint64_t)size > limits_get()->max_model_bytes) {
+        char have[32], lim[32];
+        error_set(ERR_INPUT, path,
+                  "the file is %s, over the %s allowed for a model "
+                  "(raise it with --max-model-size)",
+                  limits_format_bytes((uint64_t)size, have, sizeof have),
+                  limits_format_bytes(limits_get()->max_model_bytes, lim, sizeof lim));
+        fclose(fp);
+        return NULL;
+    }
+    unsigned char *buf = big_alloc((size_t)size, path, "model file");
+    if (buf) {
+        if (fread(buf, 1, (size_t)size, fp) != (size_t)size)
+            error_set_errno(ERR_FAIL, path, "read failed");
+        else
+            m = model_parse(buf, (size_t)size, path);
+    }
+    free(buf);
+    fclose(fp);
+    return m;
 }
 
 void model_free(struct model *m)
@@ -171,7 +218,11 @@ int model_tensor_count(const struct model *m)
 }
 int model_tensor_find(const struct model *m, const char *name)
 {
-    return graph_find(m->g, name);
+    int t = graph_find(m->g, name);
+    /* a Keras layer that adds no node (Dropout) names its input */
+    for (int i = 0; t < 0 && i < m->g->nlayers; i++)
+        if (!strcmp(m->g->layers[i].name, name)) t = m->g->layers[i].out;
+    return t;
 }
 const char *model_tensor_name(const struct model *m, int id)
 {
@@ -232,6 +283,28 @@ int model_opset(const struct model *m)
 int model_node_count(const struct model *m)
 {
     return m->g->nn;
+}
+const char *model_source(const struct model *m)
+{
+    return m->g->source ? m->g->source : "?";
+}
+int model_raw_pixels(const struct model *m, const char **why)
+{
+    if (why) *why = m->g->pixels_why;
+    return m->g->raw_pixels;
+}
+int model_layer_count(const struct model *m)
+{
+    return m->g->nlayers;
+}
+void model_layer_info(const struct model *m, int i, struct model_layer_info *info)
+{
+    const struct graph_layer *l = &m->g->layers[i];
+    info->name = l->name;
+    info->cls = l->cls;
+    info->output = l->out;
+    info->nhwc = l->nhwc;
+    info->params = l->params;
 }
 
 int model_tensor_shape(const struct model *m, int id, int64_t dims[MODEL_MAX_DIMS])
@@ -916,9 +989,15 @@ int model_backward_class(struct model_run *r, const int *cls, int to)
 /* ---------------------------------------------------------------- preprocessing */
 struct model_prep model_prep_default(void)
 {
-    struct model_prep p = {.scale = 1.0 / 255.0, .nmean = 1, .nstd = 1};
+    struct model_prep p = {.scale = NAN, .nmean = 1, .nstd = 1};
     p.std[0] = 1.0f;
     return p;
+}
+
+double model_prep_scale(const struct model *m, const struct model_prep *p)
+{
+    if (!isnan(p->scale)) return p->scale;
+    return m->g->raw_pixels ? 1.0 : 1.0 / 255.0;
 }
 
 int model_preprocess(const struct model *m, const struct image *im, const struct model_prep *p,
@@ -947,7 +1026,7 @@ int model_preprocess(const struct model *m, const struct image *im, const struct
     size_t plane = (size_t)in.h * in.w;
     for (int c = 0; c < in.c; c++) {
         double mean = p->mean[p->nmean == 1 ? 0 : c], sd = p->std[p->nstd == 1 ? 0 : c];
-        double k = 255.0 * p->scale / sd, b = -mean / sd;
+        double k = 255.0 * model_prep_scale(m, p) / sd, b = -mean / sd;
         const float *s = src->data + (size_t)c * plane;
         for (size_t i = 0; i < plane; i++) {
             float v = (float)(s[i] * k + b);

@@ -1,5 +1,6 @@
-/* model.h - an ONNX image classifier: load it, describe it, run it forward on
- * batches of images, and differentiate a class score down to any tensor.
+/* model.h - an image classifier (ONNX, Keras .keras or legacy .h5): load it,
+ * describe it, run it forward on batches of images, and differentiate a
+ * class score down to any tensor.
  *
  *     struct model *m = model_load("net.onnx");          // NULL + error on failure
  *     struct model_run *r = model_run_new(m, 16, MODEL_RUN_BACKWARD, NULL, 0);
@@ -27,11 +28,13 @@
 struct model;
 struct model_run;
 
-/* Loads an ONNX file (opsets 9-17). NULL with ERR_INPUT (path = the file, the
- * message naming the node and the reason) for anything the engine cannot run:
- * unsupported op or attribute value, external weights, cycles, missing inputs,
- * initializer sizes that do not match their shape; ERR_FAIL for I/O. Registers
- * the path as an input. Free with model_free. */
+/* Loads a model file, recognised by its content: a Keras 3 .keras archive
+ * (zip) or a legacy Keras .h5 (HDF5), else ONNX (opsets 9-17), whatever its
+ * name. NULL with ERR_INPUT (path = the file, the message naming the node or
+ * layer and the reason) for anything the engine cannot run: unsupported op,
+ * layer or attribute value, external weights, cycles, missing inputs,
+ * weights that do not match their shape, a file over --max-model-size;
+ * ERR_FAIL for I/O. Registers the path as an input. Free with model_free. */
 struct model *model_load(const char *path);
 /* Same from memory (fuzzing); `name` is used in messages. */
 struct model *model_parse(const void *buf, size_t len, const char *name);
@@ -85,6 +88,22 @@ struct model_input_info {
 /* ERR_INPUT when the input is not an image (rank 4, 1..4 channels). */
 int model_input_info(const struct model *m, struct model_input_info *info);
 
+/* What the file was, e.g. "ONNX opset 13" or "Keras 3.10.0 .keras". */
+const char *model_source(const struct model *m);
+/* 1 when the model scales its pixels itself (a Keras Rescaling or
+ * Normalization before its first weights) and so wants 0..255, as Keras's
+ * image_dataset_from_directory yields; *why (may be NULL) says which layer. */
+int model_raw_pixels(const struct model *m, const char **why);
+/* The layers the file describes (Keras models; 0 for ONNX), in order. */
+int model_layer_count(const struct model *m);
+struct model_layer_info {
+    const char *name, *cls; /* layer name and class, as in model.summary() */
+    int output;             /* its output tensor */
+    int nhwc;               /* output is the NCHW form of a channels-last tensor */
+    size_t params;          /* floats in its weights */
+};
+void model_layer_info(const struct model *m, int i, struct model_layer_info *info);
+
 int model_node_count(const struct model *m);
 struct model_node_info {
     const char *name; /* ONNX node name */
@@ -133,13 +152,17 @@ const float *model_run_grad(const struct model_run *r, int id);
 
 /* ---- preprocessing ---- */
 /* pixel v in 0..255 -> (v * scale - mean[c]) / std[c]. The default (scale
- * 1/255, mean 0, std 1) gives [0,1]. nmean/nstd: 1 (all channels) or c. */
+ * NaN: the model's own, mean 0, std 1) gives [0,1], or 0..255 for a model
+ * that scales its input itself (model_raw_pixels). nmean/nstd: 1 (all
+ * channels) or c. */
 struct model_prep {
     double scale;
     float mean[4], std[4];
     int nmean, nstd;
 };
 struct model_prep model_prep_default(void);
+/* The scale p gives for m: p->scale, or the model's own when it is NaN. */
+double model_prep_scale(const struct model *m, const struct model_prep *p);
 /* Converts a decoded image (image.h: CHW in [0,1]) to one model input item in
  * dst (model_tensor_item(model_input) floats, the model's layout): channels
  * converted (gray <-> RGB, alpha dropped), bilinear resize to the model's size

@@ -10,7 +10,7 @@ set -eu
 
 PKGS="build-essential pkg-config libopenblas-dev liblapacke-dev libfftw3-dev \
 libpng-dev libjpeg62-turbo-dev libprotobuf-c-dev protobuf-c-compiler \
-libonnx-dev gnuplot-nox libcriterion-dev"
+libonnx-dev gnuplot-nox libcriterion-dev zlib1g-dev"
 
 # Optional groups, only for the make targets that need them.
 for extra in "$@"; do

@@ -377,8 +377,9 @@ static int literal(struct parser *P, const char *word)
  * exact and below 2^53 and the power of ten is at most 22 the double is one
  * correctly rounded operation (Clinger's fast path), otherwise strtod reads
  * the digits without a decimal point ("12345e-3"), so the locale cannot
- * change it. */
-static int parse_number(struct parser *P, double *out)
+ * change it. Never inlined: its 4 KB buffer stays out of the recursive
+ * frames (256 deep). */
+static __attribute__((noinline)) int parse_number(struct parser *P, double *out)
 {
     const char *s = P->p, *p = s, *end = P->end;
     int neg = p < end && *p == '-';

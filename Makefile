@@ -144,7 +144,7 @@ FUZZ_CC      ?= clang-14
 FUZZ_SECONDS ?= 60
 FUZZ_RUNS    ?= 0
 FB           := build-fuzz
-FUZZ_TARGETS := npy text labels png jpeg hdf5 $(if $(wildcard core/model.c),onnx)
+FUZZ_TARGETS := npy text labels png jpeg hdf5 zip json $(if $(wildcard core/model.c),onnx)
 FUZZ_CFLAGS  := -g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter \
                 -Wno-unknown-pragmas -fno-omit-frame-pointer \
                 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
@@ -155,7 +155,7 @@ FUZZ_LDFLAGS := -fsanitize=fuzzer,address,undefined
 # HDF5 checksums, which a mutated file would otherwise never get past.
 FUZZ_READERS := core/array.c core/npy.c core/textarr.c core/labels.c core/image.c \
                 core/png.c core/jpeg.c core/error.c core/util.c core/outfile.c \
-                core/hdf5.c core/hdf5_heap.c core/hdf5_data.c
+                core/hdf5.c core/hdf5_heap.c core/hdf5_data.c core/zip.c core/json_value.c
 FUZZ_READER_OBJ := $(FUZZ_READERS:%.c=$(FB)/%.o)
 FUZZ_CORE_OBJ   := $(patsubst %.c,$(FB)/%.o,$(wildcard core/*.c)) $(FB)/gen/onnx.pb-c.o
 

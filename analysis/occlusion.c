@@ -82,7 +82,7 @@ struct occlusion *occlusion_new(const struct model *m, const struct occlusion_pa
     for (int c = 0; c < in.c; c++) {
         double mean = prep->mean[prep->nmean == 1 ? 0 : c],
                sd = prep->std[prep->nstd == 1 ? 0 : c];
-        o->fill[c] = (float)(p->fill * 255.0 * prep->scale / sd - mean / sd);
+        o->fill[c] = (float)(p->fill * 255.0 * model_prep_scale(m, prep) / sd - mean / sd);
     }
     int npatch = o->ny * o->nx;
     int B = p->batch < npatch ? p->batch : npatch;

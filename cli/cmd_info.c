@@ -56,6 +56,105 @@ static int is_cam_candidate(const struct model *m, int id)
            model_tensor_shape(m, id, d) == 4 && d[2] * d[3] > 1;
 }
 
+/* A layer's output shape as Keras shows it: channels last when the engine
+ * holds the NCHW form of a channels-last tensor. */
+static const char *layer_shape_str(const struct model *m, const struct model_layer_info *li,
+                                   char *buf, size_t size)
+{
+    int64_t d[MODEL_MAX_DIMS];
+    int nd = model_tensor_shape(m, li->output, d);
+    if (li->nhwc && nd == 4) {
+        int64_t c = d[1];
+        d[1] = d[2], d[2] = d[3], d[3] = c;
+    }
+    size_t k = (size_t)snprintf(buf, size, "[");
+    for (int i = 0; i < nd && k < size; i++)
+        k += (size_t)(d[i] < 0 ? snprintf(buf + k, size - k, "%sN", i ? "," : "")
+                               : snprintf(buf + k, size - k, "%s%lld", i ? "," : "",
+                                          (long long)d[i]));
+    if (k < size) snprintf(buf + k, size - k, "]");
+    return buf;
+}
+
+/* A tensor's shape as the user's framework shows it: a Keras layer's in
+ * Keras's layout, anything else as the engine holds it. */
+static const char *shown_shape(const struct model *m, int id, char *buf, size_t size)
+{
+    for (int i = 0; i < model_layer_count(m); i++) {
+        struct model_layer_info li;
+        model_layer_info(m, i, &li);
+        if (li.output == id) return layer_shape_str(m, &li, buf, size);
+    }
+    return model_tensor_shape_str(m, id, buf, size);
+}
+
+static void keras_json(struct json *j, const struct model *m)
+{
+    const char *why;
+    int raw = model_raw_pixels(m, &why);
+    json_key(j, "source");
+    json_string(j, model_source(m));
+    json_key(j, "pixels");
+    json_string(j, raw ? "0..255" : "0..1");
+    json_key(j, "pixels_reason");
+    json_string(j, raw ? why : "no Rescaling or Normalization before the first weights");
+    json_key(j, "layers");
+    json_array_begin(j);
+    for (int i = 0; i < model_layer_count(m); i++) {
+        struct model_layer_info li;
+        char buf[160];
+        model_layer_info(m, i, &li);
+        json_object_begin(j);
+        json_key(j, "name");
+        json_string(j, li.name);
+        json_key(j, "class");
+        json_string(j, li.cls);
+        json_key(j, "output_shape");
+        json_string(j, layer_shape_str(m, &li, buf, sizeof buf));
+        json_key(j, "params");
+        json_int(j, (int64_t)li.params);
+        json_object_end(j);
+    }
+    json_array_end(j);
+}
+
+static void keras_text(const struct model *m, int cam, int lat)
+{
+    const char *why;
+    char buf[160];
+    if (model_raw_pixels(m, &why))
+        printf("pixels:     0..255 (%s; --scale overrides)\n", why);
+    else
+        printf("pixels:     0..1 (no Rescaling or Normalization before the first weights)\n");
+    printf("\n%-4s %-32s %-24s %-20s %s\n", "#", "layer", "class", "output shape", "params");
+    for (int i = 0; i < model_layer_count(m); i++) {
+        struct model_layer_info li;
+        model_layer_info(m, i, &li);
+        /* an identity layer (Dropout) shares its input's tensor: mark the first */
+        int first = 1;
+        for (int k = 0; k < i && first; k++) {
+            struct model_layer_info lk;
+            model_layer_info(m, k, &lk);
+            first = lk.output != li.output;
+        }
+        printf("%-4d %-32s %-24s %-20s %zu%s\n", i, li.name, li.cls,
+               layer_shape_str(m, &li, buf, sizeof buf), li.params,
+               !first             ? ""
+               : li.output == cam ? "  <- Grad-CAM"
+               : li.output == lat ? "  <- latent"
+                                  : "");
+    }
+    printf("\n--layer candidates for gradcam (layers with a 4-D output):\n");
+    for (int i = 0; i < model_layer_count(m); i++) {
+        struct model_layer_info li;
+        model_layer_info(m, i, &li);
+        int64_t d[MODEL_MAX_DIMS];
+        if (model_tensor_shape(m, li.output, d) == 4 && d[2] * d[3] > 1 &&
+            li.output != model_input(m))
+            printf("  %s %s\n", li.name, layer_shape_str(m, &li, buf, sizeof buf));
+    }
+}
+
 int cmd_info(int argc, char **argv)
 {
     static const struct option opts[] = {COMMON_LONG_OPTIONS, {0}};
@@ -83,6 +182,7 @@ int cmd_info(int argc, char **argv)
         json_string(&j, path);
         json_key(&j, "opset");
         json_int(&j, model_opset(m));
+        if (model_layer_count(m)) keras_json(&j, m);
         tensor_json(&j, m, "input", model_input(m));
         json_key(&j, "layout");
         json_string(&j, !have_in ? NULL : in.layout == MODEL_NHWC ? "NHWC" : "NCHW");
@@ -140,7 +240,10 @@ int cmd_info(int argc, char **argv)
         json_object_end(&j);
         json_finish(&j);
     } else {
-        printf("model:      %s (opset %d)\n", path, model_opset(m));
+        if (model_layer_count(m))
+            printf("model:      %s (%s)\n", path, model_source(m));
+        else
+            printf("model:      %s (opset %d)\n", path, model_opset(m));
         printf("input:      %s %s", model_tensor_name(m, model_input(m)),
                model_tensor_shape_str(m, model_input(m), buf, sizeof buf));
         if (have_in)
@@ -155,12 +258,17 @@ int cmd_info(int argc, char **argv)
         printf("parameters: %zu\n", model_param_count(m));
         if (cam >= 0)
             printf("Grad-CAM:   %s %s  (default --layer)\n", model_tensor_name(m, cam),
-                   model_tensor_shape_str(m, cam, buf, sizeof buf));
+                   shown_shape(m, cam, buf, sizeof buf));
         else
             printf("Grad-CAM:   no 4-D activation found\n");
         if (lat >= 0)
             printf("latent:     %s %s  (embed's default --layer)\n", model_tensor_name(m, lat),
-                   model_tensor_shape_str(m, lat, buf, sizeof buf));
+                   shown_shape(m, lat, buf, sizeof buf));
+        if (model_layer_count(m)) {
+            keras_text(m, cam, lat);
+            model_free(m);
+            return cli_finish(EXIT_OK);
+        }
         printf("\n%-4s %-40s %-20s %s\n", "#", "node", "op", "output shape");
         for (int i = 0; i < nn; i++) {
             struct model_node_info ni;

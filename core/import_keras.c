@@ -53,8 +53,8 @@ struct kscope {
 struct kimp {
     struct graph_builder b;
     const char *path;
-    int keras3;    /* Keras 3 semantics (hard_sigmoid, defaults) */
-    int archive;   /* a .keras file (weights by index under vars/) */
+    int keras3;  /* Keras 3 semantics (hard_sigmoid, defaults) */
+    int archive; /* a .keras file (weights by index under vars/) */
     char version[48];
     struct h5file *h5;
     int channels_first;
@@ -327,9 +327,9 @@ static int map_axis(int64_t ax, int r, int nhwc)
  * <group>/vars/<i> in the layer's creation order; legacy .h5 files list them
  * by name in the group's weight_names attribute. */
 struct kvars {
-    char group[900];      /* .keras: the layer's group; .h5: the group with weight_names */
-    const char *owner;    /* .h5 nested model: the layer's name (weights "owner/var:0") */
-    char **names;         /* .h5: weight_names */
+    char group[900];   /* .keras: the layer's group; .h5: the group with weight_names */
+    const char *owner; /* .h5 nested model: the layer's name (weights "owner/var:0") */
+    char **names;      /* .h5: weight_names */
     size_t nnames;
     const char *const *order; /* .keras: the variable names in save order */
     int norder;
@@ -378,9 +378,8 @@ static char *kvar_path(struct kimp *K, struct kvars *v, const char *var)
         if (v->owner && strcmp(owner, v->owner)) continue;
         /* aliases: Keras 3 renamed DepthwiseConv2D's depthwise_kernel to kernel */
         int hit = !strcmp(name, var) ||
-                  (!strcmp(var, "depthwise_kernel") && !strcmp(name, "kernel") &&
-                   !v->order) ||
-                  (!strcmp(var, "kernel") && !strcmp(name, "depthwise_kernel") && v->order);
+                  (!strcmp(var, "depthwise_kernel") && !strcmp(name, "kernel")) ||
+                  (!strcmp(var, "kernel") && !strcmp(name, "depthwise_kernel"));
         if (hit) return xasprintf("%s/%s", v->group, v->names[i]);
     }
     return NULL;
@@ -416,7 +415,8 @@ static float *kvar_read(struct kimp *K, struct kvars *v, const char *var, int nd
     int same = ndim == nd;
     k += (size_t)snprintf(ws + k, sizeof ws - k, "[");
     for (int i = 0; i < nd && k < sizeof ws; i++)
-        k += (size_t)snprintf(ws + k, sizeof ws - k, "%s%lld", i ? "," : "", (long long)want[i]);
+        k +=
+            (size_t)snprintf(ws + k, sizeof ws - k, "%s%lld", i ? "," : "", (long long)want[i]);
     if (k < sizeof ws) snprintf(ws + k, sizeof ws - k, "]");
     k = (size_t)snprintf(hs, sizeof hs, "[");
     for (int i = 0; i < ndim && k < sizeof hs; i++) {
@@ -556,7 +556,8 @@ static const char *const *k3_order(const char *cls, const struct json_value *cfg
     static const char *const bn_none[] = {"moving_mean", "moving_variance"};
     int scale = 1, center = 1;
     const struct json_value *v;
-    if ((v = json_get(cfg, "scale")) && json_value_type(v) == JSON_BOOL) json_boolean(v, &scale);
+    if ((v = json_get(cfg, "scale")) && json_value_type(v) == JSON_BOOL)
+        json_boolean(v, &scale);
     if ((v = json_get(cfg, "center")) && json_value_type(v) == JSON_BOOL)
         json_boolean(v, &center);
     if (!strcmp(cls, "Conv2D") || !strcmp(cls, "Dense") || !strcmp(cls, "DepthwiseConv2D"))
@@ -579,12 +580,14 @@ static const char *const *k3_order(const char *cls, const struct json_value *cfg
 static int layer_conv(struct kimp *K, struct kcall *L)
 {
     const struct json_value *c = L->cfg;
-    int depthwise = !strcmp(L->cls, "DepthwiseConv2D"), sep = !strcmp(L->cls, "SeparableConv2D");
+    int depthwise = !strcmp(L->cls, "DepthwiseConv2D"),
+        sep = !strcmp(L->cls, "SeparableConv2D");
     int64_t ks[2], st[2], dil[2], filters = 0, mult = 1, groups = 1;
     int use_bias;
-    if (jpair(K, c, "kernel_size", 1, 1 << 12, -1, ks) || jpair(K, c, "strides", 1, 1 << 16, 1, st) ||
-        jpair(K, c, "dilation_rate", 1, 1 << 16, 1, dil) || jbool(K, c, "use_bias", 1, &use_bias) ||
-        jint(K, c, "groups", 1, 1 << 20, 1, &groups) ||
+    if (jpair(K, c, "kernel_size", 1, 1 << 12, -1, ks) ||
+        jpair(K, c, "strides", 1, 1 << 16, 1, st) ||
+        jpair(K, c, "dilation_rate", 1, 1 << 16, 1, dil) ||
+        jbool(K, c, "use_bias", 1, &use_bias) || jint(K, c, "groups", 1, 1 << 20, 1, &groups) ||
         jint(K, c, "depth_multiplier", 1, 1 << 20, 1, &mult))
         return ERR_INPUT;
     if (ks[0] < 0) return kerr(K, "no kernel_size");
@@ -801,7 +804,8 @@ static int affine(struct kimp *K, struct kcall *L, int x, int64_t C, const float
                   const float *b, const char *name)
 {
     int64_t d[1] = {C};
-    float *ones = xmalloc(sizeof(float) * (size_t)C), *zeros = xcalloc((size_t)C, sizeof(float));
+    float *ones = xmalloc(sizeof(float) * (size_t)C),
+          *zeros = xcalloc((size_t)C, sizeof(float));
     for (int64_t i = 0; i < C; i++)
         ones[i] = 1.0f;
     char *n1 = xasprintf("%s/scale", L->name), *n2 = xasprintf("%s/offset", L->name);
@@ -832,8 +836,9 @@ static int channel_axis(struct kimp *K, struct kcall *L, int64_t *C)
     int x = L->in[0].t, r = rank_of(K, x);
     int m = map_axis(a, r, L->in[0].nhwc);
     if (m != 1)
-        return kerr(K, "normalising axis %lld of a rank-%d tensor is not supported (only the "
-                       "channels)",
+        return kerr(K,
+                    "normalising axis %lld of a rank-%d tensor is not supported (only the "
+                    "channels)",
                     (long long)a, r);
     *C = K->b.g->t[x].dims[1];
     return 0;
@@ -899,7 +904,8 @@ static int per_channel(struct kimp *K, const struct json_value *c, const char *k
         for (int64_t i = 0; i < C; i++) {
             const struct json_value *e = json_at(x, n == 1 ? 0 : (size_t)i);
             if (json_value_type(e) == JSON_ARRAY && json_len(e) == 1) e = json_at(e, 0);
-            if (json_num(e, &d) || !isfinite(d)) return kerr(K, "'%s' is not a list of numbers", key);
+            if (json_num(e, &d) || !isfinite(d))
+                return kerr(K, "'%s' is not a list of numbers", key);
             v[i] = (float)d;
         }
         return 0;
@@ -1141,8 +1147,9 @@ static int layer_center_crop(struct kimp *K, struct kcall *L)
     if (x->ndim != 4) return kerr(K, "needs a 4-D input");
     int64_t H = x->dims[2], W = x->dims[3];
     if (h < 1 || w < 1 || h > H || w > W)
-        return kerr(K, "a %lldx%lld crop of a %lldx%lld input is not supported (Keras "
-                       "resizes then; crops must fit inside)",
+        return kerr(K,
+                    "a %lldx%lld crop of a %lldx%lld input is not supported (Keras "
+                    "resizes then; crops must fit inside)",
                     (long long)h, (long long)w, (long long)H, (long long)W);
     return crop(K, L, (H - h) / 2, h, (W - w) / 2, w);
 }
@@ -1151,7 +1158,9 @@ static int layer_merge(struct kimp *K, struct kcall *L)
 {
     if (L->nin < 2) return kerr(K, "needs at least two inputs");
     const char *cls = L->cls;
-    const char *opname = !strcmp(cls, "Multiply") ? "Mul" : !strcmp(cls, "Subtract") ? "Sub" : "Add";
+    const char *opname = !strcmp(cls, "Multiply")   ? "Mul"
+                         : !strcmp(cls, "Subtract") ? "Sub"
+                                                    : "Add";
     if (!strcmp(cls, "Subtract") && L->nin != 2) return kerr(K, "needs exactly two inputs");
     for (int i = 1; i < L->nin; i++)
         if (L->in[i].nhwc != L->in[0].nhwc) return kerr(K, "inputs in different layouts");
@@ -1207,8 +1216,10 @@ static int layer_activation(struct kimp *K, struct kcall *L)
     } else if (!strcmp(cls, "ReLU")) {
         double maxv = INFINITY, slope, thr;
         const struct json_value *mv = json_get(L->cfg, "max_value");
-        if ((mv && json_value_type(mv) != JSON_NULL && jnum(K, L->cfg, "max_value", 0, &maxv)) ||
-            jnum(K, L->cfg, "negative_slope", 0, &slope) || jnum(K, L->cfg, "threshold", 0, &thr))
+        if ((mv && json_value_type(mv) != JSON_NULL &&
+             jnum(K, L->cfg, "max_value", 0, &maxv)) ||
+            jnum(K, L->cfg, "negative_slope", 0, &slope) ||
+            jnum(K, L->cfg, "threshold", 0, &thr))
             return ERR_INPUT;
         if (thr != 0) return kerr(K, "threshold %g is not supported", thr);
         if (slope != 0 && isfinite(maxv))
@@ -1217,7 +1228,8 @@ static int layer_activation(struct kimp *K, struct kcall *L)
             ka_f(&a, "alpha", (float)slope);
             L->out = op1(K, "LeakyRelu", x, L->out_name, &a);
         } else if (isfinite(maxv)) {
-            int lo = kconst_scalar(K, "relu/min", 0.0f), hi = kconst_scalar(K, "relu/max", (float)maxv);
+            int lo = kconst_scalar(K, "relu/min", 0.0f),
+                hi = kconst_scalar(K, "relu/max", (float)maxv);
             if (lo < 0 || hi < 0) return ERR_INPUT;
             L->out = op(K, "Clip", (int[]){x, lo, hi}, 3, L->out_name, NULL);
         } else {
@@ -1253,16 +1265,44 @@ static int layer_activation(struct kimp *K, struct kcall *L)
 
 /* ---------------------------------------------------------------- the class table */
 /* Identity at inference: regularisers and augmentation. */
-static const char *const identity_classes[] = {
-    "Dropout",         "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
-    "GaussianNoise",   "GaussianDropout",  "AlphaDropout",     "ActivityRegularization",
-    "RandomFlip",      "RandomRotation",   "RandomZoom",       "RandomTranslation",
-    "RandomContrast",  "RandomBrightness", "RandomHeight",     "RandomWidth",
-    "RandomGrayscale", "RandomHue",        "RandomSaturation", "RandomColorJitter",
-    "RandomSharpness", "RandomShear",      "RandomPosterization", "RandomInvert",
-    "RandomErasing",   "RandomGaussianBlur", "RandomColorDegeneration", "RandomPerspective",
-    "RandomElasticTransform", "Solarization", "AutoContrast", "AugMix", "RandAugment",
-    "CutMix", "MixUp", "Pipeline", "Masking", NULL};
+static const char *const identity_classes[] = {"Dropout",
+                                               "SpatialDropout1D",
+                                               "SpatialDropout2D",
+                                               "SpatialDropout3D",
+                                               "GaussianNoise",
+                                               "GaussianDropout",
+                                               "AlphaDropout",
+                                               "ActivityRegularization",
+                                               "RandomFlip",
+                                               "RandomRotation",
+                                               "RandomZoom",
+                                               "RandomTranslation",
+                                               "RandomContrast",
+                                               "RandomBrightness",
+                                               "RandomHeight",
+                                               "RandomWidth",
+                                               "RandomGrayscale",
+                                               "RandomHue",
+                                               "RandomSaturation",
+                                               "RandomColorJitter",
+                                               "RandomSharpness",
+                                               "RandomShear",
+                                               "RandomPosterization",
+                                               "RandomInvert",
+                                               "RandomErasing",
+                                               "RandomGaussianBlur",
+                                               "RandomColorDegeneration",
+                                               "RandomPerspective",
+                                               "RandomElasticTransform",
+                                               "Solarization",
+                                               "AutoContrast",
+                                               "AugMix",
+                                               "RandAugment",
+                                               "CutMix",
+                                               "MixUp",
+                                               "Pipeline",
+                                               "Masking",
+                                               NULL};
 
 static int in_set(const char *s, const char *const *set)
 {
@@ -1378,10 +1418,13 @@ static int build_call(struct kimp *K, struct kcall *L, const struct kscope *ws,
     K->b.name = L->name, K->b.op = cls;
     if (is_model_class(cls)) {
         struct kscope sub = *ws;
+        int len = 0;
         if (K->archive)
-            snprintf(sub.path, sizeof sub.path, "%s/%s", group, K->layers_group);
+            len = snprintf(sub.path, sizeof sub.path, "%s/%s", group, K->layers_group);
         else if (!ws->shared)
-            snprintf(sub.path, sizeof sub.path, "%s/%s", ws->path, L->name), sub.shared = 1;
+            len = snprintf(sub.path, sizeof sub.path, "%s/%s", ws->path, L->name),
+            sub.shared = 1;
+        if (len < 0 || (size_t)len >= sizeof sub.path) return kerr(K, "names nested too deep");
         struct ktensor o;
         int rc = build_model(K, L->entry, &sub, L->in, L->nin, &o);
         K->b.name = L->name, K->b.op = cls;
@@ -1404,7 +1447,8 @@ static int build_call(struct kimp *K, struct kcall *L, const struct kscope *ws,
     const struct kclass *kc = NULL;
     for (size_t i = 0; i < sizeof classes / sizeof classes[0]; i++)
         if (!strcmp(classes[i].name, cls)) kc = &classes[i];
-    if (!kc) return error_set(ERR_INPUT, K->path, "layer '%s' (%s) is not supported", L->name, cls);
+    if (!kc)
+        return error_set(ERR_INPUT, K->path, "layer '%s' (%s) is not supported", L->name, cls);
     const char *df = jstr(L->cfg, "data_format");
     if (df && strcmp(cls, "Flatten") &&
         strcmp(df, K->channels_first ? "channels_first" : "channels_last"))
@@ -1476,8 +1520,8 @@ static void k3_group(struct kimp *K, const struct kscope *ws, const char *snake,
 /* Input references of one inbound node (Keras 2: [[name, node, index,
  * kwargs], ...]; Keras 3: {"args": [...tensors...], "kwargs": {...}}), in
  * order. Returns the count, or an error. */
-static int collect_refs(struct kimp *K, const struct json_value *v, const struct json_value **refs,
-                        int max, int n, int depth)
+static int collect_refs(struct kimp *K, const struct json_value *v,
+                        const struct json_value **refs, int max, int n, int depth)
 {
     if (!v || depth > 8) return n;
     enum json_type t = json_value_type(v);
@@ -1584,7 +1628,8 @@ static int build_model(struct kimp *K, const struct json_value *entry, const str
         int k = 0;
         for (; k < nseen && strcmp(seen[k].snake, sn); k++)
             ;
-        if (k == nseen) snprintf(seen[nseen++].snake, sizeof seen[0].snake, "%s", sn), seen[k].count = -1;
+        if (k == nseen)
+            snprintf(seen[nseen++].snake, sizeof seen[0].snake, "%s", sn), seen[k].count = -1;
         int cnt = ++seen[k].count;
         if (K->archive) {
             char g[900];
@@ -1652,7 +1697,8 @@ static int build_model(struct kimp *K, const struct json_value *entry, const str
         for (size_t i = 0; i < n && !rc; i++) {
             if (done_call[i]) continue;
             const struct json_value *e = json_at(layers, i);
-            const struct json_value *node = json_at(json_get(e, "inbound_nodes"), (size_t)built[i]);
+            const struct json_value *node =
+                json_at(json_get(e, "inbound_nodes"), (size_t)built[i]);
             const struct json_value *refs[G_MAX_INPUTS];
             K->b.name = entry_name(e), K->b.op = jstr(e, "class_name");
             int nr = collect_refs(K, node, refs, G_MAX_INPUTS, 0, 0);
@@ -1671,7 +1717,8 @@ static int build_model(struct kimp *K, const struct json_value *entry, const str
                 int nd, ix;
                 if ((rc = parse_ref(K, refs[r], &nm, &nd, &ix))) break;
                 struct ktensor *kt = kt_find(&tab, nm, nd, ix);
-                if (!kt) ready = 0;
+                if (!kt)
+                    ready = 0;
                 else
                     L.in[r] = *kt;
             }
@@ -1727,6 +1774,35 @@ done:
     return rc;
 }
 
+/* Refuses, before anything is built, the first layer whose class interp
+ * cannot run (naming it), so that a model is never half-understood. */
+static int check_classes(struct kimp *K, const struct json_value *layers, int depth)
+{
+    if (depth > KERAS_MAX_DEPTH) return kerr(K, "models nested too deep");
+    for (size_t i = 0; layers && i < json_len(layers); i++) {
+        const struct json_value *e = json_at(layers, i);
+        const char *cls = jstr(e, "class_name"), *nm = entry_name(e);
+        if (!cls || !nm) continue; /* build_model names the malformed entry */
+        if (is_model_class(cls)) {
+            if (check_classes(K, entry_layers(e), depth + 1)) return ERR_INPUT;
+            continue;
+        }
+        if (!strcmp(cls, "Lambda") || !strcmp(cls, "TFOpLambda") ||
+            !strcmp(cls, "SlicingOpLambda"))
+            return error_set(ERR_INPUT, K->path,
+                             "layer '%s' (%s) holds Python code, which interp never runs: "
+                             "not supported",
+                             nm, cls);
+        int known = !strcmp(cls, "InputLayer") || !strcmp(cls, "Resizing") ||
+                    in_set(cls, identity_classes);
+        for (size_t k = 0; k < sizeof classes / sizeof classes[0] && !known; k++)
+            known = !strcmp(classes[k].name, cls);
+        if (!known)
+            return error_set(ERR_INPUT, K->path, "layer '%s' (%s) is not supported", nm, cls);
+    }
+    return 0;
+}
+
 /* ---------------------------------------------------------------- the input */
 /* The input shape [H, W, C] (or [C, H, W]) from the first InputLayer, a
  * Keras 2 first layer's batch_input_shape, or a Keras 3 build shape. */
@@ -1766,8 +1842,13 @@ static int input_shape(struct kimp *K, const struct json_value *root, int64_t *d
     for (size_t i = 0; i < r; i++) {
         const struct json_value *d = json_at(bs, i);
         int64_t v = G_DIM_UNKNOWN;
-        if (json_value_type(d) != JSON_NULL && (json_integer(d, &v) || v < 1 || v > (1 << 20)))
-            return kerr(K, "input dimension %zu is not a size", i);
+        if (json_value_type(d) != JSON_NULL &&
+            (json_integer(d, &v) || v < 1 || v > (1 << 20))) {
+            double x = 0;
+            json_num(d, &x);
+            return kerr(K, "the input shape's dimension %zu is %g, not a size from 1 to 2^20",
+                        i, x);
+        }
         dims[i] = v;
     }
     return 0;
@@ -1823,7 +1904,8 @@ static int find_channels_first(const struct json_value *layers, int depth)
 int keras_sniff(const void *buf, size_t len)
 {
     const unsigned char *b = buf;
-    if (len >= 4 && b[0] == 'P' && b[1] == 'K' && ((b[2] == 3 && b[3] == 4) || (b[2] == 5 && b[3] == 6)))
+    if (len >= 4 && b[0] == 'P' && b[1] == 'K' &&
+        ((b[2] == 3 && b[3] == 4) || (b[2] == 5 && b[3] == 6)))
         return 1;
     static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
     for (size_t off = 0; off + 8 <= len; off = off ? 2 * off : 512)
@@ -1900,7 +1982,9 @@ struct graph *keras_graph_parse(const void *buf, size_t len, const char *name)
         }
         g->held_bytes = wlen + cfg_len;
         if (!(K.h5 = h5_open(wbuf, wlen, name))) {
-            rc = kpass(&K);
+            char *why = xstrdup(error_message());
+            rc = error_set(ERR_INPUT, name, "model.weights.h5: %s", why);
+            free(why);
             goto done;
         }
         if (meta) version_from_json(&K, meta, mlen);
@@ -1912,9 +1996,10 @@ struct graph *keras_graph_parse(const void *buf, size_t len, const char *name)
         }
         if (h5_attr_string(K.h5, "/", "model_config", &cfg_text)) {
             error_clear();
-            rc = error_set(ERR_INPUT, name,
-                           "an HDF5 file without a model_config attribute: not a Keras model "
-                           "(a weights-only file needs its architecture: save the whole model)");
+            rc =
+                error_set(ERR_INPUT, name,
+                          "an HDF5 file without a model_config attribute: not a Keras model "
+                          "(a weights-only file needs its architecture: save the whole model)");
             goto done;
         }
         cfg_len = strlen(cfg_text);
@@ -1932,10 +2017,12 @@ struct graph *keras_graph_parse(const void *buf, size_t len, const char *name)
     }
     const char *cls = jstr(root, "class_name");
     if (json_value_type(root) != JSON_OBJECT || !cls || !entry_layers(root))
-        rc = error_set(ERR_INPUT, name, "the config is not a Keras model (no class_name and config)");
+        rc = error_set(ERR_INPUT, name,
+                       "the config is not a Keras model (no class_name and config)");
     else if (!is_model_class(cls))
-        rc = error_set(ERR_INPUT, name, "the config describes a %s, not a Sequential or "
-                                        "Functional model",
+        rc = error_set(ERR_INPUT, name,
+                       "the config describes a %s, not a Sequential or "
+                       "Functional model",
                        cls);
     if (rc) goto done;
     {
@@ -1943,6 +2030,7 @@ struct graph *keras_graph_parse(const void *buf, size_t len, const char *name)
         snprintf(src, sizeof src, "Keras %s %s", K.version, K.archive ? ".keras" : ".h5");
         g->source = graph_strdup(g, src);
     }
+    if ((rc = check_classes(&K, entry_layers(root), 0))) goto done;
     K.channels_first = find_channels_first(entry_layers(root), 0) == 1;
     /* the input: NHWC (or NCHW) as the file declares it */
     int64_t dims[4];

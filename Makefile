@@ -12,7 +12,7 @@ CC      ?= cc
 PYTHON  ?= /usr/bin/python3
 
 B       := build
-PKGS    := openblas lapacke fftw3f libpng libjpeg libprotobuf-c
+PKGS    := openblas lapacke fftw3f libpng libjpeg libwebp libprotobuf-c
 ONNX_PROTO ?= /usr/include/onnx/onnx.proto
 
 Q := $(if $(V),,@)
@@ -144,7 +144,7 @@ FUZZ_CC      ?= clang-14
 FUZZ_SECONDS ?= 60
 FUZZ_RUNS    ?= 0
 FB           := build-fuzz
-FUZZ_TARGETS := npy text labels png jpeg $(if $(wildcard core/model.c),onnx)
+FUZZ_TARGETS := npy text labels png jpeg webp bmp gif $(if $(wildcard core/model.c),onnx)
 FUZZ_CFLAGS  := -g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter \
                 -Wno-unknown-pragmas -fno-omit-frame-pointer \
                 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
@@ -152,7 +152,8 @@ FUZZ_CFLAGS  := -g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-paramete
 FUZZ_LDFLAGS := -fsanitize=fuzzer,address,undefined
 # The readers alone (the image and array targets do not need the engine).
 FUZZ_READERS := core/array.c core/npy.c core/textarr.c core/labels.c core/image.c \
-                core/png.c core/jpeg.c core/error.c core/util.c core/outfile.c
+                core/png.c core/jpeg.c core/webp.c core/bmp.c core/gif.c core/error.c \
+                core/util.c core/outfile.c
 FUZZ_READER_OBJ := $(FUZZ_READERS:%.c=$(FB)/%.o)
 FUZZ_CORE_OBJ   := $(patsubst %.c,$(FB)/%.o,$(wildcard core/*.c)) $(FB)/gen/onnx.pb-c.o
 

@@ -83,7 +83,8 @@ static int is_image_name(const char *s)
 {
     const char *dot = strrchr(s, '.');
     return dot &&
-           (!strcasecmp(dot, ".png") || !strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg"));
+           (!strcasecmp(dot, ".png") || !strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg") ||
+            !strcasecmp(dot, ".webp") || !strcasecmp(dot, ".bmp") || !strcasecmp(dot, ".gif"));
 }
 
 static int cmp_str(const void *a, const void *b)

@@ -222,7 +222,8 @@ static int is_image_name(const char *name)
 {
     const char *dot = strrchr(name, '.');
     return dot &&
-           (!strcasecmp(dot, ".png") || !strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg"));
+           (!strcasecmp(dot, ".png") || !strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg") ||
+            !strcasecmp(dot, ".webp") || !strcasecmp(dot, ".bmp") || !strcasecmp(dot, ".gif"));
 }
 
 static int is_dir(const char *path)

@@ -131,6 +131,7 @@ static const struct valid_case valid[] = {
     {"gif_offset.gif", 3},
     {"gif_offset_trns.gif", 4},
     {"gif_grow.gif", 3},
+    {"gif_noise.gif", 3}, /* 120 x 90 noise: full 4096-code tables, clears */
 };
 
 Test(formats, decode_like_pillow, .init = save_state, .fini = restore_state)
@@ -162,6 +163,78 @@ Test(formats, recognised_by_content_not_name)
         image_free(c);
         free(b);
     }
+}
+
+/* ---- LZW by hand ------------------------------------------------------------ */
+
+/* A GIF89a of w x 1 pixels, global palette of 4 entries (index i = (10 i,
+ * 20 i, 30 i)), LZW minimum code size 2, whose data are `codes` packed LSB
+ * first with the given widths. Returns its length in out. */
+static size_t tiny_gif(uint8_t *out, int w, const unsigned *codes, const int *widths, int n)
+{
+    static const uint8_t head[] = {'G', 'I', 'F', '8', '9', 'a', 0, 0, 1, 0, 0x81, 0, 0};
+    size_t k = 0;
+    memcpy(out, head, sizeof head);
+    out[6] = (uint8_t)w;
+    k = sizeof head;
+    for (int i = 0; i < 4; i++)
+        out[k++] = (uint8_t)(10 * i), out[k++] = (uint8_t)(20 * i),
+        out[k++] = (uint8_t)(30 * i);
+    const uint8_t desc[] = {0x2C, 0, 0, 0, 0, (uint8_t)w, 0, 1, 0, 0, 2};
+    memcpy(out + k, desc, sizeof desc);
+    k += sizeof desc;
+    uint8_t data[64] = {0};
+    size_t bit = 0;
+    for (int i = 0; i < n; i++)
+        for (int b = 0; b < widths[i]; b++, bit++)
+            if (codes[i] >> b & 1) data[bit / 8] |= (uint8_t)(1 << bit % 8);
+    size_t nb = (bit + 7) / 8;
+    out[k++] = (uint8_t)nb;
+    memcpy(out + k, data, nb);
+    k += nb;
+    out[k++] = 0;
+    out[k++] = 0x3B;
+    return k;
+}
+
+Test(formats, lzw_special_codes)
+{
+    uint8_t gif[256];
+    /* clear, 1, then 6 before it exists (KwKwK: "11"), 7 likewise ("111",
+     * after which codes are 4 bits wide), end: 6 pixels for a 5-pixel row,
+     * the last one dropped */
+    unsigned c1[] = {4, 1, 6, 7, 5};
+    int w1[] = {3, 3, 3, 3, 4};
+    size_t n = tiny_gif(gif, 5, c1, w1, 5);
+    struct image *im = image_decode(gif, n, "kwkwk.gif");
+    cr_assert(im, "%s", error_message());
+    cr_expect(im->c == 3 && im->w == 5 && im->h == 1);
+    for (int x = 0; x < 5; x++)
+        cr_expect(im->data[x] == 10 / 255.0f && im->data[10 + x] == 30 / 255.0f, "x = %d", x);
+    image_free(im);
+    /* a code two past the next free one */
+    unsigned c2[] = {4, 1, 7, 5};
+    int w2[] = {3, 3, 3, 3};
+    n = tiny_gif(gif, 5, c2, w2, 4);
+    cr_expect_null(image_decode(gif, n, "undefined.gif"));
+    cr_expect(strstr(error_message(), "LZW code 7 at pixel 1 is not defined (the next free "
+                                      "code is 6)"),
+              "%s", error_message());
+    /* a clear, then end-of-information after 2 of 5 pixels */
+    unsigned c3[] = {4, 2, 3, 5};
+    n = tiny_gif(gif, 5, c3, w2, 4);
+    cr_expect_null(image_decode(gif, n, "short.gif"));
+    cr_expect(strstr(error_message(), "ends after 2 of its 5x1 = 5 pixels"), "%s",
+              error_message());
+    /* a clear in the middle resets the table: 7, which would be the next
+     * code without it (after 1, 2 defined 6), is undefined after it */
+    unsigned c4[] = {4, 1, 2, 4, 3, 7, 5};
+    int w4[] = {3, 3, 3, 3, 3, 3, 3};
+    n = tiny_gif(gif, 5, c4, w4, 7);
+    cr_expect_null(image_decode(gif, n, "reset.gif"));
+    cr_expect(strstr(error_message(),
+                     "LZW code 7 at pixel 3 is not defined (the next free code is 6)"),
+              "%s", error_message());
 }
 
 /* ---- EXIF orientation -------------------------------------------------------- */

@@ -32,7 +32,8 @@ static const char USAGE[] =
     "layout; class id = index of the sorted folder name), also:\n"
     "  labels.npy       N int32 class ids\n"
     "  classes.txt      the class names, one per line\n"
-    "Images (.png, .jpg, .jpeg) are preprocessed as for `interp predict`.\n";
+    "Images (.png .jpg .jpeg .webp .bmp .gif in a folder; any file named as an IMG,\n"
+    "recognised by content) are preprocessed as for `interp predict`.\n";
 
 enum { OPT_LIST = OPT_COMMAND_BASE, OPT_LAYER, OPT_BATCH };
 
@@ -205,7 +206,7 @@ int cmd_embed(int argc, char **argv)
             goto fail;
         }
         if (!files.n) {
-            status = cli_usage_error(root, "no .png or .jpg images found");
+            status = cli_usage_error(root, "no .png, .jpg, .jpeg, .webp, .bmp or .gif images found");
             goto done;
         }
     } else {

@@ -314,7 +314,7 @@ static int list_dataset(struct rep *R)
         if (files.n > before) /* files.s is still NULL when nothing was found */
             qsort(files.s + before, files.n - before, sizeof(char *), cmp_str);
         else
-            note(R, "%s: no .png/.jpg/.jpeg images: class %zu has no members", sub, k);
+            note(R, "%s: no .png/.jpg/.jpeg/.webp/.bmp/.gif images: class %zu has no members", sub, k);
         free(sub);
         if (files.n > R->cap) {
             R->cap = files.cap;
@@ -326,14 +326,14 @@ static int list_dataset(struct rep *R)
     R->files = files.s;
     R->N = files.n;
     if (R->skipped)
-        note(R, "skipped %zu file%s that %s not .png/.jpg/.jpeg (e.g. %s)", R->skipped,
+        note(R, "skipped %zu file%s that %s not .png/.jpg/.jpeg/.webp/.bmp/.gif (e.g. %s)", R->skipped,
              R->skipped == 1 ? "" : "s", R->skipped == 1 ? "is" : "are", skipped_example);
     free(skipped_example);
     if (subdirs)
         note(R, "%zu folder%s inside class folders not read (one level of class folders only)",
              subdirs, subdirs == 1 ? "" : "s");
     if (!rc && !R->N)
-        rc = error_set(ERR_INPUT, root, "no .png/.jpg/.jpeg images in its %zu class folders",
+        rc = error_set(ERR_INPUT, root, "no .png/.jpg/.jpeg/.webp/.bmp/.gif images in its %zu class folders",
                        folders.n);
     return rc;
 }

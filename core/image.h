@@ -72,7 +72,8 @@ struct image *image_decode_webp(const void *buf, size_t len, const char *name);
  * the 64-byte OS/2 2.x header with its Windows compressions; 1/4/8-bit
  * palette (gray when the palette is Pillow's gray ramp), RLE4/RLE8 (with
  * delta, end-of-line and end-of-bitmap; pixels never written are palette
- * entry 0), 16/24/32-bit with BI_RGB, BI_BITFIELDS or BI_ALPHABITFIELDS
+ * entry 0, where Pillow 9.4 refuses an early end of bitmap and misreads
+ * deltas and odd RLE4 literal runs), 16/24/32-bit with BI_RGB, BI_BITFIELDS or BI_ALPHABITFIELDS
  * masks (a component of n bits becomes floor(v * 255 / (2^n - 1)) / 255, as
  * Pillow unpacks 5-5-5 and 5-6-5); bottom-up or top-down. RGBA only for
  * 32 bits with a non-zero alpha mask, as Pillow decides; BI_RGB 32-bit is RGB.
@@ -82,13 +83,16 @@ struct image *image_decode_bmp(const void *buf, size_t len, const char *name);
 /* GIF (core/gif.c): the first frame only, composited onto the logical
  * screen as Pillow does for frame 0: the screen (grown to hold the frame if
  * it sticks out) is filled with the transparent index when the frame has one,
- * else index 0, then the frame is drawn. Local or global palette (none, or
- * Pillow's gray ramp: gray), interlaced rows, transparency from the graphic
- * control extension before the frame (-> gray+alpha or RGBA, alpha 0 exactly
- * where the index is the transparent one, as Pillow's convert("RGBA")).
- * LZW checked code by code; frame data ending before all its pixels, an index
- * past the palette, or a file that ends before the frame's data does are
- * errors. What follows frame 0 is never read. */
+ * else index 0, then the frame is drawn. Pillow opens that frame in mode "P"
+ * (or "L" when there is no palette or it is the gray ramp) with the
+ * transparent index in info; interp gives what convert("RGB") / ("RGBA") (or
+ * "L" / "LA") makes of it: RGBA (gray+alpha) when the graphic control
+ * extension before the frame names a transparent index, alpha 0 exactly
+ * where a pixel has that index, else RGB (gray). Local or global palette,
+ * interlaced rows. LZW checked code by code; frame data ending before all
+ * its pixels (Pillow: "image file is truncated"), an index past the palette,
+ * or a file that ends before the frame's data does are errors. What follows
+ * frame 0 is never read. */
 struct image *image_decode_gif(const void *buf, size_t len, const char *name);
 /* The image transposed for an EXIF orientation (1-8), as Pillow's
  * ImageOps.exif_transpose: 2 mirror, 3 rotate 180, 4 flip, 5 transpose,

@@ -117,6 +117,12 @@ static const struct valid_case valid[] = {
     {"bmp_bitfields32.bmp", 3},
     {"bmp_v5_bgra.bmp", 4},
     {"bmp_v4_rgba.bmp", 4},
+    {"bmp_os2v2.bmp", 3},
+    /* references from numpy: Pillow 9.4 reads neither V3 headers,
+     * BI_ALPHABITFIELDS nor 10-bit masks */
+    {"bmp_v3_alpha.bmp", 4},
+    {"bmp_alphabitfields.bmp", 4},
+    {"bmp_masks10.bmp", 4},
     {"bmp_rle8.bmp", 3},
     {"bmp_rle4.bmp", 3},
     /* references from the writer's indices: Pillow 9.4 misreads these */

@@ -12,7 +12,7 @@ CC      ?= cc
 PYTHON  ?= /usr/bin/python3
 
 B       := build
-PKGS    := openblas lapacke fftw3f libpng libjpeg libprotobuf-c zlib
+PKGS    := openblas lapacke fftw3f libpng libjpeg libwebp libprotobuf-c zlib
 ONNX_PROTO ?= /usr/include/onnx/onnx.proto
 
 Q := $(if $(V),,@)
@@ -126,13 +126,15 @@ VALGRIND := valgrind -q --error-exitcode=99 --leak-check=full \
             --errors-for-leak-kinds=definite --show-leak-kinds=definite
 VALGRIND_TESTS ?= $(wildcard tests/*.tests)
 VALGRIND_CI_TESTS := tests/cli_basic.tests tests/cli_io.tests tests/cli_arrays.tests \
+                     tests/cli_images.tests \
                      tests/cli_hostile.tests
 check-valgrind: interp
 	@command -v valgrind >/dev/null || ./scripts/deps.sh valgrind
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 INTERP_WRAP='$(VALGRIND)' \
 	    tests/cli.sh ./interp $(VALGRIND_TESTS)
 # The readers' and hostile-input cases under valgrind: what .ci/run runs
-# (152 cases, 6.4 min on 2 shared cores).
+# (152 cases, 6.4 min on 2 shared cores, plus the 32 image-format cases,
+# 30 s more).
 check-valgrind-ci:
 	$(MAKE) check-valgrind VALGRIND_TESTS='$(VALGRIND_CI_TESTS)'
 
@@ -144,7 +146,7 @@ FUZZ_CC      ?= clang-14
 FUZZ_SECONDS ?= 60
 FUZZ_RUNS    ?= 0
 FB           := build-fuzz
-FUZZ_TARGETS := npy text labels png jpeg hdf5 zip json $(if $(wildcard core/model.c),onnx)
+FUZZ_TARGETS := npy text labels png jpeg webp bmp gif hdf5 zip json $(if $(wildcard core/model.c),onnx)
 FUZZ_CFLAGS  := -g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter \
                 -Wno-unknown-pragmas -fno-omit-frame-pointer \
                 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
@@ -154,8 +156,9 @@ FUZZ_LDFLAGS := -fsanitize=fuzzer,address,undefined
 # FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION (libFuzzer's convention) skips the
 # HDF5 checksums, which a mutated file would otherwise never get past.
 FUZZ_READERS := core/array.c core/npy.c core/textarr.c core/labels.c core/image.c \
-                core/png.c core/jpeg.c core/error.c core/util.c core/outfile.c \
-                core/hdf5.c core/hdf5_heap.c core/hdf5_data.c core/zip.c core/json_value.c
+                core/png.c core/jpeg.c core/webp.c core/bmp.c core/gif.c core/error.c \
+                core/util.c core/outfile.c core/hdf5.c core/hdf5_heap.c core/hdf5_data.c \
+                core/zip.c core/json_value.c
 FUZZ_READER_OBJ := $(FUZZ_READERS:%.c=$(FB)/%.o)
 FUZZ_CORE_OBJ   := $(patsubst %.c,$(FB)/%.o,$(wildcard core/*.c)) $(FB)/gen/onnx.pb-c.o
 

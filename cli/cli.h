@@ -44,6 +44,7 @@ enum {
     OPT_PREP_SCALE, /* --scale, --mean, --std of the model commands */
     OPT_PREP_MEAN,
     OPT_PREP_STD,
+    OPT_EXIF_ORIENTATION,
     OPT_COMMAND_BASE = 1100 /* commands number their own long-only options from here */
 };
 
@@ -63,6 +64,7 @@ enum {
         {"max-memory", required_argument, 0, OPT_MAX_MEMORY},                  \
         {"max-model-size", required_argument, 0, OPT_MAX_MODEL_SIZE},          \
         {"max-nodes", required_argument, 0, OPT_MAX_NODES},                    \
+        {"exif-orientation", no_argument, 0, OPT_EXIF_ORIENTATION},            \
         {"help", no_argument, 0, 'h'}
 
 /* The preprocessing options of every command that runs a model. */
@@ -95,6 +97,8 @@ struct cli_common cli_common_default(const char *usage);
  * --max-model-size SIZE (an ONNX file) and --max-nodes N (an ONNX graph).
  * SIZE is bytes with an optional K/M/G/T suffix, powers of 1024; N takes the
  * same suffixes (powers of 1000) or a plain number such as 2.5e8.
+ * --exif-orientation applies a JPEG's EXIF orientation to every image read
+ * (core/image.h image_opts_get; off by default, as in Keras and Pillow).
  *
  * Handles a shared option (or getopt's '?' / ':' for an unknown or incomplete
  * one, with a "did you mean" hint from `opts`). Returns 1 when handled; for

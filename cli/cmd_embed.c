@@ -31,7 +31,8 @@ static const char USAGE[] =
     "layout; class id = index of the sorted folder name), also:\n"
     "  labels.npy       N int32 class ids\n"
     "  classes.txt      the class names, one per line\n"
-    "Images (.png, .jpg, .jpeg) are preprocessed as for `interp predict`.\n";
+    "Images (.png .jpg .jpeg .webp .bmp .gif in a folder; any file named as an IMG,\n"
+    "recognised by content) are preprocessed as for `interp predict`.\n";
 
 enum { OPT_LIST = OPT_COMMAND_BASE, OPT_LAYER, OPT_BATCH };
 

@@ -15,12 +15,14 @@
 static const char USAGE[] =
     "usage: interp image IMG... [--size HxW] [--gray|--rgb] [-o OUT] [--json]\n"
     "\n"
-    "Decodes PNG or JPEG images (gray, gray+alpha, RGB, RGBA, palette, 16-bit,\n"
-    "interlaced), converts them to 1 (--gray) or 3 (--rgb) channels, resizes them\n"
-    "to HxW with bilinear interpolation (half-pixel centres, as PyTorch and OpenCV\n"
-    "do), and writes 8-bit PNGs. OUT is a .png file for one image, else a folder\n"
-    "(default image-out/), where each image keeps its base name with .png.\n"
-    "--max-pixels N raises the decoding limit (default 100000000).\n";
+    "Decodes PNG, JPEG, WebP, BMP or GIF images, recognised by their content (gray,\n"
+    "gray+alpha, RGB, RGBA, palette, 16-bit PNG, interlaced; a GIF's first frame),\n"
+    "converts them to 1 (--gray) or 3 (--rgb) channels, resizes them to HxW with\n"
+    "bilinear interpolation (half-pixel centres, as PyTorch and OpenCV do), and\n"
+    "writes 8-bit PNGs. OUT is a .png file for one image, else a folder (default\n"
+    "image-out/), where each image keeps its base name with .png.\n"
+    "--max-pixels N raises the decoding limit (default 100000000).\n"
+    "--exif-orientation turns a JPEG as its EXIF orientation says (default: not).\n";
 
 enum { OPT_SIZE = OPT_COMMAND_BASE, OPT_GRAY, OPT_RGB };
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../core/error.h"
+#include "../core/image.h"
 #include "../core/model.h"
 #include "../core/outfile.h"
 #include "../core/util.h"
@@ -177,6 +178,7 @@ int cli_common_option(struct cli_common *c, int ch, const char *arg, char **argv
     case OPT_MAX_NODES:
         limits_get()->max_nodes = parse_amount("--max-nodes", arg, 1000);
         return 1;
+    case OPT_EXIF_ORIENTATION: image_opts_get()->exif_orientation = 1; return 1;
     case 'h':
         fputs(c->usage, stdout);
         exit(cli_finish(EXIT_OK));

@@ -17,13 +17,14 @@
 #include "outfile.h"
 #include "util.h"
 
-#define IMAGE_EXTS ".png/.jpg/.jpeg"
+#define IMAGE_EXTS ".png/.jpg/.jpeg/.webp/.bmp/.gif"
 
 int dataset_is_image_name(const char *name)
 {
     const char *dot = strrchr(name, '.');
     return dot &&
-           (!strcasecmp(dot, ".png") || !strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg"));
+           (!strcasecmp(dot, ".png") || !strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg") ||
+            !strcasecmp(dot, ".webp") || !strcasecmp(dot, ".bmp") || !strcasecmp(dot, ".gif"));
 }
 
 static int is_dir(const char *path)
@@ -153,7 +154,7 @@ int dataset_scan(const char *root, unsigned flags, struct dataset *ds)
         if ((rc = list_images(root, &files, &skipped, &subdirs, &example))) goto fail;
         ds->skipped = skipped;
         if (!files.n) {
-            rc = error_set(ERR_INPUT, root, "no .png or .jpg images found");
+            rc = error_set(ERR_INPUT, root, "no .png, .jpg, .jpeg, .webp, .bmp or .gif images found");
             goto fail;
         }
         ds->files = files.s, ds->n = files.n;
@@ -197,7 +198,7 @@ int dataset_scan(const char *root, unsigned flags, struct dataset *ds)
             rc = error_set(ERR_INPUT, root, "no " IMAGE_EXTS " images in its %zu class folders",
                            folders.n);
         else
-            rc = error_set(ERR_INPUT, root, "no .png or .jpg images found");
+            rc = error_set(ERR_INPUT, root, "no .png, .jpg, .jpeg, .webp, .bmp or .gif images found");
         goto fail;
     }
     ds->files = files.s, ds->n = files.n;

@@ -60,7 +60,8 @@ int dataset_read_list(const char *path, struct dataset *ds);
 void dataset_release(struct dataset *ds);
 
 /* Whether a file name has an image extension interp reads (.png, .jpg,
- * .jpeg; case-insensitive). */
+ * .jpeg, .webp, .bmp, .gif; case-insensitive; the format itself is then
+ * told by the content). */
 int dataset_is_image_name(const char *name);
 
 #endif

@@ -1,6 +1,7 @@
-/* image.c - the image object, loading by signature, bilinear resize, channel
- * conversion and float -> 8-bit PNG output. The codecs live in png.c and
- * jpeg.c; nothing here knows libpng or libjpeg.
+/* image.c - the image object, loading by signature, EXIF-style transposes,
+ * bilinear resize, channel conversion and float -> 8-bit PNG output. The
+ * codecs live in png.c, jpeg.c, webp.c, bmp.c and gif.c; nothing here knows
+ * libpng, libjpeg or libwebp.
  */
 #include "image.h"
 
@@ -63,6 +64,12 @@ void image_free(struct image *im)
 
 /* ---- loading ------------------------------------------------------------- */
 
+struct image_opts *image_opts_get(void)
+{
+    static struct image_opts opts; /* everything off */
+    return &opts;
+}
+
 static const uint8_t png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
 
 struct image *image_decode(const void *buf, size_t len, const char *name)
@@ -76,7 +83,15 @@ struct image *image_decode(const void *buf, size_t len, const char *name)
     /* JPEG: SOI (FF D8) followed by the first marker's FF. */
     if (len >= 3 && p[0] == 0xFF && p[1] == 0xD8 && p[2] == 0xFF)
         return image_decode_jpeg(buf, len, name);
-    error_set(ERR_INPUT, name, "not a PNG or JPEG image (unknown signature)");
+    /* WebP: a RIFF container of form type WEBP */
+    if (len >= 12 && !memcmp(p, "RIFF", 4) && !memcmp(p + 8, "WEBP", 4))
+        return image_decode_webp(buf, len, name);
+    if (len >= 6 && (!memcmp(p, "GIF87a", 6) || !memcmp(p, "GIF89a", 6)))
+        return image_decode_gif(buf, len, name);
+    /* BMP's "BM" is only two bytes: the decoder checks the rest of the header
+     * and names what is wrong with it. */
+    if (len >= 2 && p[0] == 'B' && p[1] == 'M') return image_decode_bmp(buf, len, name);
+    error_set(ERR_INPUT, name, "not a PNG, JPEG, WebP, BMP or GIF image (unknown signature)");
     return NULL;
 }
 
@@ -141,6 +156,42 @@ struct image *image_load(const char *path)
     struct image *im = image_decode(buf, len, path);
     free(buf);
     return im;
+}
+
+/* ---- orientation ----------------------------------------------------------- */
+
+struct image *image_orient(const struct image *im, int o)
+{
+    if (o < 1 || o > 8) {
+        error_set(ERR_INPUT, NULL, "EXIF orientation %d is not 1-8", o);
+        return NULL;
+    }
+    int H = im->h, W = im->w, swap = o >= 5;
+    struct image *out = image_new(im->c, swap ? W : H, swap ? H : W);
+    if (!out) return NULL;
+    size_t plane = (size_t)H * W;
+    /* For each output pixel (y, x) its source (sy, sx); Pillow's transpose
+     * methods, named as in ImageOps.exif_transpose. */
+    for (int c = 0; c < im->c; c++) {
+        const float *src = im->data + c * plane;
+        float *dst = out->data + c * plane;
+        for (int y = 0; y < out->h; y++)
+            for (int x = 0; x < out->w; x++) {
+                int sy, sx;
+                switch (o) {
+                case 2: sy = y, sx = W - 1 - x; break;         /* FLIP_LEFT_RIGHT */
+                case 3: sy = H - 1 - y, sx = W - 1 - x; break; /* ROTATE_180 */
+                case 4: sy = H - 1 - y, sx = x; break;         /* FLIP_TOP_BOTTOM */
+                case 5: sy = x, sx = y; break;                 /* TRANSPOSE */
+                case 6: sy = H - 1 - x, sx = y; break;         /* ROTATE_270 */
+                case 7: sy = H - 1 - x, sx = W - 1 - y; break; /* TRANSVERSE */
+                case 8: sy = x, sx = W - 1 - y; break;         /* ROTATE_90 */
+                default: sy = y, sx = x; break;
+                }
+                dst[(size_t)y * out->w + x] = src[(size_t)sy * W + sx];
+            }
+    }
+    return out;
 }
 
 /* ---- resize -------------------------------------------------------------- */

@@ -1,6 +1,6 @@
 /* jpeg.c - JPEG decoding to float CHW with libjpeg-turbo (gray, RGB/YCbCr,
- * CMYK/YCCK converted to RGB). Errors come back through a custom error_exit
- * that longjmps, so corrupt data never reaches libjpeg's exit(); a premature
+ * CMYK/YCCK converted to RGB), and the EXIF orientation when asked. Errors come back through a
+ * custom error_exit that longjmps, so corrupt data never reaches libjpeg's exit(); a premature
  * end of data, which libjpeg only warns about, is an error here.
  */
 #include <limits.h>
@@ -120,6 +120,65 @@ static void to_planes(struct jpeg_job *j, int comps)
             im->data[c * n + i] = (float)s[c] / 255.0f;
 }
 
+/* ---- EXIF orientation ------------------------------------------------------ */
+
+static unsigned exif_u16(const uint8_t *p, int be)
+{
+    return be ? (unsigned)p[0] << 8 | p[1] : (unsigned)p[1] << 8 | p[0];
+}
+
+static uint32_t exif_u32(const uint8_t *p, int be)
+{
+    return be ? (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]
+              : (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
+}
+
+/* The Orientation tag (0x0112) of IFD0 in an APP1 payload "Exif\0?" + TIFF
+ * (CIPA DC-008, 4.6.4): 1-8, or 0 when absent, out of range or malformed
+ * (every offset is checked against n). SHORT or LONG, count 1. */
+static int exif_orientation(const uint8_t *p, size_t n)
+{
+    if (n < 6 + 8 || memcmp(p, "Exif", 5)) return 0; /* Pillow checks these 5 bytes */
+    const uint8_t *t = p + 6;
+    size_t tn = n - 6;
+    int be;
+    if (!memcmp(t, "II\x2a\0", 4))
+        be = 0;
+    else if (!memcmp(t, "MM\0\x2a", 4))
+        be = 1;
+    else
+        return 0;
+    uint32_t ifd = exif_u32(t + 4, be);
+    if (ifd > tn || tn - ifd < 2) return 0;
+    unsigned count = exif_u16(t + ifd, be);
+    if ((tn - ifd - 2) / 12 < count) return 0; /* the entries do not fit */
+    for (unsigned i = 0; i < count; i++) {
+        size_t e = (size_t)ifd + 2 + (size_t)i * 12;
+        if (exif_u16(t + e, be) != 0x0112) continue;
+        unsigned type = exif_u16(t + e + 2, be);
+        uint32_t cnt = exif_u32(t + e + 4, be), v;
+        if (cnt != 1) return 0;
+        if (type == 3) /* SHORT: left-justified in the 4-byte value field */
+            v = exif_u16(t + e + 8, be);
+        else if (type == 4) /* LONG */
+            v = exif_u32(t + e + 8, be);
+        else
+            return 0;
+        return v >= 1 && v <= 8 ? (int)v : 0;
+    }
+    return 0;
+}
+
+/* The orientation from the first Exif APP1 segment libjpeg saved (Pillow
+ * also keeps the first). */
+static int jpeg_orientation(struct jpeg_decompress_struct *ci)
+{
+    for (jpeg_saved_marker_ptr m = ci->marker_list; m; m = m->next)
+        if (m->marker == JPEG_APP0 + 1 && m->data_length >= 5 && !memcmp(m->data, "Exif", 5))
+            return exif_orientation(m->data, m->data_length);
+    return 0;
+}
+
 /* The work under setjmp; returns 0 or a negative code with the error set. */
 static int decode(struct jpeg_job *j, const void *buf, size_t len, const char *name)
 {
@@ -132,7 +191,10 @@ static int decode(struct jpeg_job *j, const void *buf, size_t len, const char *n
     uint64_t maxb = limits_get()->max_bytes;
     ci->mem->max_memory_to_use = maxb > (uint64_t)LONG_MAX ? LONG_MAX : (long)maxb;
     jpeg_mem_src(ci, buf, (unsigned long)len);
+    int orient = image_opts_get()->exif_orientation;
+    if (orient) jpeg_save_markers(ci, JPEG_APP0 + 1, 0xFFFF);
     jpeg_read_header(ci, TRUE);
+    if (orient) orient = jpeg_orientation(ci);
     if (image_check_pixels(ci->image_width, ci->image_height, name) < 0) return ERR_INPUT;
     switch (ci->jpeg_color_space) {
     case JCS_GRAYSCALE: ci->out_color_space = JCS_GRAYSCALE; break;
@@ -160,6 +222,12 @@ static int decode(struct jpeg_job *j, const void *buf, size_t len, const char *n
     j->im = image_new(comps == 4 ? 3 : comps, (int)h, (int)w);
     if (!j->im) return error_code();
     to_planes(j, comps);
+    if (orient > 1) {
+        struct image *t = image_orient(j->im, orient);
+        if (!t) return error_code();
+        image_free(j->im);
+        j->im = t;
+    }
     return 0;
 }
 

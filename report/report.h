@@ -12,8 +12,9 @@
  *
  * image_dir holds one folder per class (Keras's image_dataset_from_directory
  * layout): class id = index of the folder name in sorted (byte) order, images
- * = the folder's .png/.jpg/.jpeg files (case-insensitive extension; other
- * files are skipped with a note, sub-folders are not read). A class folder
+ * = the folder's .png/.jpg/.jpeg/.webp/.bmp/.gif files (case-insensitive
+ * extension; other files are skipped with a note, sub-folders are not read;
+ * a file's format is then told by its content). A class folder
  * without images keeps its id (so ids still match the model) and is noted.
  *
  * Stages, in order (progress stage names "1/8 embed" ... "8/8 page"):

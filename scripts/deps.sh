@@ -9,7 +9,7 @@
 set -eu
 
 PKGS="build-essential pkg-config libopenblas-dev liblapacke-dev libfftw3-dev \
-libpng-dev libjpeg62-turbo-dev zlib1g-dev libprotobuf-c-dev protobuf-c-compiler \
+libpng-dev libjpeg62-turbo-dev libwebp-dev zlib1g-dev libprotobuf-c-dev protobuf-c-compiler \
 libonnx-dev gnuplot-nox libcriterion-dev"
 
 # Optional groups, only for the make targets that need them.

@@ -177,7 +177,7 @@ static const struct bad_case bad[] = {
     {DIR "truncated.jpg", "truncated JPEG"},
     {DIR "huge_header.png", "100000x100000 image is more than the limit of 100000000 pixels"},
     {DIR "huge_header.jpg", "30000x30000 image is more than the limit of 100000000 pixels"},
-    {DIR "not_image.png", "not a PNG or JPEG image"},
+    {DIR "not_image.png", "not a PNG, JPEG, WebP, BMP or GIF image"},
     {DIR "empty.png", "empty file"},
     {"fixtures/images", "is a directory"},
     {DIR "no_such_file.png", "cannot open"},

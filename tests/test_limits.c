@@ -340,6 +340,15 @@ static int run_image(const unsigned char *b, size_t n)
     im = image_decode_jpeg(b, n, "regress.jpg");
     fails += !im && error_code() == ERR_OK;
     image_free(im);
+    /* the fuzz targets call these directly, whatever the signature */
+    struct image *(*direct[])(const void *, size_t, const char *) = {
+        image_decode_webp, image_decode_bmp, image_decode_gif};
+    for (size_t k = 0; k < sizeof direct / sizeof *direct; k++) {
+        error_clear();
+        im = direct[k](b, n, "regress.img");
+        fails += !im && error_code() == ERR_OK;
+        image_free(im);
+    }
     return fails;
 }
 
@@ -386,4 +395,7 @@ Test(limits, fuzz_regressions_images, .init = save_limits, .fini = restore_limit
     limits_get()->max_bytes = 256u << 20;
     regress_dir("png", run_image);
     regress_dir("jpeg", run_image);
+    regress_dir("webp", run_image);
+    regress_dir("bmp", run_image);
+    regress_dir("gif", run_image);
 }

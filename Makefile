@@ -93,6 +93,7 @@ $(B)/tests/unit: $(TEST_OBJ) $(B)/libinterp.a
 # check and demo install the packages first, then build in a fresh make, so
 # that pkg-config sees what deps has just installed.
 check: deps
+	@./scripts/deps.sh pyref || echo "check: numpy/h5py/Pillow/scikit-learn could not be installed; the cases that compare with them will say skip"
 	@./scripts/deps_browser.sh || echo "check: chromium/tidy could not be installed; the browser test will say SKIPPED"
 	@$(MAKE) --no-print-directory test
 
@@ -126,7 +127,7 @@ VALGRIND := valgrind -q --error-exitcode=99 --leak-check=full \
             --errors-for-leak-kinds=definite --show-leak-kinds=definite
 VALGRIND_TESTS ?= $(wildcard tests/*.tests)
 VALGRIND_CI_TESTS := tests/cli_basic.tests tests/cli_io.tests tests/cli_arrays.tests \
-                     tests/cli_images.tests \
+                     tests/cli_images.tests tests/cli_keras_bad.tests \
                      tests/cli_hostile.tests
 check-valgrind: interp
 	@command -v valgrind >/dev/null || ./scripts/deps.sh valgrind
@@ -146,7 +147,7 @@ FUZZ_CC      ?= clang-14
 FUZZ_SECONDS ?= 60
 FUZZ_RUNS    ?= 0
 FB           := build-fuzz
-FUZZ_TARGETS := npy text labels png jpeg webp bmp gif hdf5 zip json $(if $(wildcard core/model.c),onnx)
+FUZZ_TARGETS := npy text labels png jpeg webp bmp gif hdf5 zip json $(if $(wildcard core/model.c),onnx keras)
 FUZZ_CFLAGS  := -g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter \
                 -Wno-unknown-pragmas -fno-omit-frame-pointer \
                 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
@@ -200,6 +201,10 @@ $(FB)/%.o: %.c | $(FB)/gen/onnx.pb-c.h
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(FB)/fuzz_onnx: $(FB)/fuzz/fuzz_onnx.o $(FUZZ_CORE_OBJ)
+	@echo "  FUZZLD $@"
+	$(Q)$(FUZZ_CC) $(FUZZ_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(FB)/fuzz_keras: $(FB)/fuzz/fuzz_keras.o $(FUZZ_CORE_OBJ)
 	@echo "  FUZZLD $@"
 	$(Q)$(FUZZ_CC) $(FUZZ_LDFLAGS) -o $@ $^ $(LDLIBS)
 

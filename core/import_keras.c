@@ -1820,6 +1820,7 @@ static int input_shape(struct kimp *K, const struct json_value *root, int64_t *d
             bs = json_get(c, "batch_shape");
             if (!bs) bs = json_get(c, "batch_input_shape");
             *name = entry_name(first);
+            if (!*name) *name = "input";
             break;
         }
         if ((bs = json_get(c, "batch_input_shape")) || (bs = json_get(c, "batch_shape"))) {
@@ -1995,11 +1996,20 @@ struct graph *keras_graph_parse(const void *buf, size_t len, const char *name)
             goto done;
         }
         if (h5_attr_string(K.h5, "/", "model_config", &cfg_text)) {
+            char **ln = NULL;
+            size_t nl = 0;
             error_clear();
-            rc =
-                error_set(ERR_INPUT, name,
-                          "an HDF5 file without a model_config attribute: not a Keras model "
-                          "(a weights-only file needs its architecture: save the whole model)");
+            int weights_only = !h5_attr_strings(K.h5, "/", "layer_names", &ln, &nl);
+            for (size_t i = 0; i < nl; i++)
+                free(ln[i]);
+            free(ln);
+            error_clear();
+            rc = error_set(ERR_INPUT, name,
+                           weights_only
+                               ? "weights only (model.save_weights), no architecture: save the "
+                                 "whole model with model.save"
+                               : "an HDF5 file without a model_config attribute: not a Keras "
+                                 "model");
             goto done;
         }
         cfg_len = strlen(cfg_text);

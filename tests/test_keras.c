@@ -280,7 +280,7 @@ Test(keras, hostile)
         {"truncated.h5", "HDF5"},
         {"group_cycle.h5", ""},
         {"empty.h5", "model_config"},
-        {"weights_only.h5", "weights-only"},
+        {"weights_only.h5", "weights only"},
         {"lambda.keras", "Lambda"},
         {"lambda.h5", "Lambda"},
         {"mha.keras", "MultiHeadAttention"},

@@ -147,7 +147,7 @@ FUZZ_CC      ?= clang-14
 FUZZ_SECONDS ?= 60
 FUZZ_RUNS    ?= 0
 FB           := build-fuzz
-FUZZ_TARGETS := npy text labels png jpeg webp bmp gif hdf5 zip json $(if $(wildcard core/model.c),onnx keras)
+FUZZ_TARGETS := npy text labels png jpeg webp bmp gif hdf5 zip json namelist $(if $(wildcard core/model.c),onnx keras)
 FUZZ_CFLAGS  := -g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter \
                 -Wno-unknown-pragmas -fno-omit-frame-pointer \
                 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
@@ -159,7 +159,7 @@ FUZZ_LDFLAGS := -fsanitize=fuzzer,address,undefined
 FUZZ_READERS := core/array.c core/npy.c core/textarr.c core/labels.c core/image.c \
                 core/png.c core/jpeg.c core/webp.c core/bmp.c core/gif.c core/error.c \
                 core/util.c core/outfile.c core/hdf5.c core/hdf5_heap.c core/hdf5_data.c \
-                core/zip.c core/json_value.c
+                core/zip.c core/json_value.c core/namelist.c
 FUZZ_READER_OBJ := $(FUZZ_READERS:%.c=$(FB)/%.o)
 FUZZ_CORE_OBJ   := $(patsubst %.c,$(FB)/%.o,$(wildcard core/*.c)) $(FB)/gen/onnx.pb-c.o
 

@@ -47,7 +47,9 @@ enum {
     OPT_PREP_STD,
     OPT_EXIF_ORIENTATION,
     OPT_ON_ERROR,           /* --on-error of the commands that read many images */
-    OPT_LIST_OPTIONS,       /* hidden: the option table, for the completion script */
+    OPT_LIST_OPTIONS,       /* hidden --x-list-options: the option table, for the completion
+                               script (no option starts with x, so no prefix a user types
+                               for a real option becomes ambiguous) */
     OPT_COMMAND_BASE = 1100 /* commands number their own long-only options from here */
 };
 
@@ -69,7 +71,7 @@ enum {
         {"max-nodes", required_argument, 0, OPT_MAX_NODES},                    \
         {"exif-orientation", no_argument, 0, OPT_EXIF_ORIENTATION},            \
         {"help", no_argument, 0, 'h'},                                         \
-        {"list-options", no_argument, 0, OPT_LIST_OPTIONS}
+        {"x-list-options", no_argument, 0, OPT_LIST_OPTIONS}
 
 /* The preprocessing options of every command that runs a model. */
 #define PREP_LONG_OPTIONS                                                      \

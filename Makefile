@@ -3,7 +3,9 @@
 # Switches:
 #   DEBUG=1     -O0 -g with AddressSanitizer and UndefinedBehaviorSanitizer
 #   OPENMP=0    build without OpenMP (single-threaded loops)
-#   PREFIX=dir  where `make install` puts bin/, lib/ and include/ (default /usr/local)
+#   PREFIX=dir  where `make install` puts bin/, lib/ (libinterp.a, pkgconfig/interp.pc),
+#               include/interp/, share/man/man1/ and share/bash-completion/ (default
+#               /usr/local); DESTDIR=dir is prepended to every installed path (packaging)
 #   V=1         show the full commands
 DEBUG   ?= 0
 OPENMP  ?= 1
@@ -51,11 +53,29 @@ CLI_OBJ := $(CLI_SRC:%.c=$(B)/%.o)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_OBJ := $(TEST_SRC:%.c=$(B)/%.o)
 
-all: interp
+# The commands: one cli/cmd_<name>.c each (scripts/man.sh checks that
+# `interp --help` lists exactly these).
+COMMANDS := $(patsubst cli/cmd_%.c,%,$(wildcard cli/cmd_*.c))
+VERSION  := $(shell sed -n 's/^\#define INTERP_VERSION "\(.*\)"/\1/p' core/util.h)
+MAN_PAGES := $(B)/man/interp.1 $(COMMANDS:%=$(B)/man/interp-%.1)
+COMPLETION := $(B)/completion/interp
+
+all: interp $(MAN_PAGES) $(COMPLETION)
 
 interp: $(B)/libinterp.a $(CLI_OBJ)
 	@echo "  LD    $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(B)/libinterp.a $(LDLIBS)
+
+# Man pages and the bash completion script come from the binary's own usage
+# texts and option tables, so they never disagree with --help.
+$(MAN_PAGES) &: interp scripts/man.sh
+	@echo "  MAN   $(B)/man/"
+	$(Q)scripts/man.sh ./interp $(B)/man $(COMMANDS)
+
+$(COMPLETION): interp scripts/completion.sh
+	@mkdir -p $(dir $@)
+	@echo "  GEN   $@"
+	$(Q)scripts/completion.sh ./interp $@
 
 $(B)/libinterp.a: $(LIB_OBJ)
 	@echo "  AR    $@"
@@ -94,12 +114,14 @@ $(B)/tests/unit: $(TEST_OBJ) $(B)/libinterp.a
 # that pkg-config sees what deps has just installed.
 check: deps
 	@./scripts/deps.sh pyref || echo "check: numpy/h5py/Pillow/scikit-learn could not be installed; the cases that compare with them will say skip"
+	@./scripts/deps.sh man || echo "check: man-db could not be installed; tests/install.sh will skip reading the man pages"
 	@./scripts/deps_browser.sh || echo "check: chromium/tidy could not be installed; the browser test will say SKIPPED"
 	@$(MAKE) --no-print-directory test
 
-test: interp $(B)/tests/unit
+test: interp $(B)/tests/unit $(MAN_PAGES) $(COMPLETION)
 	$(B)/tests/unit --jobs 2
 	tests/cli.sh ./interp
+	MAKE="$(MAKE)" tests/install.sh
 	tests/browser_report.sh ./interp
 
 # Same suite under AddressSanitizer + UBSan, in build-debug/ (its own build
@@ -147,7 +169,7 @@ FUZZ_CC      ?= clang-14
 FUZZ_SECONDS ?= 60
 FUZZ_RUNS    ?= 0
 FB           := build-fuzz
-FUZZ_TARGETS := npy text labels png jpeg webp bmp gif hdf5 zip json $(if $(wildcard core/model.c),onnx keras)
+FUZZ_TARGETS := npy text labels png jpeg webp bmp gif hdf5 zip json namelist $(if $(wildcard core/model.c),onnx keras)
 FUZZ_CFLAGS  := -g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter \
                 -Wno-unknown-pragmas -fno-omit-frame-pointer \
                 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
@@ -159,7 +181,7 @@ FUZZ_LDFLAGS := -fsanitize=fuzzer,address,undefined
 FUZZ_READERS := core/array.c core/npy.c core/textarr.c core/labels.c core/image.c \
                 core/png.c core/jpeg.c core/webp.c core/bmp.c core/gif.c core/error.c \
                 core/util.c core/outfile.c core/hdf5.c core/hdf5_heap.c core/hdf5_data.c \
-                core/zip.c core/json_value.c
+                core/zip.c core/json_value.c core/namelist.c
 FUZZ_READER_OBJ := $(FUZZ_READERS:%.c=$(FB)/%.o)
 FUZZ_CORE_OBJ   := $(patsubst %.c,$(FB)/%.o,$(wildcard core/*.c)) $(FB)/gen/onnx.pb-c.o
 
@@ -224,14 +246,56 @@ deps:
 fixtures:
 	$(PYTHON) fixtures/make_fixtures.py
 
-install: interp
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib
-	install -m 755 interp $(DESTDIR)$(PREFIX)/bin/interp
-	install -m 644 $(B)/libinterp.a $(DESTDIR)$(PREFIX)/lib/libinterp.a
-	for d in core analysis plots report; do \
-	    install -d $(DESTDIR)$(PREFIX)/include/interp/$$d && \
-	    install -m 644 $$d/*.h $(DESTDIR)$(PREFIX)/include/interp/$$d/ || exit 1; \
+# What a program linking libinterp.a needs, for pkg-config. libinterp is a
+# static library only, so its dependencies are in Requires and Libs (the
+# .private fields are printed only with --static); -fopenmp as it was built.
+PC_LIBS := -lm -lpthread $(if $(filter 1,$(OPENMP)),-fopenmp)
+define INTERP_PC
+prefix=$(PREFIX)
+exec_prefix=$${prefix}
+libdir=$${exec_prefix}/lib
+includedir=$${prefix}/include
+
+Name: interp
+Description: make a trained image classifier's decisions inspectable: ONNX and Keras engine, Grad-CAM, occlusion, PCA, t-SNE, reports
+Version: $(VERSION)
+Requires: $(PKGS)
+Cflags: -I$${includedir}
+Libs: -L$${libdir} -linterp $(PC_LIBS)
+endef
+export INTERP_PC
+
+# Everything install puts, so that uninstall removes exactly that.
+INSTALL_HEADER_DIRS := core analysis plots report
+INSTALLED := bin/interp lib/libinterp.a lib/pkgconfig/interp.pc \
+             share/bash-completion/completions/interp \
+             $(patsubst $(B)/man/%,share/man/man1/%,$(MAN_PAGES)) \
+             $(foreach d,$(INSTALL_HEADER_DIRS),$(addprefix include/interp/,$(wildcard $(d)/*.h)))
+I_ROOT := $(DESTDIR)$(PREFIX)
+
+install: interp $(MAN_PAGES) $(COMPLETION)
+	install -d $(I_ROOT)/bin $(I_ROOT)/lib/pkgconfig $(I_ROOT)/share/man/man1 \
+	    $(I_ROOT)/share/bash-completion/completions
+	install -m 755 interp $(I_ROOT)/bin/interp
+	install -m 644 $(B)/libinterp.a $(I_ROOT)/lib/libinterp.a
+	printf '%s\n' "$$INTERP_PC" >$(B)/interp.pc
+	install -m 644 $(B)/interp.pc $(I_ROOT)/lib/pkgconfig/interp.pc
+	install -m 644 $(MAN_PAGES) $(I_ROOT)/share/man/man1/
+	install -m 644 $(COMPLETION) $(I_ROOT)/share/bash-completion/completions/interp
+	for d in $(INSTALL_HEADER_DIRS); do \
+	    install -d $(I_ROOT)/include/interp/$$d && \
+	    install -m 644 $$d/*.h $(I_ROOT)/include/interp/$$d/ || exit 1; \
 	done
+
+# Removes the files install put and interp's own include/interp/ folders;
+# the standard folders (bin/, lib/pkgconfig/, share/man/man1/, ...) stay,
+# as GNU packages leave them: other packages' files live there too.
+uninstall:
+	rm -f $(addprefix $(I_ROOT)/,$(INSTALLED))
+	for d in $(INSTALL_HEADER_DIRS); do \
+	    [ ! -d $(I_ROOT)/include/interp/$$d ] || rmdir $(I_ROOT)/include/interp/$$d || exit 1; \
+	done
+	[ ! -d $(I_ROOT)/include/interp ] || rmdir $(I_ROOT)/include/interp
 
 clean:
 	rm -rf build build-debug build-fuzz interp demo-out
@@ -240,7 +304,7 @@ format:
 	clang-format -i core/*.[ch] analysis/*.[ch] plots/*.[ch] report/*.[ch] cli/*.[ch] tests/*.c
 
 .PHONY: all check test check-asan check-valgrind check-valgrind-ci fuzz fuzz-build fuzz-deps fuzz-regress demo deps fixtures \
-        install clean format
+        install uninstall clean format
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 -include $(shell find $(FB) -name '*.d' 2>/dev/null)

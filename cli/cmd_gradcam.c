@@ -15,8 +15,8 @@
 static const char USAGE[] =
     "usage: interp gradcam MODEL IMG... [--layer NAME] [--class pred|INDEX|NAME|all]\n"
     "                      [--method gradcam|gradcam++] [--colormap MAP] [--alpha A]\n"
-    "                      [--classes NAMES] [--scale S] [--mean M] [--std S] [-o DIR] "
-    "[--json]\n"
+    "                      [--classes NAMES] [--on-error stop|skip] [--scale S]\n"
+    "                      [--mean M] [--std S] [-o DIR] [--json]\n"
     "\n"
     "Grad-CAM (or Grad-CAM++) of each image: where the model looked for a class.\n"
     "The class score is the logit before any final Softmax/Sigmoid; weights are the\n"
@@ -31,7 +31,8 @@ static const char USAGE[] =
     "--class: pred (default), all, an index, or a name from --classes (a file or a\n"
     "comma list). --colormap: jet (default), viridis, inferno, magma, turbo.\n"
     "--alpha: heat opacity in the overlay (default 0.5). An all-zero or constant map\n"
-    "is written, flagged in the JSON with its likely reason, and noted on stderr.\n";
+    "is written, flagged in the JSON with its likely reason, and noted on stderr.\n"
+    "\n" ON_ERROR_USAGE;
 
 enum { OPT_LAYER = OPT_COMMAND_BASE, OPT_CLASS, OPT_METHOD, OPT_CMAP, OPT_ALPHA, OPT_CLASSES };
 
@@ -43,6 +44,7 @@ int cmd_gradcam(int argc, char **argv)
                                          {"colormap", required_argument, 0, OPT_CMAP},
                                          {"alpha", required_argument, 0, OPT_ALPHA},
                                          {"classes", required_argument, 0, OPT_CLASSES},
+                                         ON_ERROR_LONG_OPTION,
                                          PREP_LONG_OPTIONS,
                                          COMMON_LONG_OPTIONS,
                                          {0}};
@@ -69,7 +71,8 @@ int cmd_gradcam(int argc, char **argv)
         case OPT_ALPHA: s.alpha = cli_parse_double("--alpha", optarg, 0, 1); break;
         case OPT_CLASSES: s.classes_arg = optarg; break;
         default:
-            if (!cli_prep_option(&prep, ch, optarg))
+            if (!cli_prep_option(&prep, ch, optarg) &&
+                !cli_on_error_option(&s.skips, ch, optarg))
                 cli_common_option(&c, ch, optarg, argv, opts);
         }
     }
@@ -98,10 +101,10 @@ int cmd_gradcam(int argc, char **argv)
     imap = xmalloc(sizeof(float) * (size_t)cam->ih * cam->iw);
     cls = xmalloc(sizeof(int) * (size_t)K);
     for (int i = 0; i < s.nimg && status == EXIT_OK; i++) {
-        struct image *im = explain_image_load(m, &prep, s.images[i], x, cam);
+        struct image *im = explain_image_load(&s, i, m, &prep, x, cam, &status);
         if (!im) {
-            status = cli_fail();
-            break;
+            if (status) break;
+            continue; /* left out by --on-error skip */
         }
         int pred = cam_pred(cam);
         int n = explain_class_list(s.spec, pred, K, cls);
@@ -121,7 +124,7 @@ int cmd_gradcam(int argc, char **argv)
         image_free(im);
         progress_update(&c.progress, "gradcam", (size_t)i + 1, (size_t)s.nimg, NULL);
     }
-    if (status == EXIT_OK) explain_finish(&s.out);
+    if (status == EXIT_OK) status = explain_finish(&s);
 done:
     free(x);
     free(lmap);

@@ -18,6 +18,7 @@ static const char USAGE[] =
     "usage: interp occlusion MODEL IMG... [--patch P] [--stride S] [--fill F]\n"
     "                        [--class pred|INDEX|NAME|all] [--batch B] [--exact]\n"
     "                        [--colormap MAP] [--alpha A] [--classes NAMES]\n"
+    "                        [--on-error stop|skip]\n"
     "                        [--scale S] [--mean M] [--std S] [-o DIR] [--json]\n"
     "\n"
     "Occlusion sensitivity: a P x P patch (default 24) of pixel value F (default 0.5,\n"
@@ -29,7 +30,8 @@ static const char USAGE[] =
     "every copy through the whole model. --batch: copies per pass (default 64).\n"
     "Per image and class, in DIR (default occlusion-out): STEM.cK.occlusion.layer.npy\n"
     "(the patch grid), .input.npy (per pixel), .heatmap.png, .overlay.png (on the\n"
-    "original image) and .json. Colour map: coolwarm (default), centred at 0.\n";
+    "original image) and .json. Colour map: coolwarm (default), centred at 0.\n"
+    "\n" ON_ERROR_USAGE;
 
 enum {
     OPT_PATCH = OPT_COMMAND_BASE,
@@ -82,6 +84,7 @@ int cmd_occlusion(int argc, char **argv)
                                          {"colormap", required_argument, 0, OPT_CMAP},
                                          {"alpha", required_argument, 0, OPT_ALPHA},
                                          {"classes", required_argument, 0, OPT_CLASSES},
+                                         ON_ERROR_LONG_OPTION,
                                          PREP_LONG_OPTIONS,
                                          COMMON_LONG_OPTIONS,
                                          {0}};
@@ -102,7 +105,8 @@ int cmd_occlusion(int argc, char **argv)
         case OPT_ALPHA: s.alpha = cli_parse_double("--alpha", optarg, 0, 1); break;
         case OPT_CLASSES: s.classes_arg = optarg; break;
         default:
-            if (!cli_prep_option(&prep, ch, optarg))
+            if (!cli_prep_option(&prep, ch, optarg) &&
+                !cli_on_error_option(&s.skips, ch, optarg))
                 cli_common_option(&c, ch, optarg, argv, opts);
         }
     }
@@ -130,10 +134,10 @@ int cmd_occlusion(int argc, char **argv)
         cli_note(&c, "stride %d > patch %d leaves %zu pixels uncovered (value 0)", p.stride,
                  o->ph, o->uncovered);
     for (int i = 0; i < s.nimg && status == EXIT_OK; i++) {
-        struct image *im = explain_image_load(m, &prep, s.images[i], x, NULL);
+        struct image *im = explain_image_load(&s, i, m, &prep, x, NULL, &status);
         if (!im) {
-            status = cli_fail();
-            break;
+            if (status) break;
+            continue; /* left out by --on-error skip */
         }
         /* the predicted class needs the original's probabilities first */
         int pred = 0;
@@ -161,7 +165,7 @@ int cmd_occlusion(int argc, char **argv)
         image_free(im);
         status = cli_fail();
     }
-    if (status == EXIT_OK) explain_finish(&s.out);
+    if (status == EXIT_OK) status = explain_finish(&s);
 done:
     free(x);
     free(grid);

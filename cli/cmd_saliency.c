@@ -16,14 +16,15 @@
 static const char USAGE[] =
     "usage: interp saliency MODEL IMG... [--class pred|INDEX|NAME|all] [--colormap MAP]\n"
     "                       [--alpha A] [--classes NAMES] [--scale S] [--mean M] [--std S]\n"
-    "                       [-o DIR] [--json]\n"
+    "                       [--on-error stop|skip] [-o DIR] [--json]\n"
     "\n"
     "Input-gradient saliency of each image: max over channels of |d logit / d pixel|\n"
     "at the model input's resolution (the logit before any final Softmax/Sigmoid).\n"
     "Per image and class, in DIR (default saliency-out): STEM.cK.saliency.input.npy,\n"
     ".heatmap.png, .overlay.png (on the original image) and .json. --class: pred\n"
     "(default), all, an index, or a name from --classes. --colormap: jet (default),\n"
-    "viridis, inferno, magma, turbo. --alpha: heat opacity (default 0.5).\n";
+    "viridis, inferno, magma, turbo. --alpha: heat opacity (default 0.5).\n"
+    "\n" ON_ERROR_USAGE;
 
 enum { OPT_CLASS = OPT_COMMAND_BASE, OPT_CMAP, OPT_ALPHA, OPT_CLASSES };
 
@@ -33,6 +34,7 @@ int cmd_saliency(int argc, char **argv)
                                          {"colormap", required_argument, 0, OPT_CMAP},
                                          {"alpha", required_argument, 0, OPT_ALPHA},
                                          {"classes", required_argument, 0, OPT_CLASSES},
+                                         ON_ERROR_LONG_OPTION,
                                          PREP_LONG_OPTIONS,
                                          COMMON_LONG_OPTIONS,
                                          {0}};
@@ -47,7 +49,8 @@ int cmd_saliency(int argc, char **argv)
         case OPT_ALPHA: s.alpha = cli_parse_double("--alpha", optarg, 0, 1); break;
         case OPT_CLASSES: s.classes_arg = optarg; break;
         default:
-            if (!cli_prep_option(&prep, ch, optarg))
+            if (!cli_prep_option(&prep, ch, optarg) &&
+                !cli_on_error_option(&s.skips, ch, optarg))
                 cli_common_option(&c, ch, optarg, argv, opts);
         }
     }
@@ -68,10 +71,10 @@ int cmd_saliency(int argc, char **argv)
     imap = xmalloc(sizeof(float) * (size_t)cam->ih * cam->iw);
     cls = xmalloc(sizeof(int) * (size_t)K);
     for (int i = 0; i < s.nimg && status == EXIT_OK; i++) {
-        struct image *im = explain_image_load(m, &prep, s.images[i], x, cam);
+        struct image *im = explain_image_load(&s, i, m, &prep, x, cam, &status);
         if (!im) {
-            status = cli_fail();
-            break;
+            if (status) break;
+            continue; /* left out by --on-error skip */
         }
         int pred = cam_pred(cam);
         int n = explain_class_list(s.spec, pred, K, cls);
@@ -89,7 +92,7 @@ int cmd_saliency(int argc, char **argv)
         image_free(im);
         progress_update(&c.progress, "saliency", (size_t)i + 1, (size_t)s.nimg, NULL);
     }
-    if (status == EXIT_OK) explain_finish(&s.out);
+    if (status == EXIT_OK) status = explain_finish(&s);
 done:
     free(x);
     free(imap);

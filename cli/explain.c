@@ -9,6 +9,7 @@
 
 #include "../analysis/cam.h"
 #include "../core/array.h"
+#include "../core/dataset.h"
 #include "../core/error.h"
 #include "../core/image.h"
 #include "../core/model.h"
@@ -84,20 +85,24 @@ int explain_open(struct explain_setup *s, const char *method, const char *layer,
     return EXIT_OK;
 }
 
-struct image *explain_image_load(const struct model *m, const struct model_prep *prep,
-                                 const char *path, float *x, struct cam *cam)
+struct image *explain_image_load(struct explain_setup *s, int i, const struct model *m,
+                                 const struct model_prep *prep, float *x, struct cam *cam,
+                                 int *status)
 {
+    const char *path = s->images[i];
     struct image *im = image_load(path);
+    *status = EXIT_OK;
     if (im && (model_preprocess(m, im, prep, x) || (cam && cam_forward(cam, x)))) {
         image_free(im);
         im = NULL;
     }
-    if (!im) error_set_path_if_missing(path);
+    if (!im && dataset_skip(&s->skips, (size_t)i, path)) *status = cli_fail();
     return im;
 }
 
 void explain_setup_release(struct explain_setup *s)
 {
+    dataset_skips_release(&s->skips);
     free(s->dir);
     if (s->names) class_names_free(s->names, s->nnames);
     s->dir = NULL, s->names = NULL, s->nnames = 0;
@@ -424,12 +429,17 @@ done:
     return rc ? cli_fail() : 0;
 }
 
-void explain_finish(struct explain_out *o)
+int explain_finish(struct explain_setup *s)
 {
-    if (o->j) {
-        json_array_end(o->j); /* "maps" */
-        cli_json_end(o->j);
-    } else {
+    char *txt = NULL;
+    int status = cli_skips_finish(s->c, &s->skips, (size_t)s->nimg, s->dir, NULL, &txt);
+    if (s->out.j) {               /* closed even when nothing could be read: it is on stdout */
+        json_array_end(s->out.j); /* "maps" */
+        cli_json_skips(s->out.j, &s->skips, txt);
+        cli_json_end(s->out.j);
+    } else if (status == EXIT_OK) {
         cli_print_paths();
     }
+    free(txt);
+    return status;
 }

@@ -43,6 +43,7 @@ const state = {
 window.interp = state;
 
 let worker = null, workerUrl = null, colormaps = null, jobId = 0, modelBytes = null;
+let workerBusy = false; // the worker is computing (a new job must replace it)
 let benchResolve = null;
 
 // ---- messages to the person
@@ -73,13 +74,13 @@ function startWorker() {
     fatal(e.message || 'the worker failed');
   };
   worker.postMessage({type: 'init', budget: limits.budget, maxPixels: limits.maxPixels});
-  state.busy = false;
+  workerBusy = false;
 }
 
 // Replaces a busy worker (cancelling its work) and reloads the model into the
 // new one; the caller then posts its job.
 function freshWorker() {
-  if (!state.busy && worker) return;
+  if (!workerBusy && worker) return;
   startWorker();
   if (modelBytes) worker.postMessage({type: 'model', bytes: modelBytes.slice(0), name: state.model.name, quiet: true});
 }
@@ -116,6 +117,7 @@ function onMessage(m) {
   case 'model':
     if (m.quiet && m.ok) break;
     state.loadingModel = false;
+    workerBusy = false;
     state.busy = false;
     if (!m.ok) {
       modelBytes = null;
@@ -162,6 +164,7 @@ function onMessage(m) {
     break;
   case 'done':
     if (m.id !== jobId) return;
+    workerBusy = false;
     state.busy = false;
     state.done++;
     showTimings();
@@ -169,6 +172,7 @@ function onMessage(m) {
     break;
   case 'error':
     if (m.id !== jobId) return;
+    workerBusy = false;
     state.busy = false;
     state.done++;
     alarm(pageMessage(m.message));
@@ -178,6 +182,7 @@ function onMessage(m) {
   case 'bench':
     if (benchResolve) benchResolve(m.times);
     benchResolve = null;
+    workerBusy = false;
     state.busy = false;
     break;
   case 'fatal':
@@ -205,9 +210,9 @@ async function setModel(file) {
   state.model = {name: file.name, summary: null};
   state.result = null;
   $('results').hidden = true;
-  state.busy = true; // replace the worker whatever it was doing
-  startWorker();
+  startWorker(); // replaces the worker whatever it was doing
   state.loadingModel = true;
+  workerBusy = true;
   state.busy = true;
   worker.postMessage({type: 'model', bytes: bytes.slice(0), name: file.name});
 }
@@ -254,6 +259,7 @@ function setImages(files) {
 async function runImage(i) {
   if (!state.model || !state.model.summary || i < 0 || i >= state.images.length) return;
   alarm('');
+  state.busy = true; // from now until this job's last answer
   state.current = i;
   document.querySelectorAll('#image-list button').forEach((b, k) =>
     b.setAttribute('aria-current', k === i ? 'true' : 'false'));
@@ -263,10 +269,12 @@ async function runImage(i) {
     bytes = await f.arrayBuffer();
   } catch (e) {
     alarm(`${f.name}: cannot be read (${e.message})`);
+    state.busy = false;
+    state.done++;
     return;
   }
   freshWorker();
-  state.busy = true;
+  workerBusy = true;
   const id = ++jobId;
   state.result = {name: f.name, top: null, probs: null, gradcam: null, occlusion: null};
   state.timings = {load: state.timings.load};
@@ -513,6 +521,7 @@ function init() {
 // times each, measured in the worker (bench/bench_web.sh).
 window.interpBench = (reps) => new Promise((resolve) => {
   benchResolve = resolve;
+  workerBusy = true;
   state.busy = true;
   worker.postMessage({type: 'bench', id: jobId, reps, opts: options()});
 });

@@ -68,6 +68,7 @@ function startWorker() {
     workerUrl = URL.createObjectURL(new Blob(['(' + interpWorkerMain.toString() + ')()'],
                                              {type: 'text/javascript'}));
   worker = new Worker(workerUrl);
+  state.workerStarted = performance.now();
   worker.onmessage = (e) => onMessage(e.data);
   worker.onerror = (e) => {
     e.preventDefault();
@@ -112,6 +113,7 @@ function onMessage(m) {
   case 'ready':
     colormaps = m.colormaps;
     state.ready = true;
+    state.engineStart = performance.now() - state.workerStarted; // worker + wasm instantiation
     break;
   case 'init': break;
   case 'model':

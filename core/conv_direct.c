@@ -276,8 +276,8 @@ __attribute__((target("avx2"))) static void pool_avx2(float *out_b, const float 
     } while (0)
 
 /* As direct_avx2, in blocks of 8 columns (ld is a multiple of 24). */
-static void direct_wasm(float *blk, size_t ld, const float *pad, size_t plane, const float *weight,
-                        const float *bias, const struct conv_params *p)
+static void direct_wasm(float *blk, size_t ld, const float *pad, size_t plane,
+                        const float *weight, const float *bias, const struct conv_params *p)
 {
     int C = p->c, M = p->m, taps = p->kh * p->kw, row = conv_direct_row(p);
     size_t K = (size_t)C * taps;

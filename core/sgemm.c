@@ -50,7 +50,8 @@ static void pack_a_block(const float *A, int lda, int ta, int i0, int mc, int k0
         int in = mc - p * MR < MR ? mc - p * MR : MR, i = i0 + p * MR;
         for (int k = 0; k < kc; k++, d += MR) {
             for (int r = 0; r < in; r++)
-                d[r] = ta ? A[(size_t)(k0 + k) * lda + i + r] : A[(size_t)(i + r) * lda + k0 + k];
+                d[r] =
+                    ta ? A[(size_t)(k0 + k) * lda + i + r] : A[(size_t)(i + r) * lda + k0 + k];
             for (int r = in; r < MR; r++)
                 d[r] = 0.0f;
         }
@@ -107,9 +108,9 @@ static void scale_c(float *C, int ldc, int M, int N, float beta)
     }
 }
 
-void cblas_sgemm(enum CBLAS_ORDER order, enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int M,
-                 int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
-                 float beta, float *C, int ldc)
+void cblas_sgemm(enum CBLAS_ORDER order, enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb,
+                 int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                 int ldb, float beta, float *C, int ldc)
 {
     ASSERT(order == CblasRowMajor);
     if (M <= 0 || N <= 0) return;
@@ -151,8 +152,8 @@ static float dot(const float *a, const float *b, int n)
     v128_t s0 = wasm_f32x4_splat(0.0f), s1 = s0;
     for (; i + 8 <= n; i += 8) {
         s0 = wasm_f32x4_add(s0, wasm_f32x4_mul(wasm_v128_load(a + i), wasm_v128_load(b + i)));
-        s1 = wasm_f32x4_add(s1,
-                            wasm_f32x4_mul(wasm_v128_load(a + i + 4), wasm_v128_load(b + i + 4)));
+        s1 = wasm_f32x4_add(
+            s1, wasm_f32x4_mul(wasm_v128_load(a + i + 4), wasm_v128_load(b + i + 4)));
     }
     s0 = wasm_f32x4_add(s0, s1);
     s = wasm_f32x4_extract_lane(s0, 0) + wasm_f32x4_extract_lane(s0, 1) +

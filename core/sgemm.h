@@ -23,9 +23,9 @@ enum CBLAS_TRANSPOSE { CblasNoTrans = 111, CblasTrans = 112, CblasConjTrans = 11
  * packed panels and a 4 x 8 register block (WebAssembly SIMD when the build
  * has -msimd128, plain C otherwise). Single-threaded, never allocates (its
  * packing buffers are static). */
-void cblas_sgemm(enum CBLAS_ORDER order, enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int M,
-                 int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
-                 float beta, float *C, int ldc);
+void cblas_sgemm(enum CBLAS_ORDER order, enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb,
+                 int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                 int ldb, float beta, float *C, int ldc);
 
 /* y = alpha * op(A) * x + beta * y; A is m x n row-major (lda), op(A) is A
  * (NoTrans: y has m entries, x n) or A^T (Trans: y has n, x m); incx and incy

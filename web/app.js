@@ -352,6 +352,9 @@ function showOriginal(m) {
   cv.height = m.h;
   cv.getContext('2d').putImageData(new ImageData(new Uint8ClampedArray(m.rgba), m.w, m.h), 0, 0);
   cv.setAttribute('aria-label', `${state.result.name}, ${m.w} x ${m.h} pixels`);
+  // small images are enlarged on screen: show their pixels, not a blur
+  for (const id of ['original', 'gradcam', 'occlusion'])
+    $(id).classList.toggle('small-image', Math.max(m.w, m.h) < 160);
   state.result.size = [m.h, m.w];
   for (const k of ['gradcam', 'occlusion']) {
     const c = $(k);

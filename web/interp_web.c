@@ -360,8 +360,8 @@ EMSCRIPTEN_KEEPALIVE int web_gradcam(const char *layer, int cls, int method)
     struct cam_info info;
     if (cam_map(c, cls, method ? CAM_GRADCAM_PP : CAM_GRADCAM, W.lmap, &info)) return fail();
     cam_upsample(W.lmap, c->lh, c->lw, W.imap, c->ih, c->iw);
-    map_json(method ? "gradcam++" : "gradcam", cls, pred, &info, W.lmap, c->lh, c->lw, t, W.imap,
-             c->ih, c->iw);
+    map_json(method ? "gradcam++" : "gradcam", cls, pred, &info, W.lmap, c->lh, c->lw, t,
+             W.imap, c->ih, c->iw);
     return 0;
 }
 
@@ -471,7 +471,9 @@ EMSCRIPTEN_KEEPALIVE int web_image_rgba(uint8_t *out)
             float v = W.im->data[(c >= 3 ? k : 0) * plane + i];
             out[i * 4 + k] = (uint8_t)(v * 255.0f + 0.5f);
         }
-        out[i * 4 + 3] = (c == 2 || c == 4) ? (uint8_t)(W.im->data[(c - 1) * plane + i] * 255.0f + 0.5f) : 255;
+        out[i * 4 + 3] = (c == 2 || c == 4)
+                             ? (uint8_t)(W.im->data[(c - 1) * plane + i] * 255.0f + 0.5f)
+                             : 255;
     }
     return 0;
 }

@@ -20,8 +20,8 @@ struct inflate_state {
 struct bits {
     const uint8_t *in, *end;
     uint64_t buf;
-    int cnt;      /* valid bits in buf */
-    int overrun;  /* bits were asked for past the end of the input */
+    int cnt;     /* valid bits in buf */
+    int overrun; /* bits were asked for past the end of the input */
     uint8_t *out0, *out, *oend;
 };
 
@@ -113,15 +113,14 @@ static int decode(struct bits *b, const struct huff *h)
     return e >> 4;
 }
 
-static const uint16_t len_base[29] = {3,  4,  5,  6,  7,  8,  9,  10, 11,  13,
-                                      15, 17, 19, 23, 27, 31, 35, 43, 51,  59,
+static const uint16_t len_base[29] = {3,  4,  5,  6,   7,   8,   9,   10,  11, 13,
+                                      15, 17, 19, 23,  27,  31,  35,  43,  51, 59,
                                       67, 83, 99, 115, 131, 163, 195, 227, 258};
 static const uint8_t len_extra[29] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2,
                                       2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0};
-static const uint16_t dist_base[30] = {1,    2,    3,    4,    5,    7,     9,     13,
-                                       17,   25,   33,   49,   65,   97,    129,   193,
-                                       257,  385,  513,  769,  1025, 1537,  2049,  3073,
-                                       4097, 6145, 8193, 12289, 16385, 24577};
+static const uint16_t dist_base[30] = {
+    1,   2,   3,   4,   5,   7,    9,    13,   17,   25,   33,   49,   65,    97,    129,
+    193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577};
 static const uint8_t dist_extra[30] = {0, 0, 0, 0, 1, 1, 2, 2,  3,  3,  4,  4,  5,  5,  6,
                                        6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
 
@@ -183,7 +182,7 @@ static void fixed_build(void)
 /* A dynamic block's code description (RFC 1951 3.2.7), then its symbols. */
 static int dynamic(struct bits *b, struct huff *lc, struct huff *dc, const char **msg)
 {
-    static const uint8_t order[19] = {16, 17, 18, 0, 8, 7, 9, 6, 10, 5,
+    static const uint8_t order[19] = {16, 17, 18, 0, 8,  7, 9,  6, 10, 5,
                                       11, 4,  12, 3, 13, 2, 14, 1, 15};
     uint8_t lengths[MAXLCODES + MAXDCODES];
     int nlen = (int)take(b, 5) + 257, ndist = (int)take(b, 5) + 1, ncode = (int)take(b, 4) + 4;

@@ -141,12 +141,12 @@ static void scalar_store(ProtobufCType t, uint64_t v, void *dst)
     }
     case PROTOBUF_C_TYPE_SINT32: {
         uint32_t u = (uint32_t)v;
-        int32_t s = (int32_t)((u >> 1) ^ (uint32_t)-(int32_t)(u & 1));
+        int32_t s = (int32_t)((u >> 1) ^ (uint32_t) - (int32_t)(u & 1));
         memcpy(dst, &s, 4);
         break;
     }
     case PROTOBUF_C_TYPE_SINT64: {
-        int64_t s = (int64_t)((v >> 1) ^ (uint64_t)-(int64_t)(v & 1));
+        int64_t s = (int64_t)((v >> 1) ^ (uint64_t) - (int64_t)(v & 1));
         memcpy(dst, &s, 8);
         break;
     }
@@ -176,7 +176,7 @@ static size_t packed_count(ProtobufCType t, const uint8_t *p, size_t len)
 }
 
 static const ProtobufCFieldDescriptor *field_by_id(const ProtobufCMessageDescriptor *d,
-                                                    uint32_t id)
+                                                   uint32_t id)
 {
     for (unsigned i = 0; i < d->n_fields; i++)
         if (d->fields[i].id == id) return &d->fields[i];

@@ -173,9 +173,9 @@ static void fixed_build(void)
     for (; i < MAXLCODES; i++)
         l[i] = 8;
     huff_build(&fixed_lit, l, MAXLCODES);
-    for (i = 0; i < 30; i++)
+    for (i = 0; i < 32; i++) /* 30 and 31 complete the code; decoding them is an error */
         l[i] = 5;
-    huff_build(&fixed_dist, l, 30);
+    huff_build(&fixed_dist, l, 32);
     fixed_ready = 1;
 }
 

@@ -108,9 +108,10 @@ print()
 print("Threads: both ran on one thread, as a `file://` page must (WebAssembly threads need "
       "SharedArrayBuffer, which needs the COOP/COEP headers of a cross-origin-isolated page). "
       "Served with those headers, a `-pthread` build could run the engine's own thread pool "
-      "(core/model.c's row tiles of each conv and column blocks of each dense layer, as natively); "
-      "natively that pool gives 1.5-1.8x on 2 cores for the batch-64 forward, which bounds what "
-      "threads would add here.")
+      "(core/model.c: row tiles of each conv, column blocks of each dense layer) on every core; "
+      "and since occlusion copies are independent, several workers, each holding the model, could "
+      "share the patches without any shared memory, from `file://` too. On this 2-core machine "
+      "either could at best halve the times; neither is measured here.")
 PYEOF
 bench/results.sh
 echo "bench/RESULTS_web.md:" >&2

@@ -225,7 +225,7 @@ FUZZ_CC      ?= clang-14
 FUZZ_SECONDS ?= 60
 FUZZ_RUNS    ?= 0
 FB           := build-fuzz
-FUZZ_TARGETS := npy text labels png jpeg webp bmp gif hdf5 zip json $(if $(wildcard core/model.c),onnx keras)
+FUZZ_TARGETS := npy text labels png jpeg webp bmp gif hdf5 zip json $(if $(wildcard core/model.c),onnx keras) webcompat
 FUZZ_CFLAGS  := -g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter \
                 -Wno-unknown-pragmas -fno-omit-frame-pointer \
                 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
@@ -283,6 +283,12 @@ $(FB)/fuzz_onnx: $(FB)/fuzz/fuzz_onnx.o $(FUZZ_CORE_OBJ)
 	$(Q)$(FUZZ_CC) $(FUZZ_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(FB)/fuzz_keras: $(FB)/fuzz/fuzz_keras.o $(FUZZ_CORE_OBJ)
+	@echo "  FUZZLD $@"
+	$(Q)$(FUZZ_CC) $(FUZZ_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# the browser build's stand-ins beside zlib and protobuf-c (differential)
+$(FB)/fuzz_webcompat: $(FB)/fuzz/fuzz_webcompat.o $(FB)/tests/test_webcompat_impl.o \
+                      $(FUZZ_READER_OBJ) $(FB)/gen/onnx.pb-c.o
 	@echo "  FUZZLD $@"
 	$(Q)$(FUZZ_CC) $(FUZZ_LDFLAGS) -o $@ $^ $(LDLIBS)
 

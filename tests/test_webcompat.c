@@ -330,3 +330,32 @@ Test(webcompat, inflate_damaged_streams, .timeout = 120)
     }
     cr_assert(ok > 50 && bad > 500, "completed %d, failed %d", ok, bad);
 }
+
+/* Every input the webcompat fuzzer found (fuzz/regress/webcompat/): both
+ * unpackers and both inflates agree on it. */
+Test(webcompat, fuzz_regressions)
+{
+    DIR *dir = opendir("fuzz/regress/webcompat");
+    cr_assert_not_null(dir);
+    struct dirent *e;
+    int n = 0;
+    while ((e = readdir(dir))) {
+        if (e->d_name[0] == '.') continue;
+        char path[512], why[256];
+        snprintf(path, sizeof path, "fuzz/regress/webcompat/%s", e->d_name);
+        size_t len, g1, g2;
+        unsigned char *buf = slurp(path, &len);
+        cr_expect(!pb_differ(buf, len, why, sizeof why), "%s: %s", path, why);
+        unsigned char *o1 = malloc(1 << 16), *o2 = malloc(1 << 16);
+        for (int wbits = -15; wbits <= 15; wbits += 30) {
+            int e1 = inflate_one(1, buf, len, wbits, o1, 1 << 16, &g1);
+            int e2 = inflate_one(0, buf, len, wbits, o2, 1 << 16, &g2);
+            cr_expect(e1 == e2 && (!e1 || (g1 == g2 && !memcmp(o1, o2, g1))), "%s, wbits %d",
+                      path, wbits);
+        }
+        free(o1), free(o2), free(buf);
+        n++;
+    }
+    closedir(dir);
+    cr_assert_geq(n, 3, "%d regression inputs", n);
+}

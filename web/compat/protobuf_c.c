@@ -4,7 +4,7 @@
  * declared by Debian's <protobuf-c/protobuf-c.h>. Written for interp from the
  * protobuf wire format (varints, fixed 32/64-bit, length-delimited; packed
  * or unpacked repeated scalars); protobuf-c itself is not compiled for wasm.
- * tests/test_pbc.c compares it with the real library on every fixture model
+ * tests/test_webcompat.c compares it with the real library on every fixture model
  * and on thousands of damaged copies.
  */
 #include <protobuf-c/protobuf-c.h>
@@ -58,13 +58,17 @@ static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 }
 
 /* The next field of [*p, end): 1, or 0 for malformed or unsupported data
- * (groups, wire types 6 and 7, field number 0, a payload past the end). */
+ * (groups, wire types 6 and 7, a bad tag, a payload past the end). */
 static int next_field(const uint8_t **p, const uint8_t *end, struct wire_field *f)
 {
     uint64_t tag;
-    if (!read_varint(p, end, &tag)) return 0;
+    const uint8_t *start = *p;
+    /* a tag of at most 5 bytes whose first byte has field bits, its field
+     * number kept to 32 bits, as protobuf-c reads it (so 0x80 0x00, field 0,
+     * and numbers past 2^29 are unknown fields, while 0x05 is an error) */
+    if (*p >= end || !(**p & 0xf8)) return 0;
+    if (!read_varint(p, end, &tag) || *p - start > 5) return 0;
     f->wt = (int)(tag & 7);
-    if (tag >> 3 == 0 || tag >> 3 > 0x1fffffff) return 0;
     f->id = (uint32_t)(tag >> 3);
     switch (f->wt) {
     case 0: return read_varint(p, end, &f->v);

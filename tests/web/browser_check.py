@@ -190,6 +190,25 @@ def main():
         compare(st, "fixtures/models/rgb.onnx", rgb[1], 1e-5, 1e-4, "rgb JPEG patch 16 stride 6", patch=16, stride=6)
         c.eval(p.s, "document.getElementById('patch').value = '24'; document.getElementById('stride').value = '8'")
 
+        # ---- the downloads: the .npy is the map interp writes, the PNG an image
+        dl = os.path.join(work, "downloads")
+        os.makedirs(dl, exist_ok=True)
+        c.send("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": dl})
+        c.eval(p.s, "document.getElementById('gradcam-npy').click(); document.getElementById('occlusion-png').click()")
+        want_npy = os.path.join(dl, "10_group1.c%d.gradcam.input.npy" % st["result"]["gradcam"]["class"])
+        want_png = os.path.join(dl, "10_group1.c%d.occlusion.overlay.png" % st["result"]["occlusion"]["class"])
+        deadline = time.time() + 30
+        while time.time() < deadline and not (os.path.exists(want_npy) and os.path.exists(want_png)):
+            c.pump(0.2)
+        ok(os.path.exists(want_npy) and os.path.exists(want_png), "downloads: %s" % os.listdir(dl))
+        if os.path.exists(want_npy):
+            g = cli(["gradcam", "fixtures/models/rgb.onnx", rgb[1], "-o", os.path.join(work, "g")])["maps"][0]
+            e, at, m = worst(read_npy(want_npy), read_npy(g["files"]["input_npy"]))
+            ok(e <= 1e-4, "downloads: the Grad-CAM .npy equals interp's (worst %.2e of %.3g)" % (e, m))
+        if os.path.exists(want_png):
+            with open(want_png, "rb") as f:
+                ok(f.read(8) == b"\x89PNG\r\n\x1a\n", "downloads: the overlay is a PNG")
+
         # ---- a new image cancels the work on the old one
         n = p.done()
         c.eval(p.s, "document.querySelectorAll('#image-list button')[0].click()")

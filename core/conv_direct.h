@@ -19,7 +19,8 @@ struct pool_params;
 
 /* 1 when conv_direct_rows computes p on this CPU: group 1, stride 1, at most
  * 64 kernel taps, shapes consistent with the pads, and AVX2 + FMA (checked
- * once at run time; other machines keep im2col + sgemm). */
+ * once at run time; other machines keep im2col + sgemm) or a WebAssembly
+ * build with SIMD (-msimd128). */
 int conv_direct_usable(const struct conv_params *p);
 /* The block's row stride: the padded input width W + pl + pr (the columns
  * past OW in each block row are scratch values, never read as output). */
@@ -41,7 +42,7 @@ void conv_direct_rows(float *blk, size_t ld, const float *inp_b, const float *we
 /* ReLU and 2x2 stride-2 max-pool of a block (m channels at stride ld, conv
  * rows [oy0, oy1) at stride row, bias in) into the pooled image out_b
  * (m x q->oh x q->ow), as op_conv.c's scalar epilogue computes it; with AVX2
- * only: returns 0, doing nothing, on a CPU without. */
+ * or WebAssembly SIMD only: returns 0, doing nothing, on a CPU without. */
 int conv_direct_pool(float *out_b, const float *blk, int m, size_t ld, int row, int oy0,
                      int oy1, const struct pool_params *q);
 

@@ -143,7 +143,8 @@ WEB_ENV   := NODE_PATH=/usr/share/nodejs$(if $(NODE_PATH),:$(NODE_PATH))
 WEB_SRC   := core/error.c core/util.c core/image.c core/bmp.c core/gif.c core/outfile.c \
              core/progress.c core/json.c core/json_value.c core/zip.c core/hdf5.c \
              core/hdf5_heap.c core/hdf5_data.c core/model.c core/graph.c core/graph_build.c \
-             core/graph_region.c core/import_onnx.c core/import_keras.c core/op_activation.c \
+             core/graph_region.c core/import_onnx.c core/import_keras.c core/keras_layers.c \
+             core/keras_util.c core/op_activation.c \
              core/op_conv.c core/op_dense.c core/op_elementwise.c core/op_norm.c core/op_pool.c \
              core/op_shape.c core/conv_direct.c core/sgemm.c analysis/cam.c analysis/occlusion.c \
              plots/colormap.c plots/colormap_tables.c web/compat/protobuf_c.c \

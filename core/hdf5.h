@@ -18,8 +18,9 @@
  * byte order), fixed and variable-length strings, compact, contiguous and
  * chunked layouts (v1 B-tree, single chunk, implicit, fixed array,
  * extensible array and v2 B-tree chunk indexes) with the deflate, shuffle
- * and fletcher32 filters. Checksums of v2 metadata are verified (Jenkins
- * lookup3), except in fuzzing builds. Everything else (compound types,
+ * and fletcher32 filters. The checksums (Jenkins lookup3) of version 2
+ * metadata are verified, except those of fractal heap blocks and in
+ * fuzzing builds. Everything else (compound types,
  * references, external or virtual storage, other filters, the
  * shared-message table) is refused with a message naming it.
  *

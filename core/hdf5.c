@@ -892,6 +892,12 @@ static int attr_strings(struct h5file *f, const char *path, const char *attr, ch
         return h5_err(f,
                       "attribute '%.80s' holds %llu strings of %u bytes in %zu bytes of data",
                       attr, (unsigned long long)n, m.type.size, m.data_n);
+    /* a pointer and a small allocation each: refused before they add up */
+    if (n > limits_get()->max_elements || n > limits_get()->max_bytes / 48)
+        return h5_err(f,
+                      "attribute '%.80s' of %llu strings is over the limits "
+                      "(--max-elements, --max-memory)",
+                      attr, (unsigned long long)n);
     char **v = n ? xcalloc((size_t)n, sizeof *v) : NULL;
     uint64_t budget = 2 * f->len + 4096;
     for (uint64_t i = 0; i < n; i++)

@@ -9,6 +9,7 @@
  * clean success, never a crash (run them under ASan: make check-asan).
  */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -583,4 +584,23 @@ Test(hdf5, walking_a_file_with_a_cycle_terminates)
     cr_expect_gt(w.calls, 50);
     h5_close(f);
     free(b);
+}
+
+Test(hdf5, fuzz_regressions_fail_cleanly)
+{
+    DIR *d = opendir("fuzz/regress/hdf5");
+    cr_assert_not_null(d, "fuzz/regress/hdf5 is missing");
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.') continue;
+        char name[300];
+        snprintf(name, sizeof name, "../../fuzz/regress/hdf5/%s", e->d_name);
+        size_t len;
+        uint8_t *b = slurp(name, &len);
+        walk_buffer(b, len);
+        free(b);
+        n++;
+    }
+    closedir(d);
+    cr_expect_geq(n, 1);
 }

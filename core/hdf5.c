@@ -51,10 +51,8 @@ const uint8_t *h5_map(struct h5file *f, uint64_t addr, uint64_t n, const char *w
 int h5_spend(struct h5file *f, uint64_t n)
 {
     if (n > f->work)
-        return h5_err(f,
-                      "metadata visited exceeds %llu bytes: a loop in the file's "
-                      "structures, or structures too large for the file",
-                      (unsigned long long)(4 * f->len + (1u << 20)));
+        return h5_err(f, "metadata visited exceeds 4 times the file per name on the path: a "
+                         "loop in the file's structures, or structures too large for it");
     f->work -= n;
     return 0;
 }
@@ -351,7 +349,10 @@ struct link {
 struct links {
     struct link *v;
     size_t n, cap;
-    int by_crt; /* the group tracks creation order */
+    int by_crt;       /* the group tracks creation order */
+    const char *want; /* a lookup: only the link called want[0..want_n) */
+    size_t want_n;
+    uint32_t want_hash; /* its hash in a dense group's name index */
 };
 
 static void links_free(struct links *l)
@@ -370,17 +371,19 @@ static char *dup_n(const uint8_t *p, size_t n)
     return s;
 }
 
+/* Adds a link; in a lookup, only the one wanted, and then returns 1 (stop). */
 static int links_add(struct h5file *f, struct links *l, const uint8_t *name, size_t nlen,
                      int type, uint64_t addr, uint64_t crt, const uint8_t *val, size_t vlen)
 {
     if (h5_spend(f, 32 + nlen + vlen)) return ERR_INPUT;
+    if (l->want && (nlen != l->want_n || memcmp(name, l->want, nlen))) return 0;
     if (l->n == l->cap) {
         l->cap = l->cap ? 2 * l->cap : 16;
         l->v = xrealloc(l->v, l->cap * sizeof *l->v);
     }
     l->v[l->n++] =
         (struct link){dup_n(name, nlen), crt, type, addr, val ? dup_n(val, vlen) : NULL};
-    return 0;
+    return l->want != NULL;
 }
 
 /* A link message (type 6), in an object header or a fractal heap. */
@@ -475,6 +478,7 @@ static int dense_link(struct h5file *f, const uint8_t *rec, size_t size, void *c
     const uint8_t *p;
     uint64_t n;
     if (size < 5) return h5_err(f, "link name index record of %zu bytes", size);
+    if (d->l->want && le_u(rec, 4) != d->l->want_hash) return 0;
     if (h5_fheap_get(f, &d->heap, rec + 4, size - 4, &p, &n)) return ERR_INPUT;
     return link_decode(f, d->l, p, (size_t)n, d->heap.addr);
 }
@@ -497,10 +501,16 @@ static int obj_is_group(const struct h5obj *o)
            h5_obj_find(o, H5M_LINK);
 }
 
-/* Every link of the group whose header is o, sorted as h5py lists them. */
+/* Every link of the group whose header is o, sorted as h5py lists them; or,
+ * when l->want is set, only the link of that name (l->n is 0 or 1). */
 static int group_links(struct h5file *f, const struct h5obj *o, struct links *l)
 {
+    const char *want = l->want;
+    size_t want_n = l->want_n;
     memset(l, 0, sizeof *l);
+    l->want = want;
+    l->want_n = want_n;
+    l->want_hash = want ? h5_lookup3((const uint8_t *)want, want_n) : 0;
     const struct h5msg *st = h5_obj_find(o, H5M_SYMBOL_TABLE);
     const struct h5msg *li = h5_obj_find(o, H5M_LINK_INFO);
     int rc = 0;
@@ -527,13 +537,13 @@ static int group_links(struct h5file *f, const struct h5obj *o, struct links *l)
         for (size_t i = 0; i < o->n && !rc; i++)
             if (o->m[i].type == H5M_LINK)
                 rc = link_decode(f, l, o->m[i].p, o->m[i].n, o->m[i].addr);
-        if (!rc && fheap != H5_UNDEF) {
+        if (!rc && fheap != H5_UNDEF) { /* (rc 1: found among the link messages) */
             struct densectx d = {l, {0}};
             rc = h5_fheap_open(f, fheap, &d.heap);
             if (!rc) rc = h5_bt2_walk(f, names, 5, dense_link, &d);
         }
     }
-    if (rc) {
+    if (rc < 0) {
         links_free(l);
         return rc;
     }
@@ -559,14 +569,13 @@ static int lookup(struct h5file *f, uint64_t gaddr, const char *name, size_t nle
         h5_obj_release(&o);
         return 1;
     }
-    struct links l;
+    struct links l = {.want = name, .want_n = nlen};
     int rc = group_links(f, &o, &l);
     h5_obj_release(&o);
     if (rc) return rc;
     rc = 1;
     for (size_t i = 0; i < l.n; i++) {
         struct link *k = &l.v[i];
-        if (strlen(k->name) != nlen || memcmp(k->name, name, nlen)) continue;
         if (k->type == LINK_HARD) {
             *addr = k->addr;
             rc = 0;
@@ -611,10 +620,16 @@ static int resolve_from(struct h5file *f, uint64_t start, const char *path, int 
     return 0;
 }
 
-/* Starts a public call: the budget, the object named in messages. */
+/* Starts a public call: the object named in messages, and the budget of
+ * metadata bytes it may visit: four times the file for each name on the path
+ * (a legitimate call reads each structure once or twice per name; a path may
+ * pass through a hard-link cycle again and again). */
 static void begin(struct h5file *f, const char *path)
 {
-    f->work = 4 * f->len + (1u << 20);
+    uint64_t names = 1;
+    for (const char *p = path; *p; p++)
+        names += *p == '/';
+    f->work = (4 * f->len + 65536) * names;
     f->obj = path;
 }
 
@@ -649,6 +664,8 @@ struct attrs {
     struct attr *v;
     size_t n, cap;
     int by_crt;
+    const char *want; /* a lookup: only the attribute of this name */
+    uint32_t want_hash;
 };
 
 static void attrs_free(struct attrs *a)
@@ -716,12 +733,13 @@ static int attrs_add(struct h5file *f, struct attrs *a, const uint8_t *p, size_t
 {
     struct attrmsg m;
     if (attr_decode(f, p, n, at, 0, &m) || h5_spend(f, 32 + m.name_n)) return ERR_INPUT;
+    if (a->want && (strlen(a->want) != m.name_n || memcmp(a->want, m.name, m.name_n))) return 0;
     if (a->n == a->cap) {
         a->cap = a->cap ? 2 * a->cap : 8;
         a->v = xrealloc(a->v, a->cap * sizeof *a->v);
     }
     a->v[a->n++] = (struct attr){dup_n(m.name, m.name_n), crt, p, n, at};
-    return 0;
+    return a->want != NULL; /* found: stop */
 }
 
 /* Dense attributes: attribute messages in a fractal heap, through the name
@@ -736,6 +754,7 @@ static int dense_attr(struct h5file *f, const uint8_t *rec, size_t size, void *c
     struct dattrctx *d = ctx;
     if (size != 17)
         return h5_err(f, "attribute name index record of %zu bytes (expected 17)", size);
+    if (d->a->want && le_u(rec + 13, 4) != d->a->want_hash) return 0;
     if (rec[8] & H5_MSG_SHARED)
         return h5_err(f, "attribute stored in the shared-message heap (not supported)");
     const uint8_t *p;
@@ -755,9 +774,14 @@ static int cmp_attr_crt(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* The attributes of the object whose header is o, sorted as h5py lists them;
+ * or, when a->want is set, only the one of that name. */
 static int obj_attrs(struct h5file *f, const struct h5obj *o, struct attrs *a)
 {
+    const char *want = a->want;
     memset(a, 0, sizeof *a);
+    a->want = want;
+    a->want_hash = want ? h5_lookup3((const uint8_t *)want, strlen(want)) : 0;
     a->by_crt = o->version == 2 && (o->oflags & 0x04);
     int rc = 0;
     for (size_t i = 0; i < o->n && !rc; i++) {
@@ -783,7 +807,7 @@ static int obj_attrs(struct h5file *f, const struct h5obj *o, struct attrs *a)
             if (!rc) rc = h5_bt2_walk(f, names, 8, dense_attr, &d);
         }
     }
-    if (rc) {
+    if (rc < 0) {
         attrs_free(a);
         return rc;
     }
@@ -797,7 +821,7 @@ static int find_attr(struct h5file *f, const char *path, const char *name, struc
     struct h5obj o;
     int rc = need_path(f, path, &o);
     if (rc) return rc;
-    struct attrs a;
+    struct attrs a = {.want = name};
     rc = obj_attrs(f, &o, &a);
     h5_obj_release(&o);
     if (rc) return rc;
@@ -868,6 +892,12 @@ static int attr_strings(struct h5file *f, const char *path, const char *attr, ch
         return h5_err(f,
                       "attribute '%.80s' holds %llu strings of %u bytes in %zu bytes of data",
                       attr, (unsigned long long)n, m.type.size, m.data_n);
+    /* a pointer and a small allocation each: refused before they add up */
+    if (n > limits_get()->max_elements || n > limits_get()->max_bytes / 48)
+        return h5_err(f,
+                      "attribute '%.80s' of %llu strings is over the limits "
+                      "(--max-elements, --max-memory)",
+                      attr, (unsigned long long)n);
     char **v = n ? xcalloc((size_t)n, sizeof *v) : NULL;
     uint64_t budget = 2 * f->len + 4096;
     for (uint64_t i = 0; i < n; i++)
@@ -1001,7 +1031,7 @@ int h5_list(struct h5file *f, const char *path, char ***names, size_t *n)
     struct h5obj o;
     int rc = need_path(f, path, &o);
     if (rc) return rc;
-    struct links l;
+    struct links l = {0};
     if (!obj_is_group(&o))
         rc = h5_err(f, "not a group");
     else
@@ -1028,7 +1058,7 @@ int h5_attr_names(struct h5file *f, const char *path, char ***names, size_t *n)
     struct h5obj o;
     int rc = need_path(f, path, &o);
     if (rc) return rc;
-    struct attrs a;
+    struct attrs a = {0};
     rc = obj_attrs(f, &o, &a);
     h5_obj_release(&o);
     if (rc) return rc;

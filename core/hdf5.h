@@ -18,8 +18,9 @@
  * byte order), fixed and variable-length strings, compact, contiguous and
  * chunked layouts (v1 B-tree, single chunk, implicit, fixed array,
  * extensible array and v2 B-tree chunk indexes) with the deflate, shuffle
- * and fletcher32 filters. Checksums of v2 metadata are verified (Jenkins
- * lookup3), except in fuzzing builds. Everything else (compound types,
+ * and fletcher32 filters. The checksums (Jenkins lookup3) of version 2
+ * metadata are verified, except those of fractal heap blocks and in
+ * fuzzing builds. Everything else (compound types,
  * references, external or virtual storage, other filters, the
  * shared-message table) is refused with a message naming it.
  *
@@ -56,10 +57,11 @@ enum h5_kind {
     H5_OTHER = 3,   /* a committed datatype, or anything else */
 };
 
-/* What the object at path is: an enum h5_kind (H5_NONE when a name on the
- * path is absent or names a dataset, with no error recorded), or ERR_INPUT
- * (negative, reason recorded) when the file is malformed on the way or the
- * path goes through an external link. Soft links are followed. */
+/* What the object at path is: an enum h5_kind, H5_NONE with no error
+ * recorded when the object is absent (a name is missing, a name before the
+ * last is not a group, or a soft link dangles); or ERR_INPUT (negative, the
+ * reason recorded) when the file is malformed on the way, a soft link loops,
+ * or the path goes through an external link. Soft links are followed. */
 int h5_kind(struct h5file *f, const char *path);
 
 /* The children of the group at path, in the order h5py lists them: by

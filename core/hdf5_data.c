@@ -455,7 +455,8 @@ static int inflate_capped(struct h5file *f, const uint8_t *src, uint64_t n, uint
     z_stream z;
     memset(&z, 0, sizeof z);
     if (inflateInit(&z) != Z_OK) return h5_err(f, "zlib: cannot start inflating");
-    int rc = 0;
+    int rc = 0, full = 0; /* full: dst is full, a spare byte catches any more output */
+    uint8_t spare;
     uint64_t in_left = n;
     z.next_out = dst;
     z.avail_out = (uInt)cap;
@@ -465,18 +466,24 @@ static int inflate_capped(struct h5file *f, const uint8_t *src, uint64_t n, uint
         z.avail_in = step;
         int zr = inflate(&z, Z_NO_FLUSH);
         in_left -= step - z.avail_in;
-        if (zr == Z_STREAM_END) break;
-        if (zr == Z_OK && z.avail_out > 0 && (z.avail_in || in_left)) continue;
-        if (zr == Z_OK && z.avail_out == 0) zr = Z_BUF_ERROR;
-        if (z.avail_out == 0)
+        if (zr == Z_STREAM_END && !(full && z.avail_out == 0)) break;
+        if (zr == Z_STREAM_END || (z.avail_out == 0 && full)) {
             rc = h5_err(f, "deflated chunk at 0x%llx inflates past its %zu bytes",
                         (unsigned long long)at, cap);
-        else
-            rc = h5_err(f, "deflated chunk at 0x%llx is corrupt or truncated (zlib: %s)",
-                        (unsigned long long)at, z.msg ? z.msg : "incomplete stream");
+            break;
+        }
+        if (zr == Z_OK && z.avail_out == 0) { /* only the end of the stream may follow */
+            full = 1;
+            z.next_out = &spare;
+            z.avail_out = 1;
+            continue;
+        }
+        if (zr == Z_OK && (z.avail_in || in_left)) continue;
+        rc = h5_err(f, "deflated chunk at 0x%llx is corrupt or truncated (zlib: %s)",
+                    (unsigned long long)at, z.msg ? z.msg : "incomplete stream");
         break;
     }
-    *out = cap - z.avail_out;
+    *out = full ? cap : cap - z.avail_out;
     inflateEnd(&z);
     return rc;
 }
@@ -594,7 +601,7 @@ static int chunk_put(struct h5file *f, struct dread *d, const uint64_t *scaled, 
     const uint8_t *raw = h5_map(f, addr, n, "data chunk");
     if (!raw) return ERR_INPUT;
     const uint8_t *c = chunk_decode(f, d, raw, n, mask, partial, h5_off(f, addr));
-    if (!c) return ERR_INPUT;
+    if (!c) return error_code() ? error_code() : ERR_INPUT; /* a failed big_alloc: ERR_FAIL */
     /* copy the part inside the dataset, one run along the last dim at a time */
     uint64_t ext[H5_MAX_DIMS], idx[H5_MAX_DIMS] = {0};
     for (int i = 0; i < d->rank; i++) {
@@ -919,7 +926,7 @@ static int read_chunked(struct h5file *f, struct dread *d)
                       (unsigned long long)bytes);
     if (n == 0 || L->addr == H5_UNDEF) return 0; /* nothing written: all fill */
     d->seen = big_calloc((size_t)(n / 8 + 1), f->name, "HDF5 chunk map");
-    if (!d->seen) return ERR_FAIL;
+    if (!d->seen) return error_code(); /* big_calloc recorded why */
     switch (L->index) {
     case IDX_BT1: return h5_bt1_chunks(f, L->addr, L->nkey, bt1_chunk, d);
     case IDX_SINGLE: {

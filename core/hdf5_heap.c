@@ -33,6 +33,50 @@ static unsigned enc_size(uint64_t x)
     return n > 8 ? 8 : n;
 }
 
+/* ---- the nodes a walk has visited ---------------------------------------------- */
+
+/* A set of node addresses: a tree whose nodes are reached twice is a loop or a
+ * DAG that would multiply the work, refused at the second visit. */
+struct seen {
+    uint64_t *v; /* open addressing; H5_UNDEF marks a free slot */
+    size_t cap, n;
+};
+
+static void seen_release(struct seen *s)
+{
+    free(s->v);
+    memset(s, 0, sizeof *s);
+}
+
+static size_t seen_slot(const struct seen *s, uint64_t a)
+{
+    size_t i = (size_t)((a * UINT64_C(0x9E3779B97F4A7C15)) >> 20) & (s->cap - 1);
+    while (s->v[i] != H5_UNDEF && s->v[i] != a)
+        i = (i + 1) & (s->cap - 1);
+    return i;
+}
+
+static int seen_add(struct h5file *f, struct seen *s, uint64_t a, const char *what)
+{
+    if (2 * (s->n + 1) > s->cap) {
+        struct seen t = {xmalloc((s->cap ? 2 * s->cap : 64) * sizeof *t.v),
+                         s->cap ? 2 * s->cap : 64, 0};
+        for (size_t i = 0; i < t.cap; i++)
+            t.v[i] = H5_UNDEF;
+        for (size_t i = 0; i < s->cap; i++)
+            if (s->v[i] != H5_UNDEF) t.v[seen_slot(&t, s->v[i])] = s->v[i], t.n++;
+        free(s->v);
+        *s = t;
+    }
+    size_t i = seen_slot(s, a);
+    if (s->v[i] == a)
+        return h5_err(f, "%s at 0x%llx is reached twice (a loop in the file)", what,
+                      (unsigned long long)h5_off(f, a));
+    s->v[i] = a;
+    s->n++;
+    return 0;
+}
+
 /* ---- local heap ------------------------------------------------------------ */
 
 /* "HEAP", version 0, reserved(3), data size(L), free list offset(L), data address(O). */
@@ -200,12 +244,13 @@ static int fheap_managed(struct h5file *f, const struct h5fheap *h, uint64_t off
         unsigned ndirect = (nrows < h->max_drows ? nrows : h->max_drows) * h->width;
         unsigned nindirect = nrows > h->max_drows ? (nrows - h->max_drows) * h->width : 0;
         uint64_t size = 5 + f->so + h->off_bytes + (uint64_t)(ndirect + nindirect) * f->so;
+        /* one entry is read per step: the checksum (over all entries) is not
+           verified, which would hash the block once per object looked up */
         const uint8_t *p = h5_map(f, baddr, size + 4, "fractal heap indirect block");
-        if (!p || h5_spend(f, size)) return ERR_INPUT;
+        if (!p || h5_spend(f, 32)) return ERR_INPUT;
         if (memcmp(p, "FHIB", 4) || p[4] != 0 || le_u(p + 5, f->so) != h->addr)
             return h5_err(f, "no indirect block of the fractal heap at 0x%llx (FHIB)",
                           (unsigned long long)h5_off(f, baddr));
-        if (h5_checksum(f, p, size, baddr, "fractal heap indirect block")) return ERR_INPUT;
         uint64_t row0 = (uint64_t)h->width << h->start_bits, rstart;
         unsigned row;
         if (in < row0) {
@@ -238,7 +283,7 @@ static int fheap_managed(struct h5file *f, const struct h5fheap *h, uint64_t off
             return h5_err(f, "heap offset %llu is in an unallocated block of the fractal heap",
                           (unsigned long long)off);
     }
-    if (in < dhdr || len > bsize - in)
+    if (in < dhdr || in > bsize || len > bsize - in)
         return h5_err(f, "heap object at offset %llu (%llu bytes) is outside its block",
                       (unsigned long long)off, (unsigned long long)len);
     const uint8_t *p = h5_map(f, baddr, bsize, "fractal heap direct block");
@@ -318,6 +363,7 @@ int h5_fheap_get(struct h5file *f, const struct h5fheap *h, const uint8_t *id, s
 /* ---- version 2 B-trees -------------------------------------------------------- */
 
 struct bt2 {
+    struct seen seen;
     unsigned type, rec_size, nrec_bytes;
     uint64_t node_size;
     uint64_t max_nrec[BT_MAX_LEVEL + 1];
@@ -334,7 +380,8 @@ static int bt2_node(struct h5file *f, struct bt2 *t, uint64_t addr, unsigned dep
                       (unsigned long long)h5_off(f, addr), (unsigned long long)nrec,
                       (unsigned long long)t->max_nrec[depth]);
     const uint8_t *p = h5_map(f, addr, t->node_size, "B-tree node");
-    if (!p || h5_spend(f, t->node_size)) return ERR_INPUT;
+    if (!p || h5_spend(f, t->node_size) || seen_add(f, &t->seen, addr, "B-tree node"))
+        return ERR_INPUT;
     if (memcmp(p, depth ? "BTIN" : "BTLF", 4) || p[4] != 0 || p[5] != t->type)
         return h5_err(f, "no %s B-tree node of type %u at 0x%llx", depth ? "internal" : "leaf",
                       t->type, (unsigned long long)h5_off(f, addr));
@@ -402,7 +449,9 @@ int h5_bt2_walk(struct h5file *f, uint64_t addr, unsigned type, h5_bt2_fn fn, vo
         t.cum_bytes[u] = enc_size(cum);
     }
     if (root == H5_UNDEF) return 0; /* empty */
-    return bt2_node(f, &t, root, depth, root_nrec);
+    int rc = bt2_node(f, &t, root, depth, root_nrec);
+    seen_release(&t.seen);
+    return rc;
 }
 
 /* ---- version 1 B-trees ---------------------------------------------------------- */
@@ -435,13 +484,14 @@ static const uint8_t *bt1_node(struct h5file *f, uint64_t addr, unsigned type, i
 struct grpwalk {
     h5_snod_fn fn;
     void *ctx;
+    struct seen seen; /* B-tree and symbol table nodes */
 };
 
 /* "SNOD", version 1, reserved, symbol count(2), entries. */
 static int snod(struct h5file *f, uint64_t addr, struct grpwalk *w)
 {
     const uint8_t *p = h5_map(f, addr, 8, "symbol table node");
-    if (!p) return ERR_INPUT;
+    if (!p || seen_add(f, &w->seen, addr, "symbol table node")) return ERR_INPUT;
     if (memcmp(p, "SNOD", 4) || p[4] != 1)
         return h5_err(f, "no symbol table node (SNOD, version 1) at 0x%llx",
                       (unsigned long long)h5_off(f, addr));
@@ -461,7 +511,7 @@ static int bt1_group_node(struct h5file *f, uint64_t addr, int level, struct grp
     unsigned n;
     int lv;
     const uint8_t *p = bt1_node(f, addr, 0, level, f->sl, &n, &lv);
-    if (!p) return ERR_INPUT;
+    if (!p || seen_add(f, &w->seen, addr, "B-tree node")) return ERR_INPUT;
     for (unsigned i = 0; i < n; i++) {
         uint64_t child = le_u(p + f->sl + i * (size_t)(f->sl + f->so), f->so);
         if (f->so < 8 && child == (UINT64_C(1) << (8 * f->so)) - 1) child = H5_UNDEF;
@@ -473,11 +523,14 @@ static int bt1_group_node(struct h5file *f, uint64_t addr, int level, struct grp
 
 int h5_bt1_group(struct h5file *f, uint64_t btree, h5_snod_fn fn, void *ctx)
 {
-    struct grpwalk w = {fn, ctx};
-    return bt1_group_node(f, btree, -1, &w);
+    struct grpwalk w = {fn, ctx, {0}};
+    int rc = bt1_group_node(f, btree, -1, &w);
+    seen_release(&w.seen);
+    return rc;
 }
 
 struct chunkwalk {
+    struct seen seen;
     int nkey;
     h5_bt1_chunk_fn fn;
     void *ctx;
@@ -491,7 +544,7 @@ static int bt1_chunk_node(struct h5file *f, uint64_t addr, int level, struct chu
     unsigned n;
     int lv;
     const uint8_t *p = bt1_node(f, addr, 1, level, ks, &n, &lv);
-    if (!p) return ERR_INPUT;
+    if (!p || seen_add(f, &w->seen, addr, "B-tree node")) return ERR_INPUT;
     for (unsigned i = 0; i < n; i++) {
         const uint8_t *key = p + i * (ks + f->so);
         uint64_t child = le_u(key + ks, f->so);
@@ -513,6 +566,8 @@ static int bt1_chunk_node(struct h5file *f, uint64_t addr, int level, struct chu
 int h5_bt1_chunks(struct h5file *f, uint64_t addr, int nkey, h5_bt1_chunk_fn fn, void *ctx)
 {
     if (nkey < 1 || nkey > H5_MAX_DIMS + 1) return h5_err(f, "chunk B-tree of %d dims", nkey);
-    struct chunkwalk w = {nkey, fn, ctx, {0}};
-    return bt1_chunk_node(f, addr, -1, &w);
+    struct chunkwalk w = {{0}, nkey, fn, ctx, {0}};
+    int rc = bt1_chunk_node(f, addr, -1, &w);
+    seen_release(&w.seen);
+    return rc;
 }

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "conv_wino.h"
+
 #define G_MAX_DIMS   6
 #define G_MAX_INPUTS 8
 /* A folded shape value that stands for the batch size (Shape of an activation
@@ -197,15 +199,15 @@ struct graph {
     int input, output; /* tensor indices */
     int layout_nhwc;   /* input is N x H x W x C (a Transpose to NCHW follows) */
     int opset;
-    int64_t static_batch; /* the input's dim 0 when the file fixes it, else 0 */
-    size_t param_count;   /* floats in float initializers used by runtime nodes */
-    const char *source;   /* what the file was: "ONNX opset 13", "Keras 3.10.0 .keras" */
-    int raw_pixels;       /* the model scales its input itself: feed 0..255 */
-    const char *pixels_why; /* why raw_pixels was chosen (NULL: the [0,1] default) */
+    int64_t static_batch;       /* the input's dim 0 when the file fixes it, else 0 */
+    size_t param_count;         /* floats in float initializers used by runtime nodes */
+    const char *source;         /* what the file was: "ONNX opset 13", "Keras 3.10.0 .keras" */
+    int raw_pixels;             /* the model scales its input itself: feed 0..255 */
+    const char *pixels_why;     /* why raw_pixels was chosen (NULL: the [0,1] default) */
     struct graph_layer *layers; /* the file's layers (Keras), in order */
     int nlayers, cap_layers;
-    size_t arena_bytes;   /* allocated by graph_alloc so far */
-    size_t held_bytes;    /* held elsewhere while importing (the decoded protobuf) */
+    size_t arena_bytes; /* allocated by graph_alloc so far */
+    size_t held_bytes;  /* held elsewhere while importing (the decoded protobuf) */
     struct arena_chunk *arena;
     void *name_index; /* hash: name -> tensor index */
 };
@@ -297,7 +299,8 @@ int graph_build_node(struct graph_builder *gb, const char *op, const int *in, in
 /* A new constant float tensor `name` of shape dims[0..ndim) (no batch),
  * zeroed, for the importer to fill through g->t[index].f: checked against
  * --max-memory and --max-elements first. The index, or ERR_INPUT. */
-int graph_build_const(struct graph_builder *gb, const char *name, int ndim, const int64_t *dims);
+int graph_build_const(struct graph_builder *gb, const char *name, int ndim,
+                      const int64_t *dims);
 /* A new constant int64 list `name` holding v[0..n) (shapes, pads). */
 int graph_build_const_ints(struct graph_builder *gb, const char *name, const int64_t *v, int n);
 /* Appends a layer to g->layers (name and cls copied). */
@@ -338,20 +341,36 @@ void conv_forward(float *out, const float *inp, const float *weight, const float
                   const struct conv_params *p, int n, float *col);
 void conv_backward(float *dinp, const float *dout, const float *weight,
                    const struct conv_params *p, int n, float *col);
-/* Forward-only conv (p->relu as above) over n images, split into units
- * (image x group x row tile) that nthreads threads share: each thread calls
- * conv_forward_part with its own scratch and the same counter `next` (set to
- * 0 before), and takes units until none is left. With pool (a 2x2 stride-2
- * unpadded MaxPool that reads the conv's output, conv_pool_fusable) the
- * pooled n x M x OH/2 x OW/2 goes to out and the conv output is never
- * stored. scratch: conv_fused_scratch_floats(p, pool != NULL) per thread.
- * One thread with nthreads = 1 computes all of it. */
+/* Forward-only conv (p->relu as above) prepared once as a plan: the path
+ * (Winograd F(2x2,3x3), the direct kernel, or im2col + sgemm) for an
+ * instruction-set level (conv_isa_default() unless a test picks another),
+ * with an optional fused 2x2 stride-2 unpadded MaxPool q that reads the
+ * conv's output (conv_pool_fusable): then the pooled n x M x OH/2 x OW/2
+ * goes to out and the conv output is never stored. The work over n images
+ * is split into units (image x group x row tile) that nthreads threads
+ * share: each calls conv_plan_forward with its own scratch of
+ * conv_plan_scratch_floats floats and the same counter `next` (set to 0
+ * before), and takes units until none is left. u: the plan's transformed
+ * weights (conv_plan_weights into conv_plan_weight_floats floats; NULL when
+ * that is 0). One thread with nthreads = 1 computes all of it. */
+enum conv_path { CONV_PATH_IM2COL, CONV_PATH_DIRECT, CONV_PATH_WINOGRAD };
+struct conv_plan {
+    struct conv_params p;
+    struct pool_params q;
+    int pool; /* q is fused */
+    enum conv_isa isa;
+    enum conv_path path;
+    struct wino_geom wg; /* Winograd's bands */
+};
 int conv_pool_fusable(const struct conv_params *p, const struct pool_params *q);
-size_t conv_fused_scratch_floats(const struct conv_params *p, int pool);
-int conv_forward_units(const struct conv_params *p, const struct pool_params *pool, int n,
-                       int nthreads);
-void conv_forward_part(float *out, const float *inp, const float *weight, const float *bias,
-                       const struct conv_params *p, const struct pool_params *pool, int n,
+void conv_plan_init(struct conv_plan *pl, const struct conv_params *p,
+                    const struct pool_params *q, enum conv_isa isa);
+size_t conv_plan_weight_floats(const struct conv_plan *pl);
+void conv_plan_weights(const struct conv_plan *pl, const float *weight, float *u);
+size_t conv_plan_scratch_floats(const struct conv_plan *pl);
+int conv_plan_units(const struct conv_plan *pl, int n, int nthreads);
+void conv_plan_forward(float *out, const float *inp, const struct conv_plan *pl,
+                       const float *weight, const float *bias, const float *u, int n,
                        int nthreads, float *scratch, atomic_int *next);
 
 /* op_pool.c. inp n x C x H x W, out n x C x OH x OW, argmax n x C x OH x OW

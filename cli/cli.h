@@ -45,6 +45,7 @@ enum {
     OPT_PREP_MEAN,
     OPT_PREP_STD,
     OPT_EXIF_ORIENTATION,
+    OPT_OUTPUTS,            /* --outputs of the explanation commands (explain.c) */
     OPT_COMMAND_BASE = 1100 /* commands number their own long-only options from here */
 };
 
@@ -54,24 +55,27 @@ enum {
 #define XSTR(x) STR_(x)
 
 #define COMMON_SHORT_OPTIONS "o:h"
-#define COMMON_LONG_OPTIONS                                                    \
-    {"out", required_argument, 0, 'o'}, {"json", no_argument, 0, OPT_JSON},    \
-        {"quiet", no_argument, 0, OPT_QUIET},                                  \
-        {"threads", required_argument, 0, OPT_THREADS},                        \
-        {"seed", required_argument, 0, OPT_SEED},                              \
-        {"max-pixels", required_argument, 0, OPT_MAX_PIXELS},                  \
-        {"max-elements", required_argument, 0, OPT_MAX_ELEMENTS},              \
-        {"max-memory", required_argument, 0, OPT_MAX_MEMORY},                  \
-        {"max-model-size", required_argument, 0, OPT_MAX_MODEL_SIZE},          \
-        {"max-nodes", required_argument, 0, OPT_MAX_NODES},                    \
-        {"exif-orientation", no_argument, 0, OPT_EXIF_ORIENTATION},            \
-        {"help", no_argument, 0, 'h'}
+#define COMMON_LONG_OPTIONS                                                                    \
+    {"out", required_argument, 0, 'o'}, {"json", no_argument, 0, OPT_JSON},                    \
+        {"quiet", no_argument, 0, OPT_QUIET}, {"threads", required_argument, 0, OPT_THREADS},  \
+        {"seed", required_argument, 0, OPT_SEED},                                              \
+        {"max-pixels", required_argument, 0, OPT_MAX_PIXELS},                                  \
+        {"max-elements", required_argument, 0, OPT_MAX_ELEMENTS},                              \
+        {"max-memory", required_argument, 0, OPT_MAX_MEMORY},                                  \
+        {"max-model-size", required_argument, 0, OPT_MAX_MODEL_SIZE},                          \
+        {"max-nodes", required_argument, 0, OPT_MAX_NODES},                                    \
+        {"exif-orientation", no_argument, 0, OPT_EXIF_ORIENTATION},                            \
+    {                                                                                          \
+        "help", no_argument, 0, 'h'                                                            \
+    }
 
 /* The preprocessing options of every command that runs a model. */
-#define PREP_LONG_OPTIONS                                                      \
-    {"scale", required_argument, 0, OPT_PREP_SCALE},                           \
-        {"mean", required_argument, 0, OPT_PREP_MEAN},                         \
-        {"std", required_argument, 0, OPT_PREP_STD}
+#define PREP_LONG_OPTIONS                                                                      \
+    {"scale", required_argument, 0, OPT_PREP_SCALE},                                           \
+        {"mean", required_argument, 0, OPT_PREP_MEAN},                                         \
+    {                                                                                          \
+        "std", required_argument, 0, OPT_PREP_STD                                              \
+    }
 
 struct model_prep;
 /* Handles --scale/--mean/--std into p; returns 1 when ch was one of them, 0
@@ -79,13 +83,13 @@ struct model_prep;
 int cli_prep_option(struct model_prep *p, int ch, const char *arg);
 
 struct cli_common {
-    const char *out;   /* -o/--out: a file or folder, per command; NULL = default */
-    int json;          /* --json: one JSON object on stdout instead of paths */
-    int quiet;         /* --quiet: no progress, no notes on stderr */
-    int threads;       /* --threads N: 0 = all cores */
-    uint64_t seed;     /* --seed N */
+    const char *out; /* -o/--out: a file or folder, per command; NULL = default */
+    int json;        /* --json: one JSON object on stdout instead of paths */
+    int quiet;       /* --quiet: no progress, no notes on stderr */
+    int threads;     /* --threads N: 0 = all cores */
+    uint64_t seed;   /* --seed N */
     int seed_set;
-    const char *usage; /* the command's usage text */
+    const char *usage;        /* the command's usage text */
     struct progress progress; /* the reporter, set up by cli_common_default */
 };
 
@@ -104,8 +108,8 @@ struct cli_common cli_common_default(const char *usage);
  * one, with a "did you mean" hint from `opts`). Returns 1 when handled; for
  * --help it prints the usage and exits 0; for misuse it prints to stderr and
  * exits 2. Also sets the thread count (OpenMP and OpenBLAS) for --threads. */
-int cli_common_option(struct cli_common *c, int ch, const char *arg,
-                      char **argv, const struct option *opts);
+int cli_common_option(struct cli_common *c, int ch, const char *arg, char **argv,
+                      const struct option *opts);
 
 /* Prints the recorded library error as "interp: PATH: reason" (or
  * "interp: reason") and returns the exit status for it: 2 for ERR_INPUT, 1 otherwise. */
@@ -171,14 +175,27 @@ enum { EXPLAIN_PRED = -1, EXPLAIN_ALL = -2 };
 struct explain_out {
     const struct cli_common *c;
     const char *dir;
-    const char *method;        /* "gradcam", "gradcam++", "occlusion", "saliency" */
+    const char *method; /* "gradcam", "gradcam++", "occlusion", "saliency" */
     const struct colormap *cm;
     double alpha;
-    char **names;              /* class names or NULL */
+    char **names; /* class names or NULL */
     size_t nnames;
-    struct json *j;            /* --json: one record per map is added here */
-    int unique_stems;          /* 0: prefix file names with the image index */
+    struct json *j;   /* --json: one record per map is added here */
+    int unique_stems; /* 0: prefix file names with the image index */
+    int outputs;      /* EXPLAIN_OUT_* written (0: all) */
 };
+/* --outputs npy,heatmap,overlay,json: which files explain_write makes (all
+ * by default; the --json record on stdout is printed either way). */
+enum {
+    EXPLAIN_OUT_NPY = 1,
+    EXPLAIN_OUT_HEATMAP = 2,
+    EXPLAIN_OUT_OVERLAY = 4,
+    EXPLAIN_OUT_JSON = 8,
+    EXPLAIN_OUT_ALL = 15
+};
+/* Parses --outputs (a comma list of those names) into *mask; prints the
+ * error and returns 2 on an unknown name, else 0. */
+int explain_outputs_parse(const char *arg, int *mask);
 
 /* Parses --class (pred, all, an index or a class name) into *cls; prints the
  * error and returns 2 on a bad value, else 0. */
@@ -195,8 +212,9 @@ const struct colormap *explain_colormap(const char *name);
 /* 1 when no two image paths share a file stem. */
 int explain_stems_unique(char **images, int n);
 /* Writes the outputs of one map: <stem>.<class>.<method>.{layer.npy (when
- * lmap), input.npy, heatmap.png, overlay.png, json}; `extra` adds
- * method-specific JSON members. 0, or the exit status after printing. */
+ * lmap), input.npy, heatmap.png, overlay.png, json}, those o->outputs asks
+ * for; `extra` adds method-specific JSON members. 0, or the exit status
+ * after printing. */
 int explain_write(struct explain_out *o, const char *img_path, int img_index,
                   const struct image *orig, int cls, int pred, const float *lmap, int lh,
                   int lw, const char *lname, const float *imap, int ih, int iw, double vmin,
@@ -262,6 +280,7 @@ struct explain_setup {
     const char *classes_arg;    /* --classes (default none) */
     const char *cmap;           /* --colormap */
     double alpha;               /* --alpha (default 0.5) */
+    const char *outputs_arg;    /* --outputs (default all) */
     /* set by explain_model_load */
     const char *model_path;    /* MODEL */
     char **images;             /* IMG... (borrowed from argv) */
@@ -297,5 +316,52 @@ struct image *explain_image_load(const struct model *m, const struct model_prep 
                                  const char *path, float *x, struct cam *cam);
 /* Frees what explain_open acquired; safe on a setup it never reached. */
 void explain_setup_release(struct explain_setup *s);
+
+/* Images in batches (gradcam, saliency): a loader thread decodes and
+ * preprocesses the next batch and a writer thread writes the last one's
+ * files (explain_write, in image order, progress per image) while fn
+ * computes the current one on the calling thread:
+ *
+ *     struct explain_batches eb = {.batch = 32, .nout = 1, .lh = ..., .fn = compute, .ctx =
+ * cam}; status = explain_run_batches(&s, m, &prep, &eb);
+ *
+ * fn gets b->n images (those that loaded) in b->x and fills b->pred[i] and,
+ * for each class slot k < nout and image i at j = k * b->n + i: b->cls[j]
+ * (-1: nothing written), the maps b->lmap + j * lh * lw (when lh > 0) and
+ * b->imap + j * ih * iw, and b->info[j]; it returns 0 or an exit status
+ * after printing. An image that fails to load stops the run after the
+ * images before it are written, with its error. Returns the exit status. */
+struct explain_batch {
+    int i0, n;             /* images [i0, i0 + n) of the setup's list */
+    int loaded;            /* (the loader's count before an error) */
+    int nout;              /* class slots per image */
+    float *x;              /* n model inputs */
+    struct image **im;     /* n decoded originals (NULL unless an overlay is written) */
+    int *pred, *cls;       /* n; nout x n */
+    float *lmap, *imap;    /* nout x n maps (lmap NULL without a layer map) */
+    struct cam_info *info; /* nout x n */
+    int err;               /* a load error: code, path, message */
+    char *err_path, *err_msg;
+};
+struct explain_batches {
+    int batch;              /* images per batch */
+    int nout;               /* class slots per image: 1, or the classes for --class all */
+    int lh, lw, ih, iw;     /* the layer map's size (lh 0: none) and the input's */
+    const char *lname;      /* the layer's name, or NULL */
+    const char *score_what; /* cam_score's description */
+    int (*fn)(void *ctx, struct explain_batch *b);
+    void *ctx;
+};
+int explain_run_batches(struct explain_setup *s, const struct model *m,
+                        const struct model_prep *prep, const struct explain_batches *eb);
+
+/* For fn: each image's predicted class (cam_pred_item after cam's batch
+ * forward) into b->pred and its class slots (explain_class_list of spec)
+ * into b->cls. 0. */
+int explain_batch_classes(struct explain_batch *b, const struct cam *cam, int spec);
+/* cam_new_batch for at most nimg images at a time: 32 for Grad-CAM
+ * (CAM_LAYER_ONLY above the input), 8 for saliency, fewer when the run
+ * would pass --max-memory; the batch used in *batch. NULL with the error. */
+struct cam *explain_cam_new(const struct model *m, int layer, int flags, int nimg, int *batch);
 
 #endif

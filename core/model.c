@@ -707,9 +707,11 @@ static struct model_run *run_new(const struct model *m, int max_batch, int flags
         kp[bound] = 1;
         for (int i = 0; i < g->nn; i++) {
             const struct node *nd = &g->nodes[i];
+            int visited = 0; /* a backward to the bound passes through it */
             for (int k = 0; k < nd->nin; k++)
-                if (nd->in[k] >= 0 && r->bdep[nd->in[k]]) r->bdep[nd->out] = 1;
-            if (!r->bdep[nd->out]) continue;
+                if (nd->in[k] >= 0 && r->bdep[nd->in[k]]) visited = 1;
+            if (!visited) continue;
+            r->bdep[nd->out] = 1;
             kp[nd->out] = 1;
             for (int k = 0; k < nd->nin; k++)
                 if (nd->in[k] >= 0) kp[nd->in[k]] = 1;

@@ -279,6 +279,27 @@ static void check_grads(const char *model_name, const char *ref_name)
         snprintf(what, sizeof what, "%s d logit %d / d cam (stopping there)", model_name, k);
         check_rel(model_run_grad(r, cam), want, ca * n, 1e-4, what);
     }
+    model_run_free(r);
+    /* a run bounded at the cam layer (the layers below it fused, their
+     * intermediates not kept): the same gradient, no input gradient */
+    r = model_run_new_grad(m, n, cam, NULL, 0);
+    cr_assert(r, "%s", error_message());
+    cr_assert_eq(model_forward(r, x.data, n), 0);
+    for (int k = 0; k < K; k++) {
+        int cls[64];
+        for (int i = 0; i < n; i++)
+            cls[i] = k;
+        cr_assert_eq(model_backward_class(r, cls, cam), 0, "%s", error_message());
+        for (int i = 0; i < n; i++)
+            memcpy(want + (size_t)i * ca, ga.data + ((size_t)i * K + k) * ca,
+                   sizeof(float) * ca);
+        snprintf(what, sizeof what, "%s d logit %d / d cam (a run bounded there)", model_name,
+                 k);
+        check_rel(model_run_grad(r, cam), want, ca * n, 1e-4, what);
+        cr_expect_eq(model_backward_class(r, cls, in), ERR_INPUT);
+        cr_expect(strstr(error_message(), "down to"), "%s", error_message());
+    }
+    cr_expect_null(model_run_new_grad(m, n, model_graph(m)->nt, NULL, 0));
     free(got), free(want);
     model_run_free(r);
     free(x.data), free(ga.data), free(gi.data);

@@ -3,8 +3,11 @@
 # Switches:
 #   DEBUG=1     -O0 -g with AddressSanitizer and UndefinedBehaviorSanitizer
 #   OPENMP=0    build without OpenMP (single-threaded loops)
-#   PREFIX=dir  where `make install` puts bin/, lib/ and include/ (default /usr/local)
+#   PREFIX=dir  where `make install` puts bin/, lib/ (libinterp.a, pkgconfig/interp.pc),
+#               include/interp/, share/man/man1/ and share/bash-completion/ (default
+#               /usr/local); DESTDIR=dir is prepended to every installed path (packaging)
 #   V=1         show the full commands
+#   EMCC=emcc   the emscripten compiler for `make web` (Debian's emscripten 3.1.6)
 DEBUG   ?= 0
 OPENMP  ?= 1
 PREFIX  ?= /usr/local
@@ -51,11 +54,29 @@ CLI_OBJ := $(CLI_SRC:%.c=$(B)/%.o)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_OBJ := $(TEST_SRC:%.c=$(B)/%.o)
 
-all: interp
+# The commands: one cli/cmd_<name>.c each (scripts/man.sh checks that
+# `interp --help` lists exactly these).
+COMMANDS := $(patsubst cli/cmd_%.c,%,$(wildcard cli/cmd_*.c))
+VERSION  := $(shell sed -n 's/^\#define INTERP_VERSION "\(.*\)"/\1/p' core/util.h)
+MAN_PAGES := $(B)/man/interp.1 $(COMMANDS:%=$(B)/man/interp-%.1)
+COMPLETION := $(B)/completion/interp
+
+all: interp $(MAN_PAGES) $(COMPLETION)
 
 interp: $(B)/libinterp.a $(CLI_OBJ)
 	@echo "  LD    $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(B)/libinterp.a $(LDLIBS)
+
+# Man pages and the bash completion script come from the binary's own usage
+# texts and option tables, so they never disagree with --help.
+$(MAN_PAGES) &: interp scripts/man.sh
+	@echo "  MAN   $(B)/man/"
+	$(Q)scripts/man.sh ./interp $(B)/man $(COMMANDS)
+
+$(COMPLETION): interp scripts/completion.sh
+	@mkdir -p $(dir $@)
+	@echo "  GEN   $@"
+	$(Q)scripts/completion.sh ./interp $@
 
 $(B)/libinterp.a: $(LIB_OBJ)
 	@echo "  AR    $@"
@@ -94,13 +115,93 @@ $(B)/tests/unit: $(TEST_OBJ) $(B)/libinterp.a
 # that pkg-config sees what deps has just installed.
 check: deps
 	@./scripts/deps.sh pyref || echo "check: numpy/h5py/Pillow/scikit-learn could not be installed; the cases that compare with them will say skip"
+	@./scripts/deps.sh man || echo "check: man-db could not be installed; tests/install.sh will skip reading the man pages"
 	@./scripts/deps_browser.sh || echo "check: chromium/tidy could not be installed; the browser test will say SKIPPED"
+	@./scripts/deps.sh web || echo "check: emscripten could not be installed; the browser app's tests will say SKIPPED"
 	@$(MAKE) --no-print-directory test
 
-test: interp $(B)/tests/unit
+test: interp $(B)/tests/unit $(MAN_PAGES) $(COMPLETION)
 	$(B)/tests/unit --jobs 2
 	tests/cli.sh ./interp
+	MAKE="$(MAKE)" tests/install.sh
 	tests/browser_report.sh ./interp
+	@if command -v $(EMCC) >/dev/null; then $(MAKE) --no-print-directory web-build; fi
+	tests/web_node.sh ./interp
+	tests/browser_web.sh ./interp
+
+# ---- the browser app (make web): the engine and the explanations compiled
+# to WebAssembly with SIMD by Debian's emscripten, no BLAS (core/sgemm.c
+# behind INTERP_NO_BLAS), no libpng/libjpeg/zlib (the browser decodes PNG,
+# JPEG and WebP; web/compat/ holds interp's own inflate and protobuf-c
+# unpacker), plus the static page: build/web/ is the site (index.html,
+# app.js, style.css, worker.js). Objects and the module in build/web-obj/. Emscripten's JavaScript optimiser needs node's
+# acorn module, which Debian keeps in /usr/share/nodejs.
+EMCC      ?= emcc
+WB        := build/web
+WOB       := build/web-obj
+WEB_ENV   := NODE_PATH=/usr/share/nodejs$(if $(NODE_PATH),:$(NODE_PATH))
+WEB_SRC   := core/error.c core/util.c core/image.c core/bmp.c core/gif.c core/outfile.c \
+             core/progress.c core/json.c core/json_value.c core/zip.c core/hdf5.c \
+             core/hdf5_heap.c core/hdf5_data.c core/model.c core/graph.c core/graph_build.c \
+             core/graph_region.c core/import_onnx.c core/import_keras.c core/op_activation.c \
+             core/op_conv.c core/op_dense.c core/op_elementwise.c core/op_norm.c core/op_pool.c \
+             core/op_shape.c core/conv_direct.c core/conv_wino.c core/sgemm.c analysis/cam.c \
+             analysis/occlusion.c \
+             plots/colormap.c plots/colormap_tables.c web/compat/protobuf_c.c \
+             web/compat/inflate.c web/compat/image_browser.c web/interp_web.c
+WEB_OBJ   := $(WEB_SRC:%.c=$(WOB)/%.o) $(WOB)/gen/onnx.pb-c.o
+WEB_CFLAGS := -O3 -msimd128 -std=c11 -D_GNU_SOURCE -DINTERP_NO_BLAS -Wall -Wextra \
+             -Wno-unused-parameter -Wno-tautological-constant-out-of-range-compare \
+             -Iweb/compat -I$(WOB)/include -I$(B)/gen -MMD -MP
+WEB_LDFLAGS := -O3 -msimd128 -sALLOW_MEMORY_GROWTH=1 -sMAXIMUM_MEMORY=2GB \
+             -sMODULARIZE=1 -sEXPORT_NAME=createInterp -sENVIRONMENT=web,worker,node \
+             -sEXPORTED_FUNCTIONS=_malloc,_free \
+             -sEXPORTED_RUNTIME_METHODS=ccall,UTF8ToString,stringToUTF8
+WEB_PAGE  := index.html app.js style.css
+
+web:
+	@command -v $(EMCC) >/dev/null || ./scripts/deps.sh web
+	@$(MAKE) --no-print-directory web-build
+	@echo "web: open $(WB)/index.html, or serve $(WB)/ with any static file server"
+
+web-build: $(WB)/worker.js $(WEB_PAGE:%=$(WB)/%)
+
+# Debian's protobuf-c header (the generated onnx.pb-c.h includes it), apart
+# from /usr/include so that emcc sees no other host header.
+$(WOB)/include/protobuf-c/protobuf-c.h: /usr/include/protobuf-c/protobuf-c.h
+	@mkdir -p $(dir $@)
+	$(Q)cp $< $@
+
+$(WOB)/%.o: %.c $(WOB)/include/protobuf-c/protobuf-c.h | $(B)/gen/onnx.pb-c.h
+	@mkdir -p $(dir $@)
+	@echo "  EMCC  $<"
+	$(Q)$(WEB_ENV) $(EMCC) $(WEB_CFLAGS) -c -o $@ $<
+
+$(WOB)/gen/onnx.pb-c.o: $(B)/gen/onnx.pb-c.c $(WOB)/include/protobuf-c/protobuf-c.h
+	@mkdir -p $(dir $@)
+	@echo "  EMCC  $<"
+	$(Q)$(WEB_ENV) $(EMCC) $(filter-out -Wall -Wextra,$(WEB_CFLAGS)) -w -c -o $@ $<
+
+# The module: the glue (interp_wasm.js) and the code (interp_wasm.wasm), in
+# build/web-obj/; tests/web_node.sh loads them in node.
+$(WOB)/interp_wasm.js: $(WEB_OBJ)
+	@echo "  EMLD  $@"
+	$(Q)$(WEB_ENV) $(EMCC) $(WEB_LDFLAGS) -o $@ $(WEB_OBJ)
+
+# The worker as one function, the wasm inside it as base64 (the worker hands
+# it to the glue: no request, not even for a data: URL), so that the page can
+# start it from a Blob URL (a file:// page may not load a worker by its URL).
+$(WB)/worker.js: $(WOB)/interp_wasm.js web/worker.js
+	@mkdir -p $(WB)
+	@echo "  GEN   $@"
+	$(Q){ echo '/* generated by make web: the module (build/web-obj/interp_wasm.*) and web/worker.js */'; \
+	     echo 'function interpWorkerMain() {'; \
+	     printf 'var INTERP_WASM_BASE64 = "'; base64 -w0 $(WOB)/interp_wasm.wasm; echo '";'; \
+	     cat $(WOB)/interp_wasm.js web/worker.js; echo '}'; } >$@.tmp && mv $@.tmp $@
+
+$(WB)/%: web/%
+	@mkdir -p $(WB)
+	$(Q)cp $< $@
 
 # Same suite under AddressSanitizer + UBSan, in build-debug/ (its own build
 # folder, so the optimised build stays as it is): the unit tests and the
@@ -147,7 +248,7 @@ FUZZ_CC      ?= clang-14
 FUZZ_SECONDS ?= 60
 FUZZ_RUNS    ?= 0
 FB           := build-fuzz
-FUZZ_TARGETS := npy text labels png jpeg webp bmp gif hdf5 zip json $(if $(wildcard core/model.c),onnx keras)
+FUZZ_TARGETS := npy text labels png jpeg webp bmp gif hdf5 zip json namelist $(if $(wildcard core/model.c),onnx keras) webcompat
 FUZZ_CFLAGS  := -g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter \
                 -Wno-unknown-pragmas -fno-omit-frame-pointer \
                 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
@@ -159,7 +260,7 @@ FUZZ_LDFLAGS := -fsanitize=fuzzer,address,undefined
 FUZZ_READERS := core/array.c core/npy.c core/textarr.c core/labels.c core/image.c \
                 core/png.c core/jpeg.c core/webp.c core/bmp.c core/gif.c core/error.c \
                 core/util.c core/outfile.c core/hdf5.c core/hdf5_heap.c core/hdf5_data.c \
-                core/zip.c core/json_value.c
+                core/zip.c core/json_value.c core/namelist.c
 FUZZ_READER_OBJ := $(FUZZ_READERS:%.c=$(FB)/%.o)
 FUZZ_CORE_OBJ   := $(patsubst %.c,$(FB)/%.o,$(wildcard core/*.c)) $(FB)/gen/onnx.pb-c.o
 
@@ -208,6 +309,12 @@ $(FB)/fuzz_keras: $(FB)/fuzz/fuzz_keras.o $(FUZZ_CORE_OBJ)
 	@echo "  FUZZLD $@"
 	$(Q)$(FUZZ_CC) $(FUZZ_LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# the browser build's stand-ins beside zlib and protobuf-c (differential)
+$(FB)/fuzz_webcompat: $(FB)/fuzz/fuzz_webcompat.o $(FB)/tests/test_webcompat_impl.o \
+                      $(FUZZ_READER_OBJ) $(FB)/gen/onnx.pb-c.o
+	@echo "  FUZZLD $@"
+	$(Q)$(FUZZ_CC) $(FUZZ_LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(FB)/fuzz_%: $(FB)/fuzz/fuzz_%.o $(FUZZ_READER_OBJ)
 	@echo "  FUZZLD $@"
 	$(Q)$(FUZZ_CC) $(FUZZ_LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -224,14 +331,56 @@ deps:
 fixtures:
 	$(PYTHON) fixtures/make_fixtures.py
 
-install: interp
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib
-	install -m 755 interp $(DESTDIR)$(PREFIX)/bin/interp
-	install -m 644 $(B)/libinterp.a $(DESTDIR)$(PREFIX)/lib/libinterp.a
-	for d in core analysis plots report; do \
-	    install -d $(DESTDIR)$(PREFIX)/include/interp/$$d && \
-	    install -m 644 $$d/*.h $(DESTDIR)$(PREFIX)/include/interp/$$d/ || exit 1; \
+# What a program linking libinterp.a needs, for pkg-config. libinterp is a
+# static library only, so its dependencies are in Requires and Libs (the
+# .private fields are printed only with --static); -fopenmp as it was built.
+PC_LIBS := -lm -lpthread $(if $(filter 1,$(OPENMP)),-fopenmp)
+define INTERP_PC
+prefix=$(PREFIX)
+exec_prefix=$${prefix}
+libdir=$${exec_prefix}/lib
+includedir=$${prefix}/include
+
+Name: interp
+Description: make a trained image classifier's decisions inspectable: ONNX and Keras engine, Grad-CAM, occlusion, PCA, t-SNE, reports
+Version: $(VERSION)
+Requires: $(PKGS)
+Cflags: -I$${includedir}
+Libs: -L$${libdir} -linterp $(PC_LIBS)
+endef
+export INTERP_PC
+
+# Everything install puts, so that uninstall removes exactly that.
+INSTALL_HEADER_DIRS := core analysis plots report
+INSTALLED := bin/interp lib/libinterp.a lib/pkgconfig/interp.pc \
+             share/bash-completion/completions/interp \
+             $(patsubst $(B)/man/%,share/man/man1/%,$(MAN_PAGES)) \
+             $(foreach d,$(INSTALL_HEADER_DIRS),$(addprefix include/interp/,$(wildcard $(d)/*.h)))
+I_ROOT := $(DESTDIR)$(PREFIX)
+
+install: interp $(MAN_PAGES) $(COMPLETION)
+	install -d $(I_ROOT)/bin $(I_ROOT)/lib/pkgconfig $(I_ROOT)/share/man/man1 \
+	    $(I_ROOT)/share/bash-completion/completions
+	install -m 755 interp $(I_ROOT)/bin/interp
+	install -m 644 $(B)/libinterp.a $(I_ROOT)/lib/libinterp.a
+	printf '%s\n' "$$INTERP_PC" >$(B)/interp.pc
+	install -m 644 $(B)/interp.pc $(I_ROOT)/lib/pkgconfig/interp.pc
+	install -m 644 $(MAN_PAGES) $(I_ROOT)/share/man/man1/
+	install -m 644 $(COMPLETION) $(I_ROOT)/share/bash-completion/completions/interp
+	for d in $(INSTALL_HEADER_DIRS); do \
+	    install -d $(I_ROOT)/include/interp/$$d && \
+	    install -m 644 $$d/*.h $(I_ROOT)/include/interp/$$d/ || exit 1; \
 	done
+
+# Removes the files install put and interp's own include/interp/ folders;
+# the standard folders (bin/, lib/pkgconfig/, share/man/man1/, ...) stay,
+# as GNU packages leave them: other packages' files live there too.
+uninstall:
+	rm -f $(addprefix $(I_ROOT)/,$(INSTALLED))
+	for d in $(INSTALL_HEADER_DIRS); do \
+	    [ ! -d $(I_ROOT)/include/interp/$$d ] || rmdir $(I_ROOT)/include/interp/$$d || exit 1; \
+	done
+	[ ! -d $(I_ROOT)/include/interp ] || rmdir $(I_ROOT)/include/interp
 
 clean:
 	rm -rf build build-debug build-fuzz interp demo-out
@@ -239,8 +388,9 @@ clean:
 format:
 	clang-format -i core/*.[ch] analysis/*.[ch] plots/*.[ch] report/*.[ch] cli/*.[ch] tests/*.c
 
-.PHONY: all check test check-asan check-valgrind check-valgrind-ci fuzz fuzz-build fuzz-deps fuzz-regress demo deps fixtures \
-        install clean format
+.PHONY: all web web-build check test check-asan check-valgrind check-valgrind-ci fuzz fuzz-build fuzz-deps fuzz-regress demo deps fixtures \
+        install uninstall clean format
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 -include $(shell find $(FB) -name '*.d' 2>/dev/null)
+-include $(shell find $(WOB) -name '*.d' 2>/dev/null)

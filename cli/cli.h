@@ -24,6 +24,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "../core/dataset.h"
 #include "../core/json.h"
 #include "../core/progress.h"
 
@@ -46,6 +47,10 @@ enum {
     OPT_PREP_STD,
     OPT_EXIF_ORIENTATION,
     OPT_OUTPUTS,            /* --outputs of the explanation commands (explain.c) */
+    OPT_ON_ERROR,           /* --on-error of the commands that read many images */
+    OPT_LIST_OPTIONS,       /* hidden --x-list-options: the option table, for the completion
+                               script (no option starts with x, so no prefix a user types
+                               for a real option becomes ambiguous) */
     OPT_COMMAND_BASE = 1100 /* commands number their own long-only options from here */
 };
 
@@ -55,27 +60,34 @@ enum {
 #define XSTR(x) STR_(x)
 
 #define COMMON_SHORT_OPTIONS "o:h"
-#define COMMON_LONG_OPTIONS                                                                    \
-    {"out", required_argument, 0, 'o'}, {"json", no_argument, 0, OPT_JSON},                    \
-        {"quiet", no_argument, 0, OPT_QUIET}, {"threads", required_argument, 0, OPT_THREADS},  \
-        {"seed", required_argument, 0, OPT_SEED},                                              \
-        {"max-pixels", required_argument, 0, OPT_MAX_PIXELS},                                  \
-        {"max-elements", required_argument, 0, OPT_MAX_ELEMENTS},                              \
-        {"max-memory", required_argument, 0, OPT_MAX_MEMORY},                                  \
-        {"max-model-size", required_argument, 0, OPT_MAX_MODEL_SIZE},                          \
-        {"max-nodes", required_argument, 0, OPT_MAX_NODES},                                    \
-        {"exif-orientation", no_argument, 0, OPT_EXIF_ORIENTATION},                            \
-    {                                                                                          \
-        "help", no_argument, 0, 'h'                                                            \
-    }
+#define COMMON_LONG_OPTIONS                                                    \
+    {"out", required_argument, 0, 'o'}, {"json", no_argument, 0, OPT_JSON},    \
+        {"quiet", no_argument, 0, OPT_QUIET},                                  \
+        {"threads", required_argument, 0, OPT_THREADS},                        \
+        {"seed", required_argument, 0, OPT_SEED},                              \
+        {"max-pixels", required_argument, 0, OPT_MAX_PIXELS},                  \
+        {"max-elements", required_argument, 0, OPT_MAX_ELEMENTS},              \
+        {"max-memory", required_argument, 0, OPT_MAX_MEMORY},                  \
+        {"max-model-size", required_argument, 0, OPT_MAX_MODEL_SIZE},          \
+        {"max-nodes", required_argument, 0, OPT_MAX_NODES},                    \
+        {"exif-orientation", no_argument, 0, OPT_EXIF_ORIENTATION},            \
+        {"help", no_argument, 0, 'h'},                                         \
+        {"x-list-options", no_argument, 0, OPT_LIST_OPTIONS}
 
 /* The preprocessing options of every command that runs a model. */
-#define PREP_LONG_OPTIONS                                                                      \
-    {"scale", required_argument, 0, OPT_PREP_SCALE},                                           \
-        {"mean", required_argument, 0, OPT_PREP_MEAN},                                         \
-    {                                                                                          \
-        "std", required_argument, 0, OPT_PREP_STD                                              \
-    }
+#define PREP_LONG_OPTIONS                                                      \
+    {"scale", required_argument, 0, OPT_PREP_SCALE},                           \
+        {"mean", required_argument, 0, OPT_PREP_MEAN},                         \
+        {"std", required_argument, 0, OPT_PREP_STD}
+
+/* --on-error stop|skip, of embed, report, gradcam, occlusion and saliency. */
+#define ON_ERROR_LONG_OPTION {"on-error", required_argument, 0, OPT_ON_ERROR}
+#define ON_ERROR_USAGE                                                                         \
+    "  --on-error stop|skip\n"                                                                 \
+    "                   an image that cannot be read or decoded: stop with exit 2\n"           \
+    "                   (default), or leave it out, list it with the reason in\n"              \
+    "                   skipped.txt and the JSON, and go on (exit 0 when at least\n"           \
+    "                   one image was read, 2 when none was)\n"
 
 struct model_prep;
 /* Handles --scale/--mean/--std into p; returns 1 when ch was one of them, 0
@@ -83,13 +95,13 @@ struct model_prep;
 int cli_prep_option(struct model_prep *p, int ch, const char *arg);
 
 struct cli_common {
-    const char *out; /* -o/--out: a file or folder, per command; NULL = default */
-    int json;        /* --json: one JSON object on stdout instead of paths */
-    int quiet;       /* --quiet: no progress, no notes on stderr */
-    int threads;     /* --threads N: 0 = all cores */
-    uint64_t seed;   /* --seed N */
+    const char *out;   /* -o/--out: a file or folder, per command; NULL = default */
+    int json;          /* --json: one JSON object on stdout instead of paths */
+    int quiet;         /* --quiet: no progress, no notes on stderr */
+    int threads;       /* --threads N: 0 = all cores */
+    uint64_t seed;     /* --seed N */
     int seed_set;
-    const char *usage;        /* the command's usage text */
+    const char *usage; /* the command's usage text */
     struct progress progress; /* the reporter, set up by cli_common_default */
 };
 
@@ -108,8 +120,23 @@ struct cli_common cli_common_default(const char *usage);
  * one, with a "did you mean" hint from `opts`). Returns 1 when handled; for
  * --help it prints the usage and exits 0; for misuse it prints to stderr and
  * exits 2. Also sets the thread count (OpenMP and OpenBLAS) for --threads. */
-int cli_common_option(struct cli_common *c, int ch, const char *arg, char **argv,
-                      const struct option *opts);
+int cli_common_option(struct cli_common *c, int ch, const char *arg,
+                      char **argv, const struct option *opts);
+
+/* Handles --on-error into s->policy; returns 1 when ch was it, 0 otherwise.
+ * A bad value prints the error and exits 2. */
+int cli_on_error_option(struct dataset_skips *s, int ch, const char *arg);
+/* After the images of a command (total of them) were read, with --on-error
+ * skip: writes dir/skipped.txt (recorded with cli_wrote, its path in *txt,
+ * owned), warns on stderr with the count, and when none of the images could
+ * be read prints that error (naming `from`, may be NULL). Returns 0, or the
+ * exit status after printing (2: nothing read; 1 or 2: skipped.txt not
+ * written). With --on-error stop: 0, *txt NULL, nothing written. */
+int cli_skips_finish(const struct cli_common *c, const struct dataset_skips *s, size_t total,
+                     const char *dir, const char *from, char **txt);
+/* JSON members, with --on-error skip only: "skipped_images": [{"file",
+ * "reason"}...] and "skipped_txt": its path. */
+void cli_json_skips(struct json *j, const struct dataset_skips *s, const char *txt);
 
 /* Prints the recorded library error as "interp: PATH: reason" (or
  * "interp: reason") and returns the exit status for it: 2 for ERR_INPUT, 1 otherwise. */
@@ -135,7 +162,9 @@ char *cli_out_dir(const struct cli_common *c, const char *deflt);
 void cli_wrote(const char *path);
 size_t cli_wrote_count(void);
 const char *cli_wrote_path(size_t i);
-void cli_print_paths(void); /* text mode: one path per line on stdout */
+/* text mode: one path per line on stdout, quoted as core/namelist.h says
+ * when a path holds a newline, a tab, ... (every usual path as it is) */
+void cli_print_paths(void);
 /* JSON mode: writes "paths": [...] into an open object. */
 void cli_json_paths(struct json *j);
 
@@ -175,14 +204,14 @@ enum { EXPLAIN_PRED = -1, EXPLAIN_ALL = -2 };
 struct explain_out {
     const struct cli_common *c;
     const char *dir;
-    const char *method; /* "gradcam", "gradcam++", "occlusion", "saliency" */
+    const char *method;        /* "gradcam", "gradcam++", "occlusion", "saliency" */
     const struct colormap *cm;
     double alpha;
-    char **names; /* class names or NULL */
+    char **names;              /* class names or NULL */
     size_t nnames;
-    struct json *j;   /* --json: one record per map is added here */
-    int unique_stems; /* 0: prefix file names with the image index */
-    int outputs;      /* EXPLAIN_OUT_* written (0: all) */
+    struct json *j;            /* --json: one record per map is added here */
+    int unique_stems;          /* 0: prefix file names with the image index */
+    int outputs;               /* EXPLAIN_OUT_* written (0: all) */
 };
 /* --outputs npy,heatmap,overlay,json: which files explain_write makes (all
  * by default; the --json record on stdout is printed either way). */
@@ -220,8 +249,6 @@ int explain_write(struct explain_out *o, const char *img_path, int img_index,
                   int lw, const char *lname, const float *imap, int ih, int iw, double vmin,
                   double vmax, const struct cam_info *info, const char *score_what,
                   void (*extra)(struct json *j, void *ctx), void *ctx);
-/* Finishes a command's output: the JSON object's paths (or the path list). */
-void explain_finish(struct explain_out *o);
 
 /* ---- report (cmd_report.c) ---- */
 int cmd_report(int argc, char **argv);
@@ -267,9 +294,11 @@ struct cam;
  *     if (!m) return status;
  *     ... the method's engine, with K classes ...
  *     if ((status = explain_open(&s, "saliency", NULL, score_used, K))) goto done;
- *     for each image i: im = explain_image_load(m, &prep, s.images[i], x, cam), then
+ *     for each image i:
+ *         im = explain_image_load(&s, i, m, &prep, x, cam, &status);
+ *         if (!im) { if (status) break; continue; }   // skipped (--on-error skip)
  *         explain_write(&s.out, ...) for each class of explain_class_list(s.spec, ...)
- *     if (status == EXIT_OK) explain_finish(&s.out);
+ *     if (status == EXIT_OK) status = explain_finish(&s);
  *   done:
  *     explain_setup_release(&s);
  */
@@ -281,6 +310,8 @@ struct explain_setup {
     const char *cmap;           /* --colormap */
     double alpha;               /* --alpha (default 0.5) */
     const char *outputs_arg;    /* --outputs (default all) */
+    struct dataset_skips skips; /* --on-error (cli_on_error_option) and the images
+                                   it left out; freed by explain_setup_release */
     /* set by explain_model_load */
     const char *model_path;    /* MODEL */
     char **images;             /* IMG... (borrowed from argv) */
@@ -309,11 +340,20 @@ struct model *explain_model_load(struct explain_setup *s, int nargs, char **args
  * (with "layer" when layer is not NULL). 0, or the exit status after printing. */
 int explain_open(struct explain_setup *s, const char *method, const char *layer,
                  const char *score_used, int nclass);
-/* Loads the image at path, fills x (one model input item) from it and, with
- * cam (may be NULL), runs cam's forward pass on x. Returns the image (owned,
- * image_free) or NULL with the error recorded, naming path. */
-struct image *explain_image_load(const struct model *m, const struct model_prep *prep,
-                                 const char *path, float *x, struct cam *cam);
+/* Loads image i of s->images, fills x (one model input item) from it and,
+ * with cam (may be NULL), runs cam's forward pass on x. Returns the image
+ * (owned, image_free) with *status EXIT_OK. When that fails: with
+ * --on-error skip the image is listed in s->skips and NULL returned with
+ * *status EXIT_OK (go on with the next image); with stop the error, naming
+ * the image, is printed and NULL returned with *status the exit status. */
+struct image *explain_image_load(struct explain_setup *s, int i, const struct model *m,
+                                 const struct model_prep *prep, float *x, struct cam *cam,
+                                 int *status);
+/* Finishes a command's output: with --on-error skip, skipped.txt in the
+ * folder and the warning (cli_skips_finish); the JSON object's
+ * "skipped_images" and paths, or the path list. Returns EXIT_OK, or the
+ * exit status after printing (2 when no image could be read). */
+int explain_finish(struct explain_setup *s);
 /* Frees what explain_open acquired; safe on a setup it never reached. */
 void explain_setup_release(struct explain_setup *s);
 
@@ -322,18 +362,20 @@ void explain_setup_release(struct explain_setup *s);
  * files (explain_write, in image order, progress per image) while fn
  * computes the current one on the calling thread:
  *
- *     struct explain_batches eb = {.batch = 32, .nout = 1, .lh = ..., .fn = compute, .ctx =
- * cam}; status = explain_run_batches(&s, m, &prep, &eb);
+ *     struct explain_batches eb = {.batch = 32, .nout = 1, .fn = compute, .ctx = cam};
+ *     status = explain_run_batches(&s, m, &prep, &eb);
  *
- * fn gets b->n images (those that loaded) in b->x and fills b->pred[i] and,
- * for each class slot k < nout and image i at j = k * b->n + i: b->cls[j]
- * (-1: nothing written), the maps b->lmap + j * lh * lw (when lh > 0) and
+ * fn gets b->n images (those that loaded: b->img[i] is image i's index in
+ * the setup's list) in b->x and fills b->pred[i] and, for each class slot
+ * k < nout and image i at j = k * b->n + i: b->cls[j] (-1: nothing
+ * written), the maps b->lmap + j * lh * lw (when lh > 0) and
  * b->imap + j * ih * iw, and b->info[j]; it returns 0 or an exit status
- * after printing. An image that fails to load stops the run after the
- * images before it are written, with its error. Returns the exit status. */
+ * after printing. An image that fails to load is left out with --on-error
+ * skip (s->skips), else stops the run after the images before it are
+ * written, with its error. Returns the exit status. */
 struct explain_batch {
-    int i0, n;             /* images [i0, i0 + n) of the setup's list */
-    int loaded;            /* (the loader's count before an error) */
+    int n;                 /* images that loaded */
+    int *img;              /* n: their indices in the setup's list */
     int nout;              /* class slots per image */
     float *x;              /* n model inputs */
     struct image **im;     /* n decoded originals (NULL unless an overlay is written) */

@@ -18,7 +18,8 @@
 
 static const char USAGE[] =
     "usage: interp embed MODEL (DIR | IMG... | --list FILES.txt) [--layer NAME]\n"
-    "                    [--batch B] [--scale S] [--mean M] [--std S] [-o OUT] [--json]\n"
+    "                    [--batch B] [--on-error stop|skip] [--scale S] [--mean M]\n"
+    "                    [--std S] [-o OUT] [--json]\n"
     "\n"
     "Runs the model over many images in batches (default 64) and writes to OUT\n"
     "(a folder, default embed-out/):\n"
@@ -26,13 +27,17 @@ static const char USAGE[] =
     "                   input of the last Gemm/MatMul, the latent; see `interp info`)\n"
     "  probs.npy        N x K float32 class probabilities\n"
     "  predictions.npy  N int32 top-1 classes\n"
-    "  files.txt        the image of each row, in row order\n"
+    "  files.txt        the image of each row, in row order (a name with a newline,\n"
+    "                   tab, edge space or invalid UTF-8 is quoted: README, File formats)\n"
+    "  skipped.txt      with --on-error skip: each image left out, a tab, the reason\n"
     "When DIR holds one folder per class (Keras's image_dataset_from_directory\n"
     "layout; class id = index of the sorted folder name), also:\n"
     "  labels.npy       N int32 class ids\n"
     "  classes.txt      the class names, one per line\n"
     "Images (.png .jpg .jpeg .webp .bmp .gif in a folder; any file named as an IMG,\n"
-    "recognised by content) are preprocessed as for `interp predict`.\n";
+    "recognised by content) are preprocessed as for `interp predict`. --list reads\n"
+    "one path per line, as files.txt is written.\n"
+    "\n" ON_ERROR_USAGE;
 
 enum { OPT_LIST = OPT_COMMAND_BASE, OPT_LAYER, OPT_BATCH };
 
@@ -68,11 +73,13 @@ int cmd_embed(int argc, char **argv)
     static const struct option opts[] = {{"list", required_argument, 0, OPT_LIST},
                                          {"layer", required_argument, 0, OPT_LAYER},
                                          {"batch", required_argument, 0, OPT_BATCH},
+                                         ON_ERROR_LONG_OPTION,
                                          PREP_LONG_OPTIONS,
                                          COMMON_LONG_OPTIONS,
                                          {0}};
     struct cli_common c = cli_common_default(USAGE);
     struct model_prep prep = model_prep_default();
+    struct dataset_skips skips = {.policy = DATASET_STOP};
     const char *list_path = NULL, *layer_name = NULL;
     int batch = 64, ch;
     while ((ch = getopt_long(argc, argv, COMMON_SHORT_OPTIONS, opts, NULL)) != -1) {
@@ -81,7 +88,7 @@ int cmd_embed(int argc, char **argv)
         case OPT_LAYER: layer_name = optarg; break;
         case OPT_BATCH: batch = (int)cli_parse_long("--batch", optarg, 1, 4096); break;
         default:
-            if (!cli_prep_option(&prep, ch, optarg))
+            if (!cli_prep_option(&prep, ch, optarg) && !cli_on_error_option(&skips, ch, optarg))
                 cli_common_option(&c, ch, optarg, argv, opts);
         }
     }
@@ -95,7 +102,7 @@ int cmd_embed(int argc, char **argv)
     float *emb = NULL, *probs = NULL, *x = NULL;
     int32_t *pred = NULL;
     struct model_run *r = NULL;
-    char *dir = NULL;
+    char *dir = NULL, *skipped_txt = NULL;
     int status = EXIT_OK;
     struct model *m = model_load(model_path);
     if (!m) return cli_fail();
@@ -144,27 +151,45 @@ int cmd_embed(int argc, char **argv)
         !(pred = big_alloc(sizeof(int32_t) * N, NULL, "predictions")))
         goto fail;
 
+    /* Each batch is filled with the next images that decode (an image left
+     * out by --on-error skip is replaced by the next one), so the batches,
+     * and the bytes of every output row, are those of a run on the good
+     * images alone. Rows b0.. of the outputs are the kept images. */
     double t0 = now_seconds();
-    for (size_t b0 = 0; b0 < N; b0 += (size_t)batch) {
-        int n = N - b0 < (size_t)batch ? (int)(N - b0) : batch;
-        for (int i = 0; i < n; i++)
-            if (model_preprocess_file(m, ds.files[b0 + i], &prep, x + (size_t)i * item)) {
-                error_set_path_if_missing(ds.files[b0 + i]);
-                goto fail;
+    size_t next = 0, b0 = 0;
+    while (next < N) {
+        int n = 0;
+        for (; n < batch && next < N; next++) {
+            if (model_preprocess_file(m, ds.files[next], &prep, x + (size_t)n * item)) {
+                if (dataset_skip(&skips, next, ds.files[next])) goto fail;
+                continue;
             }
-        model_forward(r, x, n);
-        memcpy(emb + b0 * D, model_run_tensor(r, layer), sizeof(float) * D * (size_t)n);
-        float *p = probs + b0 * (size_t)K;
-        model_run_probs(r, p);
-        for (int i = 0; i < n; i++) {
-            int best = 0;
-            for (int k = 1; k < K; k++)
-                if (p[(size_t)i * K + k] > p[(size_t)i * K + best]) best = k;
-            pred[b0 + (size_t)i] = best;
+            n++;
         }
-        progress_update(&c.progress, "embed", b0 + (size_t)n, N, NULL);
+        if (n) {
+            model_forward(r, x, n);
+            memcpy(emb + b0 * D, model_run_tensor(r, layer), sizeof(float) * D * (size_t)n);
+            float *p = probs + b0 * (size_t)K;
+            model_run_probs(r, p);
+            for (int i = 0; i < n; i++) {
+                int best = 0;
+                for (int k = 1; k < K; k++)
+                    if (p[(size_t)i * K + k] > p[(size_t)i * K + best]) best = k;
+                pred[b0 + (size_t)i] = best;
+            }
+            b0 += (size_t)n;
+        }
+        progress_update(&c.progress, "embed", next, N, NULL);
     }
     double secs = now_seconds() - t0;
+    dataset_drop_skipped(&ds, &skips);
+    if ((status = cli_skips_finish(&c, &skips, N, dir,
+                                   list_path    ? list_path
+                                   : nargs == 2 ? argv[optind + 1]
+                                                : NULL,
+                                   &skipped_txt)))
+        goto done;
+    N = ds.n;
 
     if (write_npy(dir, "embeddings.npy", DT_F32, 2, N, D, emb) ||
         write_npy(dir, "probs.npy", DT_F32, 2, N, (size_t)K, probs) ||
@@ -194,10 +219,11 @@ int cmd_embed(int argc, char **argv)
                 json_string(&j, ds.classes[k]);
             json_array_end(&j);
         }
+        cli_json_skips(&j, &skips, skipped_txt);
         json_key(&j, "seconds");
         json_double(&j, secs);
         json_key(&j, "images_per_second");
-        json_double(&j, secs > 0 ? (double)N / secs : 0);
+        json_double(&j, secs > 0 ? (double)(N + skips.n) / secs : 0);
         cli_json_paths(&j);
         json_object_end(&j);
         json_finish(&j);
@@ -209,6 +235,8 @@ fail:
     status = cli_fail();
 done:
     free(dir);
+    free(skipped_txt);
+    dataset_skips_release(&skips);
     free(x);
     free(emb);
     free(probs);

@@ -15,8 +15,8 @@
 static const char USAGE[] =
     "usage: interp gradcam MODEL IMG... [--layer NAME] [--class pred|INDEX|NAME|all]\n"
     "                      [--method gradcam|gradcam++] [--colormap MAP] [--alpha A]\n"
-    "                      [--classes NAMES] [--outputs LIST] [--scale S] [--mean M]\n"
-    "                      [--std S] [-o DIR] [--json]\n"
+    "                      [--classes NAMES] [--outputs LIST] [--on-error stop|skip]\n"
+    "                      [--scale S] [--mean M] [--std S] [-o DIR] [--json]\n"
     "\n"
     "Grad-CAM (or Grad-CAM++) of each image: where the model looked for a class.\n"
     "The class score is the logit before any final Softmax/Sigmoid; weights are the\n"
@@ -34,7 +34,8 @@ static const char USAGE[] =
     "is written, flagged in the JSON with its likely reason, and noted on stderr.\n"
     "--outputs npy,heatmap,overlay,json: the files to write (default all of them).\n"
     "Images go through the model in batches (one forward and one backward each),\n"
-    "decoded and written on two more threads.\n";
+    "decoded and written on two more threads.\n"
+    "\n" ON_ERROR_USAGE;
 
 enum { OPT_LAYER = OPT_COMMAND_BASE, OPT_CLASS, OPT_METHOD, OPT_CMAP, OPT_ALPHA, OPT_CLASSES };
 
@@ -53,13 +54,13 @@ static int gradcam_batch(void *arg, struct explain_batch *b)
     struct cam *cam = g->cam;
     size_t lhw = (size_t)cam->lh * cam->lw, ihw = (size_t)cam->ih * cam->iw;
     if (cam_forward_batch(cam, b->x, b->n) || explain_batch_classes(b, cam, g->spec)) {
-        error_set_path_if_missing(g->images[b->i0]);
+        error_set_path_if_missing(g->images[b->img[0]]);
         return cli_fail();
     }
     for (int k = 0; k < b->nout; k++) {
         size_t j = (size_t)k * b->n;
         if (cam_map_batch(cam, b->cls + j, g->method, b->lmap + j * lhw, b->info + j)) {
-            error_set_path_if_missing(g->images[b->i0]);
+            error_set_path_if_missing(g->images[b->img[0]]);
             return cli_fail();
         }
         for (int i = 0; i < b->n; i++)
@@ -78,6 +79,7 @@ int cmd_gradcam(int argc, char **argv)
                                          {"alpha", required_argument, 0, OPT_ALPHA},
                                          {"classes", required_argument, 0, OPT_CLASSES},
                                          {"outputs", required_argument, 0, OPT_OUTPUTS},
+                                         ON_ERROR_LONG_OPTION,
                                          PREP_LONG_OPTIONS,
                                          COMMON_LONG_OPTIONS,
                                          {0}};
@@ -105,7 +107,8 @@ int cmd_gradcam(int argc, char **argv)
         case OPT_CLASSES: s.classes_arg = optarg; break;
         case OPT_OUTPUTS: s.outputs_arg = optarg; break;
         default:
-            if (!cli_prep_option(&prep, ch, optarg))
+            if (!cli_prep_option(&prep, ch, optarg) &&
+                !cli_on_error_option(&s.skips, ch, optarg))
                 cli_common_option(&c, ch, optarg, argv, opts);
         }
     }
@@ -139,7 +142,7 @@ int cmd_gradcam(int argc, char **argv)
                                  .fn = gradcam_batch,
                                  .ctx = &job};
     status = explain_run_batches(&s, m, &prep, &eb);
-    if (status == EXIT_OK) explain_finish(&s.out);
+    if (status == EXIT_OK) status = explain_finish(&s);
 done:
     explain_setup_release(&s);
     cam_free(cam);

@@ -18,8 +18,8 @@ static const char USAGE[] =
     "usage: interp occlusion MODEL IMG... [--patch P] [--stride S] [--fill F]\n"
     "                        [--class pred|INDEX|NAME|all] [--batch B] [--exact]\n"
     "                        [--colormap MAP] [--alpha A] [--classes NAMES]\n"
-    "                        [--outputs LIST] [--scale S] [--mean M] [--std S] [-o DIR]\n"
-    "                        [--json]\n"
+    "                        [--outputs LIST] [--on-error stop|skip] [--scale S] [--mean M]\n"
+    "                        [--std S] [-o DIR] [--json]\n"
     "\n"
     "Occlusion sensitivity: a P x P patch (default 24) of pixel value F (default 0.5,\n"
     "in [0,1] before --scale/--mean/--std) slides over the model input at stride S\n"
@@ -31,7 +31,8 @@ static const char USAGE[] =
     "Per image and class, in DIR (default occlusion-out): STEM.cK.occlusion.layer.npy\n"
     "(the patch grid), .input.npy (per pixel), .heatmap.png, .overlay.png (on the\n"
     "original image) and .json. Colour map: coolwarm (default), centred at 0.\n"
-    "--outputs npy,heatmap,overlay,json: the files to write (default all of them).\n";
+    "--outputs npy,heatmap,overlay,json: the files to write (default all of them).\n"
+    "\n" ON_ERROR_USAGE;
 
 enum {
     OPT_PATCH = OPT_COMMAND_BASE,
@@ -85,6 +86,7 @@ int cmd_occlusion(int argc, char **argv)
                                          {"alpha", required_argument, 0, OPT_ALPHA},
                                          {"classes", required_argument, 0, OPT_CLASSES},
                                          {"outputs", required_argument, 0, OPT_OUTPUTS},
+                                         ON_ERROR_LONG_OPTION,
                                          PREP_LONG_OPTIONS,
                                          COMMON_LONG_OPTIONS,
                                          {0}};
@@ -106,7 +108,8 @@ int cmd_occlusion(int argc, char **argv)
         case OPT_CLASSES: s.classes_arg = optarg; break;
         case OPT_OUTPUTS: s.outputs_arg = optarg; break;
         default:
-            if (!cli_prep_option(&prep, ch, optarg))
+            if (!cli_prep_option(&prep, ch, optarg) &&
+                !cli_on_error_option(&s.skips, ch, optarg))
                 cli_common_option(&c, ch, optarg, argv, opts);
         }
     }
@@ -134,10 +137,10 @@ int cmd_occlusion(int argc, char **argv)
         cli_note(&c, "stride %d > patch %d leaves %zu pixels uncovered (value 0)", p.stride,
                  o->ph, o->uncovered);
     for (int i = 0; i < s.nimg && status == EXIT_OK; i++) {
-        struct image *im = explain_image_load(m, &prep, s.images[i], x, NULL);
+        struct image *im = explain_image_load(&s, i, m, &prep, x, NULL, &status);
         if (!im) {
-            status = cli_fail();
-            break;
+            if (status) break;
+            continue; /* left out by --on-error skip */
         }
         /* the predicted class needs the original's probabilities first */
         int pred = 0;
@@ -165,7 +168,7 @@ int cmd_occlusion(int argc, char **argv)
         image_free(im);
         status = cli_fail();
     }
-    if (status == EXIT_OK) explain_finish(&s.out);
+    if (status == EXIT_OK) status = explain_finish(&s);
 done:
     free(x);
     free(grid);

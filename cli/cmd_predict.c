@@ -10,6 +10,7 @@
 #include "../core/array.h"
 #include "../core/error.h"
 #include "../core/model.h"
+#include "../core/namelist.h"
 #include "../core/util.h"
 #include "cli.h"
 
@@ -168,7 +169,8 @@ int cmd_predict(int argc, char **argv)
                 json_array_end(&j);
                 json_object_end(&j);
             } else {
-                printf("%s\n", images[b0 + i]);
+                namelist_put(stdout, images[b0 + i]); /* one line, whatever the name */
+                putchar('\n');
                 for (int t = 0; t < top; t++) {
                     if (names)
                         printf("  %2d. %-20s %8.6f\n", t + 1, names[rk[t].cls], rk[t].p);

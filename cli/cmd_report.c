@@ -8,20 +8,23 @@
 #include <sys/stat.h>
 
 #include "../core/array.h"
+#include "../core/dataset.h"
 #include "../core/error.h"
+#include "../core/namelist.h"
 #include "../core/util.h"
 #include "../report/report.h"
 #include "cli.h"
 
 static const char USAGE[] =
     "usage: interp report MODEL DIR [--classes NAMES] [--per-class N] [--tsne-max N]\n"
-    "                     [--seed S] [--batch B] [--scale S] [--mean M] [--std S]\n"
-    "                     [-o OUTDIR] [--json] [--quiet]\n"
+    "                     [--seed S] [--batch B] [--on-error stop|skip] [--scale S]\n"
+    "                     [--mean M] [--std S] [-o OUTDIR] [--json] [--quiet]\n"
     "\n"
     "Everything about a classifier on a folder of labelled images, as one web page.\n"
     "DIR holds one folder per class (Keras's layout: class id = index of the sorted\n"
     "folder name) of .png/.jpg/.jpeg/.webp/.bmp/.gif images; other files are skipped\n"
-    "with a warning, a class folder without images keeps its id (warned). The\n"
+    "with a warning, a class folder without images keeps its id (warned); an image\n"
+    "that does not decode stops the run unless --on-error skip. The\n"
     "stages, with one progress display: embed and predict every image; metrics and\n"
     "the confusion matrix; PCA and t-SNE of the latent; prototypes (nearest and\n"
     "farthest from each class centroid); Grad-CAM and occlusion of N images per\n"
@@ -30,7 +33,9 @@ static const char USAGE[] =
     "Writes OUTDIR (default report-out/): index.html (no scripts, no network; every\n"
     "figure is a file beside it), report.json (every number, timings per stage),\n"
     "figures/, gallery/, data/ (embeddings, probs, predictions, labels, pca, tsne as\n"
-    ".npy; files.txt, classes.txt). Prints the path of index.html.\n"
+    ".npy; files.txt, classes.txt), with --on-error skip skipped.txt (each image\n"
+    "left out, a tab, the reason; the page says how many). Prints the path of\n"
+    "index.html.\n"
     "\n"
     "  --classes NAMES  display names, one per model class: a file (one per line)\n"
     "                   or a comma list (default: the folder names)\n"
@@ -39,7 +44,7 @@ static const char USAGE[] =
     "                   (default 5000; 0 = all)\n"
     "  --seed S         t-SNE, the sample and the random picks (default 42)\n"
     "  --batch B        images per forward pass (default 64)\n"
-    "  --scale, --mean, --std  preprocessing, as for `interp predict`\n";
+    "  --scale, --mean, --std  preprocessing, as for `interp predict`\n" ON_ERROR_USAGE;
 
 enum { OPT_CLASSES = OPT_COMMAND_BASE, OPT_PER_CLASS, OPT_TSNE_MAX, OPT_BATCH };
 
@@ -112,6 +117,7 @@ int cmd_report(int argc, char **argv)
                                          {"per-class", required_argument, 0, OPT_PER_CLASS},
                                          {"tsne-max", required_argument, 0, OPT_TSNE_MAX},
                                          {"batch", required_argument, 0, OPT_BATCH},
+                                         ON_ERROR_LONG_OPTION,
                                          PREP_LONG_OPTIONS,
                                          COMMON_LONG_OPTIONS,
                                          {0}};
@@ -131,6 +137,12 @@ int cmd_report(int argc, char **argv)
             p.tsne_max = (size_t)cli_parse_long("--tsne-max", optarg, 0, 100000000);
             break;
         case OPT_BATCH: p.batch = (int)cli_parse_long("--batch", optarg, 1, 4096); break;
+        case OPT_ON_ERROR:
+            if (dataset_on_error_parse(optarg, &p.on_error)) {
+                free(cmd);
+                return cli_fail();
+            }
+            break;
         default:
             if (!cli_prep_option(&p.prep, ch, optarg))
                 cli_common_option(&c, ch, optarg, argv, opts);
@@ -179,6 +191,12 @@ int cmd_report(int argc, char **argv)
             json_string(&j, r.report_json);
             json_key(&j, "images");
             json_int(&j, (int64_t)r.images);
+            if (r.skipped_txt) {
+                json_key(&j, "skipped");
+                json_int(&j, (int64_t)r.skipped);
+                json_key(&j, "skipped_txt");
+                json_string(&j, r.skipped_txt);
+            }
             json_key(&j, "classes");
             json_int(&j, (int64_t)r.nclasses);
             json_key(&j, "accuracy");
@@ -193,7 +211,8 @@ int cmd_report(int argc, char **argv)
             json_object_end(&j);
             json_finish(&j);
         } else {
-            puts(r.index_html);
+            namelist_put(stdout, r.index_html);
+            putchar('\n');
         }
         report_result_release(&r);
     }

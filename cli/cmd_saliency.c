@@ -16,7 +16,7 @@
 static const char USAGE[] =
     "usage: interp saliency MODEL IMG... [--class pred|INDEX|NAME|all] [--colormap MAP]\n"
     "                       [--alpha A] [--classes NAMES] [--outputs LIST] [--scale S]\n"
-    "                       [--mean M] [--std S] [-o DIR] [--json]\n"
+    "                       [--mean M] [--std S] [--on-error stop|skip] [-o DIR] [--json]\n"
     "\n"
     "Input-gradient saliency of each image: max over channels of |d logit / d pixel|\n"
     "at the model input's resolution (the logit before any final Softmax/Sigmoid).\n"
@@ -25,7 +25,8 @@ static const char USAGE[] =
     "(default), all, an index, or a name from --classes. --colormap: jet (default),\n"
     "viridis, inferno, magma, turbo. --alpha: heat opacity (default 0.5).\n"
     "--outputs npy,heatmap,overlay,json: the files to write (default all of them).\n"
-    "Images go through the model in batches, decoded and written on two more threads.\n";
+    "Images go through the model in batches, decoded and written on two more threads.\n"
+    "\n" ON_ERROR_USAGE;
 
 enum { OPT_CLASS = OPT_COMMAND_BASE, OPT_CMAP, OPT_ALPHA, OPT_CLASSES };
 
@@ -43,13 +44,13 @@ static int saliency_batch(void *arg, struct explain_batch *b)
     struct cam *cam = g->cam;
     size_t ihw = (size_t)cam->ih * cam->iw;
     if (cam_forward_batch(cam, b->x, b->n) || explain_batch_classes(b, cam, g->spec)) {
-        error_set_path_if_missing(g->images[b->i0]);
+        error_set_path_if_missing(g->images[b->img[0]]);
         return cli_fail();
     }
     for (int k = 0; k < b->nout; k++) {
         size_t j = (size_t)k * b->n;
         if (cam_saliency_batch(cam, b->cls + j, b->imap + j * ihw, b->info + j)) {
-            error_set_path_if_missing(g->images[b->i0]);
+            error_set_path_if_missing(g->images[b->img[0]]);
             return cli_fail();
         }
     }
@@ -63,6 +64,7 @@ int cmd_saliency(int argc, char **argv)
                                          {"alpha", required_argument, 0, OPT_ALPHA},
                                          {"classes", required_argument, 0, OPT_CLASSES},
                                          {"outputs", required_argument, 0, OPT_OUTPUTS},
+                                         ON_ERROR_LONG_OPTION,
                                          PREP_LONG_OPTIONS,
                                          COMMON_LONG_OPTIONS,
                                          {0}};
@@ -78,7 +80,8 @@ int cmd_saliency(int argc, char **argv)
         case OPT_CLASSES: s.classes_arg = optarg; break;
         case OPT_OUTPUTS: s.outputs_arg = optarg; break;
         default:
-            if (!cli_prep_option(&prep, ch, optarg))
+            if (!cli_prep_option(&prep, ch, optarg) &&
+                !cli_on_error_option(&s.skips, ch, optarg))
                 cli_common_option(&c, ch, optarg, argv, opts);
         }
     }
@@ -103,7 +106,7 @@ int cmd_saliency(int argc, char **argv)
                                  .fn = saliency_batch,
                                  .ctx = &job};
     status = explain_run_batches(&s, m, &prep, &eb);
-    if (status == EXIT_OK) explain_finish(&s.out);
+    if (status == EXIT_OK) status = explain_finish(&s);
 done:
     explain_setup_release(&s);
     cam_free(cam);

@@ -9,9 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/dataset.h"
 #include "../core/error.h"
 #include "../core/image.h"
 #include "../core/model.h"
+#include "../core/namelist.h"
 #include "../core/outfile.h"
 #include "../core/util.h"
 #include "../plots/plot.h"
@@ -84,6 +86,7 @@ static _Noreturn void bad_option(char **argv, const struct option *opts, int mis
         const char *best = NULL;
         size_t best_d = (size_t)-1;
         for (const struct option *o = opts; o && o->name; o++) {
+            if (o->val == OPT_LIST_OPTIONS) continue; /* hidden */
             size_t d = cli_edit_distance(typed + 2, o->name);
             if (d < best_d) best_d = d, best = o->name;
         }
@@ -179,6 +182,13 @@ int cli_common_option(struct cli_common *c, int ch, const char *arg, char **argv
         limits_get()->max_nodes = parse_amount("--max-nodes", arg, 1000);
         return 1;
     case OPT_EXIF_ORIENTATION: image_opts_get()->exif_orientation = 1; return 1;
+    case OPT_LIST_OPTIONS:
+        /* the command's option table, for scripts/completion.sh: one long
+         * option per line, "=" after one that takes a value */
+        for (const struct option *o = opts; o && o->name; o++)
+            if (o->val != OPT_LIST_OPTIONS)
+                printf("--%s%s\n", o->name, o->has_arg == required_argument ? "=" : "");
+        exit(cli_finish(EXIT_OK));
     case 'h':
         fputs(c->usage, stdout);
         exit(cli_finish(EXIT_OK));
@@ -187,6 +197,52 @@ int cli_common_option(struct cli_common *c, int ch, const char *arg, char **argv
     }
     fprintf(stderr, "interp %s: unhandled option\n", argv[0]);
     exit(EXIT_USAGE);
+}
+
+int cli_on_error_option(struct dataset_skips *s, int ch, const char *arg)
+{
+    if (ch != OPT_ON_ERROR) return 0;
+    if (dataset_on_error_parse(arg, &s->policy)) exit(cli_fail());
+    return 1;
+}
+
+int cli_skips_finish(const struct cli_common *c, const struct dataset_skips *s, size_t total,
+                     const char *dir, const char *from, char **txt)
+{
+    *txt = NULL;
+    if (s->policy != DATASET_SKIP) return EXIT_OK;
+    char *p = path_join(dir, "skipped.txt");
+    if (dataset_skips_write(s, p)) {
+        free(p);
+        return cli_fail();
+    }
+    cli_wrote(p);
+    *txt = p;
+    if (dataset_skips_all(s, total, from)) return cli_fail();
+    if (s->n)
+        cli_note(c,
+                 "warning: skipped %zu of %zu images that could not be read (listed with the "
+                 "reasons in %s)",
+                 s->n, total, p);
+    return EXIT_OK;
+}
+
+void cli_json_skips(struct json *j, const struct dataset_skips *s, const char *txt)
+{
+    if (s->policy != DATASET_SKIP) return;
+    json_key(j, "skipped_images");
+    json_array_begin(j);
+    for (size_t i = 0; i < s->n; i++) {
+        json_object_begin(j);
+        json_key(j, "file");
+        json_string(j, s->files[i]);
+        json_key(j, "reason");
+        json_string(j, s->reasons[i]);
+        json_object_end(j);
+    }
+    json_array_end(j);
+    json_key(j, "skipped_txt");
+    json_string(j, txt);
 }
 
 int cli_prep_option(struct model_prep *p, int ch, const char *arg)
@@ -298,7 +354,11 @@ const char *cli_wrote_path(size_t i) { return i < n_wrote ? wrote[i] : NULL; }
 
 void cli_print_paths(void)
 {
-    for (size_t i = 0; i < n_wrote; i++) puts(wrote[i]);
+    /* quoted as the list files are (core/namelist.h): one line per path */
+    for (size_t i = 0; i < n_wrote; i++) {
+        namelist_put(stdout, wrote[i]);
+        putchar('\n');
+    }
 }
 
 void cli_json_paths(struct json *j)

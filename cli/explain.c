@@ -12,6 +12,7 @@
 
 #include "../analysis/cam.h"
 #include "../core/array.h"
+#include "../core/dataset.h"
 #include "../core/error.h"
 #include "../core/image.h"
 #include "../core/model.h"
@@ -91,20 +92,24 @@ int explain_open(struct explain_setup *s, const char *method, const char *layer,
     return EXIT_OK;
 }
 
-struct image *explain_image_load(const struct model *m, const struct model_prep *prep,
-                                 const char *path, float *x, struct cam *cam)
+struct image *explain_image_load(struct explain_setup *s, int i, const struct model *m,
+                                 const struct model_prep *prep, float *x, struct cam *cam,
+                                 int *status)
 {
+    const char *path = s->images[i];
     struct image *im = image_load(path);
+    *status = EXIT_OK;
     if (im && (model_preprocess(m, im, prep, x) || (cam && cam_forward(cam, x)))) {
         image_free(im);
         im = NULL;
     }
-    if (!im) error_set_path_if_missing(path);
+    if (!im && dataset_skip(&s->skips, (size_t)i, path)) *status = cli_fail();
     return im;
 }
 
 void explain_setup_release(struct explain_setup *s)
 {
+    dataset_skips_release(&s->skips);
     free(s->dir);
     if (s->names) class_names_free(s->names, s->nnames);
     s->dir = NULL, s->names = NULL, s->nnames = 0;
@@ -461,14 +466,19 @@ done:
     return rc ? cli_fail() : 0;
 }
 
-void explain_finish(struct explain_out *o)
+int explain_finish(struct explain_setup *s)
 {
-    if (o->j) {
-        json_array_end(o->j); /* "maps" */
-        cli_json_end(o->j);
-    } else {
+    char *txt = NULL;
+    int status = cli_skips_finish(s->c, &s->skips, (size_t)s->nimg, s->dir, NULL, &txt);
+    if (s->out.j) {               /* closed even when nothing could be read: it is on stdout */
+        json_array_end(s->out.j); /* "maps" */
+        cli_json_skips(s->out.j, &s->skips, txt);
+        cli_json_end(s->out.j);
+    } else if (status == EXIT_OK) {
         cli_print_paths();
     }
+    free(txt);
+    return status;
 }
 
 /* ---------------------------------------------------------------- batches */
@@ -529,25 +539,25 @@ static void *pipe_loader(void *arg)
         if (stop) break;
         struct explain_batch *b = &sl->b;
         sl->index = bi;
-        b->i0 = bi * p->eb->batch;
-        b->n = p->s->nimg - b->i0 < p->eb->batch ? p->s->nimg - b->i0 : p->eb->batch;
-        b->loaded = 0;
-        for (int i = 0; i < b->n; i++) {
-            const char *path = p->s->images[b->i0 + i];
+        int i0 = bi * p->eb->batch;
+        int cnt = p->s->nimg - i0 < p->eb->batch ? p->s->nimg - i0 : p->eb->batch;
+        b->n = 0;
+        for (int i = i0; i < i0 + cnt; i++) {
+            const char *path = p->s->images[i];
             struct image *im = image_load(path);
-            if (!im || model_preprocess(p->m, im, p->prep, b->x + (size_t)i * p->item)) {
+            if (!im || model_preprocess(p->m, im, p->prep, b->x + (size_t)b->n * p->item)) {
                 image_free(im);
-                error_set_path_if_missing(path);
+                if (!dataset_skip(&p->s->skips, (size_t)i, path)) continue; /* --on-error skip */
                 b->err = error_code() ? error_code() : ERR_FAIL;
                 b->err_path = error_path() ? xstrdup(error_path()) : NULL;
                 b->err_msg = xstrdup(error_message());
                 break;
             }
             if (p->keep_images)
-                b->im[i] = im;
+                b->im[b->n] = im;
             else
                 image_free(im);
-            b->loaded++;
+            b->img[b->n++] = i;
         }
         pipe_set(p, sl, SLOT_LOADED);
         if (b->err) break;
@@ -570,17 +580,18 @@ static void *pipe_writer(void *arg)
         struct explain_batch *b = &sl->b;
         int st = 0;
         for (int i = 0; i < sl->nwrite && !st; i++) {
+            int img = b->img[i];
             for (int k = 0; k < b->nout && !st; k++) {
                 size_t j = (size_t)k * b->n + i; /* slot-major: class slot k, image i */
                 const struct cam_info *info = &b->info[j];
                 if (b->cls[j] < 0) continue;
-                st = explain_write(&p->s->out, p->s->images[b->i0 + i], b->i0 + i, b->im[i],
-                                   b->cls[j], b->pred[i], eb->lh ? b->lmap + j * lhw : NULL,
-                                   eb->lh, eb->lw, eb->lname, b->imap + j * ihw, eb->ih, eb->iw,
-                                   0.0, info->max > 0 ? info->max : 0.0, info, eb->score_what,
-                                   NULL, NULL);
+                st = explain_write(&p->s->out, p->s->images[img], img, b->im[i], b->cls[j],
+                                   b->pred[i], eb->lh ? b->lmap + j * lhw : NULL, eb->lh,
+                                   eb->lw, eb->lname, b->imap + j * ihw, eb->ih, eb->iw, 0.0,
+                                   info->max > 0 ? info->max : 0.0, info, eb->score_what, NULL,
+                                   NULL);
             }
-            progress_update(&p->s->c->progress, p->s->command, (size_t)(b->i0 + i) + 1,
+            progress_update(&p->s->c->progress, p->s->command, (size_t)img + 1,
                             (size_t)p->s->nimg, NULL);
         }
         for (int i = 0; i < b->n; i++) {
@@ -611,6 +622,7 @@ int explain_run_batches(struct explain_setup *s, const struct model *m,
         struct explain_batch *b = &p.slot[k].b;
         b->nout = eb->nout;
         b->x = xmalloc(sizeof(float) * p.item * B);
+        b->img = xmalloc(sizeof(int) * B);
         b->im = xcalloc(B, sizeof *b->im);
         b->pred = xmalloc(sizeof(int) * B);
         b->cls = xmalloc(sizeof(int) * B * nout);
@@ -641,12 +653,9 @@ int explain_run_batches(struct explain_setup *s, const struct model *m,
         pthread_mutex_unlock(&p.mu);
         if (stop) break;
         struct explain_batch *b = &sl->b;
-        int nw = b->loaded;
+        int nw = b->n;
         if (nw > 0) {
-            int n = b->n;
-            b->n = nw; /* the images that loaded */
             int st = eb->fn(eb->ctx, b);
-            b->n = n;
             if (st) status = st, nw = 0;
         }
         if (b->err) load_err = 1, failed = b;
@@ -673,7 +682,7 @@ int explain_run_batches(struct explain_setup *s, const struct model *m,
         struct explain_batch *b = &p.slot[k].b;
         for (int i = 0; i < eb->batch; i++)
             image_free(b->im[i]);
-        free(b->x), free(b->im), free(b->pred), free(b->cls), free(b->lmap), free(b->imap),
+        free(b->x), free(b->img), free(b->im), free(b->pred), free(b->cls), free(b->lmap), free(b->imap),
             free(b->info), free(b->err_path), free(b->err_msg);
     }
     pthread_mutex_destroy(&p.mu);

@@ -149,8 +149,9 @@ struct labels *labels_load(const char *path, const char *classes_path);
 struct labels *labels_parse(const void *buf, size_t len, const char *name, char *const *classes,
                             size_t nclasses);
 /* Reads a class-name list (one per line, surrounding blanks trimmed, blank
- * lines skipped). Sets *n. Duplicate names or no names: ERR_INPUT. Returns an
- * owned array of owned strings (class_names_free), NULL on error. */
+ * lines skipped; a line starting with a double quote is a quoted name as
+ * interp writes classes.txt, core/namelist.h). Sets *n. Duplicate names or no names: ERR_INPUT.
+ * Returns an owned array of owned strings (class_names_free), NULL on error. */
 char **class_names_load(const char *path, size_t *n);
 void class_names_free(char **names, size_t n);
 void labels_free(struct labels *l);

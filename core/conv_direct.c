@@ -5,7 +5,9 @@
  * 24 columns. The block's columns run over the padded rows as one flat
  * range, so a tap is a fixed offset and a block may straddle two rows (the
  * columns past OW are computed and never read). x86-64 with AVX2 and FMA,
- * checked at run time; op_conv.c keeps im2col + sgemm for everything else.
+ * checked at run time, or WebAssembly SIMD in the browser build (a 4 x 8
+ * block: V8 maps wasm's v128 values onto 16 SSE registers); op_conv.c keeps
+ * im2col + sgemm for everything else.
  */
 #include "conv_direct.h"
 
@@ -19,6 +21,9 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #define CONV_DIRECT_X86 1
 #include <immintrin.h>
+#elif defined(__wasm_simd128__)
+#define CONV_DIRECT_WASM 1
+#include <wasm_simd128.h>
 #endif
 
 enum { DIRECT_MB = 4, DIRECT_XB = 24, DIRECT_MAX_TAPS = 64, PAD_AHEAD = 4 };
@@ -52,6 +57,8 @@ enum conv_isa conv_isa_best(void)
     if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
         return CONV_ISA_PORTABLE;
     return __builtin_cpu_supports("avx512f") ? CONV_ISA_AVX512 : CONV_ISA_AVX2;
+#elif defined(CONV_DIRECT_WASM)
+    return CONV_ISA_AVX2; /* the SIMD kernels' level: -msimd128 at build time */
 #else
     return CONV_ISA_PORTABLE;
 #endif
@@ -288,12 +295,119 @@ __attribute__((target("avx2"))) static void pool_avx2(float *out_b, const float 
 }
 #endif
 
+#ifdef CONV_DIRECT_WASM
+/* One tap for the 4 x 8 block: two input vectors from src, the four
+ * channels' weights at index k of w0..w3 (multiply, then add: wasm SIMD has
+ * no fused multiply-add). */
+#define WASM_STEP(src, k)                                                                      \
+    do {                                                                                       \
+        const float *s_ = (src);                                                               \
+        v128_t x0 = wasm_v128_load(s_), x1 = wasm_v128_load(s_ + 4);                           \
+        v128_t b_ = wasm_f32x4_splat(w0[k]);                                                   \
+        a00 = wasm_f32x4_add(a00, wasm_f32x4_mul(b_, x0));                                     \
+        a01 = wasm_f32x4_add(a01, wasm_f32x4_mul(b_, x1));                                     \
+        b_ = wasm_f32x4_splat(w1[k]);                                                          \
+        a10 = wasm_f32x4_add(a10, wasm_f32x4_mul(b_, x0));                                     \
+        a11 = wasm_f32x4_add(a11, wasm_f32x4_mul(b_, x1));                                     \
+        b_ = wasm_f32x4_splat(w2[k]);                                                          \
+        a20 = wasm_f32x4_add(a20, wasm_f32x4_mul(b_, x0));                                     \
+        a21 = wasm_f32x4_add(a21, wasm_f32x4_mul(b_, x1));                                     \
+        b_ = wasm_f32x4_splat(w3[k]);                                                          \
+        a30 = wasm_f32x4_add(a30, wasm_f32x4_mul(b_, x0));                                     \
+        a31 = wasm_f32x4_add(a31, wasm_f32x4_mul(b_, x1));                                     \
+    } while (0)
+
+/* As direct_avx2, in blocks of 8 columns (ld is a multiple of 24). */
+static void direct_wasm(float *blk, size_t ld, const float *pad, size_t plane,
+                        const float *weight, const float *bias, const struct conv_params *p)
+{
+    int C = p->c, M = p->m, taps = p->kh * p->kw, row = conv_direct_row(p);
+    size_t K = (size_t)C * taps;
+    int off[DIRECT_MAX_TAPS];
+    for (int i = 0; i < p->kh; i++)
+        for (int j = 0; j < p->kw; j++)
+            off[i * p->kw + j] = i * p->dh * row + j * p->dw;
+    int k3 = p->kh == 3 && p->kw == 3 && p->dh == 1 && p->dw == 1;
+    for (size_t x = 0; x < ld; x += 8)
+        for (int m0 = 0; m0 < M; m0 += DIRECT_MB) {
+            int mv = M - m0 < DIRECT_MB ? M - m0 : DIRECT_MB;
+            int i1 = m0 + (mv > 1), i2 = m0 + (mv > 2 ? 2 : mv - 1), i3 = m0 + mv - 1;
+            const float *w0 = weight + (size_t)m0 * K, *w1 = weight + (size_t)i1 * K;
+            const float *w2 = weight + (size_t)i2 * K, *w3 = weight + (size_t)i3 * K;
+            v128_t a00, a01, a10, a11, a20, a21, a30, a31;
+            a00 = a01 = wasm_f32x4_splat(bias ? bias[m0] : 0.0f);
+            a10 = a11 = wasm_f32x4_splat(bias ? bias[i1] : 0.0f);
+            a20 = a21 = wasm_f32x4_splat(bias ? bias[i2] : 0.0f);
+            a30 = a31 = wasm_f32x4_splat(bias ? bias[i3] : 0.0f);
+            const float *s = pad + x;
+            if (k3) {
+                for (int c = 0; c < C; c++, s += plane, w0 += 9, w1 += 9, w2 += 9, w3 += 9) {
+                    const float *r1 = s + row, *r2 = r1 + row;
+                    WASM_STEP(s, 0);
+                    WASM_STEP(s + 1, 1);
+                    WASM_STEP(s + 2, 2);
+                    WASM_STEP(r1, 3);
+                    WASM_STEP(r1 + 1, 4);
+                    WASM_STEP(r1 + 2, 5);
+                    WASM_STEP(r2, 6);
+                    WASM_STEP(r2 + 1, 7);
+                    WASM_STEP(r2 + 2, 8);
+                }
+            } else {
+                for (int c = 0; c < C;
+                     c++, s += plane, w0 += taps, w1 += taps, w2 += taps, w3 += taps)
+                    for (int k = 0; k < taps; k++)
+                        WASM_STEP(s + off[k], k);
+            }
+            float *o = blk + x;
+            wasm_v128_store(o + i3 * ld, a30), wasm_v128_store(o + i3 * ld + 4, a31);
+            wasm_v128_store(o + i2 * ld, a20), wasm_v128_store(o + i2 * ld + 4, a21);
+            wasm_v128_store(o + i1 * ld, a10), wasm_v128_store(o + i1 * ld + 4, a11);
+            wasm_v128_store(o + m0 * ld, a00), wasm_v128_store(o + m0 * ld + 4, a01);
+        }
+}
+
+/* As pool_avx2, 4 outputs at a time: pmax(v, x) is x > v ? x : v, so the
+ * running maximum starts at 0 and a NaN never wins (conv_relu_max2x2). */
+static void pool_wasm(float *out_b, const float *blk, int m, size_t ld, int row, int oy0,
+                      int oy1, const struct pool_params *q)
+{
+    size_t out_plane = (size_t)q->oh * q->ow;
+    int pw = q->ow, pv = pw & ~3;
+    for (int c = 0; c < m; c++) {
+        const float *src = blk + (size_t)c * ld;
+        float *dst = out_b + (size_t)c * out_plane;
+        for (int y = oy0; y + 1 < oy1 && y / 2 < q->oh; y += 2) {
+            const float *r0 = src + (size_t)(y - oy0) * row, *r1 = r0 + row;
+            float *d = dst + (size_t)(y / 2) * pw;
+            for (int x = 0; x < pv; x += 4) {
+                v128_t l0 = wasm_v128_load(r0 + 2 * x), l1 = wasm_v128_load(r0 + 2 * x + 4);
+                v128_t u0 = wasm_v128_load(r1 + 2 * x), u1 = wasm_v128_load(r1 + 2 * x + 4);
+                v128_t v = wasm_f32x4_splat(0.0f);
+                v = wasm_f32x4_pmax(v, wasm_i32x4_shuffle(l0, l1, 0, 2, 4, 6));
+                v = wasm_f32x4_pmax(v, wasm_i32x4_shuffle(l0, l1, 1, 3, 5, 7));
+                v = wasm_f32x4_pmax(v, wasm_i32x4_shuffle(u0, u1, 0, 2, 4, 6));
+                v = wasm_f32x4_pmax(v, wasm_i32x4_shuffle(u0, u1, 1, 3, 5, 7));
+                wasm_v128_store(d + x, v);
+            }
+            for (int x = pv; x < pw; x++)
+                d[x] = conv_relu_max2x2(r0, r1, x);
+        }
+    }
+}
+#endif
+
 int conv_direct_pool(float *out_b, const float *blk, int m, size_t ld, int row, int oy0,
                      int oy1, const struct pool_params *q, enum conv_isa isa)
 {
 #ifdef CONV_DIRECT_X86
     if (isa >= CONV_ISA_AVX2 && isa <= conv_isa_best()) {
         pool_avx2(out_b, blk, m, ld, row, oy0, oy1, q);
+        return 1;
+    }
+#elif defined(CONV_DIRECT_WASM)
+    if (isa >= CONV_ISA_AVX2) {
+        pool_wasm(out_b, blk, m, ld, row, oy0, oy1, q);
         return 1;
     }
 #endif
@@ -310,6 +424,9 @@ void conv_direct_rows(float *blk, size_t ld, const float *inp_b, const float *we
 #ifdef CONV_DIRECT_X86
     size_t plane = (size_t)(rows + (p->kh - 1) * p->dh) * conv_direct_row(p);
     direct_avx2(blk, ld, pad, plane, weight, bias, p);
+#elif defined(CONV_DIRECT_WASM)
+    size_t plane = (size_t)(rows + (p->kh - 1) * p->dh) * conv_direct_row(p);
+    direct_wasm(blk, ld, pad, plane, weight, bias, p);
 #else
     BUG_ON(1); /* conv_direct_usable said no */
 #endif

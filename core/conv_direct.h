@@ -18,9 +18,10 @@ struct conv_params;
 struct pool_params;
 
 /* ---- which vector code the convolutions run ---- */
-/* PORTABLE: im2col + sgemm only; AVX2: AVX2 + FMA kernels; AVX512: AVX-512F
- * kernels (the AVX2 ones where they have none). Each level includes the
- * ones below it. */
+/* PORTABLE: im2col + sgemm only; AVX2: AVX2 + FMA kernels (in the
+ * WebAssembly build: its SIMD128 direct kernel); AVX512: AVX-512F kernels
+ * (the AVX2 ones where they have none). Each level includes the ones below
+ * it. */
 enum conv_isa { CONV_ISA_PORTABLE, CONV_ISA_AVX2, CONV_ISA_AVX512 };
 /* The best level this CPU (and its OS) runs. */
 enum conv_isa conv_isa_best(void);
@@ -61,7 +62,8 @@ void conv_direct_rows(float *blk, size_t ld, const float *inp_b, const float *we
 /* ReLU and 2x2 stride-2 max-pool of a block (m channels at stride ld, conv
  * rows [oy0, oy1) at stride row, bias in) into the pooled image out_b
  * (m x q->oh x q->ow), as op_conv.c's scalar epilogue computes it; at
- * level AVX2 and above only: returns 0, doing nothing, below. */
+ * level AVX2 and above only (x86 AVX2, or WebAssembly SIMD): returns 0,
+ * doing nothing, below. */
 int conv_direct_pool(float *out_b, const float *blk, int m, size_t ld, int row, int oy0,
                      int oy1, const struct pool_params *q, enum conv_isa isa);
 

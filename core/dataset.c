@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "namelist.h"
 #include "outfile.h"
 #include "util.h"
 
@@ -224,29 +225,124 @@ int dataset_read_list(const char *path, struct dataset *ds)
         slash[1] = 0;
     else
         dir[0] = 0;
-    char *line = NULL;
-    size_t cap = 0;
+    char *line = NULL, *name = NULL;
+    size_t cap = 0, lineno = 0;
     ssize_t len;
+    int rc = 0;
     while ((len = getline(&line, &cap, fp)) >= 0) {
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-            line[--len] = 0;
+        lineno++;
+        if (len > 0 && line[len - 1] == '\n') len--;
+        if (len > 0 && line[len - 1] == '\r') len--;
         if (len == 0) continue;
+        if (namelist_unquote(line, (size_t)len, &name)) {
+            char *why = xstrdup(error_message());
+            rc = error_set(ERR_INPUT, path, "line %zu: %s", lineno, why);
+            free(why);
+            break;
+        }
         /* relative: from the current folder when it exists there, else from
          * the list's folder (a list written beside its images) */
-        if (line[0] != '/' && dir[0] && access(line, F_OK) != 0)
-            strs_push(&files, xasprintf("%s%s", dir, line));
-        else
-            strs_push(&files, xstrdup(line));
+        if (name[0] != '/' && dir[0] && access(name, F_OK) != 0) {
+            strs_push(&files, xasprintf("%s%s", dir, name));
+            free(name);
+        } else {
+            strs_push(&files, name);
+        }
     }
     free(line);
     free(dir);
-    int err = ferror(fp);
+    int err = !rc && ferror(fp);
     fclose(fp);
-    if (err) {
+    if (!rc && err) rc = error_set(ERR_FAIL, path, "read error");
+    if (!rc && !files.n) rc = error_set(ERR_INPUT, path, "no image paths in the list");
+    if (rc) {
         strs_release(&files);
-        return error_set(ERR_FAIL, path, "read error");
+        return rc;
     }
-    if (!files.n) return error_set(ERR_INPUT, path, "no image paths in the list");
     ds->files = files.s, ds->n = files.n;
     return 0;
+}
+
+/* ---- --on-error ---------------------------------------------------------- */
+
+int dataset_on_error_parse(const char *s, enum dataset_on_error *policy)
+{
+    if (!strcmp(s, "stop")) return *policy = DATASET_STOP, 0;
+    if (!strcmp(s, "skip")) return *policy = DATASET_SKIP, 0;
+    return error_set(ERR_INPUT, NULL, "--on-error: '%s' is not stop or skip", s);
+}
+
+int dataset_skip(struct dataset_skips *s, size_t row, const char *file)
+{
+    if (s->policy != DATASET_SKIP) {
+        error_set_path_if_missing(file);
+        return error_code() ? error_code() : ERR_FAIL;
+    }
+    if (s->n == s->cap) {
+        s->cap = s->cap ? 2 * s->cap : 16;
+        s->files = xrealloc(s->files, sizeof(char *) * s->cap);
+        s->reasons = xrealloc(s->reasons, sizeof(char *) * s->cap);
+        s->rows = xrealloc(s->rows, sizeof(size_t) * s->cap);
+    }
+    s->files[s->n] = xstrdup(file);
+    s->reasons[s->n] = xstrdup(*error_message() ? error_message() : "cannot be read");
+    s->rows[s->n] = row;
+    s->n++;
+    error_clear();
+    return 0;
+}
+
+void dataset_drop_skipped(struct dataset *ds, const struct dataset_skips *s)
+{
+    size_t k = 0, o = 0;
+    for (size_t i = 0; i < ds->n; i++) {
+        if (k < s->n && s->rows[k] == i) {
+            free(ds->files[i]);
+            k++;
+            continue;
+        }
+        ds->files[o] = ds->files[i];
+        if (ds->labels) ds->labels[o] = ds->labels[i];
+        o++;
+    }
+    ds->n = o;
+}
+
+int dataset_skips_write(const struct dataset_skips *s, const char *path)
+{
+    struct outfile of;
+    int rc = outfile_open(&of, path);
+    if (rc) return rc;
+    for (size_t i = 0; i < s->n; i++) {
+        namelist_put(of.fp, s->files[i]);
+        fputc('\t', of.fp);
+        namelist_put(of.fp, s->reasons[i]);
+        fputc('\n', of.fp);
+    }
+    return outfile_commit(&of);
+}
+
+int dataset_skips_all(const struct dataset_skips *s, size_t total, const char *path)
+{
+    if (!total || s->n < total) return 0;
+    if (total == 1)
+        return error_set(ERR_INPUT, path, "the only image, %s, could not be read: %s",
+                         s->files[0], s->reasons[0]);
+    return error_set(ERR_INPUT, path,
+                     "none of the %zu images could be read (the first, %s: %s)", total,
+                     s->files[0], s->reasons[0]);
+}
+
+void dataset_skips_release(struct dataset_skips *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        free(s->files[i]);
+        free(s->reasons[i]);
+    }
+    free(s->files);
+    free(s->reasons);
+    free(s->rows);
+    enum dataset_on_error p = s->policy;
+    memset(s, 0, sizeof *s);
+    s->policy = p;
 }

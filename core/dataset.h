@@ -50,11 +50,72 @@ enum {
 int dataset_scan(const char *root, unsigned flags, struct dataset *ds);
 
 /* Reads a list file: one image path per line (blank lines skipped, CR LF
- * accepted); no labels. A relative path that does not exist from the
+ * accepted; a line starting with a double quote is a quoted name as interp
+ * writes files.txt, core/namelist.h; ERR_INPUT naming the line when such a
+ * line is malformed); no labels. A relative path that does not exist from the
  * current folder is taken from the list's folder (a files.txt written beside
  * its images). ERR_INPUT when the list cannot be opened or lists no path.
  * Registers the list as an input (outfile.h). */
 int dataset_read_list(const char *path, struct dataset *ds);
+
+/* ---- --on-error: the images that could not be read ---------------------
+ *
+ * A command that reads many images decides per image, with the policy the
+ * user chose: stop at the first image that cannot be read or decoded (the
+ * default), or leave it out, list it with its reason, and go on:
+ *
+ *     struct dataset_skips sk = {.policy = DATASET_SKIP};
+ *     for (size_t i = 0; i < ds.n; i++)
+ *         if (model_preprocess_file(m, ds.files[i], &prep, x) < 0) {
+ *             if (dataset_skip(&sk, i, ds.files[i]) < 0) goto fail;  // STOP
+ *             continue;                                                // SKIP
+ *         } ... else the row is kept ...
+ *     dataset_drop_skipped(&ds, &sk);          // rows of every output = kept rows
+ *     dataset_skips_write(&sk, "out/skipped.txt");
+ *     if (dataset_skips_all(&sk, n_input, root) < 0) ... nothing was read: exit 2 ...
+ *     dataset_skips_release(&sk);
+ */
+enum dataset_on_error {
+    DATASET_STOP = 0, /* the first unreadable image is the command's error */
+    DATASET_SKIP,     /* left out, listed with its reason */
+};
+
+struct dataset_skips {
+    enum dataset_on_error policy;
+    char **files;   /* the images left out, in input order (owned) */
+    char **reasons; /* why, one line each (owned) */
+    size_t *rows;   /* their rows in the input (increasing) */
+    size_t n, cap;
+};
+
+/* "stop" or "skip" into *policy; ERR_INPUT naming --on-error otherwise. */
+int dataset_on_error_parse(const char *s, enum dataset_on_error *policy);
+
+/* Called after reading or decoding image `file` (input row `row`, rows
+ * increasing from call to call) failed with its error recorded. DATASET_STOP:
+ * returns that error's code, the error left as it is (naming file when it
+ * named nothing). DATASET_SKIP: records file, row and the error's message,
+ * clears the error and returns 0; the caller leaves the row out. */
+int dataset_skip(struct dataset_skips *s, size_t row, const char *file);
+
+/* Removes the skipped rows from ds->files and ds->labels, keeping the order
+ * of the others (so every output row matches files.txt). Rows are indices
+ * into ds as it was when they were recorded. */
+void dataset_drop_skipped(struct dataset *ds, const struct dataset_skips *s);
+
+/* Writes skipped.txt at path (atomically, outfile.h): one line per image
+ * left out, in input order: its path, a tab, the reason, each field quoted
+ * as core/namelist.h says (so a tab never occurs inside a field). An empty
+ * file when nothing was skipped. 0 or the error of outfile_open/commit. */
+int dataset_skips_write(const struct dataset_skips *s, const char *path);
+
+/* ERR_INPUT (path = where the images came from, may be NULL) when all of
+ * the `total` images were skipped, naming the count and the first reason;
+ * 0 when at least one was read. */
+int dataset_skips_all(const struct dataset_skips *s, size_t total, const char *path);
+
+/* Frees what s holds and zeroes it, keeping the policy. */
+void dataset_skips_release(struct dataset_skips *s);
 
 /* Frees what *ds holds and zeroes it; a zeroed dataset is a no-op. */
 void dataset_release(struct dataset *ds);

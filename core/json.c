@@ -71,8 +71,21 @@ static void write_escaped(FILE *fp, const char *s)
         case '\r': fputs("\\r", fp); break;
         case '\t': fputs("\\t", fp); break;
         default:
-            if (*p < 0x20) fprintf(fp, "\\u%04x", *p);
-            else fputc(*p, fp);
+            if (*p < 0x20) {
+                fprintf(fp, "\\u%04x", *p);
+            } else if (*p >= 0x80) {
+                /* valid UTF-8 as it is; each byte of an invalid sequence (a
+                 * file name in another encoding) as the lone surrogate
+                 * U+DC80..U+DCFF, Python's surrogateescape: os.fsencode
+                 * gives the original bytes back */
+                size_t n = utf8_char_len((const char *)p);
+                if (!n)
+                    fprintf(fp, "\\udc%02x", *p);
+                else
+                    fwrite(p, 1, n, fp), p += n - 1;
+            } else {
+                fputc(*p, fp);
+            }
         }
     }
     fputc('"', fp);

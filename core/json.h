@@ -6,7 +6,9 @@
  *       json_key(&j, "paths"); json_array_begin(&j); json_string(&j, "a.npy"); json_array_end(&j);
  *     json_object_end(&j); json_finish(&j);   // newline
  *
- * Commas and escaping are handled; non-finite numbers are written as null.
+ * Commas and escaping are handled; non-finite numbers are written as null;
+ * a byte that is not part of valid UTF-8 (a file name in another encoding)
+ * is written as \udcXX, the lone surrogate Python's os.fsdecode gives it.
  */
 #ifndef INTERP_JSON_H
 #define INTERP_JSON_H

@@ -8,6 +8,7 @@
 
 #include "array.h"
 #include "error.h"
+#include "namelist.h"
 #include "outfile.h"
 #include "util.h"
 
@@ -155,9 +156,16 @@ char **class_names_load(const char *path, size_t *n)
     line_of = xcalloc(nl ? nl : 1, sizeof *line_of);
     for (size_t i = 0; i < nl; i++) {
         if (!sp[i].n) continue;
-        int32_t prev = nametab_get(&t, sp[i].p, sp[i].n);
+        /* a quoted name (namelist.h), as interp writes classes.txt */
+        char *s = NULL;
+        if (namelist_unquote(sp[i].p, sp[i].n, &s)) {
+            char *why = xstrdup(error_message());
+            error_set(ERR_INPUT, name, "line %zu: %s", sp[i].lineno, why);
+            free(why);
+            goto fail;
+        }
+        int32_t prev = nametab_get(&t, s, strlen(s));
         if (prev >= 0) {
-            char *s = span_dup(sp[i]);
             error_set(ERR_INPUT, name, "class '%.60s' appears twice (lines %zu and %zu)", s,
                       line_of[prev], sp[i].lineno);
             free(s);
@@ -165,9 +173,10 @@ char **class_names_load(const char *path, size_t *n)
         }
         if (k > INT32_MAX - 1) {
             error_set(ERR_INPUT, name, "more than %d class names", INT32_MAX);
+            free(s);
             goto fail;
         }
-        names[k] = span_dup(sp[i]);
+        names[k] = s;
         line_of[k] = sp[i].lineno;
         nametab_put(&t, names[k], (int32_t)k);
         k++;

@@ -5,7 +5,11 @@
  * instead where the CPU has AVX2 + FMA (same tiles, no im2col matrix).
  * Kernels never allocate: the caller passes the scratch buffers.
  */
+#ifdef INTERP_NO_BLAS /* the WebAssembly build: core/sgemm.c */
+#include "sgemm.h"
+#else
 #include <cblas.h>
+#endif
 #include <stdatomic.h>
 #include <string.h>
 

@@ -2,7 +2,11 @@
  * with a constant right operand, as one sgemm over all batch rows (or, in
  * the threaded forward, one sgemm/sgemv per block of output columns).
  */
+#ifdef INTERP_NO_BLAS /* the WebAssembly build: core/sgemm.c */
+#include "sgemm.h"
+#else
 #include <cblas.h>
+#endif
 
 #include "graph.h"
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "namelist.h"
 #include "util.h"
 
 /* ---- temporaries still open, for outfile_cleanup_all ------------------- */
@@ -233,7 +234,9 @@ int outfile_write_lines(const char *path, char *const *lines, size_t n)
     struct outfile of;
     int rc = outfile_open(&of, path);
     if (rc) return rc;
-    for (size_t i = 0; i < n; i++)
-        fprintf(of.fp, "%s\n", lines[i]);
+    for (size_t i = 0; i < n; i++) {
+        namelist_put(of.fp, lines[i]);
+        fputc('\n', of.fp);
+    }
     return outfile_commit(&of);
 }

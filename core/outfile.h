@@ -34,8 +34,10 @@ int outfile_commit(struct outfile *of);
 /* Closes and removes the temporary; releases `of`. Safe on a released one. */
 void outfile_abort(struct outfile *of);
 
-/* Writes lines[0..n) to path, one per line (atomically, as above): the
- * files that list one name per row (files.txt, classes.txt). */
+/* Writes lines[0..n) to path, one per line (atomically, as above), each
+ * quoted when it must be (namelist.h: a name with a newline, a tab, a
+ * leading or trailing space or invalid UTF-8), every other one byte for
+ * byte: the files that list one name per row (files.txt, classes.txt). */
 int outfile_write_lines(const char *path, char *const *lines, size_t n);
 
 /* Removes every temporary still open. Async-signal-safe: the CLI calls it from

@@ -83,6 +83,30 @@ void strv_appendf(char ***v, size_t *n, const char *fmt, ...)
     (*v)[(*n)++] = s;
 }
 
+size_t utf8_char_len(const char *str)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    unsigned char c = s[0], lo = 0x80, hi = 0xBF;
+    size_t n;
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        n = 2;
+    else if (c >= 0xE0 && c <= 0xEF)
+        n = 3;
+    else if (c >= 0xF0 && c <= 0xF4)
+        n = 4;
+    else
+        return 0;
+    if (c == 0xE0) lo = 0xA0; /* overlong 3-byte forms */
+    if (c == 0xED) hi = 0x9F; /* surrogates */
+    if (c == 0xF0) lo = 0x90; /* overlong 4-byte forms */
+    if (c == 0xF4) hi = 0x8F; /* past U+10FFFF */
+    if (s[1] < lo || s[1] > hi) return 0;
+    for (size_t i = 2; i < n; i++) /* a NUL ends the string: never 80..BF */
+        if (s[i] < 0x80 || s[i] > 0xBF) return 0;
+    return n;
+}
+
 int mul_ok(size_t a, size_t b, size_t *out)
 {
     size_t r;

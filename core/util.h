@@ -40,6 +40,12 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void strv_appendf(char ***v, size_t *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* The length (1-4) of the well-formed UTF-8 sequence that starts at the
+ * NUL-terminated s (Unicode's table 3-7: no overlong forms, no surrogates,
+ * nothing past U+10FFFF; ASCII, NUL included, is 1), or 0 when the bytes
+ * there are not one. */
+size_t utf8_char_len(const char *s);
+
 /* Threads an OpenMP region uses: `requested` when > 0, else the OpenMP
  * default (OMP_NUM_THREADS or the cores); 1 in a build without OpenMP. */
 int util_threads(int requested);

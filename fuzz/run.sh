@@ -7,13 +7,13 @@
 # found one.
 #
 # usage: FUZZ_SECONDS=60 [FUZZ_RUNS=N] fuzz/run.sh [TARGET...]
-#        (default targets: npy text labels png jpeg webp bmp gif hdf5 zip json onnx keras)
+#        (default targets: npy text labels png jpeg webp bmp gif hdf5 zip json namelist onnx keras)
 set -u
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${FUZZ_SECONDS:-60}
 RUNS=${FUZZ_RUNS:-0}
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(npy text labels png jpeg webp bmp gif hdf5 zip json onnx keras)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(npy text labels png jpeg webp bmp gif hdf5 zip json namelist onnx keras)
 mkdir -p fuzz/findings
 status=0
 for t in "${TARGETS[@]}"; do

@@ -427,7 +427,13 @@ int rep_write_html(struct rep *R, const char *path)
     h(fp, model);
     fprintf(fp, "</h1>\n<p class=\"meta\">%zu images in %d classes from <code>", R->N, R->K);
     h(fp, p->image_dir);
-    fprintf(fp, "</code> &middot; %s &middot; interp %s</p>\n", date, INTERP_VERSION);
+    fputs("</code>", fp);
+    if (p->on_error == DATASET_SKIP)
+        fprintf(fp,
+                " &middot; %zu file%s skipped that could not be read "
+                "(<a href=\"skipped.txt\">the list, with the reasons</a>)",
+                R->skips.n, R->skips.n == 1 ? "" : "s");
+    fprintf(fp, " &middot; %s &middot; interp %s</p>\n", date, INTERP_VERSION);
     if (p->command) {
         fputs("<pre class=\"cmd\"><code>", fp);
         h(fp, p->command);

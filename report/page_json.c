@@ -113,6 +113,22 @@ int rep_write_json(struct rep *R, const char *path)
     json_int(&j, (int64_t)R->N);
     json_key(&j, "skipped_files");
     json_int(&j, (int64_t)R->ds.skipped);
+    if (p->on_error == DATASET_SKIP) {
+        /* images left out by --on-error skip: the rows above are the others */
+        json_key(&j, "skipped_images");
+        json_array_begin(&j);
+        for (size_t i = 0; i < R->skips.n; i++) {
+            json_object_begin(&j);
+            json_key(&j, "file");
+            json_string(&j, R->skips.files[i]);
+            json_key(&j, "reason");
+            json_string(&j, R->skips.reasons[i]);
+            json_object_end(&j);
+        }
+        json_array_end(&j);
+        json_key(&j, "skipped_txt");
+        json_string(&j, "skipped.txt");
+    }
     json_key(&j, "class_folders");
     json_array_begin(&j);
     for (size_t k = 0; k < R->ds.nclasses; k++)

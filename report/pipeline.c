@@ -35,6 +35,7 @@ void report_result_release(struct report_result *r)
     if (!r) return;
     free(r->index_html);
     free(r->report_json);
+    free(r->skipped_txt);
     for (size_t i = 0; i < r->nnotes; i++)
         free(r->notes[i]);
     free(r->notes);
@@ -137,19 +138,40 @@ static int stage_embed(struct rep *R)
         !(R->pred = big_alloc(sizeof(int32_t) * N, NULL, "predictions")))
         goto done;
     rep_stage(R, ST_EMBED, 0, N, NULL);
-    for (size_t b0 = 0; b0 < N; b0 += (size_t)batch) {
-        int n = N - b0 < (size_t)batch ? (int)(N - b0) : batch;
-        for (int i = 0; i < n; i++)
-            if (model_preprocess_file(R->m, R->files[b0 + i], &p->prep,
-                                      x + (size_t)i * R->item)) {
-                error_set_path_if_missing(R->files[b0 + i]);
-                goto done;
+    /* Batches are filled with the next images that decode, so with
+     * on_error skip every output is that of a run on the good images alone. */
+    size_t next = 0, b0 = 0;
+    while (next < N) {
+        int n = 0;
+        for (; n < batch && next < N; next++) {
+            if (model_preprocess_file(R->m, R->files[next], &p->prep,
+                                      x + (size_t)n * R->item)) {
+                if (dataset_skip(&R->skips, next, R->files[next])) goto done;
+                continue;
             }
-        model_forward(run, x, n);
-        memcpy(R->emb + b0 * D, model_run_tensor(run, R->latent),
-               sizeof(float) * D * (size_t)n);
-        model_run_probs(run, R->probs + b0 * K);
-        rep_stage(R, ST_EMBED, b0 + (size_t)n, N, NULL);
+            n++;
+        }
+        if (n) {
+            model_forward(run, x, n);
+            memcpy(R->emb + b0 * D, model_run_tensor(run, R->latent),
+                   sizeof(float) * D * (size_t)n);
+            model_run_probs(run, R->probs + b0 * K);
+            b0 += (size_t)n;
+        }
+        rep_stage(R, ST_EMBED, next, N, NULL);
+    }
+    if (p->on_error == DATASET_SKIP) {
+        dataset_drop_skipped(&R->ds, &R->skips);
+        R->files = R->ds.files, R->labels = R->ds.labels, R->N = N = R->ds.n;
+        R->skipped_txt = path_join(R->out, "skipped.txt");
+        if (dataset_skips_write(&R->skips, R->skipped_txt) ||
+            dataset_skips_all(&R->skips, N + R->skips.n, p->image_dir))
+            goto done;
+        if (R->skips.n)
+            rep_note(R,
+                     "skipped %zu of %zu images that could not be read (listed with the "
+                     "reasons in %s)",
+                     R->skips.n, N + R->skips.n, R->skipped_txt);
     }
     for (size_t i = 0; i < N * K; i++)
         R->probs_d[i] = R->probs[i];
@@ -474,6 +496,8 @@ static void rep_release(struct rep *R)
             free(R->names[k]);
     free(R->names);
     dataset_release(&R->ds);
+    dataset_skips_release(&R->skips);
+    free(R->skipped_txt);
     free(R->emb);
     free(R->probs);
     free(R->probs_d);
@@ -522,6 +546,7 @@ int report_run(const struct report_params *p, struct report_result *res)
     struct rep R = {0};
     R.p = p;
     R.res = res;
+    R.skips.policy = p->on_error;
     R.t0 = now_seconds();
     R.out = xstrdup(p->out_dir);
     R.figdir = path_join(p->out_dir, "figures");
@@ -554,6 +579,8 @@ int report_run(const struct report_params *p, struct report_result *res)
     res->index_html = html_path;
     res->report_json = json_path;
     res->images = R.N;
+    res->skipped = R.skips.n;
+    if (R.skipped_txt) res->skipped_txt = xstrdup(R.skipped_txt);
     res->nclasses = (size_t)R.K;
     res->accuracy = R.met->accuracy;
     res->seconds = now_seconds() - R.t0;

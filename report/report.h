@@ -43,6 +43,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "../core/dataset.h"
 #include "../core/model.h"
 #include "../core/progress.h"
 
@@ -66,6 +67,9 @@ struct report_params {
     time_t date;               /* shown in the header; 0 = now */
     int threads;               /* t-SNE threads, 0 = default */
     const struct progress *progress; /* may be NULL */
+    enum dataset_on_error on_error;  /* an image that cannot be read or decoded:
+                                        DATASET_STOP (default) fails the run;
+                                        DATASET_SKIP leaves it out (see report_run) */
 };
 struct report_params report_params_default(void);
 
@@ -73,6 +77,8 @@ struct report_result {
     char *index_html;  /* out_dir/index.html (owned) */
     char *report_json; /* out_dir/report.json (owned) */
     size_t images;     /* images analysed */
+    size_t skipped;    /* images left out by on_error skip */
+    char *skipped_txt; /* out_dir/skipped.txt with on_error skip, else NULL (owned) */
     size_t nclasses;   /* model classes */
     double accuracy;   /* top-1 */
     double seconds;    /* whole run */
@@ -97,8 +103,11 @@ void report_result_release(struct report_result *r);
  * negative code with the error recorded and *r zeroed: ERR_INPUT for a model
  * the engine refuses or whose input is not an image, an image_dir without
  * class folders or without images, more class folders than model classes,
- * class_names not one per model class, an image that does not decode (named),
- * bad parameters; ERR_FAIL for I/O. Files written before an error stay
+ * class_names not one per model class, an image that does not decode (named;
+ * with on_error DATASET_SKIP it is left out instead: listed with its reason
+ * in out_dir/skipped.txt, report.json and a note, every stage and data/ file
+ * then covers the other images as if they were alone; ERR_INPUT when none
+ * could be read), bad parameters; ERR_FAIL for I/O. Files written before an error stay
  * (each complete: outfile.h); index.html is written last. */
 int report_run(const struct report_params *p, struct report_result *r);
 

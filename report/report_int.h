@@ -63,8 +63,10 @@ struct rep {
     char **names; /* K display names (owned) */
     /* data: the walk of image_dir (owns the paths and labels), and its rows */
     struct dataset ds;
-    char **files;    /* ds.files: N paths */
-    int32_t *labels; /* ds.labels */
+    struct dataset_skips skips; /* images left out (p->on_error skip) */
+    char *skipped_txt;          /* out/skipped.txt with on_error skip, else NULL */
+    char **files;               /* ds.files: N paths */
+    int32_t *labels;            /* ds.labels */
     size_t N;
     /* results */
     float *emb, *probs; /* N x D, N x K */

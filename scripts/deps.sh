@@ -3,12 +3,14 @@
 # when any is missing. Idempotent: runs apt-get (and apt-get update) only when
 # something is missing; uses sudo when not root.
 #
-# usage: scripts/deps.sh [fuzz] [valgrind] [pyref]
+# usage: scripts/deps.sh [fuzz] [valgrind] [pyref] [man] [web]
 #   fuzz      also clang-14 and its libFuzzer/sanitizer runtimes (make fuzz only)
 #   valgrind  also valgrind (make check-valgrind only)
 #   pyref     also Python's numpy, h5py, Pillow and scikit-learn (make check:
 #             the command-line cases that compare outputs with them, and the
 #             128x128 Keras models a case writes); interp itself never runs Python
+#   man       also man-db (tests/install.sh reads the installed pages with man -l)
+#   web       also emscripten (make web: the browser app, compiled to WebAssembly)
 set -eu
 
 PKGS="build-essential pkg-config libopenblas-dev liblapacke-dev libfftw3-dev \
@@ -21,7 +23,9 @@ for extra in "$@"; do
     fuzz) PKGS="$PKGS clang-14 libclang-rt-14-dev" ;;
     valgrind) PKGS="$PKGS valgrind" ;;
     pyref) PKGS="$PKGS python3 python3-numpy python3-h5py python3-pil python3-sklearn" ;;
-    *) echo "deps: unknown group '$extra' (fuzz, valgrind, pyref)" >&2; exit 2 ;;
+    man) PKGS="$PKGS man-db" ;;
+    web) PKGS="$PKGS emscripten" ;;
+    *) echo "deps: unknown group '$extra' (fuzz, valgrind, pyref, man, web)" >&2; exit 2 ;;
     esac
 done
 

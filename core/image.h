@@ -73,8 +73,8 @@ struct image *image_decode_webp(const void *buf, size_t len, const char *name);
  * palette (gray when the palette is Pillow's gray ramp), RLE4/RLE8 (with
  * delta, end-of-line and end-of-bitmap; pixels never written are palette
  * entry 0, where Pillow 9.4 refuses an early end of bitmap and misreads
- * deltas and odd RLE4 literal runs), 16/24/32-bit with BI_RGB, BI_BITFIELDS or
- * BI_ALPHABITFIELDS masks (a component of n bits becomes floor(v * 255 / (2^n - 1)) / 255, as
+ * deltas and odd RLE4 literal runs), 16/24/32-bit with BI_RGB, BI_BITFIELDS or BI_ALPHABITFIELDS
+ * masks (a component of n bits becomes floor(v * 255 / (2^n - 1)) / 255, as
  * Pillow unpacks 5-5-5 and 5-6-5); bottom-up or top-down. RGBA only for
  * 32 bits with a non-zero alpha mask, as Pillow decides; BI_RGB 32-bit is RGB.
  * Errors name the field: "corrupt BMP: ...", "truncated BMP: ...",

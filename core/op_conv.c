@@ -37,9 +37,8 @@ static int conv_is_pointwise(const struct conv_params *p)
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 __attribute__((target_clones("avx2", "default")))
 #endif
-static void
-im2col_rows(float *col, size_t ld, const float *inp, int cg, const struct conv_params *p,
-            int oy0, int oy1)
+static void im2col_rows(float *col, size_t ld, const float *inp, int cg,
+                        const struct conv_params *p, int oy0, int oy1)
 {
     for (int c = 0; c < cg; c++) {
         const float *plane = inp + (size_t)c * p->h * p->w;
@@ -180,9 +179,8 @@ static float *direct_block(const float *inp, const float *weight, const float *b
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 __attribute__((target_clones("avx2", "default")))
 #endif
-static void
-block_store(float *out, size_t ohw, const float *blk, size_t ld, int row, int m, int rows,
-            int ow, int relu)
+static void block_store(float *out, size_t ohw, const float *blk, size_t ld, int row, int m,
+                        int rows, int ow, int relu)
 {
     for (int c = 0; c < m; c++)
         for (int r = 0; r < rows; r++) {
@@ -201,8 +199,7 @@ block_store(float *out, size_t ohw, const float *blk, size_t ld, int row, int m,
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 __attribute__((target_clones("avx2", "default")))
 #endif
-static void
-bias_fill(float *o, size_t ld, int mg, size_t len, const float *bias)
+static void bias_fill(float *o, size_t ld, int mg, size_t len, const float *bias)
 {
     for (int m = 0; m < mg; m++, o += ld) {
         float v = bias ? bias[m] : 0.0f;
@@ -216,8 +213,7 @@ bias_fill(float *o, size_t ld, int mg, size_t len, const float *bias)
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 __attribute__((target_clones("avx2", "default")))
 #endif
-static void
-relu_rows(float *o, size_t ld, int mg, size_t len)
+static void relu_rows(float *o, size_t ld, int mg, size_t len)
 {
     for (int m = 0; m < mg; m++, o += ld)
 #pragma omp simd

@@ -189,7 +189,8 @@ struct image *image_decode_png(const void *buf, size_t len, const char *name)
                           "image width or height is more than the limit of %llu pixels "
                           "(raise it with --max-pixels)",
                           (unsigned long long)limits_get()->max_pixels);
-        } else if (strstr(j->msgs.err, "Out of memory") || strstr(j->msgs.err, "out of memory"))
+        }
+        else if (strstr(j->msgs.err, "Out of memory") || strstr(j->msgs.err, "out of memory"))
             error_set(ERR_FAIL, name, "out of memory decoding PNG (%s)", j->msgs.err);
         else
             error_set(ERR_INPUT, name, "corrupt PNG: %s", j->msgs.err);

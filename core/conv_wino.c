@@ -3,9 +3,10 @@
  * here; the transforms and the 16 small GEMMs per band in conv_wino_kern.h,
  * compiled once for AVX2 + FMA and once for AVX-512F.
  *
- * A band is R rows of 2x2 output tiles, each row padded to a multiple of 16
- * tiles (the vector lanes). Per band: V = B^T d B for every tile and input
- * channel (16 x C x T), P = U V for each of the 16 components (16 x M x T),
+ * A band is R rows of 2x2 output tiles, numbered row after row (T of them,
+ * rounded up to 16, the vector lanes). Per band: V = B^T d B for every tile
+ * and input channel (16 x C x T), P = U V for each of the 16 components
+ * (16 x M x T),
  * Y = A^T P A per tile, bias, ReLU and the 2x2 max. For the sizes of a small
  * image classifier (C, M = 32..64, 16..64 tiles a row) the three buffers of
  * a band stay in the L2 cache.
@@ -30,6 +31,7 @@ static int block_of(enum conv_isa isa)
     return isa >= CONV_ISA_AVX512 ? 8 : 4;
 }
 
+size_t conv_wino_tiles(const struct wino_geom *g, int R);
 size_t conv_wino_vstride(const struct wino_geom *g, int R);
 size_t conv_wino_pstride(const struct wino_geom *g, int R);
 
@@ -92,13 +94,17 @@ static size_t pad_floats(const struct wino_geom *g, int R)
 /* The 16 components of V and P lie one cache line further apart than their
  * size: at exact multiples of 4 KB the loads and stores of a tile's 16
  * components would all fall in one L1 set. */
+size_t conv_wino_tiles(const struct wino_geom *g, int R)
+{
+    return round_up((size_t)R * g->ntx, WINO_LANES);
+}
 size_t conv_wino_vstride(const struct wino_geom *g, int R)
 {
-    return (size_t)g->c * (size_t)R * g->lanes + 16;
+    return (size_t)g->c * conv_wino_tiles(g, R) + 16;
 }
 size_t conv_wino_pstride(const struct wino_geom *g, int R)
 {
-    return (size_t)g->mpad * (size_t)R * g->lanes + 16;
+    return (size_t)g->mpad * conv_wino_tiles(g, R) + 16;
 }
 static size_t v_floats(const struct wino_geom *g, int R)
 {
@@ -159,9 +165,10 @@ size_t conv_wino_scratch_floats(const struct wino_geom *g)
 #define wk_fma    _mm256_fmadd_ps
 #define wk_max    _mm256_max_ps
 #define wk_zero   _mm256_setzero_ps
-#define wk_loadn(p, n)                                                                         \
-    _mm256_maskload_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(n),                             \
-                                             _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)))
+#define wk_mask(n)                                                                             \
+    _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define wk_loadn(p, n)     _mm256_maskload_ps(p, wk_mask(n))
+#define wk_storen(p, v, n) _mm256_maskstore_ps(p, wk_mask(n), v)
 /* even and odd elements of a:b (16 floats) in order, as pool_avx2 pairs them */
 #define wk_deint(a, b, e, o)                                                                   \
     do {                                                                                       \
@@ -195,25 +202,28 @@ size_t conv_wino_scratch_floats(const struct wino_geom *g)
 #undef wk_max
 #undef wk_zero
 #undef wk_loadn
+#undef wk_storen
+#undef wk_mask
 #undef wk_deint
 #undef wk_inter
 
 /* ---------------------------------------------------------------- AVX-512F */
-#define WK(name)       name##_avx512
-#define WK_TARGET      __attribute__((target("avx512f")))
-#define WK_VW          16
-#define WK_MB          8
-#define WK_WIDE        1
-#define wk_vec         __m512
-#define wk_load        _mm512_loadu_ps
-#define wk_store       _mm512_storeu_ps
-#define wk_set1        _mm512_set1_ps
-#define wk_add         _mm512_add_ps
-#define wk_sub         _mm512_sub_ps
-#define wk_fma         _mm512_fmadd_ps
-#define wk_max         _mm512_max_ps
-#define wk_zero        _mm512_setzero_ps
-#define wk_loadn(p, n) _mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1), p)
+#define WK(name)           name##_avx512
+#define WK_TARGET          __attribute__((target("avx512f")))
+#define WK_VW              16
+#define WK_MB              8
+#define WK_WIDE            1
+#define wk_vec             __m512
+#define wk_load            _mm512_loadu_ps
+#define wk_store           _mm512_storeu_ps
+#define wk_set1            _mm512_set1_ps
+#define wk_add             _mm512_add_ps
+#define wk_sub             _mm512_sub_ps
+#define wk_fma             _mm512_fmadd_ps
+#define wk_max             _mm512_max_ps
+#define wk_zero            _mm512_setzero_ps
+#define wk_loadn(p, n)     _mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1), p)
+#define wk_storen(p, v, n) _mm512_mask_storeu_ps(p, (__mmask16)((1u << (n)) - 1), v)
 #define wk_deint(a, b, e, o)                                                                   \
     do {                                                                                       \
         __m512 a_ = (a), b_ = (b);                                                             \

@@ -35,7 +35,7 @@ struct wino_geom {
     int pool, relu;   /* pooled output (pool_params oh x ow), ReLU */
     int poh, pow;     /* pooled output size when pool */
     int nty, ntx;     /* 2x2 tiles computed (pooled: poh x pow) */
-    int lanes;        /* ntx rounded up to 16: one band row of tiles */
+    int lanes;        /* ntx rounded up to 16 (what a tile row's vectors reach) */
     int rows;         /* tile rows per band */
     size_t rs;        /* floats per padded half-row (even or odd columns) */
 };

@@ -8,6 +8,7 @@
  *                 wk_add, wk_sub, wk_fma(a, b, c) = a * b + c, wk_max (NaN in
  *                 the first operand yields the second), wk_zero;
  *                 wk_loadn(p, n): the first n (1 .. WK_VW) floats at p, zeros after;
+ *                 wk_storen(p, v, n): stores the first n lanes of v only;
  *                 wk_deint(a, b, e, o): the even and odd elements of a:b;
  *                 wk_inter(a, b, lo, hi): a0 b0 a1 b1 ... in lo:hi
  * The GEMM's register block is WK_MB channels x 16 tiles (16 / WK_VW vectors),
@@ -76,13 +77,14 @@ WK_TARGET static void WK(wino_pad)(float *pad, const float *inp_b, const struct 
 WK_TARGET static void WK(wino_input)(float *V, const float *pad, const struct wino_geom *g,
                                      int R)
 {
-    size_t T = (size_t)R * g->lanes, rs = g->rs, cstride = (size_t)(2 * R + 2) * 2 * rs;
+    size_t T = conv_wino_tiles(g, R), used = (size_t)R * g->ntx, rs = g->rs;
+    size_t cstride = (size_t)(2 * R + 2) * 2 * rs;
     size_t xs = conv_wino_vstride(g, R); /* V stride between the 16 components */
     for (int c = 0; c < g->c; c++) {
         const float *pc = pad + (size_t)c * cstride;
         for (int r = 0; r < R; r++)
-            for (int k = 0; k < g->lanes; k += WK_VW) {
-                wk_vec d[4][4], e[4][4];
+            for (int k = 0; k < g->ntx; k += WK_VW) {
+                wk_vec d[4][4], e[4][4], v[16];
                 for (int i = 0; i < 4; i++) {
                     const float *ev = pc + (size_t)(2 * r + i) * 2 * rs + k, *od = ev + rs;
                     d[i][0] = wk_load(ev), d[i][1] = wk_load(od);
@@ -94,14 +96,25 @@ WK_TARGET static void WK(wino_input)(float *V, const float *pad, const struct wi
                     e[2][j] = wk_sub(d[2][j], d[1][j]);
                     e[3][j] = wk_sub(d[1][j], d[3][j]);
                 }
-                float *v = V + (size_t)c * T + (size_t)r * g->lanes + k;
                 for (int i = 0; i < 4; i++) { /* (.) B: columns */
-                    wk_store(v + (size_t)(4 * i + 0) * xs, wk_sub(e[i][0], e[i][2]));
-                    wk_store(v + (size_t)(4 * i + 1) * xs, wk_add(e[i][1], e[i][2]));
-                    wk_store(v + (size_t)(4 * i + 2) * xs, wk_sub(e[i][2], e[i][1]));
-                    wk_store(v + (size_t)(4 * i + 3) * xs, wk_sub(e[i][1], e[i][3]));
+                    v[4 * i + 0] = wk_sub(e[i][0], e[i][2]);
+                    v[4 * i + 1] = wk_add(e[i][1], e[i][2]);
+                    v[4 * i + 2] = wk_sub(e[i][2], e[i][1]);
+                    v[4 * i + 3] = wk_sub(e[i][1], e[i][3]);
+                }
+                /* tile rows follow each other: a row's last vector stores
+                 * only its own tiles */
+                float *o = V + (size_t)c * T + (size_t)r * g->ntx + k;
+                int nk = g->ntx - k < WK_VW ? g->ntx - k : WK_VW;
+                for (int q = 0; q < 16; q++) {
+                    if (nk == WK_VW)
+                        wk_store(o + (size_t)q * xs, v[q]);
+                    else
+                        wk_storen(o + (size_t)q * xs, v[q], nk);
                 }
             }
+        for (int q = 0; q < 16 && used < T; q++) /* the lanes past the last tile */
+            memset(V + (size_t)q * xs + (size_t)c * T + used, 0, sizeof(float) * (T - used));
     }
 }
 
@@ -164,11 +177,36 @@ WK_TARGET static inline void WK(wino_block2)(float *p, const float *u, const flo
 }
 #endif
 
+#ifdef WK_WIDE
+/* 2 x WK_MB channels x 16 tiles: for a band's last 16 tiles, 16 accumulators
+ * where wino_block has 8 (u: two of the weight blocks, one after the other) */
+WK_TARGET static inline void WK(wino_block_tall)(float *p, const float *u, const float *v,
+                                                 int C, size_t T)
+{
+    wk_vec acc[2 * WK_MB];
+    const float *u2 = u + (size_t)C * WK_MB;
+#pragma GCC unroll 16
+    for (int m = 0; m < 2 * WK_MB; m++)
+        acc[m] = wk_zero();
+    for (int c = 0; c < C; c++, u += WK_MB, u2 += WK_MB, v += T) {
+        wk_vec x = wk_load(v);
+#pragma GCC unroll 16
+        for (int m = 0; m < WK_MB; m++) {
+            acc[m] = wk_fma(wk_set1(u[m]), x, acc[m]);
+            acc[WK_MB + m] = wk_fma(wk_set1(u2[m]), x, acc[WK_MB + m]);
+        }
+    }
+#pragma GCC unroll 16
+    for (int m = 0; m < 2 * WK_MB; m++)
+        wk_store(p + (size_t)m * T, acc[m]);
+}
+#endif
+
 /* P[xi] = U[xi] V[xi] for the 16 components: mpad x T each. */
 WK_TARGET static void WK(wino_gemm)(float *P, const float *U, const float *V,
                                     const struct wino_geom *g, int R)
 {
-    size_t T = (size_t)R * g->lanes, C = (size_t)g->c;
+    size_t T = conv_wino_tiles(g, R), C = (size_t)g->c;
     size_t vs = conv_wino_vstride(g, R), ps = conv_wino_pstride(g, R);
     for (int xi = 0; xi < 16; xi++) {
         const float *u = U + (size_t)xi * g->mpad * C, *v = V + (size_t)xi * vs;
@@ -178,6 +216,11 @@ WK_TARGET static void WK(wino_gemm)(float *P, const float *U, const float *V,
         for (; t + 32 <= T; t += 32)
             for (int m0 = 0; m0 < g->mpad; m0 += WK_MB)
                 WK(wino_block2)(p + (size_t)m0 * T + t, u + (size_t)m0 * C, v + t, g->c, T);
+        if (t < T && g->mpad % (2 * WK_MB) == 0) {
+            for (int m0 = 0; m0 < g->mpad; m0 += 2 * WK_MB)
+                WK(wino_block_tall)(p + (size_t)m0 * T + t, u + (size_t)m0 * C, v + t, g->c, T);
+            t += 16;
+        }
 #endif
         for (; t < T; t += 16)
             for (int m0 = 0; m0 < g->mpad; m0 += WK_MB)
@@ -191,14 +234,14 @@ WK_TARGET static void WK(wino_gemm)(float *P, const float *U, const float *V,
 WK_TARGET static void WK(wino_output)(float *out_b, const float *P, const float *bias,
                                       const struct wino_geom *g, int ty0, int R)
 {
-    size_t T = (size_t)R * g->lanes, xs = conv_wino_pstride(g, R);
+    size_t T = conv_wino_tiles(g, R), xs = conv_wino_pstride(g, R);
     float tmp[4][WK_VW];
     for (int m = 0; m < g->m; m++) {
         wk_vec b = wk_set1(bias ? bias[m] : 0.0f), zero = wk_zero();
         for (int r = 0; r < R; r++) {
             int ty = ty0 + r;
-            for (int k = 0; k < g->lanes && k < g->ntx; k += WK_VW) {
-                const float *p = P + (size_t)m * T + (size_t)r * g->lanes + k;
+            for (int k = 0; k < g->ntx; k += WK_VW) {
+                const float *p = P + (size_t)m * T + (size_t)r * g->ntx + k;
                 wk_vec s[2][4];
                 for (int j = 0; j < 4; j++) { /* A^T P: rows */
                     wk_vec m0 = wk_load(p + (size_t)j * xs),

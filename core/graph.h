@@ -332,6 +332,15 @@ struct graph *keras_graph_parse(const void *buf, size_t len, const char *name);
  * an HDF5 file (its signature at 0, 512, 1024, ...). */
 int keras_sniff(const void *buf, size_t len);
 
+/* ---- the run's threads, for engine code beside model.c (graph_region.c) ---- */
+struct model_run;
+/* Threads model_run_parallel uses: the run's pool (the caller included), 1
+ * inside a caller's own OpenMP region. */
+int model_run_threads(const struct model_run *r);
+/* Runs fn(arg, tid) on each of them (tid 0 .. threads-1, 0 = the caller) and
+ * returns when all have finished; BLAS runs single-threaded meanwhile. */
+void model_run_parallel(struct model_run *r, void (*fn)(void *arg, int tid), void *arg);
+
 /* ---- kernels: n = batch items; shapes per the comment on each ---- */
 /* op_conv.c. inp n x C x H x W, weight M x C/group x KH x KW, bias M or NULL,
  * out n x M x OH x OW; col scratch of conv_col_floats(p) floats. */

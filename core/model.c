@@ -933,6 +933,24 @@ static void run_gemm(struct model_run *r, int nt, float *out, const float *x, co
     }
 }
 
+int model_run_threads(const struct model_run *r)
+{
+    return run_threads(r);
+}
+
+void model_run_parallel(struct model_run *r, void (*fn)(void *arg, int tid), void *arg)
+{
+    int nt = run_threads(r);
+    if (nt < 2) {
+        fn(arg, 0);
+        return;
+    }
+    int saved = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    pool_run(r->pool, fn, arg);
+    openblas_set_num_threads(saved);
+}
+
 /* Tensor t's data from item b on (constants: their values). */
 static float *item_at(const struct model_run *r, int t, int b)
 {

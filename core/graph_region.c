@@ -684,7 +684,7 @@ struct region_run *region_run_new(const struct model *m, int score, int max_batc
     /* memory; the base run keeps what the copies reuse: the regions, what a
      * rank update starts from */
     int nkeep = 0;
-    keep = xmalloc(sizeof(int) * (size_t)g->nt);
+    keep = xmalloc(sizeof(int) * ((size_t)g->nt + (size_t)g->nn + 1));
     for (int t = 0; t < g->nt; t++) {
         struct rt *x = &r->t[t];
         size_t item = g->t[t].item, bytes;
@@ -701,6 +701,7 @@ struct region_run *region_run_new(const struct model *m, int score, int max_batc
                 goto fail;
         }
     }
+    keep[nkeep++] = score; /* the original's own score (region_run_base_score) */
     for (int i = 0; i < g->nn; i++) {
         if (r->rank[i]) keep[nkeep++] = g->nodes[i].out;
         if (r->need[i] && g->nodes[i].op == OP_CONV && r->t[g->nodes[i].out].mode == RM_FULL &&
@@ -747,6 +748,11 @@ void region_run_info(const struct region_run *r, struct region_info *info)
             info->rank_updates++;
             info->rank_nhwc += r->t[r->rank[i]->src].nhwc;
         }
+}
+
+const float *region_run_base_score(const struct region_run *r)
+{
+    return r->have_base ? model_run_tensor(r->base, r->score) : NULL;
 }
 
 double region_run_cost_ratio(const struct region_run *r)

@@ -42,6 +42,10 @@ void region_run_free(struct region_run *r); /* NULL is a no-op */
  * activations kept are those the patches reuse. 0 or an error. */
 int region_run_base(struct region_run *r, const float *input);
 
+/* The unoccluded input's score (item(score) floats) after region_run_base;
+ * NULL before. Owned by the run. */
+const float *region_run_base_score(const struct region_run *r);
+
 /* For each of n copies (n <= max_batch), the base input with the patch at
  * (ys[i], xs[i]) set to fill[c] (one value per input channel, model space),
  * writes item(score) floats of the score tensor to scores + i * item. Needs

@@ -349,6 +349,14 @@ void conv_forward(float *out, const float *inp, const float *weight, const float
                   const struct conv_params *p, int n, float *col);
 void conv_backward(float *dinp, const float *dout, const float *weight,
                    const struct conv_params *p, int n, float *col);
+/* The input gradient of a stride-1, dilation-1, ungrouped conv whose pads
+ * are below its kernel is a forward conv of dout (C = p->m input channels,
+ * H x W = OH x OW) with the flipped, transposed weights (conv_backward_
+ * weights: C x M x KH x KW) and pads KH-1-pt, ..., giving n x C x H x W:
+ * fills bp and returns 1 for such a conv, else 0. What the forward's plans
+ * (Winograd, the direct kernel) then compute, without im2col and col2im. */
+int conv_backward_params(const struct conv_params *p, struct conv_params *bp);
+void conv_backward_weights(const struct conv_params *p, const float *weight, float *wf);
 /* Forward-only conv (p->relu as above) prepared once as a plan: the path
  * (Winograd F(2x2,3x3), the direct kernel, or im2col + sgemm) for an
  * instruction-set level (conv_isa_default() unless a test picks another),

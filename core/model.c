@@ -357,6 +357,7 @@ struct model_run {
     float *gblock;    /* gradients (backward runs: the tensors that depend on the bound) */
     int32_t *amblock; /* max-pool argmax (backward runs) */
     float *col;       /* conv scratch (backward) */
+    float *btmp;      /* backward convs' input gradients before they are added */
     float *scratch;   /* forward conv scratch: nthreads x per_thread floats */
     int nthreads;     /* threads of the forward (the caller + pool workers) */
     size_t per_thread;
@@ -387,6 +388,8 @@ struct conv_step {
     const float *w, *b;    /* the weights and bias it runs with */
     float *fw, *fb;        /* owned: the folded weights and bias (NULL: the graph's) */
     float *u;              /* owned: Winograd-transformed weights, or NULL */
+    struct conv_step *bw;  /* backward runs: the input gradient as a forward conv
+                              (conv_backward_params), owned; NULL: conv_backward */
 };
 
 /* from OpenBLAS (its cblas.h declares them only in some builds) */
@@ -577,6 +580,7 @@ static size_t plan_memory(const struct graph *g, int max_batch, int keep_all, co
 static void conv_step_free(struct conv_step *cs)
 {
     if (!cs) return;
+    conv_step_free(cs->bw);
     free(cs->fw);
     free(cs->fb);
     free(cs->u);
@@ -719,6 +723,28 @@ static struct model_run *run_new(const struct model *m, int max_batch, int flags
     }
     plan_fusion(r, kp, r->bdep);
     plan_segments(r);
+    size_t btmp = 0; /* the input gradients of backward convs, before they are added */
+    for (int i = 0; backward && i < g->nn; i++) {
+        const struct node *nd = &g->nodes[i];
+        struct conv_params bp;
+        if (!r->conv[i] || r->conv[i]->last != i || !r->bdep[nd->in[0]] ||
+            !conv_backward_params(&nd->p.conv, &bp))
+            continue;
+        struct conv_step *bw = xcalloc(1, sizeof *bw);
+        bw->last = i;
+        size_t wn = (size_t)bp.m * bp.c * bp.kh * bp.kw;
+        bw->fw = xmalloc(sizeof(float) * wn);
+        conv_backward_weights(&nd->p.conv, g->t[nd->in[1]].f, bw->fw);
+        bw->w = bw->fw;
+        conv_plan_init(&bw->plan, &bp, NULL, conv_isa_default());
+        size_t un = conv_plan_weight_floats(&bw->plan);
+        if (un) {
+            bw->u = xmalloc(sizeof(float) * un);
+            conv_plan_weights(&bw->plan, bw->w, bw->u);
+        }
+        r->conv[i]->bw = bw;
+        if (g->t[nd->in[0]].item > btmp) btmp = g->t[nd->in[0]].item;
+    }
     int *alloc = xmalloc(sizeof(int) * (size_t)nn1);
     for (int i = 0; i < g->nn; i++)
         alloc[i] = r->skip[i]   ? -1
@@ -737,6 +763,8 @@ static struct model_run *run_new(const struct model *m, int max_batch, int flags
         if (r->conv[i]) {
             size_t s = conv_plan_scratch_floats(&r->conv[i]->plan);
             if (s > per) per = s;
+            if (r->conv[i]->bw && (s = conv_plan_scratch_floats(&r->conv[i]->bw->plan)) > per)
+                per = s;
         }
         if (backward && nd->op == OP_MAXPOOL && !r->skip[i] && r->bdep[nd->out])
             am += round16(g->t[nd->out].item * (size_t)max_batch);
@@ -750,9 +778,10 @@ static struct model_run *run_new(const struct model *m, int max_batch, int flags
     r->pool = pool_new(forward_threads());
     r->nthreads = r->pool ? r->pool->n : 1;
     r->per_thread = per;
-    size_t bytes, gbytes = 0, sbytes;
+    size_t bytes, gbytes = 0, sbytes, tbytes = 0;
     if (!backward) col = 1; /* the backward's scratch */
     if (!mul_ok(total, sizeof(float), &bytes) || !mul_ok(gtotal, sizeof(float), &gbytes) ||
+        !mul3_ok(btmp, (size_t)max_batch, sizeof(float), &tbytes) ||
         !mul3_ok(per ? per : 1, (size_t)r->nthreads, sizeof(float), &sbytes)) {
         error_set(ERR_INPUT, m->path, "a batch of %d needs more memory than can be addressed",
                   max_batch);
@@ -760,7 +789,7 @@ static struct model_run *run_new(const struct model *m, int max_batch, int flags
     }
     /* all of the run's blocks together against --max-memory, before any is
      * allocated: the message names the batch and the figure */
-    uint64_t need = (uint64_t)bytes + gbytes + sbytes + (uint64_t)col * sizeof(float) +
+    uint64_t need = (uint64_t)bytes + gbytes + sbytes + tbytes + (uint64_t)col * sizeof(float) +
                     (backward ? (uint64_t)am * sizeof(int32_t) : 0);
     if (need > limits_get()->max_bytes) {
         char nb[32], lb[32];
@@ -782,6 +811,8 @@ static struct model_run *run_new(const struct model *m, int max_batch, int flags
     if (backward) {
         if (!(r->gblock =
                   big_alloc(gbytes ? gbytes : sizeof(float), m->path, "gradient memory")) ||
+            !(r->btmp = big_alloc(tbytes ? tbytes : sizeof(float), m->path,
+                                  "convolution gradients")) ||
             !(r->amblock =
                   big_alloc((am ? am : 1) * sizeof(int32_t), m->path, "max-pool indices")))
             goto fail;
@@ -831,6 +862,7 @@ void model_run_free(struct model_run *r)
     free(r->gblock);
     free(r->amblock);
     free(r->col);
+    free(r->btmp);
     free(r->scratch);
     pool_free(r->pool);
     free(r->data);
@@ -1104,6 +1136,12 @@ int model_backward(struct model_run *r, int from, const float *dfrom, int to)
     for (int t = 0; t < g->nt; t++)
         if (r->dep[t]) memset(r->grad[t], 0, sizeof(float) * g->t[t].item * (size_t)n);
     memcpy(r->grad[from], dfrom, sizeof(float) * g->t[from].item * (size_t)n);
+    /* the convs on the run's threads, BLAS single-threaded (as the forward) */
+    int nt = run_threads(r), blas_saved = 0;
+    if (nt > 1) {
+        blas_saved = openblas_get_num_threads();
+        openblas_set_num_threads(1);
+    }
     int start = g->t[from].producer;
     for (int i = start; i >= 0; i--) {
         const struct node *nd = &g->nodes[i];
@@ -1123,7 +1161,14 @@ int model_backward(struct model_run *r, int from, const float *dfrom, int to)
         size_t item = g->t[nd->out].item;
         switch (nd->op) {
         case OP_CONV:
-            conv_backward(dx[0], dout, r->data[nd->in[1]], &nd->p.conv, n, r->col);
+            if (dx[0] && r->conv[i] && r->conv[i]->bw) { /* as a forward conv, then added */
+                size_t cnt = g->t[nd->in[0]].item * (size_t)n;
+                run_conv(r, nt, r->btmp, dout, r->conv[i]->bw, n);
+                for (size_t k = 0; k < cnt; k++)
+                    dx[0][k] += r->btmp[k];
+            } else {
+                conv_backward(dx[0], dout, r->data[nd->in[1]], &nd->p.conv, n, r->col);
+            }
             break;
         case OP_BATCHNORM:
             batchnorm_backward(dx[0], dout, &nd->p.bn, n);
@@ -1152,6 +1197,7 @@ int model_backward(struct model_run *r, int from, const float *dfrom, int to)
         default: BUG_ON(1);
         }
     }
+    if (nt > 1) openblas_set_num_threads(blas_saved);
     return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <cblas.h>
 #endif
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "conv_direct.h"
@@ -288,6 +289,21 @@ int conv_pool_fusable(const struct conv_params *p, const struct pool_params *q)
  * transforms and the tile rows rounded to 16 lanes cost more than they save). */
 enum { WINO_MIN_CHANNELS = 16 };
 
+/* INTERP_CONV_WINOGRAD=0 (read once) keeps every conv on the direct kernel
+ * or im2col: the arithmetic of the releases before Winograd, for comparing
+ * outputs with theirs bit for bit. */
+static int wino_allowed(void)
+{
+    static atomic_int allowed = -1;
+    int v = atomic_load(&allowed);
+    if (v < 0) {
+        const char *e = getenv("INTERP_CONV_WINOGRAD");
+        v = !(e && !strcmp(e, "0"));
+        atomic_store(&allowed, v);
+    }
+    return v;
+}
+
 void conv_plan_init(struct conv_plan *pl, const struct conv_params *p,
                     const struct pool_params *q, enum conv_isa isa)
 {
@@ -295,7 +311,8 @@ void conv_plan_init(struct conv_plan *pl, const struct conv_params *p,
     pl->p = *p;
     if (q) pl->pool = 1, pl->q = *q;
     pl->isa = isa;
-    if (conv_wino_usable(p, isa) && p->c >= WINO_MIN_CHANNELS && p->m >= WINO_MIN_CHANNELS) {
+    if (conv_wino_usable(p, isa) && p->c >= WINO_MIN_CHANNELS && p->m >= WINO_MIN_CHANNELS &&
+        wino_allowed()) {
         pl->path = CONV_PATH_WINOGRAD;
         conv_wino_geom(&pl->wg, p, q, isa, 0);
     } else if (use_direct(p, isa))
@@ -445,6 +462,33 @@ void conv_plan_forward(float *out, const float *inp, const struct conv_plan *pl,
             conv_tile(out, inp, weight, bias, p, b, g, y0, y1, scratch,
                       pl->path == CONV_PATH_DIRECT);
     }
+}
+
+/* ---------------------------------------------------------------- backward as a forward conv */
+int conv_backward_params(const struct conv_params *p, struct conv_params *bp)
+{
+    if (p->group != 1 || p->sh != 1 || p->sw != 1 || p->dh != 1 || p->dw != 1 ||
+        p->pt > p->kh - 1 || p->pb > p->kh - 1 || p->pl > p->kw - 1 || p->pr > p->kw - 1)
+        return 0;
+    *bp = *p;
+    bp->c = p->m, bp->m = p->c;
+    bp->h = p->oh, bp->w = p->ow, bp->oh = p->h, bp->ow = p->w;
+    bp->pt = p->kh - 1 - p->pt, bp->pb = p->kh - 1 - p->pb;
+    bp->pl = p->kw - 1 - p->pl, bp->pr = p->kw - 1 - p->pr;
+    bp->relu = 0;
+    return bp->oh + bp->kh - 1 == bp->h + bp->pt + bp->pb &&
+           bp->ow + bp->kw - 1 == bp->w + bp->pl + bp->pr;
+}
+
+void conv_backward_weights(const struct conv_params *p, const float *weight, float *wf)
+{
+    int C = p->c, M = p->m, kh = p->kh, kw = p->kw;
+    for (int m = 0; m < M; m++)
+        for (int c = 0; c < C; c++)
+            for (int y = 0; y < kh; y++)
+                for (int x = 0; x < kw; x++)
+                    wf[(((size_t)c * M + m) * kh + (kh - 1 - y)) * kw + (kw - 1 - x)] =
+                        weight[(((size_t)m * C + c) * kh + y) * kw + x];
 }
 
 /* dout:   n x M x OH x OW

@@ -299,3 +299,66 @@ Test(conv, isa_names_and_setter)
     cr_expect_eq(conv_isa_default(), CONV_ISA_PORTABLE);
     conv_isa_set(saved);
 }
+
+/* The input gradient as a forward conv (conv_backward_params and the flipped
+ * weights through a plan: Winograd, the direct kernel or im2col) against
+ * conv_backward's sgemm + col2im, on random stride-1 shapes and every
+ * instruction-set level. */
+Test(conv, backward_as_forward_matches_col2im)
+{
+    enum conv_isa saved = conv_isa_default();
+    int cases = 0, wino = 0;
+    for (int isa = CONV_ISA_PORTABLE; isa <= (int)conv_isa_best(); isa++) {
+        struct rng g;
+        rng_seed(&g, 31);
+        for (int t = 0; t < 120; t++) {
+            struct conv_params p = {.sh = 1, .sw = 1, .dh = 1, .dw = 1, .group = 1};
+            int wide = rng_uniform(&g) < 0.4;
+            p.c = wide ? 16 + (int)(rng_uniform(&g) * 20) : 1 + (int)(rng_uniform(&g) * 8);
+            p.m = wide ? 16 + (int)(rng_uniform(&g) * 20) : 1 + (int)(rng_uniform(&g) * 8);
+            p.kh = rng_uniform(&g) < 0.7 ? 3 : 1 + (int)(rng_uniform(&g) * 5);
+            p.kw = rng_uniform(&g) < 0.7 ? p.kh : 1 + (int)(rng_uniform(&g) * 5);
+            p.h = 1 + (int)(rng_uniform(&g) * 20), p.w = 1 + (int)(rng_uniform(&g) * 30);
+            p.pt = (int)(rng_uniform(&g) * p.kh), p.pb = (int)(rng_uniform(&g) * p.kh);
+            p.pl = (int)(rng_uniform(&g) * p.kw), p.pr = (int)(rng_uniform(&g) * p.kw);
+            p.oh = p.h + p.pt + p.pb - p.kh + 1, p.ow = p.w + p.pl + p.pr - p.kw + 1;
+            if (p.oh < 1 || p.ow < 1) continue;
+            struct conv_params bp;
+            cr_assert(conv_backward_params(&p, &bp), "case %d", t);
+            int n = 1 + (int)(rng_uniform(&g) * 2);
+            size_t lin = (size_t)n * p.c * p.h * p.w, lout = (size_t)n * p.m * p.oh * p.ow;
+            size_t lw = (size_t)p.m * p.c * p.kh * p.kw;
+            float *dout = randv(&g, lout), *w = randv(&g, lw), *wf = malloc(lw * sizeof *wf);
+            float *ref = calloc(lin, sizeof *ref), *got = malloc(lin * sizeof *got);
+            float *col = malloc(conv_col_floats(&p) * sizeof *col);
+            conv_backward(ref, dout, w, &p, n, col);
+            conv_backward_weights(&p, w, wf);
+            struct conv_plan pl;
+            conv_plan_init(&pl, &bp, NULL, (enum conv_isa)isa);
+            wino += pl.path == CONV_PATH_WINOGRAD;
+            float *u = NULL;
+            if (conv_plan_weight_floats(&pl)) {
+                u = malloc(conv_plan_weight_floats(&pl) * sizeof *u);
+                conv_plan_weights(&pl, wf, u);
+            }
+            float *scratch = malloc(conv_plan_scratch_floats(&pl) * sizeof *scratch);
+            atomic_int next = 0;
+            conv_plan_forward(got, dout, &pl, wf, NULL, u, n, 1, scratch, &next);
+            double e = worst(got, ref, lin);
+            cr_assert_lt(e, 1e-4, "%s case %d: c %d m %d k %dx%d h %d w %d pads %d %d %d %d: %g",
+                         conv_isa_name(isa), t, p.c, p.m, p.kh, p.kw, p.h, p.w, p.pt, p.pl, p.pb,
+                         p.pr, e);
+            free(dout), free(w), free(wf), free(ref), free(got), free(col), free(u),
+                free(scratch);
+            cases++;
+        }
+    }
+    conv_isa_set(saved);
+    struct conv_params s2 = {.c = 4, .m = 4, .h = 8, .w = 8, .oh = 4, .ow = 4, .kh = 3, .kw = 3,
+                             .sh = 2, .sw = 2, .dh = 1, .dw = 1, .pt = 1, .pl = 1, .group = 1};
+    struct conv_params bp;
+    cr_expect_eq(conv_backward_params(&s2, &bp), 0, "a strided conv keeps col2im");
+    cr_log_info("%d backward cases, %d through Winograd", cases, wino);
+    cr_assert_gt(cases, 200);
+    if (conv_isa_best() >= CONV_ISA_AVX2) cr_assert_gt(wino, 20);
+}

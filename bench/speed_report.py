@@ -147,6 +147,20 @@ if any(r for _, r in rep):
                 "before (BASE)" if t == "base" else "now", x["wall_s"], " †" if loaded(r) else "",
                 x["cpu_s"], " | ".join("%.2f" % x["stages"].get(s, 0) for s in stages), loads(r)))
 
+print("""
+What the figures come from: 3x3 convolutions with 16+ channels run by Winograd's F(2x2, 3x3)
+(core/conv_wino.c; AVX-512 or AVX2, 16 multiplies per 2x2 outputs and channel pair instead
+of 36, ReLU and the 2x2 max-pool on each tile), the others by the direct kernel; a batch
+goes through the conv layers one image at a time per thread. Grad-CAM and saliency take the
+images in batches of 32 and 8 (one forward, one backward per batch; below the Grad-CAM
+layer the run is fused as a forward run; a conv's input gradient is a forward conv with
+flipped weights), decoded on a second thread and written on a third. Occlusion runs each
+Conv+BN+ReLU+MaxPool chain as one conv over each copy's window of the receptive-field cone,
+the first dense layer as a rank update of the original's output over the changed inputs,
+and shares the copies out to the threads. The arithmetic limit counts a direct
+convolution's multiply-adds: Winograd does fewer, so "now / limit" can fall below 1. The
+engine, explanation and report sections below this one predate issue 19 (their scripts:
+bench_engine.sh, bench_explain.sh, bench_report.sh).""")
 print("\n### Every try\n")
 print("| row | tool | try | load before | load after | wall ms | CPU ms |")
 print("|---|---|---|---|---|---|---|")

@@ -146,7 +146,8 @@ WEB_SRC   := core/error.c core/util.c core/image.c core/bmp.c core/gif.c core/ou
              core/graph_region.c core/import_onnx.c core/import_keras.c core/keras_layers.c \
              core/keras_util.c core/op_activation.c \
              core/op_conv.c core/op_dense.c core/op_elementwise.c core/op_norm.c core/op_pool.c \
-             core/op_shape.c core/conv_direct.c core/sgemm.c analysis/cam.c analysis/occlusion.c \
+             core/op_shape.c core/conv_direct.c core/conv_wino.c core/sgemm.c analysis/cam.c \
+             analysis/occlusion.c \
              plots/colormap.c plots/colormap_tables.c web/compat/protobuf_c.c \
              web/compat/inflate.c web/compat/image_browser.c web/interp_web.c
 WEB_OBJ   := $(WEB_SRC:%.c=$(WOB)/%.o) $(WOB)/gen/onnx.pb-c.o

@@ -1,6 +1,7 @@
 /* cam.c - Grad-CAM, Grad-CAM++ and input-gradient saliency over the model
- * engine's forward and backward passes, the class-score conventions (logit,
- * binary single-logit models) and the check for blank maps.
+ * engine's forward and backward passes (a batch of images through one
+ * forward and one backward), the class-score conventions (logit, binary
+ * single-logit models) and the check for blank maps.
  */
 #include "cam.h"
 
@@ -101,7 +102,7 @@ int cam_layer_check(const struct model *m, int layer)
     return 0;
 }
 
-struct cam *cam_new(const struct model *m, int layer)
+struct cam *cam_new_batch(const struct model *m, int layer, int max_batch, int flags)
 {
     struct cam_score sc;
     struct model_input_info in;
@@ -114,8 +115,12 @@ struct cam *cam_new(const struct model *m, int layer)
         return NULL;
     }
     if (cam_layer_check(m, layer)) return NULL;
+    if (max_batch < 1) {
+        error_set(ERR_INPUT, NULL, "batch size %d", max_batch);
+        return NULL;
+    }
     struct cam *c = xcalloc(1, sizeof *c);
-    c->m = m, c->score = sc, c->layer = layer;
+    c->m = m, c->score = sc, c->layer = layer, c->max_batch = max_batch;
     int64_t d[MODEL_MAX_DIMS];
     model_tensor_shape(m, layer, d);
     c->nhwc = graph_region_layout(m, layer) == MODEL_NHWC;
@@ -124,15 +129,25 @@ struct cam *cam_new(const struct model *m, int layer)
     else
         c->lc = (int)d[1], c->lh = (int)d[2], c->lw = (int)d[3];
     c->ic = in.c, c->ih = in.h, c->iw = in.w, c->input_nhwc = in.layout == MODEL_NHWC;
-    if (!(c->run = model_run_new(m, 1, MODEL_RUN_BACKWARD, NULL, 0))) {
+    /* CAM_LAYER_ONLY: gradients stop at the layer, what lies below runs fused */
+    c->run = (flags & CAM_LAYER_ONLY)
+                 ? model_run_new_grad(m, max_batch, layer, NULL, 0)
+                 : model_run_new(m, max_batch, MODEL_RUN_BACKWARD, NULL, 0);
+    if (!c->run) {
         free(c);
         return NULL;
     }
-    c->logits = xmalloc(sizeof(float) * (size_t)sc.nlogit);
-    c->seed = xmalloc(sizeof(float) * (size_t)sc.nlogit);
-    c->probs = xmalloc(sizeof(float) * (size_t)sc.nclass);
+    size_t B = (size_t)max_batch;
+    c->logits = xmalloc(sizeof(float) * (size_t)sc.nlogit * B);
+    c->seed = xmalloc(sizeof(float) * (size_t)sc.nlogit * B);
+    c->probs = xmalloc(sizeof(float) * (size_t)sc.nclass * B);
     c->weights = xmalloc(sizeof(float) * (size_t)(c->lc > 0 ? c->lc : 1));
     return c;
+}
+
+struct cam *cam_new(const struct model *m, int layer)
+{
+    return cam_new_batch(m, layer, 1, 0);
 }
 
 void cam_free(struct cam *c)
@@ -146,25 +161,68 @@ void cam_free(struct cam *c)
     free(c);
 }
 
+int cam_forward_batch(struct cam *c, const float *inputs, int n)
+{
+    if (n < 1 || n > c->max_batch)
+        return error_set(ERR_INPUT, NULL, "batch of %d images for a context sized for %d", n,
+                         c->max_batch);
+    int rc = model_forward(c->run, inputs, n);
+    if (rc) return rc;
+    c->n = n;
+    size_t K = (size_t)c->score.nlogit;
+    memcpy(c->logits, model_run_tensor(c->run, c->score.tensor), sizeof(float) * K * n);
+    for (int i = 0; i < n; i++)
+        cam_score_probs(&c->score, c->logits + i * K, c->probs + (size_t)i * c->score.nclass);
+    return 0;
+}
+
 int cam_forward(struct cam *c, const float *input)
 {
-    int rc = model_forward(c->run, input, 1);
-    if (rc) return rc;
-    memcpy(c->logits, model_run_tensor(c->run, c->score.tensor),
-           sizeof(float) * (size_t)c->score.nlogit);
-    cam_score_probs(&c->score, c->logits, c->probs);
-    return 0;
+    return cam_forward_batch(c, input, 1);
+}
+
+int cam_pred_item(const struct cam *c, int i)
+{
+    const float *p = c->probs + (size_t)i * c->score.nclass;
+    int best = 0;
+    for (int k = 1; k < c->score.nclass; k++)
+        if (p[k] > p[best]) best = k;
+    return best;
 }
 
 int cam_pred(const struct cam *c)
 {
-    int best = 0;
-    for (int k = 1; k < c->score.nclass; k++)
-        if (c->probs[k] > c->probs[best]) best = k;
-    return best;
+    return cam_pred_item(c, 0);
 }
 
-/* d score(cls) / d tensor `to`, or NULL with the error recorded. */
+/* d score(cls[i]) / d tensor `to` for the items of the last forward (cls[i] <
+ * 0: that item's seed is zero), one backward; each item's score and
+ * probability into info[i] (where cls[i] >= 0). The gradient (n x item(to)),
+ * or NULL with the error recorded. */
+static const float *class_grads(struct cam *c, const int *cls, int to, struct cam_info *info)
+{
+    size_t K = (size_t)c->score.nlogit;
+    memset(c->seed, 0, sizeof(float) * K * c->n);
+    for (int i = 0; i < c->n; i++) {
+        if (cls[i] < 0) continue;
+        if (cls[i] >= c->score.nclass) {
+            error_set(ERR_INPUT, NULL, "class %d out of range (the model has %d classes)",
+                      cls[i], c->score.nclass);
+            return NULL;
+        }
+        cam_score_seed(&c->score, cls[i], c->seed + i * K);
+    }
+    if (model_backward(c->run, c->score.tensor, c->seed, to)) return NULL;
+    for (int i = 0; i < c->n; i++) {
+        if (cls[i] < 0) continue;
+        memset(&info[i], 0, sizeof info[i]);
+        info[i].score = cam_score_value(&c->score, c->logits + i * K, cls[i]);
+        info[i].prob = c->probs[(size_t)i * c->score.nclass + cls[i]];
+    }
+    return model_run_grad(c->run, to);
+}
+
+/* d score(cls) / d tensor `to` for item 0 of the last forward. */
 static const float *class_grad(struct cam *c, int cls, int to, struct cam_info *info)
 {
     if (cls < 0 || cls >= c->score.nclass) {
@@ -172,20 +230,22 @@ static const float *class_grad(struct cam *c, int cls, int to, struct cam_info *
                   c->score.nclass);
         return NULL;
     }
-    cam_score_seed(&c->score, cls, c->seed);
-    if (model_backward(c->run, c->score.tensor, c->seed, to)) return NULL;
-    memset(info, 0, sizeof *info);
-    info->score = cam_score_value(&c->score, c->logits, cls);
-    info->prob = c->probs[cls];
-    return model_run_grad(c->run, to);
+    int *v = xmalloc(sizeof(int) * (size_t)(c->n > 1 ? c->n : 1));
+    v[0] = cls;
+    for (int i = 1; i < c->n; i++)
+        v[i] = -1;
+    const float *G = class_grads(c, v, to, info);
+    free(v);
+    return G;
 }
 
-int cam_map(struct cam *c, int cls, enum cam_method method, float *map, struct cam_info *info)
+/* The map of item i from G, the batch's gradient at the layer. */
+static void map_of_item(struct cam *c, int i, enum cam_method method, const float *G,
+                        float *map, struct cam_info *info)
 {
-    const float *G = class_grad(c, cls, c->layer, info);
-    if (!G) return error_code() ? error_code() : ERR_FAIL;
-    const float *A = model_run_tensor(c->run, c->layer);
     size_t hw = (size_t)c->lh * c->lw, C = (size_t)c->lc;
+    const float *A = model_run_tensor(c->run, c->layer) + (size_t)i * hw * C;
+    G += (size_t)i * hw * C;
     /* element (k, p) of a C x HW map in either layout */
 #define AT(X, k, p) ((X)[c->nhwc ? (p)*C + (k) : (k)*hw + (p)])
     int zero_grad = 1;
@@ -222,14 +282,33 @@ int cam_map(struct cam *c, int cls, enum cam_method method, float *map, struct c
     }
 #undef AT
     cam_map_check(map, hw, zero_grad, info);
+}
+
+int cam_map(struct cam *c, int cls, enum cam_method method, float *map, struct cam_info *info)
+{
+    const float *G = class_grad(c, cls, c->layer, info);
+    if (!G) return error_code() ? error_code() : ERR_FAIL;
+    map_of_item(c, 0, method, G, map, info);
     return 0;
 }
 
-int cam_saliency(struct cam *c, int cls, float *map, struct cam_info *info)
+int cam_map_batch(struct cam *c, const int *cls, enum cam_method method, float *maps,
+                  struct cam_info *info)
 {
-    const float *G = class_grad(c, cls, model_input(c->m), info);
+    const float *G = class_grads(c, cls, c->layer, info);
     if (!G) return error_code() ? error_code() : ERR_FAIL;
+    size_t hw = (size_t)c->lh * c->lw;
+    for (int i = 0; i < c->n; i++)
+        map_of_item(c, i, method, G, maps + (size_t)i * hw, &info[i]);
+    return 0;
+}
+
+/* The saliency of item i from G, the batch's gradient at the input. */
+static void saliency_of_item(struct cam *c, int i, const float *G, float *map,
+                             struct cam_info *info)
+{
     size_t hw = (size_t)c->ih * c->iw;
+    G += (size_t)i * hw * c->ic;
     int zero_grad = 1;
     for (size_t p = 0; p < hw; p++) {
         float best = 0;
@@ -244,6 +323,23 @@ int cam_saliency(struct cam *c, int cls, float *map, struct cam_info *info)
     if (info->flag == CAM_FLAG_ZERO)
         info->reason = "the gradient of the class score with respect to the input is zero "
                        "(dead or saturated units)";
+}
+
+int cam_saliency(struct cam *c, int cls, float *map, struct cam_info *info)
+{
+    const float *G = class_grad(c, cls, model_input(c->m), info);
+    if (!G) return error_code() ? error_code() : ERR_FAIL;
+    saliency_of_item(c, 0, G, map, info);
+    return 0;
+}
+
+int cam_saliency_batch(struct cam *c, const int *cls, float *maps, struct cam_info *info)
+{
+    const float *G = class_grads(c, cls, model_input(c->m), info);
+    if (!G) return error_code() ? error_code() : ERR_FAIL;
+    size_t hw = (size_t)c->ih * c->iw;
+    for (int i = 0; i < c->n; i++)
+        saliency_of_item(c, i, G, maps + (size_t)i * hw, &info[i]);
     return 0;
 }
 

@@ -1,5 +1,5 @@
 /* cam.h - class activation maps: Grad-CAM, Grad-CAM++ and input-gradient
- * saliency for one image at a time, over a model loaded once.
+ * saliency, one image or a batch at a time, over a model loaded once.
  *
  *     struct cam *c = cam_new(m, -1);                 // default layer
  *     cam_forward(c, x);                              // one input item
@@ -8,6 +8,14 @@
  *     cam_map(c, cam_pred(c), CAM_GRADCAM, map, &info);
  *     if (info.flag) ... info.reason ...
  *     cam_free(c);
+ *
+ * In batches (one forward and one backward for n images; CAM_LAYER_ONLY lets
+ * the layers below the Grad-CAM layer run fused):
+ *
+ *     struct cam *c = cam_new_batch(m, -1, 64, CAM_LAYER_ONLY);
+ *     cam_forward_batch(c, xs, n);                    // n <= 64 input items
+ *     for (int i = 0; i < n; i++) cls[i] = cam_pred_item(c, i);
+ *     cam_map_batch(c, cls, CAM_GRADCAM, maps, infos); // n x lh x lw, n infos
  *
  * Conventions (DESIGN.md): the class score is the pre-softmax logit; Grad-CAM
  * weights are the spatial mean of d score / d A (Selvaraju et al. 2017, eq. 1)
@@ -75,8 +83,9 @@ struct cam {
     int ic, ih, iw; /* the input's channels and size */
     int input_nhwc;
     struct model_run *run;
-    float *logits, *probs; /* of the last cam_forward (nlogit, nclass) */
-    float *seed;           /* scratch: nlogit */
+    int max_batch, n;      /* images per forward at most, and in the last one */
+    float *logits, *probs; /* of the last forward: n x nlogit, n x nclass */
+    float *seed;           /* scratch: max_batch x nlogit */
     float *weights;        /* scratch: lc (the last map's channel weights) */
 };
 
@@ -86,26 +95,45 @@ struct cam {
 int cam_layer_check(const struct model *m, int layer);
 
 /* A context for model m at tensor `layer` (-1: model_default_cam_layer; when
- * the model has none, ERR_INPUT "no 4-D layer ... --layer"). NULL with the
- * error recorded. Free with cam_free; m must outlive it. */
+ * the model has none, ERR_INPUT "no 4-D layer ... --layer") for one image at
+ * a time; maps and saliency both work. NULL with the error recorded. Free
+ * with cam_free; m must outlive it. */
 struct cam *cam_new(const struct model *m, int layer);
+/* The same for batches of up to max_batch images. flags CAM_LAYER_ONLY:
+ * gradients go down to the layer only (model_run_new_grad), so the layers
+ * below it run fused, as in a forward-only run; cam_saliency then works only
+ * when the layer is the input. */
+enum { CAM_LAYER_ONLY = 1 };
+struct cam *cam_new_batch(const struct model *m, int layer, int max_batch, int flags);
 void cam_free(struct cam *c); /* NULL is a no-op */
 
 /* Forward pass of one item (model_tensor_item(model_input) floats, model
  * layout); fills c->logits and c->probs. 0 or an error. */
 int cam_forward(struct cam *c, const float *input);
-/* The predicted class of the last forward (highest probability). */
+/* The same for n items (1 <= n <= max_batch) one after another in inputs;
+ * c->logits and c->probs get n rows. */
+int cam_forward_batch(struct cam *c, const float *inputs, int n);
+/* The predicted class of the last forward's item 0 (highest probability). */
 int cam_pred(const struct cam *c);
+/* ... and of its item i. */
+int cam_pred_item(const struct cam *c, int i);
 
 /* The map of class cls (0 .. score.nclass-1) after cam_forward: lh x lw
  * floats into map, ReLU applied, and info (score, probability, min/max, the
  * flag with its reason). c->weights holds the lc channel weights. 0, or
  * ERR_INPUT for a class out of range. */
 int cam_map(struct cam *c, int cls, enum cam_method method, float *map, struct cam_info *info);
+/* The maps of every item of the last forward, item i for class cls[i], by
+ * one backward: n x lh x lw floats into maps, n infos. cam_map is item 0 of
+ * this (after a batch forward the other items' seeds are zero). */
+int cam_map_batch(struct cam *c, const int *cls, enum cam_method method, float *maps,
+                  struct cam_info *info);
 
 /* Saliency of class cls after cam_forward: ih x iw floats, max over channels
  * of |d score / d input| (Simonyan et al. 2014, sec. 3.1). info as cam_map. */
 int cam_saliency(struct cam *c, int cls, float *map, struct cam_info *info);
+/* The same for every item: n x ih x iw floats, n infos. */
+int cam_saliency_batch(struct cam *c, const int *cls, float *maps, struct cam_info *info);
 
 /* Sets min/max, flag and reason of a map (n floats). zero_grad: the gradient
  * was identically zero (a more specific reason). */

@@ -162,9 +162,13 @@ int occlusion_run(struct occlusion *o, const float *input, const int *cls, int n
             return error_set(ERR_INPUT, NULL,
                              "class %d out of range (the model has %d classes)", cls[j],
                              sc->nclass);
-    int rc = occlusion_predict(o, input);
-    if (rc) return rc;
-    if (o->rr_ && (rc = region_run_base(o->rr_, input))) return rc;
+    int rc;
+    if (o->rr_) { /* the incremental run's base forward gives the original's scores */
+        if ((rc = region_run_base(o->rr_, input))) return rc;
+        cam_score_probs(sc, region_run_base_score(o->rr_), o->probs);
+    } else if ((rc = occlusion_predict(o, input))) {
+        return rc;
+    }
     int npatch = o->ny * o->nx, B = o->p.batch;
     size_t item = model_tensor_item(o->m, model_input(o->m));
     for (int b0 = 0; b0 < npatch; b0 += B) {

@@ -46,6 +46,7 @@ enum {
     OPT_PREP_MEAN,
     OPT_PREP_STD,
     OPT_EXIF_ORIENTATION,
+    OPT_OUTPUTS,            /* --outputs of the explanation commands (explain.c) */
     OPT_ON_ERROR,           /* --on-error of the commands that read many images */
     OPT_LIST_OPTIONS,       /* hidden --x-list-options: the option table, for the completion
                                script (no option starts with x, so no prefix a user types
@@ -210,7 +211,20 @@ struct explain_out {
     size_t nnames;
     struct json *j;            /* --json: one record per map is added here */
     int unique_stems;          /* 0: prefix file names with the image index */
+    int outputs;               /* EXPLAIN_OUT_* written (0: all) */
 };
+/* --outputs npy,heatmap,overlay,json: which files explain_write makes (all
+ * by default; the --json record on stdout is printed either way). */
+enum {
+    EXPLAIN_OUT_NPY = 1,
+    EXPLAIN_OUT_HEATMAP = 2,
+    EXPLAIN_OUT_OVERLAY = 4,
+    EXPLAIN_OUT_JSON = 8,
+    EXPLAIN_OUT_ALL = 15
+};
+/* Parses --outputs (a comma list of those names) into *mask; prints the
+ * error and returns 2 on an unknown name, else 0. */
+int explain_outputs_parse(const char *arg, int *mask);
 
 /* Parses --class (pred, all, an index or a class name) into *cls; prints the
  * error and returns 2 on a bad value, else 0. */
@@ -227,8 +241,9 @@ const struct colormap *explain_colormap(const char *name);
 /* 1 when no two image paths share a file stem. */
 int explain_stems_unique(char **images, int n);
 /* Writes the outputs of one map: <stem>.<class>.<method>.{layer.npy (when
- * lmap), input.npy, heatmap.png, overlay.png, json}; `extra` adds
- * method-specific JSON members. 0, or the exit status after printing. */
+ * lmap), input.npy, heatmap.png, overlay.png, json}, those o->outputs asks
+ * for; `extra` adds method-specific JSON members. 0, or the exit status
+ * after printing. */
 int explain_write(struct explain_out *o, const char *img_path, int img_index,
                   const struct image *orig, int cls, int pred, const float *lmap, int lh,
                   int lw, const char *lname, const float *imap, int ih, int iw, double vmin,
@@ -294,6 +309,7 @@ struct explain_setup {
     const char *classes_arg;    /* --classes (default none) */
     const char *cmap;           /* --colormap */
     double alpha;               /* --alpha (default 0.5) */
+    const char *outputs_arg;    /* --outputs (default all) */
     struct dataset_skips skips; /* --on-error (cli_on_error_option) and the images
                                    it left out; freed by explain_setup_release */
     /* set by explain_model_load */
@@ -340,5 +356,54 @@ struct image *explain_image_load(struct explain_setup *s, int i, const struct mo
 int explain_finish(struct explain_setup *s);
 /* Frees what explain_open acquired; safe on a setup it never reached. */
 void explain_setup_release(struct explain_setup *s);
+
+/* Images in batches (gradcam, saliency): a loader thread decodes and
+ * preprocesses the next batch and a writer thread writes the last one's
+ * files (explain_write, in image order, progress per image) while fn
+ * computes the current one on the calling thread:
+ *
+ *     struct explain_batches eb = {.batch = 32, .nout = 1, .fn = compute, .ctx = cam};
+ *     status = explain_run_batches(&s, m, &prep, &eb);
+ *
+ * fn gets b->n images (those that loaded: b->img[i] is image i's index in
+ * the setup's list) in b->x and fills b->pred[i] and, for each class slot
+ * k < nout and image i at j = k * b->n + i: b->cls[j] (-1: nothing
+ * written), the maps b->lmap + j * lh * lw (when lh > 0) and
+ * b->imap + j * ih * iw, and b->info[j]; it returns 0 or an exit status
+ * after printing. An image that fails to load is left out with --on-error
+ * skip (s->skips), else stops the run after the images before it are
+ * written, with its error. Returns the exit status. */
+struct explain_batch {
+    int n;                 /* images that loaded */
+    int *img;              /* n: their indices in the setup's list */
+    int nout;              /* class slots per image */
+    float *x;              /* n model inputs */
+    struct image **im;     /* n decoded originals (NULL unless an overlay is written) */
+    int *pred, *cls;       /* n; nout x n */
+    float *lmap, *imap;    /* nout x n maps (lmap NULL without a layer map) */
+    struct cam_info *info; /* nout x n */
+    int err;               /* a load error: code, path, message */
+    char *err_path, *err_msg;
+};
+struct explain_batches {
+    int batch;              /* images per batch */
+    int nout;               /* class slots per image: 1, or the classes for --class all */
+    int lh, lw, ih, iw;     /* the layer map's size (lh 0: none) and the input's */
+    const char *lname;      /* the layer's name, or NULL */
+    const char *score_what; /* cam_score's description */
+    int (*fn)(void *ctx, struct explain_batch *b);
+    void *ctx;
+};
+int explain_run_batches(struct explain_setup *s, const struct model *m,
+                        const struct model_prep *prep, const struct explain_batches *eb);
+
+/* For fn: each image's predicted class (cam_pred_item after cam's batch
+ * forward) into b->pred and its class slots (explain_class_list of spec)
+ * into b->cls. 0. */
+int explain_batch_classes(struct explain_batch *b, const struct cam *cam, int spec);
+/* cam_new_batch for at most nimg images at a time: 32 for Grad-CAM
+ * (CAM_LAYER_ONLY above the input), 8 for saliency, fewer when the run
+ * would pass --max-memory; the batch used in *batch. NULL with the error. */
+struct cam *explain_cam_new(const struct model *m, int layer, int flags, int nimg, int *batch);
 
 #endif

@@ -15,8 +15,8 @@
 static const char USAGE[] =
     "usage: interp gradcam MODEL IMG... [--layer NAME] [--class pred|INDEX|NAME|all]\n"
     "                      [--method gradcam|gradcam++] [--colormap MAP] [--alpha A]\n"
-    "                      [--classes NAMES] [--on-error stop|skip] [--scale S]\n"
-    "                      [--mean M] [--std S] [-o DIR] [--json]\n"
+    "                      [--classes NAMES] [--outputs LIST] [--on-error stop|skip]\n"
+    "                      [--scale S] [--mean M] [--std S] [-o DIR] [--json]\n"
     "\n"
     "Grad-CAM (or Grad-CAM++) of each image: where the model looked for a class.\n"
     "The class score is the logit before any final Softmax/Sigmoid; weights are the\n"
@@ -32,9 +32,43 @@ static const char USAGE[] =
     "comma list). --colormap: jet (default), viridis, inferno, magma, turbo.\n"
     "--alpha: heat opacity in the overlay (default 0.5). An all-zero or constant map\n"
     "is written, flagged in the JSON with its likely reason, and noted on stderr.\n"
+    "--outputs npy,heatmap,overlay,json: the files to write (default all of them).\n"
+    "Images go through the model in batches (one forward and one backward each),\n"
+    "decoded and written on two more threads.\n"
     "\n" ON_ERROR_USAGE;
 
 enum { OPT_LAYER = OPT_COMMAND_BASE, OPT_CLASS, OPT_METHOD, OPT_CMAP, OPT_ALPHA, OPT_CLASSES };
+
+/* One batch's maps (explain_run_batches): one forward, one backward per
+ * class slot, each map upsampled to the input. */
+struct gradcam_job {
+    struct cam *cam;
+    enum cam_method method;
+    int spec;
+    char **images;
+};
+
+static int gradcam_batch(void *arg, struct explain_batch *b)
+{
+    struct gradcam_job *g = arg;
+    struct cam *cam = g->cam;
+    size_t lhw = (size_t)cam->lh * cam->lw, ihw = (size_t)cam->ih * cam->iw;
+    if (cam_forward_batch(cam, b->x, b->n) || explain_batch_classes(b, cam, g->spec)) {
+        error_set_path_if_missing(g->images[b->img[0]]);
+        return cli_fail();
+    }
+    for (int k = 0; k < b->nout; k++) {
+        size_t j = (size_t)k * b->n;
+        if (cam_map_batch(cam, b->cls + j, g->method, b->lmap + j * lhw, b->info + j)) {
+            error_set_path_if_missing(g->images[b->img[0]]);
+            return cli_fail();
+        }
+        for (int i = 0; i < b->n; i++)
+            cam_upsample(b->lmap + (j + i) * lhw, cam->lh, cam->lw, b->imap + (j + i) * ihw,
+                         cam->ih, cam->iw);
+    }
+    return 0;
+}
 
 int cmd_gradcam(int argc, char **argv)
 {
@@ -44,6 +78,7 @@ int cmd_gradcam(int argc, char **argv)
                                          {"colormap", required_argument, 0, OPT_CMAP},
                                          {"alpha", required_argument, 0, OPT_ALPHA},
                                          {"classes", required_argument, 0, OPT_CLASSES},
+                                         {"outputs", required_argument, 0, OPT_OUTPUTS},
                                          ON_ERROR_LONG_OPTION,
                                          PREP_LONG_OPTIONS,
                                          COMMON_LONG_OPTIONS,
@@ -70,6 +105,7 @@ int cmd_gradcam(int argc, char **argv)
         case OPT_CMAP: s.cmap = optarg; break;
         case OPT_ALPHA: s.alpha = cli_parse_double("--alpha", optarg, 0, 1); break;
         case OPT_CLASSES: s.classes_arg = optarg; break;
+        case OPT_OUTPUTS: s.outputs_arg = optarg; break;
         default:
             if (!cli_prep_option(&prep, ch, optarg) &&
                 !cli_on_error_option(&s.skips, ch, optarg))
@@ -79,14 +115,12 @@ int cmd_gradcam(int argc, char **argv)
     struct model *m = explain_model_load(&s, argc - optind, argv + optind, &status);
     if (!m) return status;
     struct cam *cam = NULL;
-    float *x = NULL, *lmap = NULL, *imap = NULL;
-    int *cls = NULL;
-    int layer = explain_layer(m, s.model_path, layer_name);
+    int layer = explain_layer(m, s.model_path, layer_name), batch = 0;
     if (layer < 0) {
         status = EXIT_USAGE;
         goto done;
     }
-    if (!(cam = cam_new(m, layer))) {
+    if (!(cam = explain_cam_new(m, layer, CAM_LAYER_ONLY, s.nimg, &batch))) {
         error_set_path_if_missing(s.model_path);
         status = cli_fail();
         goto done;
@@ -96,40 +130,20 @@ int cmd_gradcam(int argc, char **argv)
     if ((status = explain_open(&s, method == CAM_GRADCAM ? "gradcam" : "gradcam++", lname,
                                cam->score.what, K)))
         goto done;
-    x = xmalloc(sizeof(float) * model_tensor_item(m, model_input(m)));
-    lmap = xmalloc(sizeof(float) * (size_t)cam->lh * cam->lw);
-    imap = xmalloc(sizeof(float) * (size_t)cam->ih * cam->iw);
-    cls = xmalloc(sizeof(int) * (size_t)K);
-    for (int i = 0; i < s.nimg && status == EXIT_OK; i++) {
-        struct image *im = explain_image_load(&s, i, m, &prep, x, cam, &status);
-        if (!im) {
-            if (status) break;
-            continue; /* left out by --on-error skip */
-        }
-        int pred = cam_pred(cam);
-        int n = explain_class_list(s.spec, pred, K, cls);
-        for (int k = 0; k < n && status == EXIT_OK; k++) {
-            struct cam_info info;
-            if (cam_map(cam, cls[k], method, lmap, &info)) {
-                error_set_path_if_missing(s.images[i]);
-                status = cli_fail();
-                break;
-            }
-            cam_upsample(lmap, cam->lh, cam->lw, imap, cam->ih, cam->iw);
-            status =
-                explain_write(&s.out, s.images[i], i, im, cls[k], pred, lmap, cam->lh, cam->lw,
-                              lname, imap, cam->ih, cam->iw, 0.0, info.max > 0 ? info.max : 0.0,
-                              &info, cam->score.what, NULL, NULL);
-        }
-        image_free(im);
-        progress_update(&c.progress, "gradcam", (size_t)i + 1, (size_t)s.nimg, NULL);
-    }
+    struct gradcam_job job = {cam, method, s.spec, s.images};
+    struct explain_batches eb = {.batch = batch,
+                                 .nout = s.spec == EXPLAIN_ALL ? K : 1,
+                                 .lh = cam->lh,
+                                 .lw = cam->lw,
+                                 .ih = cam->ih,
+                                 .iw = cam->iw,
+                                 .lname = lname,
+                                 .score_what = cam->score.what,
+                                 .fn = gradcam_batch,
+                                 .ctx = &job};
+    status = explain_run_batches(&s, m, &prep, &eb);
     if (status == EXIT_OK) status = explain_finish(&s);
 done:
-    free(x);
-    free(lmap);
-    free(imap);
-    free(cls);
     explain_setup_release(&s);
     cam_free(cam);
     model_free(m);

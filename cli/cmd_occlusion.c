@@ -18,8 +18,8 @@ static const char USAGE[] =
     "usage: interp occlusion MODEL IMG... [--patch P] [--stride S] [--fill F]\n"
     "                        [--class pred|INDEX|NAME|all] [--batch B] [--exact]\n"
     "                        [--colormap MAP] [--alpha A] [--classes NAMES]\n"
-    "                        [--on-error stop|skip]\n"
-    "                        [--scale S] [--mean M] [--std S] [-o DIR] [--json]\n"
+    "                        [--outputs LIST] [--on-error stop|skip] [--scale S] [--mean M]\n"
+    "                        [--std S] [-o DIR] [--json]\n"
     "\n"
     "Occlusion sensitivity: a P x P patch (default 24) of pixel value F (default 0.5,\n"
     "in [0,1] before --scale/--mean/--std) slides over the model input at stride S\n"
@@ -31,6 +31,7 @@ static const char USAGE[] =
     "Per image and class, in DIR (default occlusion-out): STEM.cK.occlusion.layer.npy\n"
     "(the patch grid), .input.npy (per pixel), .heatmap.png, .overlay.png (on the\n"
     "original image) and .json. Colour map: coolwarm (default), centred at 0.\n"
+    "--outputs npy,heatmap,overlay,json: the files to write (default all of them).\n"
     "\n" ON_ERROR_USAGE;
 
 enum {
@@ -84,6 +85,7 @@ int cmd_occlusion(int argc, char **argv)
                                          {"colormap", required_argument, 0, OPT_CMAP},
                                          {"alpha", required_argument, 0, OPT_ALPHA},
                                          {"classes", required_argument, 0, OPT_CLASSES},
+                                         {"outputs", required_argument, 0, OPT_OUTPUTS},
                                          ON_ERROR_LONG_OPTION,
                                          PREP_LONG_OPTIONS,
                                          COMMON_LONG_OPTIONS,
@@ -104,6 +106,7 @@ int cmd_occlusion(int argc, char **argv)
         case OPT_CMAP: s.cmap = optarg; break;
         case OPT_ALPHA: s.alpha = cli_parse_double("--alpha", optarg, 0, 1); break;
         case OPT_CLASSES: s.classes_arg = optarg; break;
+        case OPT_OUTPUTS: s.outputs_arg = optarg; break;
         default:
             if (!cli_prep_option(&prep, ch, optarg) &&
                 !cli_on_error_option(&s.skips, ch, optarg))

@@ -15,8 +15,8 @@
 
 static const char USAGE[] =
     "usage: interp saliency MODEL IMG... [--class pred|INDEX|NAME|all] [--colormap MAP]\n"
-    "                       [--alpha A] [--classes NAMES] [--scale S] [--mean M] [--std S]\n"
-    "                       [--on-error stop|skip] [-o DIR] [--json]\n"
+    "                       [--alpha A] [--classes NAMES] [--outputs LIST] [--scale S]\n"
+    "                       [--mean M] [--std S] [--on-error stop|skip] [-o DIR] [--json]\n"
     "\n"
     "Input-gradient saliency of each image: max over channels of |d logit / d pixel|\n"
     "at the model input's resolution (the logit before any final Softmax/Sigmoid).\n"
@@ -24,9 +24,38 @@ static const char USAGE[] =
     ".heatmap.png, .overlay.png (on the original image) and .json. --class: pred\n"
     "(default), all, an index, or a name from --classes. --colormap: jet (default),\n"
     "viridis, inferno, magma, turbo. --alpha: heat opacity (default 0.5).\n"
+    "--outputs npy,heatmap,overlay,json: the files to write (default all of them).\n"
+    "Images go through the model in batches, decoded and written on two more threads.\n"
     "\n" ON_ERROR_USAGE;
 
 enum { OPT_CLASS = OPT_COMMAND_BASE, OPT_CMAP, OPT_ALPHA, OPT_CLASSES };
+
+/* One batch's maps (explain_run_batches): one forward, one backward to the
+ * input per class slot. */
+struct saliency_job {
+    struct cam *cam;
+    int spec;
+    char **images;
+};
+
+static int saliency_batch(void *arg, struct explain_batch *b)
+{
+    struct saliency_job *g = arg;
+    struct cam *cam = g->cam;
+    size_t ihw = (size_t)cam->ih * cam->iw;
+    if (cam_forward_batch(cam, b->x, b->n) || explain_batch_classes(b, cam, g->spec)) {
+        error_set_path_if_missing(g->images[b->img[0]]);
+        return cli_fail();
+    }
+    for (int k = 0; k < b->nout; k++) {
+        size_t j = (size_t)k * b->n;
+        if (cam_saliency_batch(cam, b->cls + j, b->imap + j * ihw, b->info + j)) {
+            error_set_path_if_missing(g->images[b->img[0]]);
+            return cli_fail();
+        }
+    }
+    return 0;
+}
 
 int cmd_saliency(int argc, char **argv)
 {
@@ -34,6 +63,7 @@ int cmd_saliency(int argc, char **argv)
                                          {"colormap", required_argument, 0, OPT_CMAP},
                                          {"alpha", required_argument, 0, OPT_ALPHA},
                                          {"classes", required_argument, 0, OPT_CLASSES},
+                                         {"outputs", required_argument, 0, OPT_OUTPUTS},
                                          ON_ERROR_LONG_OPTION,
                                          PREP_LONG_OPTIONS,
                                          COMMON_LONG_OPTIONS,
@@ -48,6 +78,7 @@ int cmd_saliency(int argc, char **argv)
         case OPT_CMAP: s.cmap = optarg; break;
         case OPT_ALPHA: s.alpha = cli_parse_double("--alpha", optarg, 0, 1); break;
         case OPT_CLASSES: s.classes_arg = optarg; break;
+        case OPT_OUTPUTS: s.outputs_arg = optarg; break;
         default:
             if (!cli_prep_option(&prep, ch, optarg) &&
                 !cli_on_error_option(&s.skips, ch, optarg))
@@ -56,10 +87,9 @@ int cmd_saliency(int argc, char **argv)
     }
     struct model *m = explain_model_load(&s, argc - optind, argv + optind, &status);
     if (!m) return status;
-    float *x = NULL, *imap = NULL;
-    int *cls = NULL;
     /* saliency needs no layer: any 4-D one satisfies cam_new, the input always does */
-    struct cam *cam = cam_new(m, model_input(m));
+    int batch = 0;
+    struct cam *cam = explain_cam_new(m, model_input(m), CAM_LAYER_ONLY, s.nimg, &batch);
     if (!cam) {
         error_set_path_if_missing(s.model_path);
         status = cli_fail();
@@ -67,36 +97,17 @@ int cmd_saliency(int argc, char **argv)
     }
     int K = cam->score.nclass;
     if ((status = explain_open(&s, "saliency", NULL, cam->score.what, K))) goto done;
-    x = xmalloc(sizeof(float) * model_tensor_item(m, model_input(m)));
-    imap = xmalloc(sizeof(float) * (size_t)cam->ih * cam->iw);
-    cls = xmalloc(sizeof(int) * (size_t)K);
-    for (int i = 0; i < s.nimg && status == EXIT_OK; i++) {
-        struct image *im = explain_image_load(&s, i, m, &prep, x, cam, &status);
-        if (!im) {
-            if (status) break;
-            continue; /* left out by --on-error skip */
-        }
-        int pred = cam_pred(cam);
-        int n = explain_class_list(s.spec, pred, K, cls);
-        for (int k = 0; k < n && status == EXIT_OK; k++) {
-            struct cam_info info;
-            if (cam_saliency(cam, cls[k], imap, &info)) {
-                error_set_path_if_missing(s.images[i]);
-                status = cli_fail();
-                break;
-            }
-            status = explain_write(&s.out, s.images[i], i, im, cls[k], pred, NULL, 0, 0, NULL,
-                                   imap, cam->ih, cam->iw, 0.0, info.max > 0 ? info.max : 0.0,
-                                   &info, cam->score.what, NULL, NULL);
-        }
-        image_free(im);
-        progress_update(&c.progress, "saliency", (size_t)i + 1, (size_t)s.nimg, NULL);
-    }
+    struct saliency_job job = {cam, s.spec, s.images};
+    struct explain_batches eb = {.batch = batch,
+                                 .nout = s.spec == EXPLAIN_ALL ? K : 1,
+                                 .ih = cam->ih,
+                                 .iw = cam->iw,
+                                 .score_what = cam->score.what,
+                                 .fn = saliency_batch,
+                                 .ctx = &job};
+    status = explain_run_batches(&s, m, &prep, &eb);
     if (status == EXIT_OK) status = explain_finish(&s);
 done:
-    free(x);
-    free(imap);
-    free(cls);
     explain_setup_release(&s);
     cam_free(cam);
     model_free(m);

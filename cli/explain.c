@@ -1,7 +1,10 @@
 /* explain.c - what the explanation commands (gradcam, occlusion, saliency)
  * share: from the command line to the first map (model, class choice, output
- * folder, the JSON on stdout), and writing each map's files and record.
+ * folder, the JSON on stdout), writing each map's files and record, and the
+ * batch pipeline of gradcam and saliency (images decoded on one thread and
+ * maps written on another while the model computes the batch between).
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +60,9 @@ int explain_open(struct explain_setup *s, const char *method, const char *layer,
         return status;
     if ((status = explain_class_parse(s->class_arg, nclass, s->names, s->nnames, &s->spec)))
         return status;
+    int outputs = EXPLAIN_OUT_ALL;
+    if (s->outputs_arg && (status = explain_outputs_parse(s->outputs_arg, &outputs)))
+        return status;
     char deflt[64];
     snprintf(deflt, sizeof deflt, "%s-out", s->command);
     if (!(s->dir = cli_out_dir(s->c, deflt))) return EXIT_USAGE;
@@ -67,7 +73,8 @@ int explain_open(struct explain_setup *s, const char *method, const char *layer,
                                   .alpha = s->alpha,
                                   .names = s->names,
                                   .nnames = s->nnames,
-                                  .unique_stems = explain_stems_unique(s->images, s->nimg)};
+                                  .unique_stems = explain_stems_unique(s->images, s->nimg),
+                                  .outputs = outputs};
     if (s->c->json) {
         cli_json_begin(&s->j, s->command);
         json_key(&s->j, "model");
@@ -109,6 +116,29 @@ void explain_setup_release(struct explain_setup *s)
 }
 
 /* ---------------------------------------------------------------- options */
+int explain_outputs_parse(const char *arg, int *mask)
+{
+    static const char *const names[] = {"npy", "heatmap", "overlay", "json"};
+    int m = 0;
+    for (const char *p = arg;;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        int k = 0;
+        while (k < 4 && !(strlen(names[k]) == len && !strncmp(names[k], p, len)))
+            k++;
+        if (k == 4)
+            return cli_usage_error(NULL,
+                                   "--outputs: '%.*s' is not one of npy, heatmap, overlay, "
+                                   "json (a comma list)",
+                                   (int)len, p);
+        m |= 1 << k;
+        if (!e) break;
+        p = e + 1;
+    }
+    *mask = m;
+    return 0;
+}
+
 int explain_class_parse(const char *spec, int nclass, char **names, size_t nnames, int *cls)
 {
     if (!strcmp(spec, "pred")) return *cls = EXPLAIN_PRED, 0;
@@ -374,45 +404,52 @@ int explain_write(struct explain_out *o, const char *img_path, int img_index,
     char *name[5] = {0}, *path[5] = {0};
     struct record r = {o,    img_path, cls,  pred,       lh,  lw,  ih, iw,    lname,
                        vmin, vmax,     info, score_what, {0}, {0}, 0,  extra, ctx};
-    int rc = 0, k = 0;
+    int rc = 0, k = 0, want = o->outputs ? o->outputs : EXPLAIN_OUT_ALL;
     /* the heatmap: at the input resolution, enlarged bilinearly for small inputs */
     int f = ih >= 256 || iw >= 256 ? 1 : (256 + (ih > iw ? ih : iw) - 1) / (ih > iw ? ih : iw);
     float *big = NULL;
-    if (lmap) {
+    if (lmap && (want & EXPLAIN_OUT_NPY)) {
         name[k] = xasprintf("%s.layer.npy", base);
         path[k] = path_join(o->dir, name[k]);
         if ((rc = write_plane(path[k], lmap, lh, lw))) goto done;
         r.keys[k] = "layer_npy", r.files[k] = path[k], k++;
     }
-    name[k] = xasprintf("%s.input.npy", base);
-    path[k] = path_join(o->dir, name[k]);
-    if ((rc = write_plane(path[k], imap, ih, iw))) goto done;
-    r.keys[k] = "input_npy", r.files[k] = path[k], k++;
-
-    name[k] = xasprintf("%s.heatmap.png", base);
-    path[k] = path_join(o->dir, name[k]);
-    big = xmalloc(sizeof(float) * (size_t)ih * f * iw * f);
-    cam_upsample(imap, ih, iw, big, ih * f, iw * f);
-    if ((rc = heatmap_write_png(path[k], big, ih * f, iw * f, o->cm, vmin, vmax, 1))) goto done;
-    r.keys[k] = "heatmap_png", r.files[k] = path[k], k++;
-
-    name[k] = xasprintf("%s.overlay.png", base);
-    path[k] = path_join(o->dir, name[k]);
-    if ((rc = overlay_write_png(path[k], orig, imap, ih, iw, o->cm, vmin, vmax, o->alpha)))
-        goto done;
-    r.keys[k] = "overlay_png", r.files[k] = path[k], k++;
-
-    name[k] = xasprintf("%s.json", base);
-    path[k] = path_join(o->dir, name[k]);
-    r.keys[k] = "json", r.files[k] = path[k], r.nfiles = k + 1;
-    struct outfile of;
-    if ((rc = outfile_open(&of, path[k]))) goto done;
-    struct json jf;
-    json_init(&jf, of.fp);
-    record_write(&jf, &r);
-    json_finish(&jf);
-    if ((rc = outfile_commit(&of))) goto done;
-    k++;
+    if (want & EXPLAIN_OUT_NPY) {
+        name[k] = xasprintf("%s.input.npy", base);
+        path[k] = path_join(o->dir, name[k]);
+        if ((rc = write_plane(path[k], imap, ih, iw))) goto done;
+        r.keys[k] = "input_npy", r.files[k] = path[k], k++;
+    }
+    if (want & EXPLAIN_OUT_HEATMAP) {
+        name[k] = xasprintf("%s.heatmap.png", base);
+        path[k] = path_join(o->dir, name[k]);
+        big = xmalloc(sizeof(float) * (size_t)ih * f * iw * f);
+        cam_upsample(imap, ih, iw, big, ih * f, iw * f);
+        if ((rc = heatmap_write_png(path[k], big, ih * f, iw * f, o->cm, vmin, vmax, 1)))
+            goto done;
+        r.keys[k] = "heatmap_png", r.files[k] = path[k], k++;
+    }
+    if (want & EXPLAIN_OUT_OVERLAY) {
+        name[k] = xasprintf("%s.overlay.png", base);
+        path[k] = path_join(o->dir, name[k]);
+        if ((rc = overlay_write_png(path[k], orig, imap, ih, iw, o->cm, vmin, vmax, o->alpha)))
+            goto done;
+        r.keys[k] = "overlay_png", r.files[k] = path[k], k++;
+    }
+    r.nfiles = k;
+    if (want & EXPLAIN_OUT_JSON) {
+        name[k] = xasprintf("%s.json", base);
+        path[k] = path_join(o->dir, name[k]);
+        r.keys[k] = "json", r.files[k] = path[k], r.nfiles = k + 1;
+        struct outfile of;
+        if ((rc = outfile_open(&of, path[k]))) goto done;
+        struct json jf;
+        json_init(&jf, of.fp);
+        record_write(&jf, &r);
+        json_finish(&jf);
+        if ((rc = outfile_commit(&of))) goto done;
+        k++;
+    }
     for (int i = 0; i < k; i++)
         cli_wrote(path[i]);
     if (o->j) record_write(o->j, &r);
@@ -442,4 +479,243 @@ int explain_finish(struct explain_setup *s)
     }
     free(txt);
     return status;
+}
+
+/* ---------------------------------------------------------------- batches */
+/* Three batches in flight: one decoding (the loader thread), one computing
+ * (the caller, with the model run's own threads), one writing (the writer
+ * thread). Each batch moves FREE -> LOADED -> COMPUTED -> FREE in order. */
+enum { PIPE_SLOTS = 3 };
+enum pipe_state { SLOT_FREE, SLOT_LOADED, SLOT_COMPUTED };
+
+struct pipe_slot {
+    enum pipe_state state;
+    int index;  /* the batch number it holds */
+    int nwrite; /* images to write (set by the caller) */
+    int last;   /* nothing follows: the end, or an error */
+    struct explain_batch b;
+};
+
+struct pipe {
+    struct explain_setup *s;
+    const struct model *m;
+    const struct model_prep *prep;
+    const struct explain_batches *eb;
+    int nbatch, keep_images;
+    size_t item;
+    struct pipe_slot slot[PIPE_SLOTS];
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stop;         /* the writer failed: everyone stops */
+    int write_status; /* the writer's exit status (0: fine) */
+};
+
+static void pipe_wait(struct pipe *p, struct pipe_slot *sl, enum pipe_state want)
+{
+    while (sl->state != want && !p->stop)
+        pthread_cond_wait(&p->cv, &p->mu);
+}
+
+static void pipe_set(struct pipe *p, struct pipe_slot *sl, enum pipe_state st)
+{
+    pthread_mutex_lock(&p->mu);
+    sl->state = st;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Decodes and preprocesses each batch's images into a free slot; the first
+ * failure is kept (code, path, message) for the caller to report after the
+ * images before it, and ends the loading. */
+static void *pipe_loader(void *arg)
+{
+    struct pipe *p = arg;
+    for (int bi = 0; bi < p->nbatch; bi++) {
+        struct pipe_slot *sl = &p->slot[bi % PIPE_SLOTS];
+        pthread_mutex_lock(&p->mu);
+        pipe_wait(p, sl, SLOT_FREE);
+        int stop = p->stop;
+        pthread_mutex_unlock(&p->mu);
+        if (stop) break;
+        struct explain_batch *b = &sl->b;
+        sl->index = bi;
+        int i0 = bi * p->eb->batch;
+        int cnt = p->s->nimg - i0 < p->eb->batch ? p->s->nimg - i0 : p->eb->batch;
+        b->n = 0;
+        for (int i = i0; i < i0 + cnt; i++) {
+            const char *path = p->s->images[i];
+            struct image *im = image_load(path);
+            if (!im || model_preprocess(p->m, im, p->prep, b->x + (size_t)b->n * p->item)) {
+                image_free(im);
+                if (!dataset_skip(&p->s->skips, (size_t)i, path)) continue; /* --on-error skip */
+                b->err = error_code() ? error_code() : ERR_FAIL;
+                b->err_path = error_path() ? xstrdup(error_path()) : NULL;
+                b->err_msg = xstrdup(error_message());
+                break;
+            }
+            if (p->keep_images)
+                b->im[b->n] = im;
+            else
+                image_free(im);
+            b->img[b->n++] = i;
+        }
+        pipe_set(p, sl, SLOT_LOADED);
+        if (b->err) break;
+    }
+    return NULL;
+}
+
+/* Writes each computed batch's maps in order, image by image and class by
+ * class, as the one-image loop did; frees the slot for the loader. */
+static void *pipe_writer(void *arg)
+{
+    struct pipe *p = arg;
+    const struct explain_batches *eb = p->eb;
+    size_t lhw = (size_t)eb->lh * eb->lw, ihw = (size_t)eb->ih * eb->iw;
+    for (int bi = 0; bi < p->nbatch; bi++) {
+        struct pipe_slot *sl = &p->slot[bi % PIPE_SLOTS];
+        pthread_mutex_lock(&p->mu);
+        pipe_wait(p, sl, SLOT_COMPUTED);
+        pthread_mutex_unlock(&p->mu);
+        struct explain_batch *b = &sl->b;
+        int st = 0;
+        for (int i = 0; i < sl->nwrite && !st; i++) {
+            int img = b->img[i];
+            for (int k = 0; k < b->nout && !st; k++) {
+                size_t j = (size_t)k * b->n + i; /* slot-major: class slot k, image i */
+                const struct cam_info *info = &b->info[j];
+                if (b->cls[j] < 0) continue;
+                st = explain_write(&p->s->out, p->s->images[img], img, b->im[i], b->cls[j],
+                                   b->pred[i], eb->lh ? b->lmap + j * lhw : NULL, eb->lh,
+                                   eb->lw, eb->lname, b->imap + j * ihw, eb->ih, eb->iw, 0.0,
+                                   info->max > 0 ? info->max : 0.0, info, eb->score_what, NULL,
+                                   NULL);
+            }
+            progress_update(&p->s->c->progress, p->s->command, (size_t)img + 1,
+                            (size_t)p->s->nimg, NULL);
+        }
+        for (int i = 0; i < b->n; i++) {
+            image_free(b->im[i]);
+            b->im[i] = NULL;
+        }
+        int last = sl->last;
+        pthread_mutex_lock(&p->mu);
+        if (st) p->write_status = st, p->stop = 1;
+        sl->state = SLOT_FREE;
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+        if (st || last) break;
+    }
+    return NULL;
+}
+
+int explain_run_batches(struct explain_setup *s, const struct model *m,
+                        const struct model_prep *prep, const struct explain_batches *eb)
+{
+    struct pipe p = {.s = s, .m = m, .prep = prep, .eb = eb};
+    p.nbatch = (s->nimg + eb->batch - 1) / eb->batch;
+    p.item = model_tensor_item(m, model_input(m));
+    int want = s->out.outputs ? s->out.outputs : EXPLAIN_OUT_ALL;
+    p.keep_images = (want & EXPLAIN_OUT_OVERLAY) != 0;
+    size_t B = (size_t)eb->batch, nout = (size_t)eb->nout;
+    for (int k = 0; k < PIPE_SLOTS; k++) {
+        struct explain_batch *b = &p.slot[k].b;
+        b->nout = eb->nout;
+        b->x = xmalloc(sizeof(float) * p.item * B);
+        b->img = xmalloc(sizeof(int) * B);
+        b->im = xcalloc(B, sizeof *b->im);
+        b->pred = xmalloc(sizeof(int) * B);
+        b->cls = xmalloc(sizeof(int) * B * nout);
+        b->lmap = eb->lh ? xmalloc(sizeof(float) * (size_t)eb->lh * eb->lw * B * nout) : NULL;
+        b->imap = xmalloc(sizeof(float) * (size_t)eb->ih * eb->iw * B * nout);
+        b->info = xcalloc(B * nout, sizeof *b->info);
+    }
+    pthread_mutex_init(&p.mu, NULL);
+    pthread_cond_init(&p.cv, NULL);
+    pthread_t loader, writer;
+    int have_loader = !pthread_create(&loader, NULL, pipe_loader, &p);
+    int have_writer = have_loader && !pthread_create(&writer, NULL, pipe_writer, &p);
+    int status = EXIT_OK, load_err = 0;
+    struct explain_batch *failed = NULL;
+    if (!have_writer) {
+        pthread_mutex_lock(&p.mu);
+        p.stop = 1;
+        pthread_cond_broadcast(&p.cv);
+        pthread_mutex_unlock(&p.mu);
+        error_set(ERR_FAIL, NULL, "cannot start the loading and writing threads");
+        status = cli_fail();
+    }
+    for (int bi = 0; bi < p.nbatch && have_writer; bi++) {
+        struct pipe_slot *sl = &p.slot[bi % PIPE_SLOTS];
+        pthread_mutex_lock(&p.mu);
+        pipe_wait(&p, sl, SLOT_LOADED);
+        int stop = p.stop && sl->state != SLOT_LOADED;
+        pthread_mutex_unlock(&p.mu);
+        if (stop) break;
+        struct explain_batch *b = &sl->b;
+        int nw = b->n;
+        if (nw > 0) {
+            int st = eb->fn(eb->ctx, b);
+            if (st) status = st, nw = 0;
+        }
+        if (b->err) load_err = 1, failed = b;
+        sl->nwrite = nw;
+        sl->last = status != EXIT_OK || load_err || bi == p.nbatch - 1;
+        pipe_set(&p, sl, SLOT_COMPUTED);
+        if (sl->last) break;
+    }
+    pthread_mutex_lock(&p.mu);
+    p.stop |= status != EXIT_OK || load_err; /* the loader may wait for a slot */
+    pthread_cond_broadcast(&p.cv);
+    pthread_mutex_unlock(&p.mu);
+    if (have_writer) pthread_join(writer, NULL);
+    if (have_loader) pthread_join(loader, NULL);
+    if (status == EXIT_OK && p.write_status) status = p.write_status;
+    if (status == EXIT_OK && load_err) { /* reported after the images before it */
+        if (failed->err_path)
+            error_set(failed->err, failed->err_path, "%s", failed->err_msg);
+        else
+            error_set(failed->err, NULL, "%s", failed->err_msg);
+        status = cli_fail();
+    }
+    for (int k = 0; k < PIPE_SLOTS; k++) {
+        struct explain_batch *b = &p.slot[k].b;
+        for (int i = 0; i < eb->batch; i++)
+            image_free(b->im[i]);
+        free(b->x), free(b->img), free(b->im), free(b->pred), free(b->cls), free(b->lmap), free(b->imap),
+            free(b->info), free(b->err_path), free(b->err_msg);
+    }
+    pthread_mutex_destroy(&p.mu);
+    pthread_cond_destroy(&p.cv);
+    return status;
+}
+
+int explain_batch_classes(struct explain_batch *b, const struct cam *cam, int spec)
+{
+    int K = cam->score.nclass, *lst = xmalloc(sizeof(int) * (size_t)K);
+    for (int i = 0; i < b->n; i++) {
+        b->pred[i] = cam_pred_item(cam, i);
+        int nc = explain_class_list(spec, b->pred[i], K, lst);
+        for (int k = 0; k < b->nout; k++)
+            b->cls[(size_t)k * b->n + i] = k < nc ? lst[k] : -1;
+    }
+    free(lst);
+    return 0;
+}
+
+struct cam *explain_cam_new(const struct model *m, int layer, int flags, int nimg, int *batch)
+{
+    /* a Grad-CAM run keeps little above its layer; saliency keeps every
+     * activation and gradient (a few MB an image at 128 x 128) */
+    int want = (flags & CAM_LAYER_ONLY) && layer != model_input(m) ? 32 : 8;
+    if (want > nimg) want = nimg;
+    if (want < 1) want = 1;
+    for (;;) {
+        struct cam *c = cam_new_batch(m, layer, want, flags);
+        if (c || want == 1 || error_code() != ERR_INPUT) {
+            *batch = want;
+            return c;
+        }
+        want /= 2; /* over --max-memory: fewer at a time */
+    }
 }

@@ -11,6 +11,8 @@
  */
 #include "conv_direct.h"
 
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "graph.h"
@@ -47,18 +49,57 @@ size_t conv_direct_pad_floats(const struct conv_params *p, int rows)
            (size_t)(p->kw - 1) * p->dw;
 }
 
-static int cpu_has_avx2_fma(void)
+/* ---------------------------------------------------------------- ISA */
+enum conv_isa conv_isa_best(void)
 {
 #ifdef CONV_DIRECT_X86
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    /* libgcc's checks include the OS's XSAVE support for the registers */
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
+        return CONV_ISA_PORTABLE;
+    return __builtin_cpu_supports("avx512f") ? CONV_ISA_AVX512 : CONV_ISA_AVX2;
 #elif defined(CONV_DIRECT_WASM)
-    return 1; /* -msimd128 at build time: every engine that loads the module has it */
+    return CONV_ISA_AVX2; /* the SIMD kernels' level: -msimd128 at build time */
 #else
-    return 0;
+    return CONV_ISA_PORTABLE;
 #endif
 }
 
-int conv_direct_usable(const struct conv_params *p)
+static const char *const isa_names[] = {"portable", "avx2", "avx512"};
+
+const char *conv_isa_name(enum conv_isa isa)
+{
+    return isa >= CONV_ISA_PORTABLE && isa <= CONV_ISA_AVX512 ? isa_names[isa] : "?";
+}
+
+int conv_isa_parse(const char *s, enum conv_isa *isa)
+{
+    for (int i = 0; i <= CONV_ISA_AVX512; i++)
+        if (s && !strcmp(s, isa_names[i])) return *isa = (enum conv_isa)i, 0;
+    return -1;
+}
+
+static atomic_int isa_chosen = -1; /* -1: not decided yet */
+
+enum conv_isa conv_isa_default(void)
+{
+    int v = atomic_load(&isa_chosen);
+    if (v >= 0) return (enum conv_isa)v;
+    enum conv_isa best = conv_isa_best(), want;
+    const char *e = getenv("INTERP_CONV_ISA");
+    if (e && !conv_isa_parse(e, &want) && want < best) best = want;
+    int expect = -1;
+    atomic_compare_exchange_strong(&isa_chosen, &expect, (int)best);
+    return (enum conv_isa)atomic_load(&isa_chosen);
+}
+
+int conv_isa_set(enum conv_isa isa)
+{
+    if (isa < CONV_ISA_PORTABLE || isa > conv_isa_best()) return -1;
+    atomic_store(&isa_chosen, (int)isa);
+    return 0;
+}
+
+int conv_direct_usable(const struct conv_params *p, enum conv_isa isa)
 {
     /* the padded width and height must be exactly what the output needs:
      * the flat column range relies on ow + (KW-1)*DW = W + pl + pr */
@@ -66,7 +107,8 @@ int conv_direct_usable(const struct conv_params *p)
            p->kh <= DIRECT_MAX_TAPS && p->kw <= DIRECT_MAX_TAPS &&
            p->kh * p->kw <= DIRECT_MAX_TAPS && p->dh >= 1 && p->dw >= 1 && p->c >= 1 &&
            p->m >= 1 && p->ow + (p->kw - 1) * p->dw == conv_direct_row(p) &&
-           p->oh + (p->kh - 1) * p->dh == p->h + p->pt + p->pb && cpu_has_avx2_fma();
+           p->oh + (p->kh - 1) * p->dh == p->h + p->pt + p->pb && isa >= CONV_ISA_AVX2 &&
+           isa <= conv_isa_best();
 }
 
 static void prefetch_run(const float *r, size_t n)
@@ -356,16 +398,18 @@ static void pool_wasm(float *out_b, const float *blk, int m, size_t ld, int row,
 #endif
 
 int conv_direct_pool(float *out_b, const float *blk, int m, size_t ld, int row, int oy0,
-                     int oy1, const struct pool_params *q)
+                     int oy1, const struct pool_params *q, enum conv_isa isa)
 {
 #ifdef CONV_DIRECT_X86
-    if (__builtin_cpu_supports("avx2")) {
+    if (isa >= CONV_ISA_AVX2 && isa <= conv_isa_best()) {
         pool_avx2(out_b, blk, m, ld, row, oy0, oy1, q);
         return 1;
     }
 #elif defined(CONV_DIRECT_WASM)
-    pool_wasm(out_b, blk, m, ld, row, oy0, oy1, q);
-    return 1;
+    if (isa >= CONV_ISA_AVX2) {
+        pool_wasm(out_b, blk, m, ld, row, oy0, oy1, q);
+        return 1;
+    }
 #endif
     return 0;
 }

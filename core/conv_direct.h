@@ -1,7 +1,7 @@
 /* conv_direct.h - direct stride-1 convolution without im2col, for the
  * forward (op_conv.c picks it when conv_direct_usable says so):
  *
- *     if (conv_direct_usable(p)) {
+ *     if (conv_direct_usable(p, conv_isa_default())) {
  *         size_t ld = conv_direct_ld(p, rows);      // channel stride of blk
  *         conv_direct_rows(blk, ld, inp_b, weight, bias, p, oy0, oy0 + rows, pad);
  *         // conv row oy0 + r, column x of channel m: blk[m * ld + r * conv_direct_row(p) + x]
@@ -17,11 +17,31 @@
 struct conv_params;
 struct pool_params;
 
-/* 1 when conv_direct_rows computes p on this CPU: group 1, stride 1, at most
- * 64 kernel taps, shapes consistent with the pads, and AVX2 + FMA (checked
- * once at run time; other machines keep im2col + sgemm) or a WebAssembly
- * build with SIMD (-msimd128). */
-int conv_direct_usable(const struct conv_params *p);
+/* ---- which vector code the convolutions run ---- */
+/* PORTABLE: im2col + sgemm only; AVX2: AVX2 + FMA kernels (in the
+ * WebAssembly build: its SIMD128 direct kernel); AVX512: AVX-512F kernels
+ * (the AVX2 ones where they have none). Each level includes the ones below
+ * it. */
+enum conv_isa { CONV_ISA_PORTABLE, CONV_ISA_AVX2, CONV_ISA_AVX512 };
+/* The best level this CPU (and its OS) runs. */
+enum conv_isa conv_isa_best(void);
+/* The level new conv plans use: conv_isa_best(), or lower when the
+ * environment variable INTERP_CONV_ISA (portable, avx2, avx512; read once, at
+ * the first call) or conv_isa_set asks for it. A level above the best is
+ * never used. */
+enum conv_isa conv_isa_default(void);
+/* For tests and benchmarks: makes isa the default (before plans are made).
+ * 0, or -1 (unchanged) when the CPU lacks it. */
+int conv_isa_set(enum conv_isa isa);
+/* "portable", "avx2", "avx512". */
+const char *conv_isa_name(enum conv_isa isa);
+/* Parses one of those names into *isa: 0, or -1 for anything else. */
+int conv_isa_parse(const char *s, enum conv_isa *isa);
+
+/* 1 when conv_direct_rows computes p at level isa: group 1, stride 1, at
+ * most 64 kernel taps, shapes consistent with the pads, and isa AVX2 or
+ * above (within conv_isa_best(); the portable level keeps im2col + sgemm). */
+int conv_direct_usable(const struct conv_params *p, enum conv_isa isa);
 /* The block's row stride: the padded input width W + pl + pr (the columns
  * past OW in each block row are scratch values, never read as output). */
 int conv_direct_row(const struct conv_params *p);
@@ -41,10 +61,11 @@ void conv_direct_rows(float *blk, size_t ld, const float *inp_b, const float *we
 
 /* ReLU and 2x2 stride-2 max-pool of a block (m channels at stride ld, conv
  * rows [oy0, oy1) at stride row, bias in) into the pooled image out_b
- * (m x q->oh x q->ow), as op_conv.c's scalar epilogue computes it; with AVX2
- * or WebAssembly SIMD only: returns 0, doing nothing, on a CPU without. */
+ * (m x q->oh x q->ow), as op_conv.c's scalar epilogue computes it; at
+ * level AVX2 and above only (x86 AVX2, or WebAssembly SIMD): returns 0,
+ * doing nothing, below. */
 int conv_direct_pool(float *out_b, const float *blk, int m, size_t ld, int row, int oy0,
-                     int oy1, const struct pool_params *q);
+                     int oy1, const struct pool_params *q, enum conv_isa isa);
 
 /* The ReLU'd maximum of the 2x2 block at columns 2x, 2x+1 of rows r0, r1 (a
  * NaN yields 0, as relu does): the scalar step of the fused pool epilogues. */

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "conv_wino.h"
+
 #define G_MAX_DIMS   6
 #define G_MAX_INPUTS 8
 /* A folded shape value that stands for the batch size (Shape of an activation
@@ -330,6 +332,15 @@ struct graph *keras_graph_parse(const void *buf, size_t len, const char *name);
  * an HDF5 file (its signature at 0, 512, 1024, ...). */
 int keras_sniff(const void *buf, size_t len);
 
+/* ---- the run's threads, for engine code beside model.c (graph_region.c) ---- */
+struct model_run;
+/* Threads model_run_parallel uses: the run's pool (the caller included), 1
+ * inside a caller's own OpenMP region. */
+int model_run_threads(const struct model_run *r);
+/* Runs fn(arg, tid) on each of them (tid 0 .. threads-1, 0 = the caller) and
+ * returns when all have finished; BLAS runs single-threaded meanwhile. */
+void model_run_parallel(struct model_run *r, void (*fn)(void *arg, int tid), void *arg);
+
 /* ---- kernels: n = batch items; shapes per the comment on each ---- */
 /* op_conv.c. inp n x C x H x W, weight M x C/group x KH x KW, bias M or NULL,
  * out n x M x OH x OW; col scratch of conv_col_floats(p) floats. */
@@ -338,20 +349,44 @@ void conv_forward(float *out, const float *inp, const float *weight, const float
                   const struct conv_params *p, int n, float *col);
 void conv_backward(float *dinp, const float *dout, const float *weight,
                    const struct conv_params *p, int n, float *col);
-/* Forward-only conv (p->relu as above) over n images, split into units
- * (image x group x row tile) that nthreads threads share: each thread calls
- * conv_forward_part with its own scratch and the same counter `next` (set to
- * 0 before), and takes units until none is left. With pool (a 2x2 stride-2
- * unpadded MaxPool that reads the conv's output, conv_pool_fusable) the
- * pooled n x M x OH/2 x OW/2 goes to out and the conv output is never
- * stored. scratch: conv_fused_scratch_floats(p, pool != NULL) per thread.
- * One thread with nthreads = 1 computes all of it. */
+/* The input gradient of a stride-1, dilation-1, ungrouped conv whose pads
+ * are below its kernel is a forward conv of dout (C = p->m input channels,
+ * H x W = OH x OW) with the flipped, transposed weights (conv_backward_
+ * weights: C x M x KH x KW) and pads KH-1-pt, ..., giving n x C x H x W:
+ * fills bp and returns 1 for such a conv, else 0. What the forward's plans
+ * (Winograd, the direct kernel) then compute, without im2col and col2im. */
+int conv_backward_params(const struct conv_params *p, struct conv_params *bp);
+void conv_backward_weights(const struct conv_params *p, const float *weight, float *wf);
+/* Forward-only conv (p->relu as above) prepared once as a plan: the path
+ * (Winograd F(2x2,3x3), the direct kernel, or im2col + sgemm) for an
+ * instruction-set level (conv_isa_default() unless a test picks another),
+ * with an optional fused 2x2 stride-2 unpadded MaxPool q that reads the
+ * conv's output (conv_pool_fusable): then the pooled n x M x OH/2 x OW/2
+ * goes to out and the conv output is never stored. The work over n images
+ * is split into units (image x group x row tile) that nthreads threads
+ * share: each calls conv_plan_forward with its own scratch of
+ * conv_plan_scratch_floats floats and the same counter `next` (set to 0
+ * before), and takes units until none is left. u: the plan's transformed
+ * weights (conv_plan_weights into conv_plan_weight_floats floats; NULL when
+ * that is 0). One thread with nthreads = 1 computes all of it. */
+enum conv_path { CONV_PATH_IM2COL, CONV_PATH_DIRECT, CONV_PATH_WINOGRAD };
+struct conv_plan {
+    struct conv_params p;
+    struct pool_params q;
+    int pool; /* q is fused */
+    enum conv_isa isa;
+    enum conv_path path;
+    struct wino_geom wg; /* Winograd's bands */
+};
 int conv_pool_fusable(const struct conv_params *p, const struct pool_params *q);
-size_t conv_fused_scratch_floats(const struct conv_params *p, int pool);
-int conv_forward_units(const struct conv_params *p, const struct pool_params *pool, int n,
-                       int nthreads);
-void conv_forward_part(float *out, const float *inp, const float *weight, const float *bias,
-                       const struct conv_params *p, const struct pool_params *pool, int n,
+void conv_plan_init(struct conv_plan *pl, const struct conv_params *p,
+                    const struct pool_params *q, enum conv_isa isa);
+size_t conv_plan_weight_floats(const struct conv_plan *pl);
+void conv_plan_weights(const struct conv_plan *pl, const float *weight, float *u);
+size_t conv_plan_scratch_floats(const struct conv_plan *pl);
+int conv_plan_units(const struct conv_plan *pl, int n, int nthreads);
+void conv_plan_forward(float *out, const float *inp, const struct conv_plan *pl,
+                       const float *weight, const float *bias, const float *u, int n,
                        int nthreads, float *scratch, atomic_int *next);
 
 /* op_pool.c. inp n x C x H x W, out n x C x OH x OW, argmax n x C x OH x OW

@@ -1,10 +1,15 @@
 /* graph_region.c - incremental forward passes for occlusion (see
  * graph_region.h): box propagation through the spatial ops, per-copy kernels
  * on the boxes (a window of the original activation with the copy's changed
- * box laid over it), and a full batched run of the non-spatial tail.
+ * box laid over it; conv chains fused and run by the same conv plans as
+ * whole images), rank updates for the dense layers over flattened maps, a
+ * batched run of the rest of the non-spatial tail. Each step shares the
+ * batch's copies out to the run's threads.
  */
 #include "graph_region.h"
 
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,7 +56,8 @@ enum model_layout graph_region_layout(const struct model *m, int id)
 }
 
 /* ---------------------------------------------------------------- plan */
-enum { RM_OFF, RM_REGION, RM_FULL };
+/* RM_CHAIN: inside a fused conv chain (never computed on its own) */
+enum { RM_OFF, RM_REGION, RM_FULL, RM_CHAIN };
 
 struct rbox {
     int y, x, h, w; /* h or w 0: unchanged */
@@ -70,16 +76,57 @@ struct rt {
     const float *orig; /* the base activation (one item) */
 };
 
+/* A Conv [-> BatchNormalization] [-> Relu [-> 2x2 MaxPool]] chain on the
+ * boxes, run as one conv plan over each copy's window (BN folded into the
+ * weights, ReLU with the bias, the pool in the epilogue), as model.c runs
+ * it on whole images; a lone Conv is a chain of one. */
+struct chain {
+    int head, last;       /* its first and last node */
+    struct conv_params p; /* BN folded, relu */
+    struct pool_params q; /* the fused pool, when pool */
+    int pool;
+    enum conv_isa isa;
+    const float *w, *b; /* the weights it runs with */
+    float *fw, *fb, *u; /* owned: folded weights and bias, Winograd's transform (or NULL) */
+};
+
+/* A dense layer (Gemm, one row per item) over a flattened region tensor:
+ * each copy's output is the original's plus alpha * W'[k, :] times the
+ * change at each input k of its box, a rank update over the changed inputs
+ * only. */
+struct rank_gemm {
+    int src;         /* the 4-D region tensor the Flatten reads */
+    const float *wt; /* K x M: W' row k = the weights of input k */
+    float *own;      /* wt when transposed here (owned) */
+    float alpha;
+    int m;
+};
+
+/* Scratch of one thread: the windows a node reads, the conv plans' scratch. */
+struct region_thread {
+    float *win[G_MAX_INPUTS];
+    float *conv;
+    float *acc;
+};
+
 struct region_run {
     const struct model *m;
     const struct graph *g;
     int score, max_batch, ph, pw, npos_planned;
     struct rt *t;
-    char *need;               /* per node */
-    float *win[G_MAX_INPUTS]; /* window scratch, one per input slot */
+    char *need;    /* per node */
+    int *chain_of; /* per node: its chain's index when it heads one, -2 inside
+                      one, else -1 */
+    struct chain *chains;
+    int nchains;
+    struct rank_gemm **rank; /* per node: a Gemm run as a rank update, or NULL */
+    char *skip;              /* per node: a Flatten that only rank updates read */
     size_t win_floats[G_MAX_INPUTS];
-    float *col;
+    size_t conv_floats, acc_floats;
+    float *col; /* im2col scratch of a conv that runs in full */
     size_t col_floats;
+    int nthreads;
+    struct region_thread *th; /* nthreads */
     struct model_run *base;
     int have_base;
     double mac_region, mac_full; /* per copy, worst case */
@@ -304,8 +351,29 @@ void region_run_free(struct region_run *r)
         }
     free(r->t);
     free(r->need);
-    for (int k = 0; k < G_MAX_INPUTS; k++)
-        free(r->win[k]);
+    free(r->chain_of);
+    for (int k = 0; k < r->nchains; k++) {
+        free(r->chains[k].fw);
+        free(r->chains[k].fb);
+        free(r->chains[k].u);
+    }
+    free(r->chains);
+    if (r->rank)
+        for (int i = 0; i < r->g->nn; i++)
+            if (r->rank[i]) {
+                free(r->rank[i]->own);
+                free(r->rank[i]);
+            }
+    free(r->rank);
+    free(r->skip);
+    if (r->th)
+        for (int k = 0; k < r->nthreads; k++) {
+            for (int j = 0; j < G_MAX_INPUTS; j++)
+                free(r->th[k].win[j]);
+            free(r->th[k].conv);
+            free(r->th[k].acc);
+        }
+    free(r->th);
     free(r->col);
     model_run_free(r->base);
     free(r);
@@ -318,6 +386,158 @@ static int check_pos(const struct region_run *r, int y, int x)
         return error_set(ERR_INPUT, NULL, "patch %dx%d at (%d, %d) is outside the %dx%d input",
                          r->ph, r->pw, y, x, in->H, in->W);
     return 0;
+}
+
+/* ---------------------------------------------------------------- chains */
+/* The box a conv or pool node gives for an input box (single input). */
+static struct rbox window_box(const struct node *nd, struct rbox in)
+{
+    struct rbox ob = {0, 0, 0, 0};
+    struct win_geom q = geom_of(nd);
+    axis_reach(in.y, in.h, q.kh, q.sh, q.dh, q.pt, q.oh, &ob.y, &ob.h);
+    axis_reach(in.x, in.w, q.kw, q.sw, q.dw, q.pl, q.ow, &ob.x, &ob.w);
+    if (box_empty(&ob)) ob.h = ob.w = 0;
+    return ob;
+}
+
+/* Chain ch for an input box: the conv outputs it computes (*conv: the conv
+ * box, or with a pool the rows and columns of the pool box's windows) and
+ * its output box (returned). */
+static struct rbox chain_box(const struct region_run *r, const struct chain *ch, struct rbox in,
+                             struct rbox *conv)
+{
+    const struct graph *g = r->g;
+    struct rbox cb = window_box(&g->nodes[ch->head], in);
+    *conv = cb;
+    if (!ch->pool || box_empty(&cb)) return cb;
+    struct rbox pb = window_box(&g->nodes[ch->last], cb);
+    *conv = (struct rbox){2 * pb.y, 2 * pb.x, 2 * pb.h, 2 * pb.w};
+    return pb;
+}
+
+/* The conv plan of chain ch over the window of conv outputs cb (the window
+ * rows and columns into *ys, *yl, *xs, *xl). */
+static void chain_plan(const struct chain *ch, struct rbox cb, struct rbox ob,
+                       struct conv_plan *pl, int *ys, int *yl, int *xs, int *xl)
+{
+    struct conv_params p = ch->p;
+    int ct, cbm, cl, cr;
+    win_span(cb.y, cb.h, p.kh, p.sh, p.dh, p.pt, p.pb, p.h, ys, yl, &ct, &cbm);
+    win_span(cb.x, cb.w, p.kw, p.sw, p.dw, p.pl, p.pr, p.w, xs, xl, &cl, &cr);
+    p.h = *yl, p.w = *xl, p.oh = cb.h, p.ow = cb.w;
+    p.pt = ct, p.pb = cbm, p.pl = cl, p.pr = cr;
+    struct pool_params q = ch->q;
+    q.c = p.m, q.h = cb.h, q.w = cb.w, q.oh = ob.h, q.ow = ob.w;
+    conv_plan_init(pl, &p, ch->pool ? &q : NULL, ch->isa);
+}
+
+/* Conv chains among the region nodes: Conv [-> BN] [-> Relu [-> MaxPool
+ * 2x2]] whose intermediates have one reader (the next node), are not the
+ * score and stay regions (their mode becomes RM_CHAIN). */
+static void find_chains(struct region_run *r, const int *readers)
+{
+    const struct graph *g = r->g;
+    r->chains = xcalloc((size_t)(g->nn ? g->nn : 1), sizeof *r->chains);
+    for (int i = 0; i < g->nn; i++) {
+        const struct node *cv = &g->nodes[i];
+        if (!r->need[i] || cv->op != OP_CONV || r->t[cv->out].mode != RM_REGION) continue;
+        int last = i, t = cv->out;
+        const struct node *bn = NULL;
+        int relu = 0, pool = 0;
+        struct conv_params cp = cv->p.conv;
+        cp.relu = 1;
+        for (int j = i + 1; j < g->nn && j <= i + 3 && !pool; j++) {
+            const struct node *nx = &g->nodes[j];
+            if (!r->need[j] || nx->in[0] != t || readers[t] != 1 || t == r->score ||
+                r->t[nx->out].mode != RM_REGION)
+                break;
+            if (nx->op == OP_BATCHNORM && !bn && !relu)
+                bn = nx;
+            else if (nx->op == OP_RELU && !relu)
+                relu = 1;
+            else if (nx->op == OP_MAXPOOL && relu && conv_pool_fusable(&cp, &nx->p.pool))
+                pool = j;
+            else
+                break;
+            last = j, t = nx->out;
+        }
+        struct chain *ch = &r->chains[r->nchains];
+        ch->head = i, ch->last = last, ch->p = cv->p.conv, ch->p.relu = relu;
+        if (pool) ch->pool = 1, ch->q = g->nodes[pool].p.pool;
+        ch->isa = conv_isa_default();
+        ch->w = g->t[cv->in[1]].f;
+        ch->b = cv->nin > 2 && cv->in[2] >= 0 ? g->t[cv->in[2]].f : NULL;
+        const struct conv_params *p = &cv->p.conv;
+        if (bn) { /* W' = a W, b' = a bias + b, as model.c folds it */
+            size_t wn = (size_t)p->m * (p->c / p->group) * p->kh * p->kw, per = wn / p->m;
+            ch->fw = xmalloc(sizeof(float) * wn);
+            ch->fb = xmalloc(sizeof(float) * (size_t)p->m);
+            for (int o = 0; o < p->m; o++) {
+                float a = bn->p.bn.a[o], s = bn->p.bn.b[o];
+                for (size_t k = 0; k < per; k++)
+                    ch->fw[(size_t)o * per + k] = a * ch->w[(size_t)o * per + k];
+                ch->fb[o] = a * (ch->b ? ch->b[o] : 0.0f) + s;
+            }
+            ch->w = ch->fw, ch->b = ch->fb;
+        }
+        if (conv_wino_usable(p, ch->isa)) { /* windows may take Winograd's path */
+            ch->u = xmalloc(sizeof(float) * conv_wino_weight_floats(p, ch->isa));
+            conv_wino_weights(p, ch->isa, ch->w, ch->u);
+        }
+        r->chain_of[i] = r->nchains++;
+        for (int j = i + 1; j <= last; j++) {
+            r->chain_of[j] = -2;                       /* runs inside the chain */
+            r->t[g->nodes[j - 1].out].mode = RM_CHAIN; /* the intermediates */
+        }
+    }
+}
+
+/* Gemm nodes (one row per item, constant weights) that read the Flatten of a
+ * region tensor: rank updates; a Flatten only they read is not computed. */
+static void find_rank_gemms(struct region_run *r, const int *readers)
+{
+    const struct graph *g = r->g;
+    int *rank_readers = xcalloc((size_t)g->nt, sizeof(int));
+    for (int j = 0; j < g->nn; j++) {
+        const struct node *nd = &g->nodes[j];
+        if (!r->need[j] || nd->op != OP_GEMM || nd->p.gemm.rows != 1 || nd->in[1] < 0 ||
+            g->t[nd->in[1]].batched || !g->t[nd->in[1]].f)
+            continue;
+        int x = nd->in[0], f = g->t[x].producer;
+        if (f < 0 || g->nodes[f].op != OP_COPY) continue;
+        int src = g->nodes[f].in[0];
+        if (r->t[src].mode != RM_REGION || g->t[src].ndim != 4 ||
+            g->t[src].item != g->t[x].item || (size_t)nd->p.gemm.k != g->t[x].item)
+            continue;
+        const struct gemm_params *gp = &nd->p.gemm;
+        struct rank_gemm *rg = xcalloc(1, sizeof *rg);
+        rg->src = src, rg->alpha = gp->alpha, rg->m = gp->m;
+        const float *w = g->t[nd->in[1]].f;
+        if (gp->trans_b) { /* W is M x K: its transpose, one row per input */
+            rg->own = xmalloc(sizeof(float) * (size_t)gp->k * gp->m);
+            for (int m = 0; m < gp->m; m++)
+                for (int k = 0; k < gp->k; k++)
+                    rg->own[(size_t)k * gp->m + m] = w[(size_t)m * gp->k + k];
+            rg->wt = rg->own;
+        } else {
+            rg->wt = w;
+        }
+        r->rank[j] = rg;
+        rank_readers[x]++;
+    }
+    for (int f = 0; f < g->nn; f++) {
+        const struct node *nd = &g->nodes[f];
+        if (r->need[f] && nd->op == OP_COPY && rank_readers[nd->out] &&
+            rank_readers[nd->out] == readers[nd->out] && nd->out != r->score)
+            r->skip[f] = 1;
+    }
+    free(rank_readers);
+}
+
+/* The MACs of one copy's chain for conv box cb. */
+static double chain_macs(const struct chain *ch, struct rbox cb)
+{
+    return box_empty(&cb) ? 0 : conv_macs(&ch->p, cb.h, cb.w);
 }
 
 struct region_run *region_run_new(const struct model *m, int score, int max_batch, int ph,
@@ -334,11 +554,17 @@ struct region_run *region_run_new(const struct model *m, int score, int max_batc
         error_set(ERR_INPUT, NULL, "the model input '%s' is not an image", xin->name);
         return NULL;
     }
+    int nn1 = g->nn ? g->nn : 1;
     struct region_run *r = xcalloc(1, sizeof *r);
     r->m = m, r->g = g, r->score = score, r->max_batch = max_batch, r->ph = ph, r->pw = pw;
     r->t = xcalloc((size_t)g->nt, sizeof *r->t);
-    r->need = xcalloc((size_t)(g->nn ? g->nn : 1), 1);
-    int *keep = NULL;
+    r->need = xcalloc((size_t)nn1, 1);
+    r->chain_of = xmalloc(sizeof(int) * (size_t)nn1);
+    r->rank = xcalloc((size_t)nn1, sizeof *r->rank);
+    r->skip = xcalloc((size_t)nn1, 1);
+    for (int i = 0; i < g->nn; i++)
+        r->chain_of[i] = -1;
+    int *keep = NULL, *readers = xcalloc((size_t)g->nt, sizeof(int));
 
     /* the nodes the score depends on */
     char *tneed = xcalloc((size_t)g->nt, 1);
@@ -351,6 +577,10 @@ struct region_run *region_run_new(const struct model *m, int score, int max_batc
             if (nd->in[k] >= 0) tneed[nd->in[k]] = 1;
     }
     free(tneed);
+    for (int i = 0; i < g->nn; i++)
+        if (r->need[i])
+            for (int k = 0; k < g->nodes[i].nin; k++)
+                if (g->nodes[i].in[k] >= 0) readers[g->nodes[i].in[k]]++;
 
     /* modes: the input is a region, then each node as its inputs allow */
     struct rt *tin = &r->t[g->input];
@@ -373,10 +603,17 @@ struct region_run *region_run_new(const struct model *m, int score, int max_batc
             rt_dims(o, &g->t[nd->out]);
         } else {
             o->mode = RM_FULL;
-            for (int k = 0; k < nd->nin; k++)
-                if (nd->in[k] >= 0 && r->t[nd->in[k]].mode == RM_REGION)
-                    r->t[nd->in[k]].need_full = 1;
         }
+    }
+    find_chains(r, readers);
+    find_rank_gemms(r, readers);
+    /* what full nodes read of the regions is materialised */
+    for (int i = 0; i < g->nn; i++) {
+        const struct node *nd = &g->nodes[i];
+        if (!r->need[i] || r->skip[i] || r->rank[i] || r->t[nd->out].mode != RM_FULL) continue;
+        for (int k = 0; k < nd->nin; k++)
+            if (nd->in[k] >= 0 && r->t[nd->in[k]].mode == RM_REGION)
+                r->t[nd->in[k]].need_full = 1;
     }
     if (r->t[score].mode == RM_REGION) r->t[score].need_full = 1;
 
@@ -399,8 +636,31 @@ struct region_run *region_run_new(const struct model *m, int score, int max_batc
         double macs = 0;
         for (int i = 0; i < g->nn; i++) {
             const struct node *nd = &g->nodes[i];
-            if (!r->need[i]) continue;
+            if (!r->need[i] || r->skip[i] || r->chain_of[i] == -2) continue;
+            if (r->chain_of[i] >= 0) {
+                const struct chain *ch = &r->chains[r->chain_of[i]];
+                struct rt *o = &r->t[g->nodes[ch->last].out];
+                struct rbox cb, ob = chain_box(r, ch, r->t[nd->in[0]].b[0], &cb);
+                o->b[0] = ob;
+                if (ob.h > o->maxh) o->maxh = ob.h;
+                if (ob.w > o->maxw) o->maxw = ob.w;
+                macs += chain_macs(ch, cb);
+                if (box_empty(&ob)) continue;
+                struct conv_plan pl;
+                int wy, wl, wx, wxl;
+                chain_plan(ch, cb, ob, &pl, &wy, &wl, &wx, &wxl);
+                size_t wf = (size_t)ch->p.c * wl * wxl, cf = conv_plan_scratch_floats(&pl);
+                if (wf > r->win_floats[0]) r->win_floats[0] = wf;
+                if (cf > r->conv_floats) r->conv_floats = cf;
+                continue;
+            }
             struct rt *o = &r->t[nd->out];
+            if (r->rank[i]) {
+                const struct rt *src = &r->t[r->rank[i]->src];
+                macs += (double)src->C * src->b[0].h * src->b[0].w * r->rank[i]->m;
+                if ((size_t)r->rank[i]->m > r->acc_floats) r->acc_floats = r->rank[i]->m;
+                continue;
+            }
             if (o->mode != RM_REGION) {
                 if (nd->op == OP_CONV)
                     macs += conv_macs(&nd->p.conv, nd->p.conv.oh, nd->p.conv.ow);
@@ -411,7 +671,6 @@ struct region_run *region_run_new(const struct model *m, int score, int max_batc
             o->b[0] = node_box(r, nd, 0);
             if (o->b[0].h > o->maxh) o->maxh = o->b[0].h;
             if (o->b[0].w > o->maxw) o->maxw = o->b[0].w;
-            if (nd->op == OP_CONV) macs += conv_macs(&nd->p.conv, o->b[0].h, o->b[0].w);
             for (int k = 0; k < nd->nin && k < G_MAX_INPUTS; k++) {
                 size_t wf = node_window_floats(r, nd, k, &o->b[0]);
                 if (wf > r->win_floats[k]) r->win_floats[k] = wf;
@@ -422,9 +681,10 @@ struct region_run *region_run_new(const struct model *m, int score, int max_batc
     if (ph > tin->maxh) tin->maxh = ph;
     if (pw > tin->maxw) tin->maxw = pw;
 
-    /* memory */
+    /* memory; the base run keeps what the copies reuse: the regions, what a
+     * rank update starts from */
     int nkeep = 0;
-    keep = xmalloc(sizeof(int) * (size_t)g->nt);
+    keep = xmalloc(sizeof(int) * ((size_t)g->nt + (size_t)g->nn + 1));
     for (int t = 0; t < g->nt; t++) {
         struct rt *x = &r->t[t];
         size_t item = g->t[t].item, bytes;
@@ -441,24 +701,58 @@ struct region_run *region_run_new(const struct model *m, int score, int max_batc
                 goto fail;
         }
     }
-    for (int k = 0; k < G_MAX_INPUTS; k++)
-        if (r->win_floats[k] && !(r->win[k] = big_alloc(r->win_floats[k] * sizeof(float), NULL,
-                                                        "occlusion windows")))
-            goto fail;
-    for (int i = 0; i < g->nn; i++)
-        if (r->need[i] && g->nodes[i].op == OP_CONV &&
+    keep[nkeep++] = score; /* the original's own score (region_run_base_score) */
+    for (int i = 0; i < g->nn; i++) {
+        if (r->rank[i]) keep[nkeep++] = g->nodes[i].out;
+        if (r->need[i] && g->nodes[i].op == OP_CONV && r->t[g->nodes[i].out].mode == RM_FULL &&
             conv_col_floats(&g->nodes[i].p.conv) > r->col_floats)
             r->col_floats = conv_col_floats(&g->nodes[i].p.conv);
+    }
     if (!(r->col = big_alloc((r->col_floats ? r->col_floats : 1) * sizeof(float), NULL,
                              "convolution scratch")))
         goto fail;
     if (!(r->base = model_run_new(m, 1, MODEL_RUN_FORWARD, keep, nkeep))) goto fail;
+    r->nthreads = model_run_threads(r->base);
+    r->th = xcalloc((size_t)r->nthreads, sizeof *r->th);
+    for (int k = 0; k < r->nthreads; k++) {
+        struct region_thread *th = &r->th[k];
+        for (int j = 0; j < G_MAX_INPUTS; j++)
+            if (r->win_floats[j] && !(th->win[j] = big_alloc(r->win_floats[j] * sizeof(float),
+                                                             NULL, "occlusion windows")))
+                goto fail;
+        if (!(th->conv = big_alloc((r->conv_floats ? r->conv_floats : 1) * sizeof(float), NULL,
+                                   "convolution scratch")) ||
+            !(th->acc = big_alloc((r->acc_floats ? r->acc_floats : 1) * sizeof(float), NULL,
+                                  "occlusion sums")))
+            goto fail;
+    }
     free(keep);
+    free(readers);
     return r;
 fail:
     free(keep);
+    free(readers);
     region_run_free(r);
     return NULL;
+}
+
+void region_run_info(const struct region_run *r, struct region_info *info)
+{
+    memset(info, 0, sizeof *info);
+    for (int k = 0; k < r->nchains; k++) {
+        info->chains++;
+        info->pooled_chains += r->chains[k].pool;
+    }
+    for (int i = 0; i < r->g->nn; i++)
+        if (r->rank[i]) {
+            info->rank_updates++;
+            info->rank_nhwc += r->t[r->rank[i]->src].nhwc;
+        }
+}
+
+const float *region_run_base_score(const struct region_run *r)
+{
+    return r->have_base ? model_run_tensor(r->base, r->score) : NULL;
 }
 
 double region_run_cost_ratio(const struct region_run *r)
@@ -544,7 +838,8 @@ static void box_tensor(struct tensor *bt, int C, int h, int w)
 }
 
 /* Node nd on copy i's boxes. */
-static int region_node(struct region_run *r, const struct node *nd, int i)
+static int region_node(struct region_run *r, const struct node *nd, int i,
+                       struct region_thread *th)
 {
     const struct graph *g = r->g;
     struct rt *o = &r->t[nd->out];
@@ -565,23 +860,15 @@ static int region_node(struct region_run *r, const struct node *nd, int i)
         int ys, yl, xs, xl, ct, cb, cl, cr;
         win_span(ob.y, ob.h, q.kh, q.sh, q.dh, q.pt, q.pb, q.h, &ys, &yl, &ct, &cb);
         win_span(ob.x, ob.w, q.kw, q.sw, q.dw, q.pl, q.pr, q.w, &xs, &xl, &cl, &cr);
-        window_fill(x, i, ys, xs, yl, xl, r->win[0]);
-        if (nd->op == OP_CONV) {
-            struct conv_params p = nd->p.conv;
-            p.h = yl, p.w = xl, p.oh = ob.h, p.ow = ob.w;
-            p.pt = ct, p.pb = cb, p.pl = cl, p.pr = cr;
-            conv_forward(out, r->win[0], g->t[nd->in[1]].f,
-                         nd->nin > 2 && nd->in[2] >= 0 ? g->t[nd->in[2]].f : NULL, &p, 1,
-                         r->col);
-        } else {
-            struct pool_params p = nd->p.pool;
-            p.h = yl, p.w = xl, p.oh = ob.h, p.ow = ob.w;
-            p.pt = ct, p.pb = cb, p.pl = cl, p.pr = cr;
-            if (nd->op == OP_MAXPOOL)
-                maxpool_forward(out, NULL, r->win[0], &p, 1);
-            else
-                avgpool_forward(out, r->win[0], &p, 1);
-        }
+        window_fill(x, i, ys, xs, yl, xl, th->win[0]);
+        BUG_ON(nd->op == OP_CONV); /* every region conv runs as a chain (chain_copy) */
+        struct pool_params p = nd->p.pool;
+        p.h = yl, p.w = xl, p.oh = ob.h, p.ow = ob.w;
+        p.pt = ct, p.pb = cb, p.pl = cl, p.pr = cr;
+        if (nd->op == OP_MAXPOOL)
+            maxpool_forward(out, NULL, th->win[0], &p, 1);
+        else
+            avgpool_forward(out, th->win[0], &p, 1);
         return 0;
     }
     case OP_BATCHNORM: {
@@ -617,9 +904,9 @@ static int region_node(struct region_run *r, const struct node *nd, int i)
         for (int k = 0; k < 2; k++) {
             int t = nd->in[k];
             if (g->t[t].batched) {
-                window_fill(&r->t[t], i, ob.y, ob.x, ob.h, ob.w, r->win[k]);
+                window_fill(&r->t[t], i, ob.y, ob.x, ob.h, ob.w, th->win[k]);
                 box_tensor(&bt[k], r->t[t].C, ob.h, ob.w);
-                ops[k] = &bt[k], data[k] = r->win[k];
+                ops[k] = &bt[k], data[k] = th->win[k];
             } else {
                 ops[k] = &g->t[t], data[k] = g->t[t].f;
             }
@@ -639,8 +926,8 @@ static int region_node(struct region_run *r, const struct node *nd, int i)
         p.out_inner = 0;
         for (int k = 0; k < nd->nin; k++) {
             struct rt *a = &r->t[nd->in[k]];
-            window_fill(a, i, ob.y, ob.x, ob.h, ob.w, r->win[k]);
-            ins[k] = r->win[k];
+            window_fill(a, i, ob.y, ob.x, ob.h, ob.w, th->win[k]);
+            ins[k] = th->win[k];
             p.inner[k] = (size_t)a->C * hw;
             p.out_inner += p.inner[k];
         }
@@ -704,6 +991,137 @@ static void full_node(struct region_run *r, const struct node *nd, int n)
     }
 }
 
+/* Chain ch on copy i: the conv plan over the copy's window, the output box
+ * into the chain's last tensor. */
+static int chain_copy(struct region_run *r, const struct chain *ch, int i,
+                      struct region_thread *th)
+{
+    const struct graph *g = r->g;
+    struct rt *x = &r->t[g->nodes[ch->head].in[0]], *o = &r->t[g->nodes[ch->last].out];
+    struct rbox cb, ob = chain_box(r, ch, x->b[i], &cb);
+    if (ob.h > o->maxh || ob.w > o->maxw)
+        return error_set(ERR_INPUT, NULL, "occlusion patch at an unplanned position");
+    o->b[i] = ob;
+    if (box_empty(&ob)) return 0;
+    struct conv_plan pl;
+    int wy, wl, wx, wxl;
+    chain_plan(ch, cb, ob, &pl, &wy, &wl, &wx, &wxl);
+    BUG_ON(conv_plan_scratch_floats(&pl) > r->conv_floats);
+    window_fill(x, i, wy, wx, wl, wxl, th->win[0]);
+    atomic_int next;
+    atomic_init(&next, 0);
+    conv_plan_forward(box_data_mut(o, i), th->win[0], &pl, ch->w, ch->b,
+                      pl.path == CONV_PATH_WINOGRAD ? ch->u : NULL, 1, 1, th->conv, &next);
+    return 0;
+}
+
+/* acc (m) += sum over j < n of d[j] * wt[j * m ..]: 32 outputs at a time in
+ * four 8-float vectors that stay in registers over all of the inputs (a
+ * plain loop would load and store acc for every input). */
+typedef float rank_vec __attribute__((vector_size(32)));
+UTIL_CLONES static void rank_rows(float *restrict acc, const float *restrict wt,
+                                  const float *restrict d, int n, int m)
+{
+    int m0 = 0;
+    for (; m0 + 32 <= m; m0 += 32) {
+        rank_vec a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+        for (int j = 0; j < n; j++) {
+            float v = d[j];
+            if (v == 0.0f) continue; /* an unchanged input */
+            const float *w = wt + (size_t)j * m + m0;
+            rank_vec w0, w1, w2, w3;
+            memcpy(&w0, w, 32), memcpy(&w1, w + 8, 32), memcpy(&w2, w + 16, 32),
+                memcpy(&w3, w + 24, 32);
+            a0 += v * w0, a1 += v * w1, a2 += v * w2, a3 += v * w3;
+        }
+        for (int k = 0; k < 8; k++)
+            acc[m0 + k] += a0[k], acc[m0 + 8 + k] += a1[k], acc[m0 + 16 + k] += a2[k],
+                acc[m0 + 24 + k] += a3[k];
+    }
+    for (int j = 0; j < n; j++)
+        for (int k = m0; k < m; k++)
+            acc[k] += d[j] * wt[(size_t)j * m + k];
+}
+
+/* The rank-update Gemm node j on copy i: the original's output plus alpha
+ * times the changed inputs' share, into its full tensor. */
+static void rank_copy(struct region_run *r, int j, int i, struct region_thread *th)
+{
+    const struct graph *g = r->g;
+    const struct rank_gemm *rg = r->rank[j];
+    const struct rt *src = &r->t[rg->src];
+    int M = rg->m;
+    const float *base = model_run_tensor(r->base, g->nodes[j].out);
+    float *out = r->t[g->nodes[j].out].full + (size_t)i * M, *acc = th->acc;
+    const struct rbox *b = &src->b[i];
+    memcpy(out, base, sizeof(float) * M);
+    if (box_empty(b)) return;
+    memset(acc, 0, sizeof(float) * M);
+    const float *box = box_data(src, i);
+    float d[256];
+    if (!src->nhwc) {
+        /* input (c, y, x) is k = (c * H + y) * W + x: a run of w inputs per row */
+        for (int c = 0; c < src->C; c++)
+            for (int y = 0; y < b->h; y++) {
+                size_t k0 = ((size_t)c * src->H + b->y + y) * src->W + b->x;
+                const float *nv = box + ((size_t)c * b->h + y) * b->w, *ov = src->orig + k0;
+                for (int x0 = 0; x0 < b->w; x0 += 256) {
+                    int n = b->w - x0 < 256 ? b->w - x0 : 256;
+                    for (int q = 0; q < n; q++)
+                        d[q] = nv[x0 + q] - ov[x0 + q];
+                    rank_rows(acc, rg->wt + (k0 + x0) * M, d, n, M);
+                }
+            }
+    } else {
+        /* (y, x, c) is k = (y * W + x) * C + c: a run of w * C inputs per row */
+        for (int y = 0; y < b->h; y++) {
+            size_t k0 = ((size_t)(b->y + y) * src->W + b->x) * src->C;
+            size_t len = (size_t)b->w * src->C;
+            const float *nv = box + (size_t)y * len, *ov = src->orig + k0;
+            for (size_t x0 = 0; x0 < len; x0 += 256) {
+                int n = len - x0 < 256 ? (int)(len - x0) : 256;
+                for (int q = 0; q < n; q++)
+                    d[q] = nv[x0 + q] - ov[x0 + q];
+                rank_rows(acc, rg->wt + (k0 + x0) * M, d, n, M);
+            }
+        }
+    }
+    for (int k = 0; k < M; k++)
+        out[k] += rg->alpha * acc[k];
+}
+
+/* One step over the batch's copies, shared by the threads (copy by copy). */
+struct region_job {
+    struct region_run *r;
+    int node, n;
+    atomic_int next, failed;
+    int rc;
+    char msg[256];
+};
+
+static void region_job_run(void *arg, int tid)
+{
+    struct region_job *jb = arg;
+    struct region_run *r = jb->r;
+    const struct node *nd = &r->g->nodes[jb->node];
+    struct region_thread *th = &r->th[tid];
+    for (;;) {
+        int i = atomic_fetch_add(&jb->next, 1);
+        if (i >= jb->n || atomic_load(&jb->failed)) break;
+        int rc = 0;
+        if (r->chain_of[jb->node] >= 0)
+            rc = chain_copy(r, &r->chains[r->chain_of[jb->node]], i, th);
+        else if (r->rank[jb->node])
+            rank_copy(r, jb->node, i, th);
+        else
+            rc = region_node(r, nd, i, th);
+        if (rc && !atomic_exchange(&jb->failed, 1)) { /* the error is this thread's */
+            jb->rc = rc;
+            snprintf(jb->msg, sizeof jb->msg, "%s", error_message());
+        }
+    }
+}
+
 int region_run_patches(struct region_run *r, const int *ys, const int *xs, int n,
                        const float *fill, float *scores)
 {
@@ -731,13 +1149,13 @@ int region_run_patches(struct region_run *r, const int *ys, const int *xs, int n
         r->t[t].materialised = 0;
     for (int j = 0; j < g->nn; j++) {
         const struct node *nd = &g->nodes[j];
-        if (!r->need[j]) continue;
-        struct rt *o = &r->t[nd->out];
-        if (o->mode == RM_REGION) {
-            for (int i = 0; i < n; i++) {
-                int rc = region_node(r, nd, i);
-                if (rc) return rc;
-            }
+        if (!r->need[j] || r->skip[j] || r->chain_of[j] == -2) continue;
+        if (r->chain_of[j] >= 0 || r->rank[j] || r->t[nd->out].mode == RM_REGION) {
+            struct region_job jb = {.r = r, .node = j, .n = n};
+            atomic_init(&jb.next, 0);
+            atomic_init(&jb.failed, 0);
+            model_run_parallel(r->base, region_job_run, &jb);
+            if (atomic_load(&jb.failed)) return error_set(jb.rc, NULL, "%s", jb.msg);
         } else {
             full_node(r, nd, n);
         }

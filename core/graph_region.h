@@ -1,7 +1,9 @@
 /* graph_region.h - incremental forward passes for occlusion: each spatial
  * layer is recomputed only over the box that a patch can reach (its
  * receptive-field cone), the original image's activations are reused
- * everywhere else, and the non-spatial tail (flatten, dense) runs in full.
+ * everywhere else; a dense layer over the flattened maps adds the changed
+ * inputs' share to the original's output, and the rest of the non-spatial
+ * tail runs in full. The copies of a batch are shared by the run's threads.
  *
  *     int ys[] = {0, 8}, xs[] = {0, 0};
  *     struct region_run *rr = region_run_new(m, model_logits(m), 64, 24, 24, ys, xs, 2);
@@ -40,12 +42,26 @@ void region_run_free(struct region_run *r); /* NULL is a no-op */
  * activations kept are those the patches reuse. 0 or an error. */
 int region_run_base(struct region_run *r, const float *input);
 
+/* The unoccluded input's score (item(score) floats) after region_run_base;
+ * NULL before. Owned by the run. */
+const float *region_run_base_score(const struct region_run *r);
+
 /* For each of n copies (n <= max_batch), the base input with the patch at
  * (ys[i], xs[i]) set to fill[c] (one value per input channel, model space),
  * writes item(score) floats of the score tensor to scores + i * item. Needs
  * region_run_base first. 0, or ERR_INPUT for a position outside the image. */
 int region_run_patches(struct region_run *r, const int *ys, const int *xs, int n,
                        const float *fill, float *scores);
+
+/* How the plan runs, for tests and reports: conv chains on the boxes (Conv
+ * [-> BatchNormalization] [-> Relu [-> 2x2 MaxPool]] as one conv plan per
+ * copy, over its window), of which with the pool fused; dense layers run as
+ * rank updates of the original's output (over the flattened region's
+ * changed inputs), of which over a channels-last region. */
+struct region_info {
+    int chains, pooled_chains, rank_updates, rank_nhwc;
+};
+void region_run_info(const struct region_run *r, struct region_info *info);
 
 /* Multiply-adds of one incremental copy, relative to a full forward, for the
  * worst-case boxes (0..1; for reports and benchmarks). */

@@ -55,7 +55,7 @@ static int find_cam(const struct graph *g)
 }
 
 static size_t plan_memory(const struct graph *g, int max_batch, int keep_all, const char *keep,
-                          const int *alloc, size_t *off);
+                          const int *alloc, const int *seg_end, size_t *off);
 
 /* The memory a forward pass at batch 1 needs: the weights (every constant)
  * plus the planned activations (liveness-based reuse, as model_run_new plans
@@ -78,7 +78,9 @@ static int model_check_memory(const struct model *m, const char *path)
     }
     for (int i = 0; i < g->nn; i++)
         if (g->nodes[i].op == OP_CONV) {
-            uint64_t s = conv_fused_scratch_floats(&g->nodes[i].p.conv, 0) * sizeof(float);
+            struct conv_plan pl;
+            conv_plan_init(&pl, &g->nodes[i].p.conv, NULL, conv_isa_default());
+            uint64_t s = conv_plan_scratch_floats(&pl) * sizeof(float);
             if (s > scratch) scratch = s;
         }
     char *keep = xcalloc((size_t)g->nt, 1);
@@ -87,7 +89,7 @@ static int model_check_memory(const struct model *m, const char *path)
     keep[g->input] = keep[g->output] = keep[m->logits] = 1;
     for (int i = 0; i < g->nn; i++)
         alloc[i] = g->nodes[i].out;
-    uint64_t act = (uint64_t)plan_memory(g, 1, 0, keep, alloc, off) * sizeof(float);
+    uint64_t act = (uint64_t)plan_memory(g, 1, 0, keep, alloc, NULL, off) * sizeof(float);
     free(off);
     free(alloc);
     free(keep);
@@ -350,31 +352,44 @@ int model_input_info(const struct model *m, struct model_input_info *info)
 struct model_run {
     const struct model *m;
     int max_batch, flags, n;
+    int bound;        /* backward runs: the lowest tensor a gradient may be asked for */
     float *block;     /* activations */
-    float *gblock;    /* gradients (backward runs) */
+    float *gblock;    /* gradients (backward runs: the tensors that depend on the bound) */
     int32_t *amblock; /* max-pool argmax (backward runs) */
     float *col;       /* conv scratch (backward) */
+    float *btmp;      /* backward convs' input gradients before they are added */
     float *scratch;   /* forward conv scratch: nthreads x per_thread floats */
     int nthreads;     /* threads of the forward (the caller + pool workers) */
     size_t per_thread;
     struct pool *pool; /* nthreads - 1 workers, NULL for one thread */
     float **data;      /* per tensor */
-    float **grad;      /* per tensor (backward runs) */
+    float **grad;      /* per tensor (backward runs; NULL below the bound) */
     int32_t **argmax;  /* per node */
     char *dep;         /* per tensor: gradient computed by the last backward */
-    /* forward-only runs: Conv [-> BatchNormalization] [-> Relu] chains whose
-     * intermediates nobody reads run as one conv with BN folded into its
-     * weights and ReLU applied with the bias (fused[i] for the Conv node i) */
-    struct fused_conv **fused; /* per node, NULL when not the head of a chain */
-    char *skip;                /* per node: runs inside a fused chain */
+    char *bdep;        /* per tensor: depends on the bound (backward runs) */
+    /* Every Conv runs as a conv_step; Conv [-> BatchNormalization] [-> Relu
+     * [-> 2x2 MaxPool]] chains whose intermediates nobody reads (forward
+     * runs, and below the bound of backward runs) run as one, with BN folded
+     * into its weights, ReLU applied with the bias and the pool in its
+     * epilogue (conv[i] for the Conv node i) */
+    struct conv_step **conv; /* per node, NULL when not a Conv that runs */
+    char *skip;              /* per node: runs inside a fused chain */
+    /* Segments: runs of nodes without a dense layer, which a batch can go
+     * through one item at a time (seg_end[i] > i for the segment's first
+     * node i: its end), so each image's activations stay in cache from one
+     * layer to the next; the memory plan keeps what a segment touches alive
+     * to its end. */
+    int *seg_end;
 };
 
-struct fused_conv {
-    int last; /* the chain's last node: its output is written */
-    struct conv_params p;
-    float *w, *b; /* folded weight and bias (owned) */
-    int pool;     /* the chain ends in a 2x2 MaxPool done in the conv's epilogue */
-    struct pool_params q;
+struct conv_step {
+    int last;              /* the chain's last node: its output is written */
+    struct conv_plan plan; /* BN folded into p, ReLU, the fused pool */
+    const float *w, *b;    /* the weights and bias it runs with */
+    float *fw, *fb;        /* owned: the folded weights and bias (NULL: the graph's) */
+    float *u;              /* owned: Winograd-transformed weights, or NULL */
+    struct conv_step *bw;  /* backward runs: the input gradient as a forward conv
+                              (conv_backward_params), owned; NULL: conv_backward */
 };
 
 /* from OpenBLAS (its cblas.h declares them only in some builds) */
@@ -506,20 +521,25 @@ struct plan_slot {
 #define PLAN_MAX_LIVE 4096
 
 /* Offsets (in floats) for each activation. Forward runs reuse the memory of
- * tensors whose last reader has run (first fit); kept ones live to the end.
- * Tensors inside fused chains get no memory. */
+ * tensors whose last reader has run (first fit); kept ones live to the end;
+ * a tensor that a segment (seg_end, may be NULL) reads or writes lives to
+ * the segment's end. Tensors inside fused chains get no memory. */
 static size_t plan_memory(const struct graph *g, int max_batch, int keep_all, const char *keep,
-                          const int *alloc, size_t *off)
+                          const int *alloc, const int *seg_end, size_t *off)
 {
     int nt = g->nt, nn = g->nn;
     int *end = xmalloc(sizeof(int) * (size_t)nt);
     for (int t = 0; t < nt; t++)
         end[t] = keep_all || keep[t] ? nn : g->t[t].producer;
-    for (int i = 0; i < nn; i++)
+    for (int i = 0, seg = -1; i < nn; i++) {
+        if (seg_end && seg_end[i] > i) seg = seg_end[i] - 1;
+        int last = seg >= i ? seg : i;
         for (int k = 0; k < g->nodes[i].nin; k++) {
             int t = g->nodes[i].in[k];
-            if (t >= 0 && end[t] < i) end[t] = i;
+            if (t >= 0 && end[t] < last) end[t] = last;
         }
+        if (end[g->nodes[i].out] < last) end[g->nodes[i].out] = last;
+    }
     struct plan_slot *act = xmalloc(sizeof *act * (size_t)(nt + 1));
     int nact = 0, bump = 0;
     size_t total = 0;
@@ -557,11 +577,54 @@ static size_t plan_memory(const struct graph *g, int max_batch, int keep_all, co
     return total;
 }
 
+static void conv_step_free(struct conv_step *cs)
+{
+    if (!cs) return;
+    conv_step_free(cs->bw);
+    free(cs->fw);
+    free(cs->fb);
+    free(cs->u);
+    free(cs);
+}
+
+/* A conv_step for the Conv node i running p (BN folded into it when bn),
+ * with the fused pool q (NULL: none). */
+static struct conv_step *conv_step_new(const struct graph *g, int i, int last,
+                                       const struct conv_params *p, const struct node *bn,
+                                       const struct pool_params *q)
+{
+    const struct node *cv = &g->nodes[i];
+    struct conv_step *cs = xcalloc(1, sizeof *cs);
+    cs->last = last;
+    cs->w = g->t[cv->in[1]].f;
+    cs->b = cv->nin > 2 && cv->in[2] >= 0 ? g->t[cv->in[2]].f : NULL;
+    if (bn) { /* W' = a W, b' = a bias + b (a, b from op_norm) */
+        size_t wn = (size_t)p->m * (p->c / p->group) * p->kh * p->kw, per = wn / (size_t)p->m;
+        cs->fw = xmalloc(sizeof(float) * wn);
+        cs->fb = xmalloc(sizeof(float) * (size_t)p->m);
+        for (int o = 0; o < p->m; o++) {
+            float a = bn->p.bn.a[o], s = bn->p.bn.b[o];
+            for (size_t k = 0; k < per; k++)
+                cs->fw[(size_t)o * per + k] = a * cs->w[(size_t)o * per + k];
+            cs->fb[o] = a * (cs->b ? cs->b[o] : 0.0f) + s;
+        }
+        cs->w = cs->fw, cs->b = cs->fb;
+    }
+    conv_plan_init(&cs->plan, p, q, conv_isa_default());
+    size_t un = conv_plan_weight_floats(&cs->plan);
+    if (un) {
+        cs->u = xmalloc(sizeof(float) * un);
+        conv_plan_weights(&cs->plan, cs->w, cs->u);
+    }
+    return cs;
+}
+
 /* Finds Conv [-> BN] [-> Relu [-> MaxPool 2x2]] chains of consecutive nodes
- * whose intermediate outputs have one reader and are not kept; folds BN into
- * a copy of the conv weights: W' = a W, b' = a bias + b (a, b from op_norm);
- * the max-pool runs in the conv's epilogue (conv_forward_fused). */
-static void plan_fusion(struct model_run *r, const char *keep)
+ * whose intermediate outputs have one reader and are not kept, and whose
+ * outputs a backward never visits (nofuse[t]: depends on the bound of a
+ * backward run; the bound itself may end a chain); every Conv gets a
+ * conv_step, a chain one for all of its nodes. */
+static void plan_fusion(struct model_run *r, const char *keep, const char *nofuse)
 {
     const struct graph *g = r->m->g;
     int *readers = xcalloc((size_t)g->nt, sizeof(int));
@@ -576,9 +639,10 @@ static void plan_fusion(struct model_run *r, const char *keep)
         int relu = 0, pool = 0;
         struct conv_params cp = cv->p.conv;
         cp.relu = 1;
-        for (int j = i + 1; j < g->nn && j <= i + 3 && !pool; j++) {
+        for (int j = i + 1; j < g->nn && j <= i + 3 && !pool && !(nofuse && nofuse[t]); j++) {
             const struct node *nx = &g->nodes[j];
             if (nx->in[0] != t || readers[t] != 1 || keep[t] || t == g->output) break;
+            if (nofuse && nofuse[nx->out] && nx->out != r->bound) break;
             if (nx->op == OP_BATCHNORM && !bn && !relu)
                 bn = nx;
             else if (nx->op == OP_RELU && !relu)
@@ -589,57 +653,106 @@ static void plan_fusion(struct model_run *r, const char *keep)
                 break;
             last = j, t = nx->out;
         }
-        if (last == i) continue;
-        struct fused_conv *f = xcalloc(1, sizeof *f);
-        const struct conv_params *p = &cv->p.conv;
-        size_t wn = (size_t)p->m * (p->c / p->group) * p->kh * p->kw, per = wn / (size_t)p->m;
-        const float *w = g->t[cv->in[1]].f;
-        const float *b = cv->nin > 2 && cv->in[2] >= 0 ? g->t[cv->in[2]].f : NULL;
-        f->last = last;
-        f->p = *p;
-        f->p.relu = relu;
-        if (pool) f->pool = 1, f->q = g->nodes[pool].p.pool;
-        f->w = xmalloc(sizeof(float) * wn);
-        f->b = xmalloc(sizeof(float) * (size_t)p->m);
-        for (int o = 0; o < p->m; o++) {
-            float a = bn ? bn->p.bn.a[o] : 1.0f, s = bn ? bn->p.bn.b[o] : 0.0f;
-            for (size_t k = 0; k < per; k++)
-                f->w[(size_t)o * per + k] = a * w[(size_t)o * per + k];
-            f->b[o] = a * (b ? b[o] : 0.0f) + s;
-        }
-        r->fused[i] = f;
+        struct conv_params p = cv->p.conv;
+        p.relu = relu;
+        r->conv[i] = conv_step_new(g, i, last, &p, bn, pool ? &g->nodes[pool].p.pool : NULL);
         for (int j = i + 1; j <= last; j++)
             r->skip[j] = 1;
     }
     free(readers);
 }
 
-struct model_run *model_run_new(const struct model *m, int max_batch, int flags,
-                                const int *keep, int nkeep)
+/* Segments over the nodes that run (not skipped): maximal runs without a
+ * Gemm/MatMul (whose weights are better shared by a whole batch) holding at
+ * least one conv; seg_end[i] = the end for a segment's first node, else 0. */
+static void plan_segments(struct model_run *r)
+{
+    const struct graph *g = r->m->g;
+    for (int i = 0; i < g->nn;) {
+        if (g->nodes[i].op == OP_GEMM) {
+            i++;
+            continue;
+        }
+        int j = i, convs = 0;
+        while (j < g->nn && g->nodes[j].op != OP_GEMM)
+            convs += r->conv[j] != NULL, j++;
+        if (convs) r->seg_end[i] = j;
+        i = j;
+    }
+}
+
+/* A run; bound < 0 for forward-only runs. */
+static struct model_run *run_new(const struct model *m, int max_batch, int flags, int bound,
+                                 const int *keep, int nkeep)
 {
     const struct graph *g = m->g;
     if (max_batch < 1) {
         error_set(ERR_INPUT, NULL, "batch size %d", max_batch);
         return NULL;
     }
+    int backward = (flags & MODEL_RUN_BACKWARD) != 0;
     struct model_run *r = xcalloc(1, sizeof *r);
-    r->m = m, r->max_batch = max_batch, r->flags = flags;
+    int nn1 = g->nn ? g->nn : 1;
+    r->m = m, r->max_batch = max_batch, r->flags = flags, r->bound = bound;
     r->data = xcalloc((size_t)g->nt, sizeof(float *));
     r->dep = xcalloc((size_t)g->nt, 1);
     char *kp = xcalloc((size_t)g->nt, 1);
     for (int i = 0; i < nkeep; i++)
         if (keep[i] >= 0 && keep[i] < g->nt) kp[keep[i]] = 1;
     kp[g->input] = kp[g->output] = kp[m->logits] = 1;
-    r->fused = xcalloc((size_t)(g->nn ? g->nn : 1), sizeof *r->fused);
-    r->skip = xcalloc((size_t)(g->nn ? g->nn : 1), 1);
-    if (!(flags & MODEL_RUN_BACKWARD)) plan_fusion(r, kp);
-    int *alloc = xmalloc(sizeof(int) * (size_t)(g->nn ? g->nn : 1));
+    r->conv = xcalloc((size_t)nn1, sizeof *r->conv);
+    r->skip = xcalloc((size_t)nn1, 1);
+    r->seg_end = xcalloc((size_t)nn1, sizeof(int));
+    if (backward) {
+        /* what depends on the bound: a backward visits those nodes, which
+         * read their inputs and outputs (kept) and run unfused */
+        r->bdep = xcalloc((size_t)g->nt, 1);
+        r->bdep[bound] = 1;
+        kp[bound] = 1;
+        for (int i = 0; i < g->nn; i++) {
+            const struct node *nd = &g->nodes[i];
+            int visited = 0; /* a backward to the bound passes through it */
+            for (int k = 0; k < nd->nin; k++)
+                if (nd->in[k] >= 0 && r->bdep[nd->in[k]]) visited = 1;
+            if (!visited) continue;
+            r->bdep[nd->out] = 1;
+            kp[nd->out] = 1;
+            for (int k = 0; k < nd->nin; k++)
+                if (nd->in[k] >= 0) kp[nd->in[k]] = 1;
+        }
+    }
+    plan_fusion(r, kp, r->bdep);
+    plan_segments(r);
+    size_t btmp = 0; /* the input gradients of backward convs, before they are added */
+    for (int i = 0; backward && i < g->nn; i++) {
+        const struct node *nd = &g->nodes[i];
+        struct conv_params bp;
+        if (!r->conv[i] || r->conv[i]->last != i || !r->bdep[nd->in[0]] ||
+            !conv_backward_params(&nd->p.conv, &bp))
+            continue;
+        struct conv_step *bw = xcalloc(1, sizeof *bw);
+        bw->last = i;
+        size_t wn = (size_t)bp.m * bp.c * bp.kh * bp.kw;
+        bw->fw = xmalloc(sizeof(float) * wn);
+        conv_backward_weights(&nd->p.conv, g->t[nd->in[1]].f, bw->fw);
+        bw->w = bw->fw;
+        conv_plan_init(&bw->plan, &bp, NULL, conv_isa_default());
+        size_t un = conv_plan_weight_floats(&bw->plan);
+        if (un) {
+            bw->u = xmalloc(sizeof(float) * un);
+            conv_plan_weights(&bw->plan, bw->w, bw->u);
+        }
+        r->conv[i]->bw = bw;
+        if (g->t[nd->in[0]].item > btmp) btmp = g->t[nd->in[0]].item;
+    }
+    int *alloc = xmalloc(sizeof(int) * (size_t)nn1);
     for (int i = 0; i < g->nn; i++)
-        alloc[i] = r->skip[i]    ? -1
-                   : r->fused[i] ? g->nodes[r->fused[i]->last].out
-                                 : g->nodes[i].out;
+        alloc[i] = r->skip[i]   ? -1
+                   : r->conv[i] ? g->nodes[r->conv[i]->last].out
+                                : g->nodes[i].out;
     size_t *off = xcalloc((size_t)g->nt, sizeof(size_t));
-    size_t total = plan_memory(g, max_batch, flags & MODEL_RUN_BACKWARD, kp, alloc, off);
+    size_t *goff = backward ? xcalloc((size_t)g->nt, sizeof(size_t)) : NULL;
+    size_t total = plan_memory(g, max_batch, backward, kp, alloc, r->seg_end, off), gtotal = 0;
     free(alloc);
     free(kp);
     size_t col = 0, am = 0, per = 0;
@@ -647,20 +760,28 @@ struct model_run *model_run_new(const struct model *m, int max_batch, int flags,
         const struct node *nd = &g->nodes[i];
         if (nd->op == OP_CONV && conv_col_floats(&nd->p.conv) > col)
             col = conv_col_floats(&nd->p.conv);
-        if (nd->op == OP_CONV) {
-            size_t s = r->fused[i]
-                           ? conv_fused_scratch_floats(&r->fused[i]->p, r->fused[i]->pool)
-                           : conv_fused_scratch_floats(&nd->p.conv, 0);
+        if (r->conv[i]) {
+            size_t s = conv_plan_scratch_floats(&r->conv[i]->plan);
             if (s > per) per = s;
+            if (r->conv[i]->bw && (s = conv_plan_scratch_floats(&r->conv[i]->bw->plan)) > per)
+                per = s;
         }
-        if (nd->op == OP_MAXPOOL) am += round16(g->t[nd->out].item * (size_t)max_batch);
+        if (backward && nd->op == OP_MAXPOOL && !r->skip[i] && r->bdep[nd->out])
+            am += round16(g->t[nd->out].item * (size_t)max_batch);
     }
+    if (backward) /* gradients only for what depends on the bound */
+        for (int t = 0; t < g->nt; t++)
+            if (g->t[t].batched && r->bdep[t]) {
+                goff[t] = gtotal;
+                gtotal += round16(g->t[t].item * (size_t)max_batch);
+            }
     r->pool = pool_new(forward_threads());
     r->nthreads = r->pool ? r->pool->n : 1;
     r->per_thread = per;
-    size_t bytes, sbytes;
-    if (!(flags & MODEL_RUN_BACKWARD)) col = 1; /* the backward's scratch */
-    if (!mul_ok(total, sizeof(float), &bytes) ||
+    size_t bytes, gbytes = 0, sbytes, tbytes = 0;
+    if (!backward) col = 1; /* the backward's scratch */
+    if (!mul_ok(total, sizeof(float), &bytes) || !mul_ok(gtotal, sizeof(float), &gbytes) ||
+        !mul3_ok(btmp, (size_t)max_batch, sizeof(float), &tbytes) ||
         !mul3_ok(per ? per : 1, (size_t)r->nthreads, sizeof(float), &sbytes)) {
         error_set(ERR_INPUT, m->path, "a batch of %d needs more memory than can be addressed",
                   max_batch);
@@ -668,17 +789,15 @@ struct model_run *model_run_new(const struct model *m, int max_batch, int flags,
     }
     /* all of the run's blocks together against --max-memory, before any is
      * allocated: the message names the batch and the figure */
-    uint64_t need = (uint64_t)bytes * (flags & MODEL_RUN_BACKWARD ? 2 : 1) + sbytes +
-                    (uint64_t)col * sizeof(float) +
-                    (flags & MODEL_RUN_BACKWARD ? (uint64_t)am * sizeof(int32_t) : 0);
+    uint64_t need = (uint64_t)bytes + gbytes + sbytes + tbytes + (uint64_t)col * sizeof(float) +
+                    (backward ? (uint64_t)am * sizeof(int32_t) : 0);
     if (need > limits_get()->max_bytes) {
         char nb[32], lb[32];
         error_set(ERR_INPUT, m->path,
                   "a %s run at batch %d needs %s of activation%s and scratch memory, over the "
                   "%s allowed (use a smaller batch or raise --max-memory)",
-                  flags & MODEL_RUN_BACKWARD ? "forward+backward" : "forward", max_batch,
-                  limits_format_bytes(need, nb, sizeof nb),
-                  flags & MODEL_RUN_BACKWARD ? ", gradient" : "",
+                  backward ? "forward+backward" : "forward", max_batch,
+                  limits_format_bytes(need, nb, sizeof nb), backward ? ", gradient" : "",
                   limits_format_bytes(limits_get()->max_bytes, lb, sizeof lb));
         goto fail;
     }
@@ -689,28 +808,51 @@ struct model_run *model_run_new(const struct model *m, int max_batch, int flags,
         goto fail;
     for (int t = 0; t < g->nt; t++)
         r->data[t] = g->t[t].batched ? r->block + off[t] : g->t[t].f;
-    if (flags & MODEL_RUN_BACKWARD) {
-        if (!(r->gblock = big_alloc(bytes, m->path, "gradient memory")) ||
+    if (backward) {
+        if (!(r->gblock =
+                  big_alloc(gbytes ? gbytes : sizeof(float), m->path, "gradient memory")) ||
+            !(r->btmp = big_alloc(tbytes ? tbytes : sizeof(float), m->path,
+                                  "convolution gradients")) ||
             !(r->amblock =
                   big_alloc((am ? am : 1) * sizeof(int32_t), m->path, "max-pool indices")))
             goto fail;
         r->grad = xcalloc((size_t)g->nt, sizeof(float *));
-        r->argmax = xcalloc((size_t)(g->nn ? g->nn : 1), sizeof(int32_t *));
+        r->argmax = xcalloc((size_t)nn1, sizeof(int32_t *));
         for (int t = 0; t < g->nt; t++)
-            if (g->t[t].batched) r->grad[t] = r->gblock + off[t];
+            if (g->t[t].batched && r->bdep[t]) r->grad[t] = r->gblock + goff[t];
         size_t a = 0;
         for (int i = 0; i < g->nn; i++)
-            if (g->nodes[i].op == OP_MAXPOOL) {
+            if (g->nodes[i].op == OP_MAXPOOL && !r->skip[i] && r->bdep[g->nodes[i].out]) {
                 r->argmax[i] = r->amblock + a;
                 a += round16(g->t[g->nodes[i].out].item * (size_t)max_batch);
             }
     }
     free(off);
+    free(goff);
     return r;
 fail:
     free(off);
+    free(goff);
     model_run_free(r);
     return NULL;
+}
+
+struct model_run *model_run_new(const struct model *m, int max_batch, int flags,
+                                const int *keep, int nkeep)
+{
+    return run_new(m, max_batch, flags, (flags & MODEL_RUN_BACKWARD) ? m->g->input : -1, keep,
+                   nkeep);
+}
+
+struct model_run *model_run_new_grad(const struct model *m, int max_batch, int bound,
+                                     const int *keep, int nkeep)
+{
+    const struct graph *g = m->g;
+    if (bound < 0 || bound >= g->nt || !g->t[bound].batched) {
+        error_set(ERR_INPUT, NULL, "bad tensor for the gradient bound");
+        return NULL;
+    }
+    return run_new(m, max_batch, MODEL_RUN_BACKWARD, bound, keep, nkeep);
 }
 
 void model_run_free(struct model_run *r)
@@ -720,21 +862,20 @@ void model_run_free(struct model_run *r)
     free(r->gblock);
     free(r->amblock);
     free(r->col);
+    free(r->btmp);
     free(r->scratch);
     pool_free(r->pool);
     free(r->data);
     free(r->grad);
     free(r->argmax);
     free(r->dep);
-    if (r->fused)
+    free(r->bdep);
+    if (r->conv)
         for (int i = 0; i < r->m->g->nn; i++)
-            if (r->fused[i]) {
-                free(r->fused[i]->w);
-                free(r->fused[i]->b);
-                free(r->fused[i]);
-            }
-    free(r->fused);
+            conv_step_free(r->conv[i]);
+    free(r->conv);
     free(r->skip);
+    free(r->seg_end);
     free(r);
 }
 
@@ -765,7 +906,9 @@ const float *model_run_grad(const struct model_run *r, int id)
  * this kind of net (M = 32..64 filters, small matrices) that beats OpenBLAS
  * splitting each call over its own pthreads, whose hand-offs (sched_yield
  * spinning) and per-call packing of whole-image matrices dominated the
- * profile. BLAS's thread count is restored after the forward. */
+ * profile. BLAS's thread count is restored after the forward. Batches of at
+ * least two items per thread go through each segment an item at a time,
+ * the threads taking items in turn. */
 static int run_threads(const struct model_run *r)
 {
 #ifdef _OPENMP
@@ -778,38 +921,36 @@ static int run_threads(const struct model_run *r)
 struct par_step {
     const struct model_run *r;
     float *out;
-    const float *x, *w, *b;
-    const struct conv_params *p;
-    const struct pool_params *q;
+    const float *x, *w;
+    const struct conv_step *cs;
     const struct gemm_params *gp;
     int n, nt;
     atomic_int next;
 };
 
-static void conv_step(void *a, int tid)
+static void conv_par(void *a, int tid)
 {
     struct par_step *s = a;
-    conv_forward_part(s->out, s->x, s->w, s->b, s->p, s->q, s->n, s->nt,
+    const struct conv_step *cs = s->cs;
+    conv_plan_forward(s->out, s->x, &cs->plan, cs->w, cs->b, cs->u, s->n, s->nt,
                       s->r->scratch + (size_t)tid * s->r->per_thread, &s->next);
 }
 
-static void gemm_step(void *a, int tid)
+static void gemm_par(void *a, int tid)
 {
     struct par_step *s = a;
     gemm_forward_part(s->out, s->x, s->w, s->gp, s->n, tid, s->nt);
 }
 
-static void run_conv(struct model_run *r, int nt, float *out, const float *x, const float *w,
-                     const float *b, const struct conv_params *p, const struct pool_params *q,
-                     int n)
+static void run_conv(struct model_run *r, int nt, float *out, const float *x,
+                     const struct conv_step *cs, int n)
 {
-    struct par_step s = {
-        .r = r, .out = out, .x = x, .w = w, .b = b, .p = p, .q = q, .n = n, .nt = nt};
+    struct par_step s = {.r = r, .out = out, .x = x, .cs = cs, .n = n, .nt = nt};
     atomic_init(&s.next, 0);
-    if (nt > 1 && conv_forward_units(p, q, n, nt) > 1)
-        pool_run(r->pool, conv_step, &s);
+    if (nt > 1 && conv_plan_units(&cs->plan, n, nt) > 1)
+        pool_run(r->pool, conv_par, &s);
     else
-        conv_step(&s, 0);
+        conv_par(&s, 0);
 }
 
 static void run_gemm(struct model_run *r, int nt, float *out, const float *x, const float *w,
@@ -817,10 +958,119 @@ static void run_gemm(struct model_run *r, int nt, float *out, const float *x, co
 {
     struct par_step s = {.r = r, .out = out, .x = x, .w = w, .gp = gp, .n = n, .nt = nt};
     if (nt > 1 && gp->m >= 32)
-        pool_run(r->pool, gemm_step, &s);
+        pool_run(r->pool, gemm_par, &s);
     else {
         s.nt = 1;
-        gemm_step(&s, 0);
+        gemm_par(&s, 0);
+    }
+}
+
+int model_run_threads(const struct model_run *r)
+{
+    return run_threads(r);
+}
+
+void model_run_parallel(struct model_run *r, void (*fn)(void *arg, int tid), void *arg)
+{
+    int nt = run_threads(r);
+    if (nt < 2) {
+        fn(arg, 0);
+        return;
+    }
+    int saved = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    pool_run(r->pool, fn, arg);
+    openblas_set_num_threads(saved);
+}
+
+/* Tensor t's data from item b on (constants: their values). */
+static float *item_at(const struct model_run *r, int t, int b)
+{
+    const struct tensor *x = &r->m->g->t[t];
+    return x->batched ? r->data[t] + (size_t)b * x->item : r->data[t];
+}
+
+/* Node i (or the chain it heads) on items [b, b + n). nt threads share a
+ * conv or a dense layer; tid >= 0: the calling thread alone (a segment's
+ * item), with its own scratch. */
+static void run_node(struct model_run *r, int i, int b, int n, int nt, int tid)
+{
+    const struct graph *g = r->m->g;
+    const struct node *nd = &g->nodes[i];
+    float *out = item_at(r, nd->out, b);
+    const float *x = item_at(r, nd->in[0], b);
+    size_t item = g->t[nd->out].item;
+    if (r->conv[i]) {
+        const struct conv_step *cs = r->conv[i];
+        float *o = item_at(r, g->nodes[cs->last].out, b);
+        if (tid < 0) {
+            run_conv(r, nt, o, x, cs, n);
+        } else {
+            atomic_int next;
+            atomic_init(&next, 0);
+            conv_plan_forward(o, x, &cs->plan, cs->w, cs->b, cs->u, n, 1,
+                              r->scratch + (size_t)tid * r->per_thread, &next);
+        }
+        return;
+    }
+    switch (nd->op) {
+    case OP_BATCHNORM:
+        batchnorm_forward(out, x, &nd->p.bn, n);
+        break;
+    OP_CASES_POINTWISE:
+        act_forward(nd->op, out, x, item * (size_t)n, &nd->p.act);
+        break;
+    case OP_SOFTMAX: softmax_forward(out, x, &nd->p.softmax, n); break;
+    case OP_COPY: copy_forward(out, x, item, n); break;
+    case OP_MAXPOOL:
+        maxpool_forward(out, r->argmax && r->argmax[i] ? r->argmax[i] + (size_t)b * item : NULL,
+                        x, &nd->p.pool, n);
+        break;
+    case OP_AVGPOOL: avgpool_forward(out, x, &nd->p.pool, n); break;
+    case OP_GAP:
+        gap_forward(out, x, nd->p.pool.c, (size_t)nd->p.pool.h * nd->p.pool.w, n);
+        break;
+    case OP_GEMM:
+        if (tid < 0)
+            run_gemm(r, nt, out, x, r->data[nd->in[1]], &nd->p.gemm, n);
+        else
+            gemm_forward(out, x, r->data[nd->in[1]], &nd->p.gemm, n);
+        break;
+    case OP_ADD:
+    case OP_SUB:
+    case OP_MUL:
+    case OP_DIV:
+        eltwise_forward(nd->op, out, x, item_at(r, nd->in[1], b), &nd->p.elt, n);
+        break;
+    case OP_TRANSPOSE: transpose_forward(out, x, &nd->p.tr, n); break;
+    case OP_CONCAT: {
+        const float *ins[G_MAX_INPUTS];
+        for (int k = 0; k < nd->nin; k++)
+            ins[k] = item_at(r, nd->in[k], b);
+        concat_forward(out, ins, &nd->p.cat, n);
+        break;
+    }
+    case OP_PAD: pad_forward(out, x, &nd->p.pad, n); break;
+    case OP_SLICE: slice_forward(out, x, &nd->p.pad, n); break;
+    default: BUG_ON(1);
+    }
+}
+
+/* A segment [i0, i1) over n items, one item at a time per thread. */
+struct seg_job {
+    struct model_run *r;
+    int i0, i1, n;
+    atomic_int next;
+};
+
+static void seg_par(void *a, int tid)
+{
+    struct seg_job *s = a;
+    for (;;) {
+        int b = atomic_fetch_add(&s->next, 1);
+        if (b >= s->n) break;
+        for (int i = s->i0; i < s->i1; i++)
+            if (!s->r->skip[i]) run_node(s->r, i, b, 1, 1, tid);
     }
 }
 
@@ -838,56 +1088,20 @@ int model_forward(struct model_run *r, const float *input, int n)
         blas_saved = openblas_get_num_threads();
         openblas_set_num_threads(1);
     }
+    /* item by item through segments once every thread gets two items */
+    int by_item = n >= 2 * nt;
     for (int i = 0; i < g->nn; i++) {
-        const struct node *nd = &g->nodes[i];
-        float *out = r->data[nd->out];
-        const float *x = r->data[nd->in[0]];
-        size_t item = g->t[nd->out].item;
-        if (r->skip[i]) continue;
-        if (r->fused[i]) {
-            const struct fused_conv *f = r->fused[i];
-            run_conv(r, nt, r->data[g->nodes[f->last].out], x, f->w, f->b, &f->p,
-                     f->pool ? &f->q : NULL, n);
+        if (by_item && r->seg_end[i] > i) {
+            struct seg_job s = {.r = r, .i0 = i, .i1 = r->seg_end[i], .n = n};
+            atomic_init(&s.next, 0);
+            if (nt > 1)
+                pool_run(r->pool, seg_par, &s);
+            else
+                seg_par(&s, 0);
+            i = r->seg_end[i] - 1;
             continue;
         }
-        switch (nd->op) {
-        case OP_CONV:
-            run_conv(r, nt, out, x, r->data[nd->in[1]],
-                     nd->nin > 2 && nd->in[2] >= 0 ? r->data[nd->in[2]] : NULL, &nd->p.conv,
-                     NULL, n);
-            break;
-        case OP_BATCHNORM:
-            batchnorm_forward(out, x, &nd->p.bn, n);
-            break;
-        OP_CASES_POINTWISE:
-            act_forward(nd->op, out, x, item * (size_t)n, &nd->p.act);
-            break;
-        case OP_SOFTMAX: softmax_forward(out, x, &nd->p.softmax, n); break;
-        case OP_COPY: copy_forward(out, x, item, n); break;
-        case OP_MAXPOOL:
-            maxpool_forward(out, r->argmax ? r->argmax[i] : NULL, x, &nd->p.pool, n);
-            break;
-        case OP_AVGPOOL: avgpool_forward(out, x, &nd->p.pool, n); break;
-        case OP_GAP:
-            gap_forward(out, x, nd->p.pool.c, (size_t)nd->p.pool.h * nd->p.pool.w, n);
-            break;
-        case OP_GEMM: run_gemm(r, nt, out, x, r->data[nd->in[1]], &nd->p.gemm, n); break;
-        case OP_ADD:
-        case OP_SUB:
-        case OP_MUL:
-        case OP_DIV: eltwise_forward(nd->op, out, x, r->data[nd->in[1]], &nd->p.elt, n); break;
-        case OP_TRANSPOSE: transpose_forward(out, x, &nd->p.tr, n); break;
-        case OP_CONCAT: {
-            const float *ins[G_MAX_INPUTS];
-            for (int k = 0; k < nd->nin; k++)
-                ins[k] = r->data[nd->in[k]];
-            concat_forward(out, ins, &nd->p.cat, n);
-            break;
-        }
-        case OP_PAD: pad_forward(out, x, &nd->p.pad, n); break;
-        case OP_SLICE: slice_forward(out, x, &nd->p.pad, n); break;
-        default: BUG_ON(1);
-        }
+        if (!r->skip[i]) run_node(r, i, 0, n, nt, -1);
     }
     if (nt > 1) openblas_set_num_threads(blas_saved);
     return 0;
@@ -902,6 +1116,10 @@ int model_backward(struct model_run *r, int from, const float *dfrom, int to)
     if (!r->n) return error_set(ERR_FAIL, NULL, "backward before forward");
     if (to < 0 || to >= g->nt || from < 0 || from >= g->nt || !g->t[to].batched)
         return error_set(ERR_INPUT, NULL, "bad tensor for the gradient");
+    if (!r->bdep[to])
+        return error_set(ERR_INPUT, NULL,
+                         "the run keeps what a gradient needs down to '%s' only, not '%s'",
+                         g->t[r->bound].name, g->t[to].name);
     int n = r->n;
     /* dep: tensors that depend on `to` (their gradient is wanted and carries it) */
     memset(r->dep, 0, (size_t)g->nt);
@@ -918,6 +1136,12 @@ int model_backward(struct model_run *r, int from, const float *dfrom, int to)
     for (int t = 0; t < g->nt; t++)
         if (r->dep[t]) memset(r->grad[t], 0, sizeof(float) * g->t[t].item * (size_t)n);
     memcpy(r->grad[from], dfrom, sizeof(float) * g->t[from].item * (size_t)n);
+    /* the convs on the run's threads, BLAS single-threaded (as the forward) */
+    int nt = run_threads(r), blas_saved = 0;
+    if (nt > 1) {
+        blas_saved = openblas_get_num_threads();
+        openblas_set_num_threads(1);
+    }
     int start = g->t[from].producer;
     for (int i = start; i >= 0; i--) {
         const struct node *nd = &g->nodes[i];
@@ -930,12 +1154,21 @@ int model_backward(struct model_run *r, int from, const float *dfrom, int to)
             any |= dx[k] != NULL;
         }
         if (!any) continue;
+        /* a node the backward visits depends on the bound: never fused */
+        BUG_ON(r->skip[i] || (r->conv[i] && r->conv[i]->last != i));
         const float *dout = r->grad[nd->out], *out = r->data[nd->out];
         const float *x = r->data[nd->in[0]];
         size_t item = g->t[nd->out].item;
         switch (nd->op) {
         case OP_CONV:
-            conv_backward(dx[0], dout, r->data[nd->in[1]], &nd->p.conv, n, r->col);
+            if (dx[0] && r->conv[i] && r->conv[i]->bw) { /* as a forward conv, then added */
+                size_t cnt = g->t[nd->in[0]].item * (size_t)n;
+                run_conv(r, nt, r->btmp, dout, r->conv[i]->bw, n);
+                for (size_t k = 0; k < cnt; k++)
+                    dx[0][k] += r->btmp[k];
+            } else {
+                conv_backward(dx[0], dout, r->data[nd->in[1]], &nd->p.conv, n, r->col);
+            }
             break;
         case OP_BATCHNORM:
             batchnorm_backward(dx[0], dout, &nd->p.bn, n);
@@ -964,6 +1197,7 @@ int model_backward(struct model_run *r, int from, const float *dfrom, int to)
         default: BUG_ON(1);
         }
     }
+    if (nt > 1) openblas_set_num_threads(blas_saved);
     return 0;
 }
 

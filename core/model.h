@@ -129,6 +129,16 @@ enum {
  * refused (big_alloc). Free with model_run_free. The model must outlive it. */
 struct model_run *model_run_new(const struct model *m, int max_batch, int flags,
                                 const int *keep, int nkeep);
+/* A MODEL_RUN_BACKWARD run whose gradients go no lower than tensor `bound`
+ * (an activation): model_backward accepts any `to` that depends on it (the
+ * bound itself, or above). The layers below the bound run fused as in a
+ * forward run (Conv+BN+ReLU+MaxPool as one; their intermediates are not
+ * kept), which is what Grad-CAM at a late layer wants; bound = the input
+ * gives model_run_new's backward run. What the backward reads (the bound,
+ * everything above it and their inputs) is kept. NULL + error as
+ * model_run_new. */
+struct model_run *model_run_new_grad(const struct model *m, int max_batch, int bound,
+                                     const int *keep, int nkeep);
 void model_run_free(struct model_run *r); /* NULL is a no-op */
 int model_run_max_batch(const struct model_run *r);
 
@@ -143,7 +153,8 @@ int model_run_batch(const struct model_run *r); /* n of the last forward */
 /* Backward (MODEL_RUN_BACKWARD runs only): the gradient of
  * sum_i <dfrom_i, from_i> (dfrom: n x item(from)) with respect to every tensor
  * between `to` and `from`; `to` bounds the work (pass model_input(m) for the
- * input gradient). Returns 0, ERR_INPUT when `from` does not depend on `to`. */
+ * input gradient). Returns 0, ERR_INPUT when `from` does not depend on `to`
+ * or `to` is below the run's bound (model_run_new_grad). */
 int model_backward(struct model_run *r, int from, const float *dfrom, int to);
 /* The common case: d logits[i][cls[i]] for each of the n items. */
 int model_backward_class(struct model_run *r, const int *cls, int to);

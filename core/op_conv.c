@@ -11,9 +11,11 @@
 #include <cblas.h>
 #endif
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "conv_direct.h"
+#include "conv_wino.h"
 #include "graph.h"
 
 size_t conv_col_floats(const struct conv_params *p)
@@ -124,9 +126,9 @@ static int tile_rows(const struct conv_params *p, int pool)
 
 /* The direct kernel for every conv it can run except 1x1 ones, whose input
  * already is the column matrix of one sgemm. */
-static int use_direct(const struct conv_params *p)
+static int use_direct(const struct conv_params *p, enum conv_isa isa)
 {
-    return !conv_is_pointwise(p) && conv_direct_usable(p);
+    return !conv_is_pointwise(p) && conv_direct_usable(p, isa);
 }
 
 /* Output rows per tile of the direct kernel: the padded input rows and the
@@ -259,7 +261,7 @@ void conv_forward(float *out, const float *inp, const float *weight, const float
                   const struct conv_params *p, int n, float *col)
 {
     int rows = conv_is_pointwise(p) ? p->oh : tile_rows(p, 0), direct = 0;
-    if (use_direct(p)) { /* the col buffer is the direct kernel's scratch */
+    if (use_direct(p, conv_isa_default())) { /* the col buffer is the direct kernel's scratch */
         size_t have = conv_col_floats(p);
         rows = direct_tile_rows(p, 0);
         while (rows > 1 && direct_scratch_floats(p, rows) > have)
@@ -274,7 +276,7 @@ void conv_forward(float *out, const float *inp, const float *weight, const float
                           oy + rows < p->oh ? oy + rows : p->oh, col, direct);
 }
 
-/* ---------------------------------------------------------------- fused, threaded */
+/* ---------------------------------------------------------------- plans, threaded */
 int conv_pool_fusable(const struct conv_params *p, const struct pool_params *q)
 {
     return p->group == 1 && p->relu && q->kh == 2 && q->kw == 2 && q->sh == 2 && q->sw == 2 &&
@@ -282,13 +284,63 @@ int conv_pool_fusable(const struct conv_params *p, const struct pool_params *q)
            q->w == p->ow && 2 * q->oh <= q->h && 2 * q->ow <= q->w && q->oh >= 1 && q->ow >= 1;
 }
 
-size_t conv_fused_scratch_floats(const struct conv_params *p, int pool)
+/* Winograd pays once there are enough channels to share the transforms
+ * (measured: 1.3-1.8x the direct kernel from 16 in and out; below that the
+ * transforms and the tile rows rounded to 16 lanes cost more than they save). */
+enum { WINO_MIN_CHANNELS = 16 };
+
+/* INTERP_CONV_WINOGRAD=0 (read once) keeps every conv on the direct kernel
+ * or im2col: the arithmetic of the releases before Winograd, for comparing
+ * outputs with theirs bit for bit. */
+static int wino_allowed(void)
 {
-    if (use_direct(p)) return direct_scratch_floats(p, direct_tile_rows(p, pool));
+    static atomic_int allowed = -1;
+    int v = atomic_load(&allowed);
+    if (v < 0) {
+        const char *e = getenv("INTERP_CONV_WINOGRAD");
+        v = !(e && !strcmp(e, "0"));
+        atomic_store(&allowed, v);
+    }
+    return v;
+}
+
+void conv_plan_init(struct conv_plan *pl, const struct conv_params *p,
+                    const struct pool_params *q, enum conv_isa isa)
+{
+    memset(pl, 0, sizeof *pl);
+    pl->p = *p;
+    if (q) pl->pool = 1, pl->q = *q;
+    pl->isa = isa;
+    if (conv_wino_usable(p, isa) && p->c >= WINO_MIN_CHANNELS && p->m >= WINO_MIN_CHANNELS &&
+        wino_allowed()) {
+        pl->path = CONV_PATH_WINOGRAD;
+        conv_wino_geom(&pl->wg, p, q, isa, 0);
+    } else if (use_direct(p, isa))
+        pl->path = CONV_PATH_DIRECT;
+    else
+        pl->path = CONV_PATH_IM2COL;
+}
+
+size_t conv_plan_weight_floats(const struct conv_plan *pl)
+{
+    return pl->path == CONV_PATH_WINOGRAD ? conv_wino_weight_floats(&pl->p, pl->isa) : 0;
+}
+
+void conv_plan_weights(const struct conv_plan *pl, const float *weight, float *u)
+{
+    if (pl->path == CONV_PATH_WINOGRAD) conv_wino_weights(&pl->p, pl->isa, weight, u);
+}
+
+size_t conv_plan_scratch_floats(const struct conv_plan *pl)
+{
+    const struct conv_params *p = &pl->p;
+    if (pl->path == CONV_PATH_WINOGRAD) return conv_wino_scratch_floats(&pl->wg);
+    if (pl->path == CONV_PATH_DIRECT)
+        return direct_scratch_floats(p, direct_tile_rows(p, pl->pool));
     int cg = p->c / p->group;
-    size_t cols = (size_t)tile_rows(p, pool) * p->ow;
+    size_t cols = (size_t)tile_rows(p, pl->pool) * p->ow;
     size_t col = (size_t)cg * p->kh * p->kw * cols;
-    return col + (pool ? (size_t)p->m * cols : 0) + 16;
+    return col + (pl->pool ? (size_t)p->m * cols : 0) + 16;
 }
 
 /* ReLU and 2x2 max-pool of a tile blk (m channels x cols, conv rows
@@ -296,12 +348,12 @@ size_t conv_fused_scratch_floats(const struct conv_params *p, int pool)
  * (m x q->oh x q->ow). The max starts at 0, so it is max(0, window) = the
  * max of the ReLU'd window, and a NaN never wins a comparison: the same
  * value as Relu then MaxPool (which sees NaN as 0 after the Relu). One pass
- * over the tile; on AVX2 machines conv_direct_pool does the same with
- * shuffles (a loop over 2x-strided columns vectorises poorly). */
+ * over the tile; at level AVX2 conv_direct_pool does the same with shuffles
+ * (a loop over 2x-strided columns vectorises poorly). */
 static void pool_epilogue(float *out_b, const float *blk, int m, size_t cols, int ow, int oy0,
-                          int oy1, const struct pool_params *q)
+                          int oy1, const struct pool_params *q, enum conv_isa isa)
 {
-    if (conv_direct_pool(out_b, blk, m, cols, ow, oy0, oy1, q)) return; /* AVX2 shuffles */
+    if (conv_direct_pool(out_b, blk, m, cols, ow, oy0, oy1, q, isa)) return; /* shuffles */
     size_t out_plane = (size_t)q->oh * q->ow;
     int pw = q->ow;
     for (int c = 0; c < m; c++) {
@@ -323,14 +375,15 @@ static void pool_epilogue(float *out_b, const float *blk, int m, size_t cols, in
  * (n x M x OH/2 x OW/2). ReLU before the max: max(relu(.)) = relu(max(.))
  * and no NaN is left for the pool to propagate, as in the unfused ops. */
 static void conv_pool_tile(float *out, const float *inp, const float *weight, const float *bias,
-                           const struct conv_params *p, const struct pool_params *q, int b,
-                           int oy0, int oy1, float *scratch)
+                           const struct conv_plan *pl, int b, int oy0, int oy1, float *scratch)
 {
+    const struct conv_params *p = &pl->p;
+    const struct pool_params *q = &pl->q;
     float *out_b = out + (size_t)b * p->m * q->oh * q->ow;
-    if (use_direct(p)) {
+    if (pl->path == CONV_PATH_DIRECT) {
         size_t ld;
         const float *blk = direct_block(inp, weight, bias, p, b, oy0, oy1, scratch, &ld);
-        pool_epilogue(out_b, blk, p->m, ld, conv_direct_row(p), oy0, oy1, q);
+        pool_epilogue(out_b, blk, p->m, ld, conv_direct_row(p), oy0, oy1, q, pl->isa);
         return;
     }
     int K = p->c * p->kh * p->kw, cols = (oy1 - oy0) * p->ow;
@@ -345,53 +398,97 @@ static void conv_pool_tile(float *out, const float *inp, const float *weight, co
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p->m, cols, K, 1.0f, weight, K,
                     col, cols, 1.0f, blk, cols);
     }
-    pool_epilogue(out_b, blk, p->m, (size_t)cols, p->ow, oy0, oy1, q);
+    pool_epilogue(out_b, blk, p->m, (size_t)cols, p->ow, oy0, oy1, q, pl->isa);
 }
-/* Tile size and unit count for conv_forward_part (units are image x group x
- * row tile); few images get smaller tiles so that every thread has work. */
-static void fused_split(const struct conv_params *p, const struct pool_params *pool, int n,
-                        int nthreads, int *rows_out, int *tiles_out, int *groups_out)
+
+/* Tile size and unit count (units are image x group x row tile; Winograd's
+ * rows are rows of 2x2 tiles); few images get smaller tiles so that every
+ * thread has work. */
+static void plan_split(const struct conv_plan *pl, int n, int nthreads, int *rows_out,
+                       int *tiles_out, int *groups_out)
 {
-    int rows = use_direct(p)                   ? direct_tile_rows(p, pool != NULL)
-               : conv_is_pointwise(p) && !pool ? p->oh
-                                               : tile_rows(p, pool != NULL);
-    int ohc = pool ? 2 * pool->oh : p->oh; /* conv rows anyone reads */
-    int groups = pool ? 1 : p->group;
+    const struct conv_params *p = &pl->p;
+    int rows, total, step, groups = pl->pool ? 1 : p->group;
+    if (pl->path == CONV_PATH_WINOGRAD) {
+        rows = pl->wg.rows, total = pl->wg.nty, step = 1, groups = 1;
+    } else {
+        rows = pl->path == CONV_PATH_DIRECT        ? direct_tile_rows(p, pl->pool)
+               : conv_is_pointwise(p) && !pl->pool ? p->oh
+                                                   : tile_rows(p, pl->pool);
+        total = pl->pool ? 2 * pl->q.oh : p->oh; /* conv rows anyone reads */
+        step = pl->pool ? 2 : 1;
+    }
     if (nthreads > 1 && n * groups < 4 * nthreads) {
-        int want = (ohc + 4 * nthreads - 1) / (4 * nthreads);
-        if (pool) want += want & 1;
+        int want = (total + 4 * nthreads - 1) / (4 * nthreads);
+        want += (step - want % step) % step;
         if (want < rows) rows = want > 0 ? want : 1;
     }
     *rows_out = rows;
-    *tiles_out = (ohc + rows - 1) / rows;
+    *tiles_out = (total + rows - 1) / rows;
     *groups_out = groups;
 }
 
-int conv_forward_units(const struct conv_params *p, const struct pool_params *pool, int n,
-                       int nthreads)
+int conv_plan_units(const struct conv_plan *pl, int n, int nthreads)
 {
     int rows, tiles, groups;
-    fused_split(p, pool, n, nthreads, &rows, &tiles, &groups);
+    plan_split(pl, n, nthreads, &rows, &tiles, &groups);
     return n * groups * tiles;
 }
 
-void conv_forward_part(float *out, const float *inp, const float *weight, const float *bias,
-                       const struct conv_params *p, const struct pool_params *pool, int n,
+void conv_plan_forward(float *out, const float *inp, const struct conv_plan *pl,
+                       const float *weight, const float *bias, const float *u, int n,
                        int nthreads, float *scratch, atomic_int *next)
 {
+    const struct conv_params *p = &pl->p;
     int rows, tiles, groups;
-    fused_split(p, pool, n, nthreads, &rows, &tiles, &groups);
-    int ohc = pool ? 2 * pool->oh : p->oh, units = n * groups * tiles;
+    plan_split(pl, n, nthreads, &rows, &tiles, &groups);
+    int units = n * groups * tiles;
+    int total = pl->path == CONV_PATH_WINOGRAD ? pl->wg.nty : pl->pool ? 2 * pl->q.oh : p->oh;
+    size_t in_item = (size_t)p->c * p->h * p->w;
+    size_t out_item =
+        pl->pool ? (size_t)p->m * pl->q.oh * pl->q.ow : (size_t)p->m * p->oh * p->ow;
     for (;;) {
-        int u = atomic_fetch_add(next, 1); /* dynamic: a descheduled thread delays only its tile */
-        if (u >= units) break;
-        int b = u / (groups * tiles), g = u / tiles % groups, t = u % tiles;
-        int oy0 = t * rows, oy1 = oy0 + rows < ohc ? oy0 + rows : ohc;
-        if (pool)
-            conv_pool_tile(out, inp, weight, bias, p, pool, b, oy0, oy1, scratch);
+        int k =
+            atomic_fetch_add(next, 1); /* dynamic: a descheduled thread delays only its tile */
+        if (k >= units) break;
+        int b = k / (groups * tiles), g = k / tiles % groups, t = k % tiles;
+        int y0 = t * rows, y1 = y0 + rows < total ? y0 + rows : total;
+        if (pl->path == CONV_PATH_WINOGRAD)
+            conv_wino_band(out + (size_t)b * out_item, inp + (size_t)b * in_item, u, bias,
+                           &pl->wg, y0, y1, scratch);
+        else if (pl->pool)
+            conv_pool_tile(out, inp, weight, bias, pl, b, y0, y1, scratch);
         else
-            conv_tile(out, inp, weight, bias, p, b, g, oy0, oy1, scratch, use_direct(p));
+            conv_tile(out, inp, weight, bias, p, b, g, y0, y1, scratch,
+                      pl->path == CONV_PATH_DIRECT);
     }
+}
+
+/* ---------------------------------------------------------------- backward as a forward conv */
+int conv_backward_params(const struct conv_params *p, struct conv_params *bp)
+{
+    if (p->group != 1 || p->sh != 1 || p->sw != 1 || p->dh != 1 || p->dw != 1 ||
+        p->pt > p->kh - 1 || p->pb > p->kh - 1 || p->pl > p->kw - 1 || p->pr > p->kw - 1)
+        return 0;
+    *bp = *p;
+    bp->c = p->m, bp->m = p->c;
+    bp->h = p->oh, bp->w = p->ow, bp->oh = p->h, bp->ow = p->w;
+    bp->pt = p->kh - 1 - p->pt, bp->pb = p->kh - 1 - p->pb;
+    bp->pl = p->kw - 1 - p->pl, bp->pr = p->kw - 1 - p->pr;
+    bp->relu = 0;
+    return bp->oh + bp->kh - 1 == bp->h + bp->pt + bp->pb &&
+           bp->ow + bp->kw - 1 == bp->w + bp->pl + bp->pr;
+}
+
+void conv_backward_weights(const struct conv_params *p, const float *weight, float *wf)
+{
+    int C = p->c, M = p->m, kh = p->kh, kw = p->kw;
+    for (int m = 0; m < M; m++)
+        for (int c = 0; c < C; c++)
+            for (int y = 0; y < kh; y++)
+                for (int x = 0; x < kw; x++)
+                    wf[(((size_t)c * M + m) * kh + (kh - 1 - y)) * kw + (kw - 1 - x)] =
+                        weight[(((size_t)m * C + c) * kh + y) * kw + x];
 }
 
 /* dout:   n x M x OH x OW

@@ -19,11 +19,17 @@ static void maxpool2x2(float *out, int32_t *argmax, const float *inp,
             float *dst = out + pl * out_plane + (size_t)oy * p->ow;
             int32_t *am = argmax ? argmax + pl * out_plane + (size_t)oy * p->ow : NULL;
             for (int ox = 0; ox < p->ow; ox++) {
-                float v[4] = {r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1]};
+                /* unrolled: a later element wins only when larger, or a NaN
+                 * over a number (the first NaN is kept) */
+                float best = r0[2 * ox], v;
                 int k = 0;
-                for (int t = 1; t < 4; t++)
-                    if (v[t] > v[k] || (isnan(v[t]) && !isnan(v[k]))) k = t;
-                dst[ox] = v[k];
+                v = r0[2 * ox + 1];
+                if (v > best || (isnan(v) && !isnan(best))) best = v, k = 1;
+                v = r1[2 * ox];
+                if (v > best || (isnan(v) && !isnan(best))) best = v, k = 2;
+                v = r1[2 * ox + 1];
+                if (v > best || (isnan(v) && !isnan(best))) best = v, k = 3;
+                dst[ox] = best;
                 if (am) am[ox] = (2 * oy + (k >> 1)) * p->w + 2 * ox + (k & 1);
             }
         }

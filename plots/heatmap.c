@@ -1,6 +1,7 @@
 /* heatmap.c - colour heatmaps, overlays on the original image, image
  * montages and the bitmap text they are labelled with, written directly as
- * 8-bit RGB PNGs (png_write8, atomic). No gnuplot involved. */
+ * 8-bit RGB PNGs (atomic; heatmaps and overlays, written per image, with
+ * png_write8_fast). No gnuplot involved. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,7 +183,7 @@ int heatmap_write_png(const char *path, const float *map, int h, int w,
             colormap_rgb(cm, scale_value(map[(size_t)y * w + x], vmin, vmax, cm->diverging),
                          rgb + ((size_t)y * cw + x) * 3);
     if (with_bar) colorbar_draw(&bar, rgb, cw, ch, cm);
-    int rc = png_write8(path, rgb, cw, ch, 3);
+    int rc = png_write8_fast(path, rgb, cw, ch, 3);
     free(rgb);
     return rc;
 }
@@ -238,7 +239,7 @@ int overlay_write_png(const char *path, const struct image *im, const float *map
         }
     }
     colorbar_draw(&bar, rgb, cw, ch, cm);
-    rc = png_write8(path, rgb, cw, ch, 3);
+    rc = png_write8_fast(path, rgb, cw, ch, 3);
 out:
     free(up);
     free(rgb);

@@ -1,6 +1,6 @@
 /* explain.c - the report's explained images: per class the most confident
  * correct, the most confident wrong and a random one, each with its
- * Grad-CAM and occlusion overlays in gallery/.
+ * Grad-CAM (the picks in batches) and occlusion overlays in gallery/.
  */
 #include <math.h>
 #include <stdio.h>
@@ -142,45 +142,69 @@ static int write_overlay(struct rep *R, struct fig *f, size_t row, int cls, cons
 }
 
 /* ---------------------------------------------------------------- 6 Grad-CAM */
+/* The picks in batches, as `interp gradcam` runs them: one forward for the
+ * batch, one backward per explained class slot (the predicted class, then
+ * the true one of the wrong picks), the layers below the Grad-CAM layer
+ * fused. */
 int rep_stage_gradcam(struct rep *R)
 {
-    struct cam *cam = cam_new(R->m, -1);
+    int B = R->npicks < 32 ? (int)R->npicks : 32;
+    struct cam *cam = cam_new_batch(R->m, -1, B > 0 ? B : 1, CAM_LAYER_ONLY);
     if (!cam) {
         rep_note(R, "Grad-CAM skipped: %s", error_message());
         error_clear();
         return 0;
     }
     R->cam_layer = model_tensor_name(R->m, cam->layer);
-    float *x = xmalloc(sizeof(float) * R->item);
-    float *lmap = xmalloc(sizeof(float) * (size_t)cam->lh * cam->lw);
+    size_t lhw = (size_t)cam->lh * cam->lw, Bs = (size_t)(B > 0 ? B : 1);
+    float *x = xmalloc(sizeof(float) * R->item * Bs);
+    float *lmap = xmalloc(sizeof(float) * lhw * Bs);
     float *imap = xmalloc(sizeof(float) * (size_t)cam->ih * cam->iw);
+    struct image **disp = xcalloc(Bs, sizeof *disp);
+    int *cls = xmalloc(sizeof(int) * Bs);
+    struct cam_info *info = xcalloc(Bs, sizeof *info);
     const struct colormap *jet = colormap_find("jet");
     int rc = 0;
     rep_stage(R, ST_GRADCAM, 0, R->npicks, NULL);
-    for (size_t i = 0; i < R->npicks && !rc; i++) {
-        struct pick *pk = &R->picks[i];
-        struct image *disp = load_pick(R, pk, x);
-        if (!disp || cam_forward(cam, x)) {
-            rc = -1;
-            image_free(disp);
-            break;
+    for (size_t i0 = 0; i0 < R->npicks && !rc; i0 += Bs) {
+        int n = R->npicks - i0 < Bs ? (int)(R->npicks - i0) : B;
+        for (int j = 0; j < n && !rc; j++)
+            if (!(disp[j] = load_pick(R, &R->picks[i0 + j], x + (size_t)j * R->item))) rc = -1;
+        if (!rc && cam_forward_batch(cam, x, n)) rc = -1;
+        for (int e = 0; e < 2 && !rc; e++) {
+            int any = 0;
+            for (int j = 0; j < n; j++) {
+                const struct pick *pk = &R->picks[i0 + j];
+                cls[j] = e < pk->nexpl ? pk->ex[e].cls : -1;
+                any |= cls[j] >= 0;
+            }
+            if (!any) continue;
+            if ((rc = cam_map_batch(cam, cls, CAM_GRADCAM, lmap, info))) break;
+            for (int j = 0; j < n && !rc; j++) {
+                if (cls[j] < 0) continue;
+                struct pick *pk = &R->picks[i0 + j];
+                struct expl *ex = &pk->ex[e];
+                ex->cam_info = info[j];
+                cam_upsample(lmap + (size_t)j * lhw, cam->lh, cam->lw, imap, cam->ih, cam->iw);
+                double vmax =
+                    isfinite(ex->cam_info.max) && ex->cam_info.max > 0 ? ex->cam_info.max : 0.0;
+                rc = write_overlay(R, &ex->cam, pk->row, ex->cls, "gradcam", disp[j], imap,
+                                   cam->ih, cam->iw, jet, 0.0, vmax);
+                ex->have_cam = !rc;
+            }
         }
-        for (int e = 0; e < pk->nexpl && !rc; e++) {
-            struct expl *ex = &pk->ex[e];
-            if ((rc = cam_map(cam, ex->cls, CAM_GRADCAM, lmap, &ex->cam_info))) break;
-            cam_upsample(lmap, cam->lh, cam->lw, imap, cam->ih, cam->iw);
-            double vmax =
-                isfinite(ex->cam_info.max) && ex->cam_info.max > 0 ? ex->cam_info.max : 0.0;
-            rc = write_overlay(R, &ex->cam, pk->row, ex->cls, "gradcam", disp, imap, cam->ih,
-                               cam->iw, jet, 0.0, vmax);
-            ex->have_cam = !rc;
+        for (int j = 0; j < n; j++) {
+            image_free(disp[j]);
+            disp[j] = NULL;
         }
-        image_free(disp);
-        rep_stage(R, ST_GRADCAM, i + 1, R->npicks, NULL);
+        if (!rc) rep_stage(R, ST_GRADCAM, i0 + n, R->npicks, NULL);
     }
     free(x);
     free(lmap);
     free(imap);
+    free(disp);
+    free(cls);
+    free(info);
     cam_free(cam);
     return rc;
 }

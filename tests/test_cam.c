@@ -286,3 +286,127 @@ Test(cam, fashion_mnist_heat_on_garment)
     cam_free(c);
     model_free(m);
 }
+
+/* ---------------------------------------------------------------- batches */
+/* max |a - b| over n, relative to max |b| (absolute when b is all zero) */
+static double rel_to_max(const float *a, const float *b, size_t n)
+{
+    double mx = 0, d = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (fabs(b[i]) > mx) mx = fabs(b[i]);
+        double e = fabs((double)a[i] - b[i]);
+        if (!(e <= d)) d = e;
+    }
+    return mx > 0 ? d / mx : d;
+}
+
+/* A batch of B items (the fixture's images repeated: at least two per
+ * thread, so the forward goes item by item through the conv layers) through
+ * cam_new_batch, fused below the layer (CAM_LAYER_ONLY), against the one-
+ * image context (every layer unfused) image by image: probabilities, scores
+ * and every class's Grad-CAM, Grad-CAM++ and saliency map, to 1e-5 of their
+ * maximum. */
+static void batch_model(const char *name)
+{
+    char mpath[256], lname[256];
+    cam_meta_get(name, "model", mpath, sizeof mpath);
+    cam_meta_get(name, "layer", lname, sizeof lname);
+    int N = cam_meta_int(name, "images"), K = cam_meta_int(name, "classes"), B = 9;
+    struct model *m = model_load(mpath);
+    cr_assert(m, "%s: %s", mpath, error_message());
+    int layer = model_tensor_find(m, lname);
+    struct cam *one = cam_new(m, layer), *bat = cam_new_batch(m, layer, B, CAM_LAYER_ONLY);
+    struct cam *sal = cam_new_batch(m, model_input(m), B, CAM_LAYER_ONLY);
+    cr_assert(one && bat && sal, "%s", error_message());
+    struct array *in = cam_ref_load(name, "input.npy");
+    size_t item = model_tensor_item(m, model_input(m));
+    size_t lhw = (size_t)one->lh * one->lw, ihw = (size_t)one->ih * one->iw;
+    float *x = xmalloc(sizeof(float) * item * B);
+    for (int b = 0; b < B; b++)
+        memcpy(x + b * item, (const float *)in->data + (size_t)(b % N) * item,
+               sizeof(float) * item);
+    cr_assert_eq(cam_forward_batch(bat, x, B), 0, "%s", error_message());
+    cr_assert_eq(cam_forward_batch(sal, x, B), 0, "%s", error_message());
+    cr_assert_eq(bat->n, B);
+    float *maps = xmalloc(sizeof(float) * lhw * B), *smaps = xmalloc(sizeof(float) * ihw * B);
+    float *ref = xmalloc(sizeof(float) * (lhw > ihw ? lhw : ihw));
+    struct cam_info *info = xcalloc((size_t)B, sizeof *info),
+                    *sinfo = xcalloc((size_t)B, sizeof *sinfo), ri;
+    int *cls = xmalloc(sizeof(int) * B);
+    double worst = 0;
+    for (int k = 0; k < K; k++)
+        for (int meth = 0; meth < 3; meth++) {
+            for (int b = 0; b < B; b++)
+                cls[b] = (k + b) % K; /* a different class per item */
+            if (meth < 2)
+                cr_assert_eq(
+                    cam_map_batch(bat, cls, meth ? CAM_GRADCAM_PP : CAM_GRADCAM, maps, info), 0,
+                    "%s", error_message());
+            else
+                cr_assert_eq(cam_saliency_batch(sal, cls, smaps, sinfo), 0, "%s",
+                             error_message());
+            for (int b = 0; b < B; b++) {
+                cr_assert_eq(cam_forward(one, x + b * item), 0);
+                if (k == 0 && meth == 0) {
+                    cr_expect_eq(cam_pred_item(bat, b), cam_pred(one), "%s item %d", name, b);
+                    for (int c = 0; c < one->score.nclass; c++)
+                        cr_expect(fabsf(bat->probs[(size_t)b * one->score.nclass + c] -
+                                        one->probs[c]) <= 1e-6f,
+                                  "%s item %d: p[%d]", name, b, c);
+                }
+                const float *got;
+                const struct cam_info *gi;
+                size_t n;
+                if (meth < 2) {
+                    cr_assert_eq(
+                        cam_map(one, cls[b], meth ? CAM_GRADCAM_PP : CAM_GRADCAM, ref, &ri), 0);
+                    got = maps + b * lhw, gi = &info[b], n = lhw;
+                } else {
+                    cr_assert_eq(cam_saliency(one, cls[b], ref, &ri), 0);
+                    got = smaps + b * ihw, gi = &sinfo[b], n = ihw;
+                }
+                double e = rel_to_max(got, ref, n);
+                if (e > worst) worst = e;
+                cr_expect(e <= 1e-5, "%s item %d class %d method %d: batch vs one image %.3g",
+                          name, b, cls[b], meth, e);
+                cr_expect(fabs(gi->prob - ri.prob) <= 1e-6 &&
+                              fabs(gi->score - ri.score) <= 1e-5 * (1 + fabs(ri.score)),
+                          "%s item %d: score %g vs %g", name, b, gi->score, ri.score);
+                cr_expect_eq(gi->flag, ri.flag, "%s item %d class %d method %d: flag", name, b,
+                             cls[b], meth);
+            }
+        }
+    cr_log_info("cam batch %-8s worst batch vs one image %.2g of the map's maximum", name,
+                worst);
+    /* a context bounded at a layer above the input has no input gradient */
+    if (layer != model_input(m)) {
+        cr_expect_neq(cam_saliency_batch(bat, cls, smaps, sinfo), 0);
+        cr_expect(strstr(error_message(), "down to"), "%s", error_message());
+    }
+    cr_expect_neq(cam_forward_batch(bat, x, B + 1), 0);
+    free(x), free(maps), free(smaps), free(ref), free(info), free(sinfo), free(cls);
+    array_free(in);
+    cam_free(one), cam_free(bat), cam_free(sal);
+    model_free(m);
+}
+
+Test(cam, batch_fmnist)
+{
+    batch_model("fmnist");
+}
+Test(cam, batch_rgb)
+{
+    batch_model("rgb");
+}
+Test(cam, batch_nhwc)
+{
+    batch_model("nhwc");
+}
+Test(cam, batch_ops)
+{
+    batch_model("ops");
+}
+Test(cam, batch_binary)
+{
+    batch_model("binary");
+}

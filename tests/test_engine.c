@@ -279,6 +279,27 @@ static void check_grads(const char *model_name, const char *ref_name)
         snprintf(what, sizeof what, "%s d logit %d / d cam (stopping there)", model_name, k);
         check_rel(model_run_grad(r, cam), want, ca * n, 1e-4, what);
     }
+    model_run_free(r);
+    /* a run bounded at the cam layer (the layers below it fused, their
+     * intermediates not kept): the same gradient, no input gradient */
+    r = model_run_new_grad(m, n, cam, NULL, 0);
+    cr_assert(r, "%s", error_message());
+    cr_assert_eq(model_forward(r, x.data, n), 0);
+    for (int k = 0; k < K; k++) {
+        int cls[64];
+        for (int i = 0; i < n; i++)
+            cls[i] = k;
+        cr_assert_eq(model_backward_class(r, cls, cam), 0, "%s", error_message());
+        for (int i = 0; i < n; i++)
+            memcpy(want + (size_t)i * ca, ga.data + ((size_t)i * K + k) * ca,
+                   sizeof(float) * ca);
+        snprintf(what, sizeof what, "%s d logit %d / d cam (a run bounded there)", model_name,
+                 k);
+        check_rel(model_run_grad(r, cam), want, ca * n, 1e-4, what);
+        cr_expect_eq(model_backward_class(r, cls, in), ERR_INPUT);
+        cr_expect(strstr(error_message(), "down to"), "%s", error_message());
+    }
+    cr_expect_null(model_run_new_grad(m, n, model_graph(m)->nt, NULL, 0));
     free(got), free(want);
     model_run_free(r);
     free(x.data), free(ga.data), free(gi.data);
@@ -995,4 +1016,37 @@ Test(engine, mutated_models_never_crash)
     }
     cr_log_info("mutations: %d loaded, %d refused", loaded, refused);
     cr_assert(refused > 0);
+}
+
+/* A batch goes through the conv layers one item at a time per thread (the
+ * segments): the kept activations of each item equal, bit for bit, those of
+ * the same image run alone (whose convs split into row tiles instead) on the
+ * 128x128 model and the Fashion-MNIST one. */
+Test(engine, batch_items_equal_single_runs)
+{
+    const char *names[] = {"rgb", "fmnist"};
+    for (int k = 0; k < 2; k++) {
+        struct model *m = load_ok(names[k]);
+        int cam = model_default_cam_layer(m), B = 9;
+        size_t item = model_tensor_item(m, model_input(m)), ca = model_tensor_item(m, cam);
+        float *x = malloc(sizeof(float) * item * B);
+        struct rng g;
+        rng_seed(&g, 5);
+        for (size_t i = 0; i < item * B; i++)
+            x[i] = (float)rng_uniform(&g);
+        struct model_run *rb = model_run_new(m, B, MODEL_RUN_FORWARD, &cam, 1);
+        struct model_run *r1 = model_run_new(m, 1, MODEL_RUN_FORWARD, &cam, 1);
+        cr_assert(rb && r1, "%s", error_message());
+        cr_assert_eq(model_forward(rb, x, B), 0);
+        for (int b = 0; b < B; b++) {
+            cr_assert_eq(model_forward(r1, x + b * item, 1), 0);
+            cr_expect(!memcmp(model_run_tensor(rb, cam) + b * ca, model_run_tensor(r1, cam),
+                              sizeof(float) * ca),
+                      "%s item %d: the batch's %s differs from the image run alone", names[k],
+                      b, model_tensor_name(m, cam));
+        }
+        model_run_free(rb), model_run_free(r1);
+        free(x);
+        model_free(m);
+    }
 }

@@ -12,6 +12,7 @@
 #include "../analysis/occlusion.h"
 #include "../core/array.h"
 #include "../core/error.h"
+#include "../core/conv_direct.h"
 #include "../core/graph_region.h"
 #include "../core/model.h"
 #include "../core/rng.h"
@@ -213,6 +214,42 @@ Test(occlusion_region, acts)
 Test(occlusion_region, tiny)
 {
     region_model("fixtures/models/tiny.onnx");
+}
+
+/* The fused paths: every conv of the fixtures runs as a chain (with its
+ * pool), the first dense layer as a rank update (over a channels-last map
+ * in the NHWC model); and the 128x128 model's scores on each instruction-set
+ * level the CPU has (Winograd on the windows at AVX2 and above). */
+Test(occlusion_region, fused_paths_and_levels)
+{
+    static const struct {
+        const char *path;
+        int chains, pooled, rank, nhwc;
+    } want[] = {{"fixtures/models/fmnist.onnx", 3, 3, 1, 0},
+                {"fixtures/models/rgb.onnx", 3, 3, 1, 0},
+                {"fixtures/models/nhwc.onnx", 2, 1, 1, 1}};
+    for (size_t k = 0; k < sizeof want / sizeof want[0]; k++) {
+        struct model *m = model_load(want[k].path);
+        cr_assert(m, "%s", error_message());
+        int ys[1] = {0}, xs[1] = {0};
+        struct region_run *rr = region_run_new(m, model_logits(m), 1, 4, 4, ys, xs, 1);
+        cr_assert(rr, "%s", error_message());
+        struct region_info info;
+        region_run_info(rr, &info);
+        cr_expect(info.chains == want[k].chains && info.pooled_chains == want[k].pooled &&
+                      info.rank_updates == want[k].rank && info.rank_nhwc == want[k].nhwc,
+                  "%s: %d chains (%d pooled), %d rank updates (%d NHWC)", want[k].path,
+                  info.chains, info.pooled_chains, info.rank_updates, info.rank_nhwc);
+        region_run_free(rr);
+        model_free(m);
+    }
+    enum conv_isa saved = conv_isa_default();
+    for (int isa = CONV_ISA_PORTABLE; isa <= (int)conv_isa_best(); isa++) {
+        cr_assert_eq(conv_isa_set((enum conv_isa)isa), 0);
+        region_model("fixtures/models/rgb.onnx");
+        region_model("fixtures/models/fmnist.onnx");
+    }
+    conv_isa_set(saved);
 }
 
 /* On the 128x128 model the incremental plan must do far less arithmetic. */

@@ -62,7 +62,8 @@ struct tsne_params {
     int iters;                       /* 1000 in all, exaggeration phase included */
     double early_exag;               /* 12: P multiplied during the first exag_iters */
     int exag_iters;                  /* 250 */
-    double learning_rate;            /* 0 = auto: max(N / 12, 200) (DESIGN.md) */
+    double learning_rate;            /* 0 = auto: max(N / (4 early_exag), 200): openTSNE's and
+                                        FIt-SNE's N / 12 in this gradient's units (with its 4) */
     double momentum;                 /* 0.5 during the exaggeration phase */
     double final_momentum;           /* 0.8 after it */
     enum tsne_method method;         /* auto: exact up to TSNE_EXACT_MAX_N points, BH up

@@ -31,7 +31,7 @@ static const char USAGE[] =
     "refined by neighbours of neighbours from there), perplexity calibrated per\n"
     "point;"
     " gradient descent with momentum 0.5/0.8, gains and early exaggeration;\n"
-    "learning rate max(N/12, 200) unless --lr is given. --method auto: exact\n"
+    "learning rate max(N/48, 200) unless --lr is given. --method auto: exact\n"
     "gradient up to " XSTR(TSNE_EXACT_MAX_N) " points, Barnes-Hut (--theta) below "
     XSTR(TSNE_FFT_MIN_N) ", then the FFT\n"
     "grid of FIt-SNE (3-D stays Barnes-Hut); from 100 units across, 2-D maps\n"

@@ -13,6 +13,7 @@
 #include "../analysis/knn.h"
 #include "../analysis/sptree.h"
 #include "../analysis/tsne.h"
+#include "../core/rng.h"
 #include "../core/array.h"
 #include "../core/error.h"
 
@@ -466,6 +467,32 @@ Test(tsne, same_seed_same_output, .timeout = 300)
     tsne_result_free(c);
     tsne_result_free(e);
     array_free(x);
+}
+
+/* The default step: N / (4 x 12) above 9,600 points (openTSNE's and
+ * FIt-SNE's N / 12 without the factor 4 this gradient carries), 200 below. */
+Test(tsne, default_learning_rate)
+{
+    struct rng g;
+    rng_seed(&g, 3);
+    size_t sizes[2] = {2000, 24000}, d = 5;
+    double want[2] = {200.0, 500.0};
+    for (int k = 0; k < 2; k++) {
+        size_t n = sizes[k];
+        float *x = malloc(sizeof(float) * n * d);
+        for (size_t i = 0; i < n * d; i++)
+            x[i] = (float)rng_normal(&g);
+        struct tsne_params p = tsne_params_default();
+        p.iters = 2;
+        p.exag_iters = 1;
+        p.perplexity = 5;
+        struct tsne_result *r = tsne_run(x, n, d, &p);
+        cr_assert(r, "%s", error_message());
+        cr_expect(fabs(r->learning_rate - want[k]) < 1e-9, "N %zu: learning rate %g, want %g", n,
+                  r->learning_rate, want[k]);
+        tsne_result_free(r);
+        free(x);
+    }
 }
 
 Test(tsne, three_dimensions_and_given_init)

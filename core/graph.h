@@ -420,7 +420,9 @@ void softmax_backward(float *dinp, const float *dout, const float *out,
 void gemm_forward(float *out, const float *inp, const float *weight,
                   const struct gemm_params *p, int n);
 /* Thread tid's share (a block of output columns) of the same for nthreads
- * threads; sgemv for a single row. */
+ * threads, each row one sgemv of its own, so a row's result does not depend
+ * on the other rows of the batch (the model runs' forward; gemm_forward may
+ * differ from it by float rounding). */
 void gemm_forward_part(float *out, const float *inp, const float *weight,
                        const struct gemm_params *p, int n, int tid, int nthreads);
 void gemm_backward(float *dinp, const float *dout, const float *weight,

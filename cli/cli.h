@@ -45,6 +45,8 @@ enum {
     OPT_PREP_MEAN,
     OPT_PREP_STD,
     OPT_EXIF_ORIENTATION,
+    OPT_SHARD, /* --shard K/N and --force of the commands that run in shards */
+    OPT_FORCE,
     OPT_COMMAND_BASE = 1100 /* commands number their own long-only options from here */
 };
 
@@ -72,6 +74,12 @@ enum {
     {"scale", required_argument, 0, OPT_PREP_SCALE},                           \
         {"mean", required_argument, 0, OPT_PREP_MEAN},                         \
         {"std", required_argument, 0, OPT_PREP_STD}
+
+/* --shard K/N and --force, for the commands that run in shards (shard.c). */
+// clang-format off
+#define SHARD_LONG_OPTIONS                                                     \
+    {"shard", required_argument, 0, OPT_SHARD}, {"force", no_argument, 0, OPT_FORCE}
+// clang-format on
 
 struct model_prep;
 /* Handles --scale/--mean/--std into p; returns 1 when ch was one of them, 0
@@ -202,11 +210,56 @@ int explain_write(struct explain_out *o, const char *img_path, int img_index,
                   int lw, const char *lname, const float *imap, int ih, int iw, double vmin,
                   double vmax, const struct cam_info *info, const char *score_what,
                   void (*extra)(struct json *j, void *ctx), void *ctx);
-/* Finishes a command's output: the JSON object's paths (or the path list). */
-void explain_finish(struct explain_out *o);
+struct explain_setup;
+/* Finishes a command's output: with --shard the part's manifest (every file
+ * written is the part's own, plus rows.npy), then the JSON object's paths (or
+ * the path list); nothing when the shard was done already. 0, or the exit
+ * status after printing. */
+int explain_finish(struct explain_setup *s);
 
 /* ---- report (cmd_report.c) ---- */
 int cmd_report(int argc, char **argv);
+
+/* ---- sharded runs: --shard K/N, --force and the part's manifest (shard.c) ---- */
+int cmd_merge(int argc, char **argv);
+
+struct shard_manifest;
+
+/* A command's --shard and --force. */
+struct cli_shard {
+    int on;      /* --shard given */
+    size_t k, n; /* shard k of n */
+    int force;   /* --force: run again even when the part is done */
+};
+/* Handles --shard and --force into sh: 1 when ch was one of them, else 0. A
+ * bad K/N prints the error and exits 2. */
+int cli_shard_option(struct cli_shard *sh, int ch, const char *arg);
+/* The settings of a command line that every shard must share: its options
+ * (opts, as getopt_long reads them, abbreviations too) as "--name=value"
+ * sorted, without -o/--out, --json, --quiet, --threads, --shard, --force,
+ * --help, the --max-* limits and the long options named in skip (a
+ * NULL-terminated list, may be NULL). Before or after getopt_long (which
+ * moves the operands behind the options, keeping each option's value beside
+ * it). Owned string. */
+char *cli_shard_options(int argc, char **argv, const struct option *opts,
+                        const char *const *skip);
+/* The default output folder of a shard: "<deflt>/part-K-of-N" (owned). */
+char *cli_shard_dir_default(const struct cli_shard *sh, const char *deflt);
+/* Before a shard writes into dir, with want = the manifest it will write (its
+ * inputs and settings filled, no files yet). When dir holds the finished
+ * part of this very shard (manifest and files as listed), says so and
+ * returns -1: the caller prints nothing more and exits 0 (--force: runs
+ * again). When dir holds another run's part, prints the error and returns 2
+ * (--force: replaces it). Otherwise removes a stale manifest.json and
+ * returns 0: the shard runs. */
+int cli_shard_begin(const struct cli_common *c, const struct cli_shard *sh, const char *dir,
+                    const struct shard_manifest *want, const char *command);
+/* Writes m (files added by the caller) as dir/manifest.json, last, and
+ * records its path (cli_wrote). 0, or the exit status after printing. */
+int cli_shard_finish(struct shard_manifest *m, const char *dir);
+/* The SHA-256 of a list of paths (each followed by a newline), as a manifest
+ * input: every shard must be given the same list. */
+void cli_shard_list_digest(char *const *paths, size_t n, char hex[65]);
 
 /* ---- output framing shared by the commands (common.c) ---- */
 struct plot_result;
@@ -274,6 +327,14 @@ struct explain_setup {
     size_t nnames;          /* how many */
     struct explain_out out; /* what explain_write takes (borrows dir, names, j) */
     struct json j;          /* --json: the object on stdout */
+    /* sharded runs: set by the command before explain_model_load */
+    struct cli_shard shard; /* --shard K/N, --force */
+    char *settings;         /* cli_shard_options() of the command line (owned) */
+    /* set by explain_open: the images to explain, as indices into images */
+    int *run;                  /* all of them, or shard K's (i = K mod N) (owned) */
+    int nrun;                  /* how many */
+    int done;                  /* the shard was done already: nothing to do or print */
+    struct shard_manifest *mf; /* --shard: the part's manifest (owned) */
 };
 
 /* The defaults: class pred, no class names, colour map cmap, alpha 0.5. */
@@ -282,12 +343,17 @@ struct explain_setup explain_setup_default(const struct cli_common *c, const cha
 /* args = MODEL IMG... (nargs of them): prints the usage when an image is
  * missing, checks --colormap, loads MODEL. Returns the model (owned,
  * model_free) with *status EXIT_OK, or NULL with *status the exit status
- * after printing. */
+ * after printing (and s released). */
 struct model *explain_model_load(struct explain_setup *s, int nargs, char **args, int *status);
 /* Between the engine and the first map: --classes and --class against
  * nclass classes, the output folder, s->out for explain_write (method names
- * the files), and with --json the stdout object opened through "maps": [
- * (with "layer" when layer is not NULL). 0, or the exit status after printing. */
+ * the files), the images to run (s->run: with --shard K/N those at indices
+ * i = K mod N; a part that is done already says so and leaves s->nrun 0
+ * with s->done set), and with --json the stdout object opened through
+ * "maps": [ (with "layer" when layer is not NULL). Map files keep the names
+ * an unsharded run gives them (stems, or the index in the whole list), so
+ * the parts' files together are that run's. 0, or the exit status after
+ * printing. */
 int explain_open(struct explain_setup *s, const char *method, const char *layer,
                  const char *score_used, int nclass);
 /* Loads the image at path, fills x (one model input item) from it and, with

@@ -44,6 +44,7 @@ int cmd_gradcam(int argc, char **argv)
                                          {"alpha", required_argument, 0, OPT_ALPHA},
                                          {"classes", required_argument, 0, OPT_CLASSES},
                                          PREP_LONG_OPTIONS,
+                                         SHARD_LONG_OPTIONS,
                                          COMMON_LONG_OPTIONS,
                                          {0}};
     struct cli_common c = cli_common_default(USAGE);
@@ -69,10 +70,12 @@ int cmd_gradcam(int argc, char **argv)
         case OPT_ALPHA: s.alpha = cli_parse_double("--alpha", optarg, 0, 1); break;
         case OPT_CLASSES: s.classes_arg = optarg; break;
         default:
-            if (!cli_prep_option(&prep, ch, optarg))
+            if (!cli_prep_option(&prep, ch, optarg) && !cli_shard_option(&s.shard, ch, optarg))
                 cli_common_option(&c, ch, optarg, argv, opts);
         }
     }
+    s.settings =
+        cli_shard_options(argc, argv, opts, NULL); /* argv is permuted: options first */
     struct model *m = explain_model_load(&s, argc - optind, argv + optind, &status);
     if (!m) return status;
     struct cam *cam = NULL;
@@ -97,7 +100,8 @@ int cmd_gradcam(int argc, char **argv)
     lmap = xmalloc(sizeof(float) * (size_t)cam->lh * cam->lw);
     imap = xmalloc(sizeof(float) * (size_t)cam->ih * cam->iw);
     cls = xmalloc(sizeof(int) * (size_t)K);
-    for (int i = 0; i < s.nimg && status == EXIT_OK; i++) {
+    for (int t = 0; t < s.nrun && status == EXIT_OK; t++) {
+        int i = s.run[t];
         struct image *im = explain_image_load(m, &prep, s.images[i], x, cam);
         if (!im) {
             status = cli_fail();
@@ -119,9 +123,9 @@ int cmd_gradcam(int argc, char **argv)
                               &info, cam->score.what, NULL, NULL);
         }
         image_free(im);
-        progress_update(&c.progress, "gradcam", (size_t)i + 1, (size_t)s.nimg, NULL);
+        progress_update(&c.progress, "gradcam", (size_t)t + 1, (size_t)s.nrun, NULL);
     }
-    if (status == EXIT_OK) explain_finish(&s.out);
+    if (status == EXIT_OK) status = explain_finish(&s);
 done:
     free(x);
     free(lmap);

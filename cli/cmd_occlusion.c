@@ -83,6 +83,7 @@ int cmd_occlusion(int argc, char **argv)
                                          {"alpha", required_argument, 0, OPT_ALPHA},
                                          {"classes", required_argument, 0, OPT_CLASSES},
                                          PREP_LONG_OPTIONS,
+                                         SHARD_LONG_OPTIONS,
                                          COMMON_LONG_OPTIONS,
                                          {0}};
     struct cli_common c = cli_common_default(USAGE);
@@ -102,10 +103,12 @@ int cmd_occlusion(int argc, char **argv)
         case OPT_ALPHA: s.alpha = cli_parse_double("--alpha", optarg, 0, 1); break;
         case OPT_CLASSES: s.classes_arg = optarg; break;
         default:
-            if (!cli_prep_option(&prep, ch, optarg))
+            if (!cli_prep_option(&prep, ch, optarg) && !cli_shard_option(&s.shard, ch, optarg))
                 cli_common_option(&c, ch, optarg, argv, opts);
         }
     }
+    s.settings =
+        cli_shard_options(argc, argv, opts, NULL); /* argv is permuted: options first */
     struct model *m = explain_model_load(&s, argc - optind, argv + optind, &status);
     if (!m) return status;
     float *x = NULL, *grid = NULL, *map = NULL;
@@ -129,7 +132,8 @@ int cmd_occlusion(int argc, char **argv)
     if (o->uncovered)
         cli_note(&c, "stride %d > patch %d leaves %zu pixels uncovered (value 0)", p.stride,
                  o->ph, o->uncovered);
-    for (int i = 0; i < s.nimg && status == EXIT_OK; i++) {
+    for (int t = 0; t < s.nrun && status == EXIT_OK; t++) {
+        int i = s.run[t];
         struct image *im = explain_image_load(m, &prep, s.images[i], x, NULL);
         if (!im) {
             status = cli_fail();
@@ -161,7 +165,7 @@ int cmd_occlusion(int argc, char **argv)
         image_free(im);
         status = cli_fail();
     }
-    if (status == EXIT_OK) explain_finish(&s.out);
+    if (status == EXIT_OK) status = explain_finish(&s);
 done:
     free(x);
     free(grid);

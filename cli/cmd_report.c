@@ -16,7 +16,7 @@
 static const char USAGE[] =
     "usage: interp report MODEL DIR [--classes NAMES] [--per-class N] [--tsne-max N]\n"
     "                     [--seed S] [--batch B] [--scale S] [--mean M] [--std S]\n"
-    "                     [-o OUTDIR] [--json] [--quiet]\n"
+    "                     [--from EMBED_OUT] [-o OUTDIR] [--json] [--quiet]\n"
     "\n"
     "Everything about a classifier on a folder of labelled images, as one web page.\n"
     "DIR holds one folder per class (Keras's layout: class id = index of the sorted\n"
@@ -39,9 +39,13 @@ static const char USAGE[] =
     "                   (default 5000; 0 = all)\n"
     "  --seed S         t-SNE, the sample and the random picks (default 42)\n"
     "  --batch B        images per forward pass (default 64)\n"
+    "  --from EMBED_OUT the first stage reads what `interp embed MODEL DIR` wrote\n"
+    "                   there (or `interp merge` of its --shard parts) instead of\n"
+    "                   embedding again; its files, labels and classes must be those\n"
+    "                   of DIR's walk, its columns the model's latent and classes\n"
     "  --scale, --mean, --std  preprocessing, as for `interp predict`\n";
 
-enum { OPT_CLASSES = OPT_COMMAND_BASE, OPT_PER_CLASS, OPT_TSNE_MAX, OPT_BATCH };
+enum { OPT_CLASSES = OPT_COMMAND_BASE, OPT_PER_CLASS, OPT_TSNE_MAX, OPT_BATCH, OPT_FROM };
 
 /* --classes: an existing file (one name per line) or a comma list. */
 static char **load_names(const char *arg, size_t *n)
@@ -112,6 +116,7 @@ int cmd_report(int argc, char **argv)
                                          {"per-class", required_argument, 0, OPT_PER_CLASS},
                                          {"tsne-max", required_argument, 0, OPT_TSNE_MAX},
                                          {"batch", required_argument, 0, OPT_BATCH},
+                                         {"from", required_argument, 0, OPT_FROM},
                                          PREP_LONG_OPTIONS,
                                          COMMON_LONG_OPTIONS,
                                          {0}};
@@ -131,6 +136,7 @@ int cmd_report(int argc, char **argv)
             p.tsne_max = (size_t)cli_parse_long("--tsne-max", optarg, 0, 100000000);
             break;
         case OPT_BATCH: p.batch = (int)cli_parse_long("--batch", optarg, 1, 4096); break;
+        case OPT_FROM: p.from_dir = optarg; break;
         default:
             if (!cli_prep_option(&p.prep, ch, optarg))
                 cli_common_option(&c, ch, optarg, argv, opts);

@@ -9,10 +9,12 @@
 
 #include "../analysis/cam.h"
 #include "../core/array.h"
+#include "../core/dataset.h"
 #include "../core/error.h"
 #include "../core/image.h"
 #include "../core/model.h"
 #include "../core/outfile.h"
+#include "../core/shard.h"
 #include "../core/util.h"
 #include "../plots/colormap.h"
 #include "cli.h"
@@ -44,7 +46,38 @@ struct model *explain_model_load(struct explain_setup *s, int nargs, char **args
     s->nimg = nargs - 1;
     struct model *m = model_load(s->model_path);
     *status = m ? EXIT_OK : cli_fail();
+    if (!m) explain_setup_release(s);
     return m;
+}
+
+/* --shard: the images of shard K (dataset_shard's rule over the list:
+ * i = K mod N), the manifest to write, and whether the part is done. */
+static int shard_open(struct explain_setup *s, const char *deflt)
+{
+    const struct cli_shard *sh = &s->shard;
+    struct dataset ds = {.files = s->images, .n = (size_t)s->nimg};
+    size_t n;
+    int64_t *rows = dataset_shard(&ds, sh->k, sh->n, 1, &n);
+    if (!rows) return cli_fail();
+    s->run = xmalloc(sizeof(int) * (n ? n : 1));
+    for (size_t t = 0; t < n; t++)
+        s->run[t] = (int)rows[t];
+    s->nrun = (int)n;
+    free(rows);
+    char *dd = cli_shard_dir_default(sh, deflt);
+    s->dir = cli_out_dir(s->c, dd);
+    free(dd);
+    if (!s->dir) return EXIT_USAGE;
+    char hex[SHA256_HEX_LEN + 1];
+    s->mf = xcalloc(1, sizeof *s->mf);
+    shard_manifest_init(s->mf, s->command, (struct shard){sh->k, sh->n}, (size_t)s->nimg, n, 1);
+    if (shard_manifest_add_input(s->mf, "model", s->model_path)) return cli_fail();
+    cli_shard_list_digest(s->images, (size_t)s->nimg, hex);
+    shard_manifest_add_input_digest(s->mf, "images", "IMG...", hex);
+    shard_manifest_add_param(s->mf, "options", "%s", s->settings ? s->settings : "");
+    int st = cli_shard_begin(s->c, sh, s->dir, s->mf, s->command);
+    if (st < 0) s->done = 1, s->nrun = 0;
+    return st < 0 ? EXIT_OK : st;
 }
 
 int explain_open(struct explain_setup *s, const char *method, const char *layer,
@@ -58,7 +91,17 @@ int explain_open(struct explain_setup *s, const char *method, const char *layer,
         return status;
     char deflt[64];
     snprintf(deflt, sizeof deflt, "%s-out", s->command);
-    if (!(s->dir = cli_out_dir(s->c, deflt))) return EXIT_USAGE;
+    if (s->shard.force && !s->shard.on)
+        return cli_usage_error(NULL, "--force goes with --shard");
+    if (s->shard.on) {
+        if ((status = shard_open(s, deflt)) || s->done) return status;
+    } else {
+        s->run = xmalloc(sizeof(int) * (size_t)(s->nimg ? s->nimg : 1));
+        for (int i = 0; i < s->nimg; i++)
+            s->run[i] = i;
+        s->nrun = s->nimg;
+        if (!(s->dir = cli_out_dir(s->c, deflt))) return EXIT_USAGE;
+    }
     s->out = (struct explain_out){.c = s->c,
                                   .dir = s->dir,
                                   .method = method,
@@ -101,6 +144,12 @@ void explain_setup_release(struct explain_setup *s)
     free(s->dir);
     if (s->names) class_names_free(s->names, s->nnames);
     s->dir = NULL, s->names = NULL, s->nnames = 0;
+    free(s->settings);
+    free(s->run);
+    s->settings = NULL, s->run = NULL, s->nrun = 0;
+    shard_manifest_release(s->mf);
+    free(s->mf);
+    s->mf = NULL;
 }
 
 /* ---------------------------------------------------------------- options */
@@ -424,12 +473,47 @@ done:
     return rc ? cli_fail() : 0;
 }
 
-void explain_finish(struct explain_out *o)
+/* The part's rows.npy and manifest: every map file is the part's own. */
+static int shard_finish(struct explain_setup *s)
 {
+    size_t shape[1] = {(size_t)s->nrun};
+    struct array *a = array_new(DT_I64, 1, shape);
+    if (!a) return cli_fail();
+    for (int t = 0; t < s->nrun; t++)
+        ((int64_t *)a->data)[t] = s->run[t];
+    char *p = path_join(s->dir, "rows.npy");
+    int rc = npy_write(p, a);
+    array_free(a);
+    free(p);
+    if (rc) return cli_fail();
+    size_t len = strlen(s->dir);
+    for (size_t i = 0; i < cli_wrote_count(); i++) {
+        const char *w = cli_wrote_path(i);
+        BUG_ON(strncmp(w, s->dir, len) || w[len] != '/');
+        size_t wl = strlen(w);
+        int json = wl > 5 && !strcmp(w + wl - 5, ".json"); /* it names the maps by path */
+        if (shard_manifest_add_file(s->mf, s->dir, w + len + 1,
+                                    json ? SHARD_COPY_PATHS : SHARD_COPY, NULL))
+            return cli_fail();
+    }
+    if (shard_manifest_add_file(s->mf, s->dir, "rows.npy", SHARD_INDEX, "int64"))
+        return cli_fail();
+    p = path_join(s->dir, "rows.npy");
+    cli_wrote(p);
+    free(p);
+    return cli_shard_finish(s->mf, s->dir);
+}
+
+int explain_finish(struct explain_setup *s)
+{
+    if (s->done) return EXIT_OK;
+    int status = s->shard.on ? shard_finish(s) : EXIT_OK;
+    struct explain_out *o = &s->out;
     if (o->j) {
         json_array_end(o->j); /* "maps" */
         cli_json_end(o->j);
-    } else {
+    } else if (status == EXIT_OK) {
         cli_print_paths();
     }
+    return status;
 }

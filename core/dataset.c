@@ -250,3 +250,71 @@ int dataset_read_list(const char *path, struct dataset *ds)
     ds->files = files.s, ds->n = files.n;
     return 0;
 }
+
+/* ---------------------------------------------------------------- shards */
+int64_t *dataset_shard(const struct dataset *ds, size_t k, size_t n, size_t unit, size_t *count)
+{
+    *count = 0;
+    if (n == 0 || k >= n || unit == 0) {
+        error_set(ERR_INPUT, NULL, "shard %zu of %zu (unit %zu): not a shard", k, n, unit);
+        return NULL;
+    }
+    size_t N = ds->n;
+    int64_t *order = xmalloc(sizeof(int64_t) * (N ? N : 1));
+    if (!ds->labels || ds->nclasses == 0) {
+        for (size_t i = 0; i < N; i++)
+            order[i] = (int64_t)i;
+    } else {
+        /* rank r of each row within its class, then a stable two-pass
+         * counting sort: by (class - r) mod C, then by r, giving the order
+         * (r, (class - r) mod C, row): round r goes round the classes from
+         * class r mod C */
+        size_t C = ds->nclasses, *seen = xcalloc(C + 1, sizeof(size_t));
+        size_t *rank = xmalloc(sizeof(size_t) * (N ? N : 1)), maxrank = 0;
+        int64_t *by_class = xmalloc(sizeof(int64_t) * (N ? N : 1));
+        for (size_t i = 0; i < N; i++) {
+            int32_t c = ds->labels[i];
+            if (c < 0 || (size_t)c >= C) {
+                free(seen), free(rank), free(by_class), free(order);
+                error_set(ERR_INPUT, ds->files ? ds->files[i] : NULL,
+                          "label %d outside the %zu classes", (int)c, C);
+                return NULL;
+            }
+            rank[i] = seen[c]++;
+            if (rank[i] + 1 > maxrank) maxrank = rank[i] + 1;
+        }
+        size_t *start = xcalloc(C + 1, sizeof(size_t));
+#define TURN(i) (((size_t)ds->labels[i] + C - rank[i] % C) % C)
+        for (size_t i = 0; i < N; i++)
+            start[TURN(i) + 1]++;
+        for (size_t c = 0; c < C; c++)
+            start[c + 1] += start[c];
+        for (size_t i = 0; i < N; i++)
+            by_class[start[TURN(i)]++] = (int64_t)i;
+#undef TURN
+        size_t *rstart = xcalloc(maxrank + 1, sizeof(size_t));
+        for (size_t i = 0; i < N; i++)
+            rstart[rank[i] + 1]++;
+        for (size_t r = 0; r < maxrank; r++)
+            rstart[r + 1] += rstart[r];
+        for (size_t t = 0; t < N; t++) {
+            int64_t i = by_class[t];
+            order[rstart[rank[i]]++] = i;
+        }
+        free(rstart);
+        free(start);
+        free(by_class);
+        free(rank);
+        free(seen);
+    }
+    /* units j = k, k + n, k + 2n, ... of the interleaved order, kept in place */
+    size_t o = 0;
+    for (size_t j0 = k * unit; j0 < N; j0 += n * unit) {
+        size_t j1 = N - j0 < unit ? N : j0 + unit;
+        for (size_t t = j0; t < j1; t++)
+            order[o++] = order[t];
+        if (N - j0 <= n * unit) break; /* j0 + n * unit would pass N (and may overflow) */
+    }
+    *count = o;
+    return order;
+}

@@ -56,6 +56,27 @@ int dataset_scan(const char *root, unsigned flags, struct dataset *ds);
  * Registers the list as an input (outfile.h). */
 int dataset_read_list(const char *path, struct dataset *ds);
 
+/* The rows of shard k of n (0 <= k < n) of ds, in the order to run them:
+ * an owned array (free()) of *count row indices into ds->files.
+ *
+ * The rule: the rows are first dealt by class into an interleaved order
+ * (round r takes the r-th image of every class that has more than r images,
+ * going round the classes from class r mod C, so that no class keeps the
+ * same place in every round; without labels the list order is kept); that
+ * order is cut into units of `unit` consecutive rows, and unit j goes to
+ * shard j mod n, units in order. With n = 1 the result is the interleaved order itself,
+ * which is the order `interp embed` runs its batches in (unit = --batch), so
+ * a shard runs exactly the batches of one unsharded run: the dense layers
+ * round a row differently in a batch of other rows or size, and only whole
+ * batches make merged results byte-identical. Each class's images spread
+ * over the shards: with at least C rows per unit every unit holds every
+ * class while the classes last; shard sizes differ by at most one unit.
+ * A shard may be empty (fewer units than shards): *count 0, a non-NULL
+ * array. ERR_INPUT when n is 0, k >= n or unit is 0, or a label is outside
+ * 0..nclasses-1. */
+int64_t *dataset_shard(const struct dataset *ds, size_t k, size_t n, size_t unit,
+                       size_t *count);
+
 /* Frees what *ds holds and zeroes it; a zeroed dataset is a no-op. */
 void dataset_release(struct dataset *ds);
 

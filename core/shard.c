@@ -341,6 +341,9 @@ static int read_tree(const struct json_value *v, struct shard_manifest *m)
                              "index, same, copy or copy-paths), 'bytes' and a 64-digit "
                              "'sha256'",
                              SHARD_MANIFEST, i);
+        if (k == SHARD_INDEX && (!dtype || strcmp(dtype, "int64")))
+            return error_set(ERR_INPUT, NULL, "%s: %s: the row index must be int64",
+                             SHARD_MANIFEST, name);
         if ((k == SHARD_ROWS || k == SHARD_INDEX) && strstr(name, ".npy") &&
             (!dtype ||
              (strcmp(dtype, "float32") && strcmp(dtype, "int32") && strcmp(dtype, "int64"))))
@@ -357,11 +360,24 @@ static int read_tree(const struct json_value *v, struct shard_manifest *m)
     return 0;
 }
 
+int shard_manifest_parse(const char *text, size_t len, const char *name,
+                         struct shard_manifest *m)
+{
+    memset(m, 0, sizeof *m);
+    struct json_value *v = json_parse(text, len, name);
+    int rc = v ? read_tree(v, m) : error_code();
+    json_value_free(v);
+    if (rc) {
+        error_set_path_if_missing(name);
+        shard_manifest_release(m);
+    }
+    return rc;
+}
+
 int shard_manifest_read(const char *dir, struct shard_manifest *m)
 {
     memset(m, 0, sizeof *m);
     char *path = path_join(dir, SHARD_MANIFEST);
-    struct filebuf fb = {0};
     if (access(path, F_OK) != 0) {
         free(path);
         return error_set(ERR_INPUT, dir,
@@ -369,16 +385,10 @@ int shard_manifest_read(const char *dir, struct shard_manifest *m)
                          "not a part folder); run that shard again",
                          SHARD_MANIFEST);
     }
+    struct filebuf fb = {0};
     int rc = filebuf_load(&fb, path);
-    struct json_value *v = NULL;
-    if (!rc && !(v = json_parse((const char *)fb.data, fb.len, path))) rc = error_code();
-    if (!rc) rc = read_tree(v, m);
-    json_value_free(v);
+    if (!rc) rc = shard_manifest_parse((const char *)fb.data, fb.len, path, m);
     filebuf_release(&fb);
-    if (rc) {
-        error_set_path_if_missing(path);
-        shard_manifest_release(m);
-    }
     free(path);
     return rc;
 }

@@ -125,6 +125,10 @@ int shard_manifest_write(const char *dir, const struct shard_manifest *m);
  * ERR_INPUT (path = dir) when it is missing ("not a finished part") or is
  * not a manifest this interp reads, naming the field. */
 int shard_manifest_read(const char *dir, struct shard_manifest *m);
+/* The same from the manifest's text (name for messages): the part the
+ * fuzzer exercises. */
+int shard_manifest_parse(const char *text, size_t len, const char *name,
+                         struct shard_manifest *m);
 /* Checks that every file the manifest lists is in dir with its size and
  * SHA-256. ERR_INPUT naming the file otherwise. */
 int shard_manifest_verify(const char *dir, const struct shard_manifest *m);

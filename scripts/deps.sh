@@ -3,17 +3,20 @@
 # when any is missing. Idempotent: runs apt-get (and apt-get update) only when
 # something is missing; uses sudo when not root.
 #
-# usage: scripts/deps.sh [fuzz] [valgrind] [pyref]
+# usage: scripts/deps.sh [fuzz] [valgrind] [pyref] [slurm]
 #   fuzz      also clang-14 and its libFuzzer/sanitizer runtimes (make fuzz only)
 #   valgrind  also valgrind (make check-valgrind only)
 #   pyref     also Python's numpy, h5py, Pillow and scikit-learn (make check:
 #             the command-line cases that compare outputs with them, and the
 #             128x128 Keras models a case writes); interp itself never runs Python
+#   slurm     also Slurm (slurmctld, slurmd, the client) and munge: make
+#             check-slurm runs a one-node cluster on this machine
+# GNU parallel is in the main list: make check runs sharded embeds with it.
 set -eu
 
 PKGS="build-essential pkg-config libopenblas-dev liblapacke-dev libfftw3-dev \
 libpng-dev libjpeg62-turbo-dev libwebp-dev zlib1g-dev libprotobuf-c-dev protobuf-c-compiler \
-libonnx-dev gnuplot-nox libcriterion-dev"
+libonnx-dev gnuplot-nox libcriterion-dev parallel"
 
 # Optional groups, only for the make targets that need them.
 for extra in "$@"; do
@@ -21,7 +24,8 @@ for extra in "$@"; do
     fuzz) PKGS="$PKGS clang-14 libclang-rt-14-dev" ;;
     valgrind) PKGS="$PKGS valgrind" ;;
     pyref) PKGS="$PKGS python3 python3-numpy python3-h5py python3-pil python3-sklearn" ;;
-    *) echo "deps: unknown group '$extra' (fuzz, valgrind, pyref)" >&2; exit 2 ;;
+    slurm) PKGS="$PKGS slurm-wlm munge" ;;
+    *) echo "deps: unknown group '$extra' (fuzz, valgrind, pyref, slurm)" >&2; exit 2 ;;
     esac
 done
 

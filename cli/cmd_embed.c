@@ -109,7 +109,8 @@ int cmd_embed(int argc, char **argv)
                                          SHARD_LONG_OPTIONS,
                                          COMMON_LONG_OPTIONS,
                                          {0}};
-    static const char *const not_settings[] = {"list", NULL}; /* its content is hashed */
+    /* --list: its content is hashed; --batch and --layer: recorded as they resolve */
+    static const char *const not_settings[] = {"list", "batch", "layer", NULL};
     struct cli_common c = cli_common_default(USAGE);
     struct model_prep prep = model_prep_default();
     struct cli_shard sh = {0};

@@ -17,6 +17,7 @@ static const char USAGE[] =
     "                      [--method gradcam|gradcam++] [--colormap MAP] [--alpha A]\n"
     "                      [--classes NAMES] [--scale S] [--mean M] [--std S] [-o DIR] "
     "[--json]\n"
+    "                      [--shard K/N [--force]]\n"
     "\n"
     "Grad-CAM (or Grad-CAM++) of each image: where the model looked for a class.\n"
     "The class score is the logit before any final Softmax/Sigmoid; weights are the\n"
@@ -31,7 +32,11 @@ static const char USAGE[] =
     "--class: pred (default), all, an index, or a name from --classes (a file or a\n"
     "comma list). --colormap: jet (default), viridis, inferno, magma, turbo.\n"
     "--alpha: heat opacity in the overlay (default 0.5). An all-zero or constant map\n"
-    "is written, flagged in the JSON with its likely reason, and noted on stderr.\n";
+    "is written, flagged in the JSON with its likely reason, and noted on stderr.\n"
+    "--shard K/N (K = 0..N-1) explains images i = K mod N of the list into a part\n"
+    "folder (default gradcam-out/part-K-of-N) with the maps an unsharded run names the\n"
+    "same way, rows.npy and, last, manifest.json; `interp merge` joins the parts. A\n"
+    "finished part is not run again (--force runs it again).\n";
 
 enum { OPT_LAYER = OPT_COMMAND_BASE, OPT_CLASS, OPT_METHOD, OPT_CMAP, OPT_ALPHA, OPT_CLASSES };
 

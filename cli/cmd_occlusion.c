@@ -19,6 +19,7 @@ static const char USAGE[] =
     "                        [--class pred|INDEX|NAME|all] [--batch B] [--exact]\n"
     "                        [--colormap MAP] [--alpha A] [--classes NAMES]\n"
     "                        [--scale S] [--mean M] [--std S] [-o DIR] [--json]\n"
+    "                        [--shard K/N [--force]]\n"
     "\n"
     "Occlusion sensitivity: a P x P patch (default 24) of pixel value F (default 0.5,\n"
     "in [0,1] before --scale/--mean/--std) slides over the model input at stride S\n"
@@ -29,7 +30,11 @@ static const char USAGE[] =
     "every copy through the whole model. --batch: copies per pass (default 64).\n"
     "Per image and class, in DIR (default occlusion-out): STEM.cK.occlusion.layer.npy\n"
     "(the patch grid), .input.npy (per pixel), .heatmap.png, .overlay.png (on the\n"
-    "original image) and .json. Colour map: coolwarm (default), centred at 0.\n";
+    "original image) and .json. Colour map: coolwarm (default), centred at 0.\n"
+    "--shard K/N (K = 0..N-1) explains images i = K mod N of the list into a part\n"
+    "folder (default occlusion-out/part-K-of-N) with the maps an unsharded run names the\n"
+    "same way, rows.npy and, last, manifest.json; `interp merge` joins the parts. A\n"
+    "finished part is not run again (--force runs it again).\n";
 
 enum {
     OPT_PATCH = OPT_COMMAND_BASE,

@@ -16,14 +16,18 @@
 static const char USAGE[] =
     "usage: interp saliency MODEL IMG... [--class pred|INDEX|NAME|all] [--colormap MAP]\n"
     "                       [--alpha A] [--classes NAMES] [--scale S] [--mean M] [--std S]\n"
-    "                       [-o DIR] [--json]\n"
+    "                       [-o DIR] [--json] [--shard K/N [--force]]\n"
     "\n"
     "Input-gradient saliency of each image: max over channels of |d logit / d pixel|\n"
     "at the model input's resolution (the logit before any final Softmax/Sigmoid).\n"
     "Per image and class, in DIR (default saliency-out): STEM.cK.saliency.input.npy,\n"
     ".heatmap.png, .overlay.png (on the original image) and .json. --class: pred\n"
     "(default), all, an index, or a name from --classes. --colormap: jet (default),\n"
-    "viridis, inferno, magma, turbo. --alpha: heat opacity (default 0.5).\n";
+    "viridis, inferno, magma, turbo. --alpha: heat opacity (default 0.5).\n"
+    "--shard K/N (K = 0..N-1) explains images i = K mod N of the list into a part\n"
+    "folder (default saliency-out/part-K-of-N) with the maps an unsharded run names the\n"
+    "same way, rows.npy and, last, manifest.json; `interp merge` joins the parts. A\n"
+    "finished part is not run again (--force runs it again).\n";
 
 enum { OPT_CLASS = OPT_COMMAND_BASE, OPT_CMAP, OPT_ALPHA, OPT_CLASSES };
 

@@ -45,8 +45,9 @@ static const char USAGE[] =
     "same files for its rows, in the order they ran, with rows.npy (their rows in\n"
     "the whole run) and, last, manifest.json (the model's SHA-256, the shard, the\n"
     "settings). `interp merge OUT...` joins the N parts into what one run writes,\n"
-    "byte for byte (same --batch, build and CPU type). A finished shard is not run\n"
-    "again (--force runs it again); one that was killed left no manifest.json.\n";
+    "byte for byte (same --batch, build and CPU type; any --threads). A finished\n"
+    "shard is not run again (--force runs it again); one that was killed left no\n"
+    "manifest.json.\n";
 
 enum { OPT_LIST = OPT_COMMAND_BASE, OPT_LAYER, OPT_BATCH };
 

@@ -384,8 +384,9 @@ void softmax_backward(float *dinp, const float *dout, const float *out,
  * out n x rows x M. */
 void gemm_forward(float *out, const float *inp, const float *weight,
                   const struct gemm_params *p, int n);
-/* Thread tid's share (a block of output columns) of the same for nthreads
- * threads; sgemv for a single row. */
+/* Thread tid's share of the same for nthreads threads: the output columns in
+ * fixed blocks of 32 (one sgemm each; sgemv for a single row), block b to
+ * thread b mod nthreads, so the result does not depend on nthreads. */
 void gemm_forward_part(float *out, const float *inp, const float *weight,
                        const struct gemm_params *p, int n, int tid, int nthreads);
 void gemm_backward(float *dinp, const float *dout, const float *weight,

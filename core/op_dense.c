@@ -42,8 +42,8 @@ static void gemm_cols(float *out, const float *inp, const float *weight,
             cblas_sgemv(CblasRowMajor, CblasTrans, p->k, cols, p->alpha, weight + j0, p->m, inp,
                         1, 0.0f, out + j0, 1);
     } else {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, p->trans_b ? CblasTrans : CblasNoTrans, R, cols,
-                    p->k, p->alpha, inp, p->k,
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, p->trans_b ? CblasTrans : CblasNoTrans, R,
+                    cols, p->k, p->alpha, inp, p->k,
                     p->trans_b ? weight + (size_t)j0 * p->k : weight + j0,
                     p->trans_b ? p->k : p->m, 0.0f, out + j0, p->m);
     }
@@ -55,15 +55,22 @@ static void gemm_cols(float *out, const float *inp, const float *weight,
     }
 }
 
+/* Output columns go in fixed blocks of GEMM_COLS_BLOCK, one sgemm (or sgemv)
+ * each, dealt to the threads in turn: OpenBLAS may round a column differently
+ * in a call of another size, so blocks that followed the thread count would
+ * make a result depend on --threads, and the shards of a sharded run (issue
+ * 18), each with its own thread count, must reproduce one run bit for bit. */
+#define GEMM_COLS_BLOCK 32
+
 void gemm_forward_part(float *out, const float *inp, const float *weight,
                        const struct gemm_params *p, int n, int tid, int nthreads)
 {
-    /* blocks of at least 16 columns; threads beyond the blocks idle */
-    int blocks = nthreads < (p->m + 15) / 16 ? nthreads : (p->m + 15) / 16;
-    if (blocks < 1) blocks = 1;
-    if (tid >= blocks) return;
-    int j0 = (int)((long)p->m * tid / blocks), j1 = (int)((long)p->m * (tid + 1) / blocks);
-    gemm_cols(out, inp, weight, p, n * p->rows, j0, j1);
+    int blocks = (p->m + GEMM_COLS_BLOCK - 1) / GEMM_COLS_BLOCK;
+    for (int b = tid; b<blocks; b += nthreads> 0 ? nthreads : 1) {
+        int j0 = b * GEMM_COLS_BLOCK,
+            j1 = j0 + GEMM_COLS_BLOCK < p->m ? j0 + GEMM_COLS_BLOCK : p->m;
+        gemm_cols(out, inp, weight, p, n * p->rows, j0, j1);
+    }
 }
 
 /* dout n x rows x M, weight as in the forward -> dinp n x rows x K

@@ -155,7 +155,7 @@ jobs_s=$(awk -v a="$(date +%s.%N)" -v b="$t_jobs" 'BEGIN { printf "%.1f", a - b 
 say "array $array ($N tasks) and merge $merge completed in ${jobs_s}s"
 
 # ---- the same as one unsharded run?
-"$I" embed "$MODEL" "$DATA" -o "$W/one" --threads 1 --quiet >/dev/null || exit 1
+"$I" embed "$MODEL" "$DATA" -o "$W/one" --quiet >/dev/null || exit 1 # all cores; the tasks ran 1 thread
 status=0
 [ "$(ls "$W/one")" = "$(ls "$OUT/merged")" ] || { say "merged files: $(ls "$OUT/merged")"; status=1; }
 for f in "$W"/one/*; do

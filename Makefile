@@ -241,6 +241,14 @@ check-valgrind: interp
 check-valgrind-ci:
 	$(MAKE) check-valgrind VALGRIND_TESTS='$(VALGRIND_CI_TESTS)'
 
+# A real Slurm (issue 18): a one-node cluster on this machine, every file in a
+# temporary folder (munge key, slurm.conf, state, spool), the 4-task embed
+# array and its dependent merge (scripts/slurm/), compared byte for byte with
+# one unsharded run; every daemon it starts is stopped. Needs root; installs
+# slurm-wlm and munge (scripts/deps.sh slurm). About 10 s on 2 shared cores.
+check-slurm: interp
+	./scripts/check_slurm.sh ./interp
+
 # Fuzzing: one libFuzzer binary per reader, built with clang-14 and
 # ASan + UBSan in build-fuzz/, each run for FUZZ_SECONDS (or FUZZ_RUNS
 # executions) from its seed corpus in fuzz/corpus/<target>/. Crashes land in
@@ -249,7 +257,7 @@ FUZZ_CC      ?= clang-14
 FUZZ_SECONDS ?= 60
 FUZZ_RUNS    ?= 0
 FB           := build-fuzz
-FUZZ_TARGETS := npy text labels png jpeg webp bmp gif hdf5 zip json namelist $(if $(wildcard core/model.c),onnx keras) webcompat
+FUZZ_TARGETS := npy text labels png jpeg webp bmp gif hdf5 zip json namelist manifest $(if $(wildcard core/model.c),onnx keras) webcompat
 FUZZ_CFLAGS  := -g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter \
                 -Wno-unknown-pragmas -fno-omit-frame-pointer \
                 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
@@ -261,7 +269,7 @@ FUZZ_LDFLAGS := -fsanitize=fuzzer,address,undefined
 FUZZ_READERS := core/array.c core/npy.c core/textarr.c core/labels.c core/image.c \
                 core/png.c core/jpeg.c core/webp.c core/bmp.c core/gif.c core/error.c \
                 core/util.c core/outfile.c core/hdf5.c core/hdf5_heap.c core/hdf5_data.c \
-                core/zip.c core/json_value.c core/namelist.c
+                core/zip.c core/json_value.c core/json.c core/namelist.c core/sha256.c core/shard.c
 FUZZ_READER_OBJ := $(FUZZ_READERS:%.c=$(FB)/%.o)
 FUZZ_CORE_OBJ   := $(patsubst %.c,$(FB)/%.o,$(wildcard core/*.c)) $(FB)/gen/onnx.pb-c.o
 
@@ -389,7 +397,7 @@ clean:
 format:
 	clang-format -i core/*.[ch] analysis/*.[ch] plots/*.[ch] report/*.[ch] cli/*.[ch] tests/*.c
 
-.PHONY: all web web-build check test check-asan check-valgrind check-valgrind-ci fuzz fuzz-build fuzz-deps fuzz-regress demo deps fixtures \
+.PHONY: all web web-build check test check-asan check-valgrind check-valgrind-ci check-slurm fuzz fuzz-build fuzz-deps fuzz-regress demo deps fixtures \
         install uninstall clean format
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -51,6 +51,8 @@ enum {
     OPT_LIST_OPTIONS,       /* hidden --x-list-options: the option table, for the completion
                                script (no option starts with x, so no prefix a user types
                                for a real option becomes ambiguous) */
+    OPT_SHARD,              /* --shard K/N and --force of the commands that run in shards */
+    OPT_FORCE,
     OPT_COMMAND_BASE = 1100 /* commands number their own long-only options from here */
 };
 
@@ -88,6 +90,12 @@ enum {
     "                   (default), or leave it out, list it with the reason in\n"              \
     "                   skipped.txt and the JSON, and go on (exit 0 when at least\n"           \
     "                   one image was read, 2 when none was)\n"
+
+/* --shard K/N and --force, for the commands that run in shards (shard.c). */
+// clang-format off
+#define SHARD_LONG_OPTIONS                                                     \
+    {"shard", required_argument, 0, OPT_SHARD}, {"force", no_argument, 0, OPT_FORCE}
+// clang-format on
 
 struct model_prep;
 /* Handles --scale/--mean/--std into p; returns 1 when ch was one of them, 0
@@ -253,6 +261,57 @@ int explain_write(struct explain_out *o, const char *img_path, int img_index,
 /* ---- report (cmd_report.c) ---- */
 int cmd_report(int argc, char **argv);
 
+/* ---- sharded runs: --shard K/N, --force and the part's manifest (shard.c) ---- */
+int cmd_merge(int argc, char **argv);
+
+struct shard_manifest;
+
+/* A command's --shard and --force. */
+struct cli_shard {
+    int on;      /* --shard given */
+    size_t k, n; /* shard k of n */
+    int force;   /* --force: run again even when the part is done */
+};
+/* Handles --shard and --force into sh: 1 when ch was one of them, else 0. A
+ * bad K/N prints the error and exits 2. */
+int cli_shard_option(struct cli_shard *sh, int ch, const char *arg);
+/* The settings of a command line that every shard must share: its options
+ * (opts, as getopt_long reads them, abbreviations too) as "--name=value"
+ * sorted, without -o/--out, --json, --quiet, --threads, --shard, --force,
+ * --help, the --max-* limits and the long options named in skip (a
+ * NULL-terminated list, may be NULL). Before or after getopt_long (which
+ * moves the operands behind the options, keeping each option's value beside
+ * it). Owned string. */
+char *cli_shard_options(int argc, char **argv, const struct option *opts,
+                        const char *const *skip);
+/* The default output folder of a shard: "<deflt>/part-K-of-N" (owned). */
+char *cli_shard_dir_default(const struct cli_shard *sh, const char *deflt);
+/* Before a shard writes into dir, with want = the manifest it will write (its
+ * inputs and settings filled, no files yet). When dir holds the finished
+ * part of this very shard (manifest and files as listed), says so and
+ * returns -1: the caller prints nothing more and exits 0 (--force: runs
+ * again). When dir holds another run's part, prints the error and returns 2
+ * (--force: replaces it). Otherwise removes a stale manifest.json and
+ * returns 0: the shard runs. */
+int cli_shard_begin(const struct cli_common *c, const struct cli_shard *sh, const char *dir,
+                    const struct shard_manifest *want, const char *command);
+/* Writes m (files added by the caller) as dir/manifest.json, last, and
+ * records its path (cli_wrote). 0, or the exit status after printing. */
+int cli_shard_finish(struct shard_manifest *m, const char *dir);
+/* The SHA-256 of a list of paths (each followed by a newline), as a manifest
+ * input: every shard must be given the same list. */
+void cli_shard_list_digest(char *const *paths, size_t n, char hex[65]);
+struct dataset_skips;
+/* A part's --on-error skip record, for a shard dealt `dealt` rows: s (its
+ * rows are rows of the whole run, sorted: dataset_skips_sort) written as
+ * dir/skipped.txt and dir/skipped_rows.npy (int64), both added to m with
+ * m->skipped set, *txt the skipped.txt path (owned), the warning noted.
+ * Unlike an unsharded run, a shard whose rows all failed is no error (other
+ * shards may have read theirs): `interp merge` fails when none did. Nothing
+ * (0, *txt NULL) with --on-error stop. 0, or the exit status after printing. */
+int cli_shard_skips_finish(const struct cli_common *c, const struct dataset_skips *s,
+                           size_t dealt, const char *dir, struct shard_manifest *m, char **txt);
+
 /* ---- output framing shared by the commands (common.c) ---- */
 struct plot_result;
 struct outfile;
@@ -294,7 +353,7 @@ struct cam;
  *     if (!m) return status;
  *     ... the method's engine, with K classes ...
  *     if ((status = explain_open(&s, "saliency", NULL, score_used, K))) goto done;
- *     for each image i:
+ *     for each image i = s.run[t], t < s.nrun (or explain_run_batches):
  *         im = explain_image_load(&s, i, m, &prep, x, cam, &status);
  *         if (!im) { if (status) break; continue; }   // skipped (--on-error skip)
  *         explain_write(&s.out, ...) for each class of explain_class_list(s.spec, ...)
@@ -324,6 +383,16 @@ struct explain_setup {
     size_t nnames;          /* how many */
     struct explain_out out; /* what explain_write takes (borrows dir, names, j) */
     struct json j;          /* --json: the object on stdout */
+    /* sharded runs: set by the command before explain_model_load */
+    struct cli_shard shard; /* --shard K/N, --force */
+    char *settings;         /* cli_shard_options() of the command line (owned) */
+    /* set by the command before explain_open */
+    int unit; /* images per dealt unit: the batch explain_run_batches runs (0: 1) */
+    /* set by explain_open: the images to explain, as indices into images */
+    int *run;                  /* all of them, or shard K's (owned) */
+    int nrun;                  /* how many */
+    int done;                  /* the shard was done already: nothing to do or print */
+    struct shard_manifest *mf; /* --shard: the part's manifest (owned) */
 };
 
 /* The defaults: class pred, no class names, colour map cmap, alpha 0.5. */
@@ -332,12 +401,20 @@ struct explain_setup explain_setup_default(const struct cli_common *c, const cha
 /* args = MODEL IMG... (nargs of them): prints the usage when an image is
  * missing, checks --colormap, loads MODEL. Returns the model (owned,
  * model_free) with *status EXIT_OK, or NULL with *status the exit status
- * after printing. */
+ * after printing (and s released). */
 struct model *explain_model_load(struct explain_setup *s, int nargs, char **args, int *status);
 /* Between the engine and the first map: --classes and --class against
  * nclass classes, the output folder, s->out for explain_write (method names
- * the files), and with --json the stdout object opened through "maps": [
- * (with "layer" when layer is not NULL). 0, or the exit status after printing. */
+ * the files), the images to run (s->run: with --shard K/N the list cut into
+ * units of s->unit images, the batches an unsharded run computes, unit j to
+ * shard j mod N (dataset_shard without labels), so that every batch, and
+ * every map's bytes, are the unsharded run's; a part that is done already
+ * says so and leaves s->nrun 0 with s->done set), and with --json the stdout
+ * object opened through
+ * "maps": [ (with "layer" when layer is not NULL). Map files keep the names
+ * an unsharded run gives them (stems, or the index in the whole list), so
+ * the parts' files together are that run's. 0, or the exit status after
+ * printing. */
 int explain_open(struct explain_setup *s, const char *method, const char *layer,
                  const char *score_used, int nclass);
 /* Loads image i of s->images, fills x (one model input item) from it and,
@@ -350,9 +427,13 @@ struct image *explain_image_load(struct explain_setup *s, int i, const struct mo
                                  const struct model_prep *prep, float *x, struct cam *cam,
                                  int *status);
 /* Finishes a command's output: with --on-error skip, skipped.txt in the
- * folder and the warning (cli_skips_finish); the JSON object's
- * "skipped_images" and paths, or the path list. Returns EXIT_OK, or the
- * exit status after printing (2 when no image could be read). */
+ * folder and the warning (cli_skips_finish); with --shard the part's
+ * rows.npy (the images explained), skipped.txt and skipped_rows.npy (with
+ * --on-error skip: cli_shard_skips_finish) and manifest.json (every other
+ * file written is the part's own); the JSON object's "skipped_images" and
+ * paths, or the path list; nothing when the shard was done already.
+ * Returns EXIT_OK, or the exit status after printing (2 when no image could
+ * be read, except in a shard). */
 int explain_finish(struct explain_setup *s);
 /* Frees what explain_open acquired; safe on a setup it never reached. */
 void explain_setup_release(struct explain_setup *s);
@@ -365,8 +446,9 @@ void explain_setup_release(struct explain_setup *s);
  *     struct explain_batches eb = {.batch = 32, .nout = 1, .fn = compute, .ctx = cam};
  *     status = explain_run_batches(&s, m, &prep, &eb);
  *
- * fn gets b->n images (those that loaded: b->img[i] is image i's index in
- * the setup's list) in b->x and fills b->pred[i] and, for each class slot
+ * The batches are s->run's images, eb->batch at a time (with --shard, the
+ * part's units: explain_open). fn gets b->n images (those that loaded:
+ * b->img[i] is image i's index in the setup's list) in b->x and fills b->pred[i] and, for each class slot
  * k < nout and image i at j = k * b->n + i: b->cls[j] (-1: nothing
  * written), the maps b->lmap + j * lh * lw (when lh > 0) and
  * b->imap + j * ih * iw, and b->info[j]; it returns 0 or an exit status

@@ -17,6 +17,7 @@ static const char USAGE[] =
     "                      [--method gradcam|gradcam++] [--colormap MAP] [--alpha A]\n"
     "                      [--classes NAMES] [--outputs LIST] [--on-error stop|skip]\n"
     "                      [--scale S] [--mean M] [--std S] [-o DIR] [--json]\n"
+    "                      [--shard K/N [--force]]\n"
     "\n"
     "Grad-CAM (or Grad-CAM++) of each image: where the model looked for a class.\n"
     "The class score is the logit before any final Softmax/Sigmoid; weights are the\n"
@@ -35,6 +36,13 @@ static const char USAGE[] =
     "--outputs npy,heatmap,overlay,json: the files to write (default all of them).\n"
     "Images go through the model in batches (one forward and one backward each),\n"
     "decoded and written on two more threads.\n"
+    "--shard K/N (K = 0..N-1) explains the K-th of N slices: the list cut into the\n"
+    "batches an unsharded run computes (32 images; fewer under --max-memory), batch\n"
+    "j to shard j mod N, into a part folder (default gradcam-out/part-K-of-N) with\n"
+    "the files an unsharded run names the same way, rows.npy, with --on-error skip\n"
+    "skipped_rows.npy, and, last, manifest.json; `interp merge` joins the parts into\n"
+    "that run's files (every shard with the same options and --max-memory). A\n"
+    "finished part is not run again (--force runs it again).\n"
     "\n" ON_ERROR_USAGE;
 
 enum { OPT_LAYER = OPT_COMMAND_BASE, OPT_CLASS, OPT_METHOD, OPT_CMAP, OPT_ALPHA, OPT_CLASSES };
@@ -81,6 +89,7 @@ int cmd_gradcam(int argc, char **argv)
                                          {"outputs", required_argument, 0, OPT_OUTPUTS},
                                          ON_ERROR_LONG_OPTION,
                                          PREP_LONG_OPTIONS,
+                                         SHARD_LONG_OPTIONS,
                                          COMMON_LONG_OPTIONS,
                                          {0}};
     struct cli_common c = cli_common_default(USAGE);
@@ -108,10 +117,13 @@ int cmd_gradcam(int argc, char **argv)
         case OPT_OUTPUTS: s.outputs_arg = optarg; break;
         default:
             if (!cli_prep_option(&prep, ch, optarg) &&
-                !cli_on_error_option(&s.skips, ch, optarg))
+                !cli_on_error_option(&s.skips, ch, optarg) &&
+                !cli_shard_option(&s.shard, ch, optarg))
                 cli_common_option(&c, ch, optarg, argv, opts);
         }
     }
+    s.settings =
+        cli_shard_options(argc, argv, opts, NULL); /* argv is permuted: options first */
     struct model *m = explain_model_load(&s, argc - optind, argv + optind, &status);
     if (!m) return status;
     struct cam *cam = NULL;
@@ -127,6 +139,7 @@ int cmd_gradcam(int argc, char **argv)
     }
     int K = cam->score.nclass;
     const char *lname = model_tensor_name(m, layer);
+    s.unit = batch; /* --shard deals whole batches: each map's bytes are the unsharded run's */
     if ((status = explain_open(&s, method == CAM_GRADCAM ? "gradcam" : "gradcam++", lname,
                                cam->score.what, K)))
         goto done;

@@ -19,7 +19,7 @@ static const char USAGE[] =
     "                        [--class pred|INDEX|NAME|all] [--batch B] [--exact]\n"
     "                        [--colormap MAP] [--alpha A] [--classes NAMES]\n"
     "                        [--outputs LIST] [--on-error stop|skip] [--scale S] [--mean M]\n"
-    "                        [--std S] [-o DIR] [--json]\n"
+    "                        [--std S] [-o DIR] [--json] [--shard K/N [--force]]\n"
     "\n"
     "Occlusion sensitivity: a P x P patch (default 24) of pixel value F (default 0.5,\n"
     "in [0,1] before --scale/--mean/--std) slides over the model input at stride S\n"
@@ -32,6 +32,12 @@ static const char USAGE[] =
     "(the patch grid), .input.npy (per pixel), .heatmap.png, .overlay.png (on the\n"
     "original image) and .json. Colour map: coolwarm (default), centred at 0.\n"
     "--outputs npy,heatmap,overlay,json: the files to write (default all of them).\n"
+    "--shard K/N (K = 0..N-1) explains images i = K mod N of the list into a part\n"
+    "folder (default occlusion-out/part-K-of-N) with the files an unsharded run\n"
+    "names the same way, rows.npy, with --on-error skip skipped_rows.npy, and, last,\n"
+    "manifest.json; `interp merge` joins the parts into that run's files (the same\n"
+    "maps; each JSON's \"seconds\" is the shard's). A finished part is not run again\n"
+    "(--force runs it again).\n"
     "\n" ON_ERROR_USAGE;
 
 enum {
@@ -88,6 +94,7 @@ int cmd_occlusion(int argc, char **argv)
                                          {"outputs", required_argument, 0, OPT_OUTPUTS},
                                          ON_ERROR_LONG_OPTION,
                                          PREP_LONG_OPTIONS,
+                                         SHARD_LONG_OPTIONS,
                                          COMMON_LONG_OPTIONS,
                                          {0}};
     struct cli_common c = cli_common_default(USAGE);
@@ -109,10 +116,13 @@ int cmd_occlusion(int argc, char **argv)
         case OPT_OUTPUTS: s.outputs_arg = optarg; break;
         default:
             if (!cli_prep_option(&prep, ch, optarg) &&
-                !cli_on_error_option(&s.skips, ch, optarg))
+                !cli_on_error_option(&s.skips, ch, optarg) &&
+                !cli_shard_option(&s.shard, ch, optarg))
                 cli_common_option(&c, ch, optarg, argv, opts);
         }
     }
+    s.settings =
+        cli_shard_options(argc, argv, opts, NULL); /* argv is permuted: options first */
     struct model *m = explain_model_load(&s, argc - optind, argv + optind, &status);
     if (!m) return status;
     float *x = NULL, *grid = NULL, *map = NULL;
@@ -136,7 +146,8 @@ int cmd_occlusion(int argc, char **argv)
     if (o->uncovered)
         cli_note(&c, "stride %d > patch %d leaves %zu pixels uncovered (value 0)", p.stride,
                  o->ph, o->uncovered);
-    for (int i = 0; i < s.nimg && status == EXIT_OK; i++) {
+    for (int t = 0; t < s.nrun && status == EXIT_OK; t++) {
+        int i = s.run[t];
         struct image *im = explain_image_load(&s, i, m, &prep, x, NULL, &status);
         if (!im) {
             if (status) break;

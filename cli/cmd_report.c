@@ -18,7 +18,8 @@
 static const char USAGE[] =
     "usage: interp report MODEL DIR [--classes NAMES] [--per-class N] [--tsne-max N]\n"
     "                     [--seed S] [--batch B] [--on-error stop|skip] [--scale S]\n"
-    "                     [--mean M] [--std S] [-o OUTDIR] [--json] [--quiet]\n"
+    "                     [--mean M] [--std S] [--from EMBED_OUT] [-o OUTDIR] [--json]\n"
+    "                     [--quiet]\n"
     "\n"
     "Everything about a classifier on a folder of labelled images, as one web page.\n"
     "DIR holds one folder per class (Keras's layout: class id = index of the sorted\n"
@@ -44,9 +45,15 @@ static const char USAGE[] =
     "                   (default 5000; 0 = all)\n"
     "  --seed S         t-SNE, the sample and the random picks (default 42)\n"
     "  --batch B        images per forward pass (default 64)\n"
+    "  --from EMBED_OUT the first stage reads what `interp embed MODEL DIR` wrote\n"
+    "                   there (or `interp merge` of its --shard parts) instead of\n"
+    "                   embedding again; its files, labels and classes must be those\n"
+    "                   of DIR's walk, its columns the model's latent and classes;\n"
+    "                   images its skipped.txt lists are left out (--on-error skip\n"
+    "                   only: stop refuses a folder that left any out)\n"
     "  --scale, --mean, --std  preprocessing, as for `interp predict`\n" ON_ERROR_USAGE;
 
-enum { OPT_CLASSES = OPT_COMMAND_BASE, OPT_PER_CLASS, OPT_TSNE_MAX, OPT_BATCH };
+enum { OPT_CLASSES = OPT_COMMAND_BASE, OPT_PER_CLASS, OPT_TSNE_MAX, OPT_BATCH, OPT_FROM };
 
 /* --classes: an existing file (one name per line) or a comma list. */
 static char **load_names(const char *arg, size_t *n)
@@ -118,6 +125,7 @@ int cmd_report(int argc, char **argv)
                                          {"tsne-max", required_argument, 0, OPT_TSNE_MAX},
                                          {"batch", required_argument, 0, OPT_BATCH},
                                          ON_ERROR_LONG_OPTION,
+                                         {"from", required_argument, 0, OPT_FROM},
                                          PREP_LONG_OPTIONS,
                                          COMMON_LONG_OPTIONS,
                                          {0}};
@@ -143,6 +151,7 @@ int cmd_report(int argc, char **argv)
                 return cli_fail();
             }
             break;
+        case OPT_FROM: p.from_dir = optarg; break;
         default:
             if (!cli_prep_option(&p.prep, ch, optarg))
                 cli_common_option(&c, ch, optarg, argv, opts);

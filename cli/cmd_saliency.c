@@ -17,6 +17,7 @@ static const char USAGE[] =
     "usage: interp saliency MODEL IMG... [--class pred|INDEX|NAME|all] [--colormap MAP]\n"
     "                       [--alpha A] [--classes NAMES] [--outputs LIST] [--scale S]\n"
     "                       [--mean M] [--std S] [--on-error stop|skip] [-o DIR] [--json]\n"
+    "                       [--shard K/N [--force]]\n"
     "\n"
     "Input-gradient saliency of each image: max over channels of |d logit / d pixel|\n"
     "at the model input's resolution (the logit before any final Softmax/Sigmoid).\n"
@@ -26,6 +27,13 @@ static const char USAGE[] =
     "viridis, inferno, magma, turbo. --alpha: heat opacity (default 0.5).\n"
     "--outputs npy,heatmap,overlay,json: the files to write (default all of them).\n"
     "Images go through the model in batches, decoded and written on two more threads.\n"
+    "--shard K/N (K = 0..N-1) explains the K-th of N slices: the list cut into the\n"
+    "batches an unsharded run computes (8 images; fewer under --max-memory), batch j\n"
+    "to shard j mod N, into a part folder (default saliency-out/part-K-of-N) with\n"
+    "the files an unsharded run names the same way, rows.npy, with --on-error skip\n"
+    "skipped_rows.npy, and, last, manifest.json; `interp merge` joins the parts into\n"
+    "that run's files (every shard with the same options and --max-memory). A\n"
+    "finished part is not run again (--force runs it again).\n"
     "\n" ON_ERROR_USAGE;
 
 enum { OPT_CLASS = OPT_COMMAND_BASE, OPT_CMAP, OPT_ALPHA, OPT_CLASSES };
@@ -66,6 +74,7 @@ int cmd_saliency(int argc, char **argv)
                                          {"outputs", required_argument, 0, OPT_OUTPUTS},
                                          ON_ERROR_LONG_OPTION,
                                          PREP_LONG_OPTIONS,
+                                         SHARD_LONG_OPTIONS,
                                          COMMON_LONG_OPTIONS,
                                          {0}};
     struct cli_common c = cli_common_default(USAGE);
@@ -81,10 +90,13 @@ int cmd_saliency(int argc, char **argv)
         case OPT_OUTPUTS: s.outputs_arg = optarg; break;
         default:
             if (!cli_prep_option(&prep, ch, optarg) &&
-                !cli_on_error_option(&s.skips, ch, optarg))
+                !cli_on_error_option(&s.skips, ch, optarg) &&
+                !cli_shard_option(&s.shard, ch, optarg))
                 cli_common_option(&c, ch, optarg, argv, opts);
         }
     }
+    s.settings =
+        cli_shard_options(argc, argv, opts, NULL); /* argv is permuted: options first */
     struct model *m = explain_model_load(&s, argc - optind, argv + optind, &status);
     if (!m) return status;
     /* saliency needs no layer: any 4-D one satisfies cam_new, the input always does */
@@ -96,6 +108,7 @@ int cmd_saliency(int argc, char **argv)
         goto done;
     }
     int K = cam->score.nclass;
+    s.unit = batch; /* --shard deals whole batches: each map's bytes are the unsharded run's */
     if ((status = explain_open(&s, "saliency", NULL, cam->score.what, K))) goto done;
     struct saliency_job job = {cam, s.spec, s.images};
     struct explain_batches eb = {.batch = batch,

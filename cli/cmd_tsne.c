@@ -10,8 +10,10 @@
 
 #include "../analysis/tsne.h"
 #include "../core/array.h"
+#include "../core/dataset.h"
 #include "../core/error.h"
 #include "../core/outfile.h"
+#include "../core/shard.h"
 #include "../core/util.h"
 #include "../plots/plot.h"
 #include "cli.h"
@@ -22,7 +24,8 @@ static const char USAGE[] =
     "                       [--lr auto|X] [--method exact|bh|fft|auto] [--theta 0.5]\n"
     "                       [--knn exact|approx|auto] [--dof 1] [--fft-nodes N]\n"
     "                       [--init pca|random|FILE.npy] [--dims 2|3] [--dim D]\n"
-    "                       [--add NEW.npy --to RUN] [--seed S] [--threads T]\n"
+    "                       [--add NEW.npy --to RUN [--shard K/N [--force]]]\n"
+    "                       [--seed S] [--threads T]\n"
     "                       [-o OUT] [--json] [--quiet]\n"
     "\n"
     "t-SNE of the N x D matrix EMB (.npy, .csv/.tsv, or raw float32 .bin with\n"
@@ -50,7 +53,13 @@ static const char USAGE[] =
     "new point to its nearest rows of EMB, start at their weighted mean, then the\n"
     "new points alone are optimised (--iters, default 250 here; --lr, default 1)\n"
     "with the map fixed, as openTSNE's transform. Writes tsne.npy/.csv (M x dims)\n"
-    "and the scatter plot of the new points (--labels: M labels).\n"
+    "and the scatter plot of the new points (--labels: M labels). Each new point\n"
+    "is placed on its own, so --shard K/N places rows i = K mod N of NEW (K =\n"
+    "0..N-1) into a part folder (default tsne-out/part-K-of-N: tsne.npy/.csv of\n"
+    "those rows, rows.npy, and manifest.json last, with the SHA-256 of EMB, the\n"
+    "map and NEW); `interp merge` joins the parts into the tsne.npy and tsne.csv of\n"
+    "one --add (the scatter plot is per part). A finished part is not run again\n"
+    "(--force runs it again).\n"
     "\n"
     "Writes into OUT (default tsne-out/): tsne.npy and tsne.csv (N x dims),\n"
     "kl.csv (KL divergence every 50 iterations) with kl.gp/.dat/.png, and the\n"
@@ -205,6 +214,7 @@ int cmd_tsne(int argc, char **argv)
                                          {"fft-nodes", required_argument, 0, OPT_FFT_NODES},
                                          {"add", required_argument, 0, OPT_ADD},
                                          {"to", required_argument, 0, OPT_TO},
+                                         SHARD_LONG_OPTIONS,
                                          COMMON_LONG_OPTIONS,
                                          {0}};
     struct cli_common c = cli_common_default(USAGE);
@@ -212,6 +222,7 @@ int cmd_tsne(int argc, char **argv)
     struct array_opts ao = array_opts_default();
     const char *labels_path = NULL, *classes_path = NULL, *init_path = NULL;
     const char *add_path = NULL, *to_path = NULL;
+    struct cli_shard sh = {0};
     int ch, iters_given = 0;
     while ((ch = getopt_long(argc, argv, COMMON_SHORT_OPTIONS, opts, NULL)) != -1) {
         switch (ch) {
@@ -277,13 +288,20 @@ int cmd_tsne(int argc, char **argv)
             break;
         case OPT_DIMS: p.dims = (int)cli_parse_long("--dims", optarg, 2, 3); break;
         case OPT_DIM: ao.dim = (size_t)cli_parse_long("--dim", optarg, 1, 1L << 30); break;
-        default: cli_common_option(&c, ch, optarg, argv, opts);
+        default:
+            if (!cli_shard_option(&sh, ch, optarg))
+                cli_common_option(&c, ch, optarg, argv, opts);
         }
     }
     if (argc - optind != 1) {
         fputs(USAGE, stderr);
         return EXIT_USAGE;
     }
+    if (sh.on && !add_path)
+        return cli_usage_error(NULL,
+                               "--shard goes with --add: a map of all points is one "
+                               "optimisation (map a sample, then --add the rest in shards)");
+    if (sh.force && !sh.on) return cli_usage_error(NULL, "--force goes with --shard");
     const char *in = argv[optind];
     if (!add_path != !to_path)
         return cli_usage_error(NULL, "--add NEW.npy and --to RUN go together");
@@ -297,6 +315,8 @@ int cmd_tsne(int argc, char **argv)
     struct labels *lab = NULL;
     struct array *init = NULL, *xnew = NULL, *ymap = NULL;
     struct tsne_result *r = NULL;
+    struct shard_manifest mf = {0};
+    int64_t *rows = NULL;
     char *map_path = NULL;
     char *dir = NULL;
     double t0 = now_seconds();
@@ -349,13 +369,50 @@ int cmd_tsne(int argc, char **argv)
         }
         p.init_y = init->data;
     }
-    dir = cli_out_dir(&c, "tsne-out");
-    if (!dir) {
+    if (sh.on) {
+        /* rows i = K mod N of NEW (dataset_shard's rule without classes) */
+        struct dataset all = {.n = nrows};
+        size_t cnt;
+        if (!(rows = dataset_shard(&all, sh.k, sh.n, 1, &cnt))) goto fail;
+        float *xv = xnew->data;
+        for (size_t t = 0; t < cnt; t++) /* rows[t] >= t: a forward copy in place */
+            memmove(xv + t * d, xv + (size_t)rows[t] * d, sizeof(float) * d);
+        xnew->shape[0] = cnt;
+        if (lab) {
+            for (size_t t = 0; t < cnt; t++)
+                lab->id[t] = lab->id[rows[t]];
+            lab->n = cnt;
+        }
+        static const char *const not_settings[] = {"add", "to", "labels", "classes", NULL};
+        char *settings = cli_shard_options(argc, argv, opts, not_settings);
+        char *deflt = cli_shard_dir_default(&sh, "tsne-out");
+        dir = cli_out_dir(&c, deflt);
+        free(deflt);
+        shard_manifest_init(&mf, "tsne-add", (struct shard){sh.k, sh.n}, nrows, cnt, 1);
+        shard_manifest_add_param(&mf, "options", "%s", settings);
+        free(settings);
+        if (!dir) {
+            status = EXIT_USAGE;
+            goto out;
+        }
+        if (shard_manifest_add_input(&mf, "embeddings", in) ||
+            shard_manifest_add_input(&mf, "map", map_path) ||
+            shard_manifest_add_input(&mf, "new points", add_path))
+            goto fail;
+        int st = cli_shard_begin(&c, &sh, dir, &mf, "tsne");
+        if (st) {
+            status = st < 0 ? EXIT_OK : st;
+            goto out;
+        }
+        nrows = cnt;
+    } else if (!(dir = cli_out_dir(&c, "tsne-out"))) {
         status = EXIT_USAGE;
         goto out;
     }
 
-    if (add_path)
+    if (add_path && nrows == 0) /* an empty shard: more shards than new points */
+        r = xcalloc(1, sizeof *r), r->dims = p.dims, r->y = xmalloc(sizeof(float));
+    else if (add_path)
         r = tsne_transform(x->data, n, d, ymap->data, xnew->data, nrows, &p);
     else
         r = tsne_run(x->data, n, d, &p);
@@ -364,8 +421,20 @@ int cmd_tsne(int argc, char **argv)
         goto fail;
     }
     if (write_coords(dir, r) < 0 || (!add_path && write_kl(&c, dir, r) < 0) ||
-        write_scatter(&c, dir, r, lab) < 0)
+        (r->n && write_scatter(&c, dir, r, lab) < 0))
         goto fail;
+    if (sh.on) {
+        struct array ra = {.dtype = DT_I64, .ndim = 1, .shape = {nrows, 1, 1, 1}, .data = rows};
+        char *rp = path_join(dir, "rows.npy");
+        int rc = npy_write(rp, &ra);
+        if (!rc) cli_wrote(rp);
+        free(rp);
+        if (rc || shard_manifest_add_file(&mf, dir, "tsne.npy", SHARD_ROWS, "float32") ||
+            shard_manifest_add_file(&mf, dir, "tsne.csv", SHARD_ROWS, NULL) ||
+            shard_manifest_add_file(&mf, dir, "rows.npy", SHARD_INDEX, "int64"))
+            goto fail;
+        if ((status = cli_shard_finish(&mf, dir))) goto out;
+    }
     double total = now_seconds() - t0;
 
     if (c.json) {
@@ -381,6 +450,12 @@ int cmd_tsne(int argc, char **argv)
             json_string(&j, map_path);
             json_key(&j, "map_n");
             json_int(&j, (int64_t)n);
+        }
+        if (sh.on) {
+            json_key(&j, "shard");
+            json_int(&j, (int64_t)sh.k);
+            json_key(&j, "shards");
+            json_int(&j, (int64_t)sh.n);
         }
         json_key(&j, "d");
         json_int(&j, (int64_t)d);
@@ -430,6 +505,8 @@ fail:
     status = cli_fail();
 out:
     tsne_result_free(r);
+    shard_manifest_release(&mf);
+    free(rows);
     free(dir);
     array_free(init);
     array_free(xnew);

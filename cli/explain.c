@@ -1,8 +1,9 @@
 /* explain.c - what the explanation commands (gradcam, occlusion, saliency)
  * share: from the command line to the first map (model, class choice, output
- * folder, the JSON on stdout), writing each map's files and record, and the
- * batch pipeline of gradcam and saliency (images decoded on one thread and
- * maps written on another while the model computes the batch between).
+ * folder, the JSON on stdout, a --shard part's images and manifest), writing
+ * each map's files and record, and the batch pipeline of gradcam and
+ * saliency (images decoded on one thread and maps written on another while
+ * the model computes the batch between).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include "../core/image.h"
 #include "../core/model.h"
 #include "../core/outfile.h"
+#include "../core/shard.h"
 #include "../core/util.h"
 #include "../plots/colormap.h"
 #include "cli.h"
@@ -40,15 +42,52 @@ struct model *explain_model_load(struct explain_setup *s, int nargs, char **args
     *status = EXIT_USAGE;
     if (nargs < 2) {
         fputs(s->c->usage, stderr);
+        explain_setup_release(s);
         return NULL;
     }
-    if (!(s->cm = explain_colormap(s->cmap))) return NULL;
+    if (!(s->cm = explain_colormap(s->cmap))) {
+        explain_setup_release(s);
+        return NULL;
+    }
     s->model_path = args[0];
     s->images = args + 1;
     s->nimg = nargs - 1;
     struct model *m = model_load(s->model_path);
     *status = m ? EXIT_OK : cli_fail();
+    if (!m) explain_setup_release(s);
     return m;
+}
+
+/* --shard: the images of shard K (dataset_shard's rule over the list: units
+ * of s->unit images, unit j to shard j mod N), the manifest to write, and
+ * whether the part is done. */
+static int shard_open(struct explain_setup *s, const char *deflt)
+{
+    const struct cli_shard *sh = &s->shard;
+    struct dataset ds = {.files = s->images, .n = (size_t)s->nimg};
+    size_t n, unit = s->unit > 0 ? (size_t)s->unit : 1;
+    int64_t *rows = dataset_shard(&ds, sh->k, sh->n, unit, &n);
+    if (!rows) return cli_fail();
+    s->run = xmalloc(sizeof(int) * (n ? n : 1));
+    for (size_t t = 0; t < n; t++)
+        s->run[t] = (int)rows[t];
+    s->nrun = (int)n;
+    free(rows);
+    char *dd = cli_shard_dir_default(sh, deflt);
+    s->dir = cli_out_dir(s->c, dd);
+    free(dd);
+    if (!s->dir) return EXIT_USAGE;
+    char hex[SHA256_HEX_LEN + 1];
+    s->mf = xcalloc(1, sizeof *s->mf);
+    shard_manifest_init(s->mf, s->command, (struct shard){sh->k, sh->n}, (size_t)s->nimg, n,
+                        unit);
+    if (shard_manifest_add_input(s->mf, "model", s->model_path)) return cli_fail();
+    cli_shard_list_digest(s->images, (size_t)s->nimg, hex);
+    shard_manifest_add_input_digest(s->mf, "images", "IMG...", hex);
+    shard_manifest_add_param(s->mf, "options", "%s", s->settings ? s->settings : "");
+    int st = cli_shard_begin(s->c, sh, s->dir, s->mf, s->command);
+    if (st < 0) s->done = 1, s->nrun = 0;
+    return st < 0 ? EXIT_OK : st;
 }
 
 int explain_open(struct explain_setup *s, const char *method, const char *layer,
@@ -65,7 +104,17 @@ int explain_open(struct explain_setup *s, const char *method, const char *layer,
         return status;
     char deflt[64];
     snprintf(deflt, sizeof deflt, "%s-out", s->command);
-    if (!(s->dir = cli_out_dir(s->c, deflt))) return EXIT_USAGE;
+    if (s->shard.force && !s->shard.on)
+        return cli_usage_error(NULL, "--force goes with --shard");
+    if (s->shard.on) {
+        if ((status = shard_open(s, deflt)) || s->done) return status;
+    } else {
+        s->run = xmalloc(sizeof(int) * (size_t)(s->nimg ? s->nimg : 1));
+        for (int i = 0; i < s->nimg; i++)
+            s->run[i] = i;
+        s->nrun = s->nimg;
+        if (!(s->dir = cli_out_dir(s->c, deflt))) return EXIT_USAGE;
+    }
     s->out = (struct explain_out){.c = s->c,
                                   .dir = s->dir,
                                   .method = method,
@@ -113,6 +162,12 @@ void explain_setup_release(struct explain_setup *s)
     free(s->dir);
     if (s->names) class_names_free(s->names, s->nnames);
     s->dir = NULL, s->names = NULL, s->nnames = 0;
+    free(s->settings);
+    free(s->run);
+    s->settings = NULL, s->run = NULL, s->nrun = 0;
+    shard_manifest_release(s->mf);
+    free(s->mf);
+    s->mf = NULL;
 }
 
 /* ---------------------------------------------------------------- options */
@@ -466,10 +521,50 @@ done:
     return rc ? cli_fail() : 0;
 }
 
+/* --shard: the part's rows.npy (the images it explained: those dealt to it
+ * less those left out), its --on-error skip record and, last, the manifest;
+ * every other file written is the part's own. */
+static int shard_finish(struct explain_setup *s, char **txt)
+{
+    size_t len = strlen(s->dir);
+    for (size_t i = 0; i < cli_wrote_count(); i++) {
+        const char *w = cli_wrote_path(i);
+        BUG_ON(strncmp(w, s->dir, len) || w[len] != '/');
+        size_t wl = strlen(w);
+        int json = wl > 5 && !strcmp(w + wl - 5, ".json"); /* it names the maps by path */
+        if (shard_manifest_add_file(s->mf, s->dir, w + len + 1,
+                                    json ? SHARD_COPY_PATHS : SHARD_COPY, NULL))
+            return cli_fail();
+    }
+    unsigned char *left = xcalloc((size_t)(s->nimg ? s->nimg : 1), 1);
+    for (size_t i = 0; i < s->skips.n; i++)
+        left[s->skips.rows[i]] = 1;
+    size_t shape[1] = {(size_t)s->nrun - s->skips.n};
+    struct array *a = array_new(DT_I64, 1, shape);
+    char *p = path_join(s->dir, "rows.npy");
+    int rc = a ? 0 : -1;
+    for (int t = 0, o = 0; a && t < s->nrun; t++)
+        if (!left[s->run[t]]) ((int64_t *)a->data)[o++] = s->run[t];
+    free(left);
+    if (!rc) rc = npy_write(p, a);
+    if (!rc) rc = shard_manifest_add_file(s->mf, s->dir, "rows.npy", SHARD_INDEX, "int64");
+    array_free(a);
+    if (!rc) cli_wrote(p);
+    free(p);
+    if (rc) return cli_fail();
+    s->mf->count = shape[0];
+    int status = cli_shard_skips_finish(s->c, &s->skips, (size_t)s->nrun, s->dir, s->mf, txt);
+    return status ? status : cli_shard_finish(s->mf, s->dir);
+}
+
 int explain_finish(struct explain_setup *s)
 {
+    if (s->done) return EXIT_OK;
     char *txt = NULL;
-    int status = cli_skips_finish(s->c, &s->skips, (size_t)s->nimg, s->dir, NULL, &txt);
+    dataset_skips_sort(&s->skips); /* in list order (shards: their units') */
+    int status = s->shard.on
+                     ? shard_finish(s, &txt)
+                     : cli_skips_finish(s->c, &s->skips, (size_t)s->nimg, s->dir, NULL, &txt);
     if (s->out.j) {               /* closed even when nothing could be read: it is on stdout */
         json_array_end(s->out.j); /* "maps" */
         cli_json_skips(s->out.j, &s->skips, txt);
@@ -491,6 +586,7 @@ enum pipe_state { SLOT_FREE, SLOT_LOADED, SLOT_COMPUTED };
 struct pipe_slot {
     enum pipe_state state;
     int index;  /* the batch number it holds */
+    int end;    /* the position in s->run after its images */
     int nwrite; /* images to write (set by the caller) */
     int last;   /* nothing follows: the end, or an error */
     struct explain_batch b;
@@ -539,10 +635,12 @@ static void *pipe_loader(void *arg)
         if (stop) break;
         struct explain_batch *b = &sl->b;
         sl->index = bi;
-        int i0 = bi * p->eb->batch;
-        int cnt = p->s->nimg - i0 < p->eb->batch ? p->s->nimg - i0 : p->eb->batch;
+        int t0 = bi * p->eb->batch;
+        int cnt = p->s->nrun - t0 < p->eb->batch ? p->s->nrun - t0 : p->eb->batch;
+        sl->end = t0 + cnt;
         b->n = 0;
-        for (int i = i0; i < i0 + cnt; i++) {
+        for (int t = t0; t < t0 + cnt; t++) {
+            int i = p->s->run[t];
             const char *path = p->s->images[i];
             struct image *im = image_load(path);
             if (!im || model_preprocess(p->m, im, p->prep, b->x + (size_t)b->n * p->item)) {
@@ -591,9 +689,12 @@ static void *pipe_writer(void *arg)
                                    info->max > 0 ? info->max : 0.0, info, eb->score_what, NULL,
                                    NULL);
             }
-            progress_update(&p->s->c->progress, p->s->command, (size_t)img + 1,
-                            (size_t)p->s->nimg, NULL);
+            progress_update(&p->s->c->progress, p->s->command,
+                            (size_t)(sl->index * eb->batch + i + 1), (size_t)p->s->nrun, NULL);
         }
+        if (!st && sl->nwrite > 0) /* images left out count as done */
+            progress_update(&p->s->c->progress, p->s->command, (size_t)sl->end,
+                            (size_t)p->s->nrun, NULL);
         for (int i = 0; i < b->n; i++) {
             image_free(b->im[i]);
             b->im[i] = NULL;
@@ -613,7 +714,7 @@ int explain_run_batches(struct explain_setup *s, const struct model *m,
                         const struct model_prep *prep, const struct explain_batches *eb)
 {
     struct pipe p = {.s = s, .m = m, .prep = prep, .eb = eb};
-    p.nbatch = (s->nimg + eb->batch - 1) / eb->batch;
+    p.nbatch = (s->nrun + eb->batch - 1) / eb->batch;
     p.item = model_tensor_item(m, model_input(m));
     int want = s->out.outputs ? s->out.outputs : EXPLAIN_OUT_ALL;
     p.keep_images = (want & EXPLAIN_OUT_OVERLAY) != 0;

@@ -31,6 +31,7 @@ static const struct command commands[] = {
     {"occlusion", cmd_occlusion, "occlusion maps: probability drop under a sliding gray patch"},
     {"saliency", cmd_saliency, "input-gradient saliency: max over channels of |d logit / d pixel|"},
     {"report", cmd_report, "everything on a folder of class folders -> one HTML page"},
+    {"merge", cmd_merge, "join the parts of a --shard K/N run into what one run writes"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

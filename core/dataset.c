@@ -6,6 +6,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "error.h"
 #include "namelist.h"
 #include "outfile.h"
@@ -272,22 +274,27 @@ int dataset_on_error_parse(const char *s, enum dataset_on_error *policy)
     return error_set(ERR_INPUT, NULL, "--on-error: '%s' is not stop or skip", s);
 }
 
-int dataset_skip(struct dataset_skips *s, size_t row, const char *file)
+/* Appends an entry; file and reason are s's now. */
+static void skips_add(struct dataset_skips *s, size_t row, char *file, char *reason)
 {
-    if (s->policy != DATASET_SKIP) {
-        error_set_path_if_missing(file);
-        return error_code() ? error_code() : ERR_FAIL;
-    }
     if (s->n == s->cap) {
         s->cap = s->cap ? 2 * s->cap : 16;
         s->files = xrealloc(s->files, sizeof(char *) * s->cap);
         s->reasons = xrealloc(s->reasons, sizeof(char *) * s->cap);
         s->rows = xrealloc(s->rows, sizeof(size_t) * s->cap);
     }
-    s->files[s->n] = xstrdup(file);
-    s->reasons[s->n] = xstrdup(*error_message() ? error_message() : "cannot be read");
-    s->rows[s->n] = row;
+    s->files[s->n] = file, s->reasons[s->n] = reason, s->rows[s->n] = row;
     s->n++;
+}
+
+int dataset_skip(struct dataset_skips *s, size_t row, const char *file)
+{
+    if (s->policy != DATASET_SKIP) {
+        error_set_path_if_missing(file);
+        return error_code() ? error_code() : ERR_FAIL;
+    }
+    skips_add(s, row, xstrdup(file),
+              xstrdup(*error_message() ? error_message() : "cannot be read"));
     error_clear();
     return 0;
 }
@@ -306,6 +313,63 @@ void dataset_drop_skipped(struct dataset *ds, const struct dataset_skips *s)
         o++;
     }
     ds->n = o;
+}
+
+/* Entry order for dataset_skips_sort: by row, then as recorded. */
+struct skip_key {
+    size_t row, at;
+};
+
+static int skip_key_cmp(const void *a, const void *b)
+{
+    const struct skip_key *x = a, *y = b;
+    if (x->row != y->row) return x->row < y->row ? -1 : 1;
+    return x->at < y->at ? -1 : x->at > y->at;
+}
+
+void dataset_skips_sort(struct dataset_skips *s)
+{
+    if (s->n < 2) return;
+    struct skip_key *k = xmalloc(sizeof *k * s->n);
+    char **f = xmalloc(sizeof(char *) * s->n), **r = xmalloc(sizeof(char *) * s->n);
+    for (size_t i = 0; i < s->n; i++)
+        k[i] = (struct skip_key){s->rows[i], i};
+    qsort(k, s->n, sizeof *k, skip_key_cmp);
+    for (size_t i = 0; i < s->n; i++)
+        f[i] = s->files[k[i].at], r[i] = s->reasons[k[i].at], s->rows[i] = k[i].row;
+    memcpy(s->files, f, sizeof(char *) * s->n);
+    memcpy(s->reasons, r, sizeof(char *) * s->n);
+    free(f);
+    free(r);
+    free(k);
+}
+
+int dataset_skips_read(const char *path, struct dataset_skips *s)
+{
+    struct filebuf fb = {0};
+    int rc = filebuf_load(&fb, path);
+    if (rc) return rc;
+    input_register(path);
+    const char *p = (const char *)fb.data, *end = p + fb.len;
+    for (size_t line = 1; p < end && !rc; line++) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p)), *e = nl ? nl : end;
+        const char *tab = memchr(p, '\t', (size_t)(e - p));
+        char *file = NULL, *reason = NULL;
+        if (!tab || memchr(tab + 1, '\t', (size_t)(e - tab - 1)))
+            rc = error_set(ERR_INPUT, path, "line %zu: not a file, a tab and a reason", line);
+        else if (namelist_unquote(p, (size_t)(tab - p), &file) ||
+                 namelist_unquote(tab + 1, (size_t)(e - tab - 1), &reason))
+            rc = error_set(ERR_INPUT, path, "line %zu: %s", line, error_message());
+        if (rc) {
+            free(file);
+            free(reason);
+            break;
+        }
+        skips_add(s, SIZE_MAX, file, reason);
+        p = nl ? nl + 1 : end;
+    }
+    filebuf_release(&fb);
+    return rc;
 }
 
 int dataset_skips_write(const struct dataset_skips *s, const char *path)
@@ -345,4 +409,72 @@ void dataset_skips_release(struct dataset_skips *s)
     enum dataset_on_error p = s->policy;
     memset(s, 0, sizeof *s);
     s->policy = p;
+}
+
+/* ---------------------------------------------------------------- shards */
+int64_t *dataset_shard(const struct dataset *ds, size_t k, size_t n, size_t unit, size_t *count)
+{
+    *count = 0;
+    if (n == 0 || k >= n || unit == 0) {
+        error_set(ERR_INPUT, NULL, "shard %zu of %zu (unit %zu): not a shard", k, n, unit);
+        return NULL;
+    }
+    size_t N = ds->n;
+    int64_t *order = xmalloc(sizeof(int64_t) * (N ? N : 1));
+    if (!ds->labels || ds->nclasses == 0) {
+        for (size_t i = 0; i < N; i++)
+            order[i] = (int64_t)i;
+    } else {
+        /* rank r of each row within its class, then a stable two-pass
+         * counting sort: by (class - r) mod C, then by r, giving the order
+         * (r, (class - r) mod C, row): round r goes round the classes from
+         * class r mod C */
+        size_t C = ds->nclasses, *seen = xcalloc(C + 1, sizeof(size_t));
+        size_t *rank = xmalloc(sizeof(size_t) * (N ? N : 1)), maxrank = 0;
+        int64_t *by_class = xmalloc(sizeof(int64_t) * (N ? N : 1));
+        for (size_t i = 0; i < N; i++) {
+            int32_t c = ds->labels[i];
+            if (c < 0 || (size_t)c >= C) {
+                free(seen), free(rank), free(by_class), free(order);
+                error_set(ERR_INPUT, ds->files ? ds->files[i] : NULL,
+                          "label %d outside the %zu classes", (int)c, C);
+                return NULL;
+            }
+            rank[i] = seen[c]++;
+            if (rank[i] + 1 > maxrank) maxrank = rank[i] + 1;
+        }
+        size_t *start = xcalloc(C + 1, sizeof(size_t));
+#define TURN(i) (((size_t)ds->labels[i] + C - rank[i] % C) % C)
+        for (size_t i = 0; i < N; i++)
+            start[TURN(i) + 1]++;
+        for (size_t c = 0; c < C; c++)
+            start[c + 1] += start[c];
+        for (size_t i = 0; i < N; i++)
+            by_class[start[TURN(i)]++] = (int64_t)i;
+#undef TURN
+        size_t *rstart = xcalloc(maxrank + 1, sizeof(size_t));
+        for (size_t i = 0; i < N; i++)
+            rstart[rank[i] + 1]++;
+        for (size_t r = 0; r < maxrank; r++)
+            rstart[r + 1] += rstart[r];
+        for (size_t t = 0; t < N; t++) {
+            int64_t i = by_class[t];
+            order[rstart[rank[i]]++] = i;
+        }
+        free(rstart);
+        free(start);
+        free(by_class);
+        free(rank);
+        free(seen);
+    }
+    /* units j = k, k + n, k + 2n, ... of the interleaved order, kept in place */
+    size_t o = 0;
+    for (size_t j0 = k * unit; j0 < N; j0 += n * unit) {
+        size_t j1 = N - j0 < unit ? N : j0 + unit;
+        for (size_t t = j0; t < j1; t++)
+            order[o++] = order[t];
+        if (N - j0 <= n * unit) break; /* j0 + n * unit would pass N (and may overflow) */
+    }
+    *count = o;
+    return order;
 }

@@ -84,19 +84,32 @@ struct dataset_skips {
     enum dataset_on_error policy;
     char **files;   /* the images left out, in input order (owned) */
     char **reasons; /* why, one line each (owned) */
-    size_t *rows;   /* their rows in the input (increasing) */
+    size_t *rows;   /* their rows in the input (increasing; dataset_skips_sort
+                       after recording them out of order) */
     size_t n, cap;
 };
 
 /* "stop" or "skip" into *policy; ERR_INPUT naming --on-error otherwise. */
 int dataset_on_error_parse(const char *s, enum dataset_on_error *policy);
 
-/* Called after reading or decoding image `file` (input row `row`, rows
- * increasing from call to call) failed with its error recorded. DATASET_STOP:
+/* Called after reading or decoding image `file` (input row `row`; a caller
+ * that visits the rows out of order, as embed's class-interleaved batches
+ * do, calls dataset_skips_sort afterwards) failed with its error recorded.
+ * DATASET_STOP:
  * returns that error's code, the error left as it is (naming file when it
  * named nothing). DATASET_SKIP: records file, row and the error's message,
  * clears the error and returns 0; the caller leaves the row out. */
 int dataset_skip(struct dataset_skips *s, size_t row, const char *file);
+
+/* Orders the entries by row (stable for equal rows). */
+void dataset_skips_sort(struct dataset_skips *s);
+
+/* Reads back a skipped.txt that dataset_skips_write wrote, appending each
+ * line's file and reason to s with row SIZE_MAX (the caller places them);
+ * registers path as an input (outfile.h). ERR_INPUT naming path and the
+ * line for a line without exactly one tab or a field that does not unquote
+ * (namelist.h); the error of reading the file otherwise. */
+int dataset_skips_read(const char *path, struct dataset_skips *s);
 
 /* Removes the skipped rows from ds->files and ds->labels, keeping the order
  * of the others (so every output row matches files.txt). Rows are indices
@@ -116,6 +129,27 @@ int dataset_skips_all(const struct dataset_skips *s, size_t total, const char *p
 
 /* Frees what s holds and zeroes it, keeping the policy. */
 void dataset_skips_release(struct dataset_skips *s);
+
+/* The rows of shard k of n (0 <= k < n) of ds, in the order to run them:
+ * an owned array (free()) of *count row indices into ds->files.
+ *
+ * The rule: the rows are first dealt by class into an interleaved order
+ * (round r takes the r-th image of every class that has more than r images,
+ * going round the classes from class r mod C, so that no class keeps the
+ * same place in every round; without labels the list order is kept); that
+ * order is cut into units of `unit` consecutive rows, and unit j goes to
+ * shard j mod n, units in order. With n = 1 the result is the interleaved order itself,
+ * which is the order `interp embed` runs its batches in (unit = --batch), so
+ * a shard runs exactly the batches of one unsharded run: the dense layers
+ * round a row differently in a batch of other rows or size, and only whole
+ * batches make merged results byte-identical. Each class's images spread
+ * over the shards: with at least C rows per unit every unit holds every
+ * class while the classes last; shard sizes differ by at most one unit.
+ * A shard may be empty (fewer units than shards): *count 0, a non-NULL
+ * array. ERR_INPUT when n is 0, k >= n or unit is 0, or a label is outside
+ * 0..nclasses-1. */
+int64_t *dataset_shard(const struct dataset *ds, size_t k, size_t n, size_t unit,
+                       size_t *count);
 
 /* Frees what *ds holds and zeroes it; a zeroed dataset is a no-op. */
 void dataset_release(struct dataset *ds);

@@ -18,8 +18,12 @@
  * without images keeps its id (so ids still match the model) and is noted.
  *
  * Stages, in order (progress stage names "1/8 embed" ... "8/8 page"):
- *   embed      every image preprocessed and run forward in batches, keeping
- *              the latent (model_default_latent) and the probabilities
+ *   embed      every image preprocessed and run forward in batches (of the
+ *              class-interleaved order, as `interp embed` runs them:
+ *              dataset_shard), keeping the latent (model_default_latent) and
+ *              the probabilities; or, with from_dir, what `interp embed` (or
+ *              `interp merge` of its shards) wrote there, checked against the
+ *              walk of image_dir and the model
  *   metrics    top-1/top-k accuracy, per-class P/R/F1, confusion matrix
  *   PCA        of the latent: scores, scree
  *   t-SNE      of the latent, on at most tsne_max images sampled per class in
@@ -51,6 +55,10 @@ struct report_params {
     const char *model_path;   /* ONNX classifier (required) */
     const char *image_dir;    /* folder of class folders (required) */
     const char *out_dir;      /* created when missing (required) */
+    const char *from_dir;     /* NULL, or the folder of an `interp embed` run of this model
+                                 on image_dir (embeddings.npy, probs.npy, predictions.npy,
+                                 labels.npy, files.txt, classes.txt; a merged sharded run
+                                 too): the first stage reads them instead of embedding */
     char *const *class_names; /* display names, one per model class; NULL: the
                                  folder names ("class k" beyond them) */
     size_t nclass_names;
@@ -107,7 +115,11 @@ void report_result_release(struct report_result *r);
  * with on_error DATASET_SKIP it is left out instead: listed with its reason
  * in out_dir/skipped.txt, report.json and a note, every stage and data/ file
  * then covers the other images as if they were alone; ERR_INPUT when none
- * could be read), bad parameters; ERR_FAIL for I/O. Files written before an error stay
+ * could be read), bad parameters, a from_dir whose files do not match
+ * image_dir's walk (the files, their order, labels and classes, less the
+ * images its skipped.txt lists, which on_error DATASET_STOP refuses) or the
+ * model (latent and class count) or each other (predictions not the argmax
+ * of probs), naming the file and row; ERR_FAIL for I/O. Files written before an error stay
  * (each complete: outfile.h); index.html is written last. */
 int report_run(const struct report_params *p, struct report_result *r);
 

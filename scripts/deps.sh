@@ -3,7 +3,7 @@
 # when any is missing. Idempotent: runs apt-get (and apt-get update) only when
 # something is missing; uses sudo when not root.
 #
-# usage: scripts/deps.sh [fuzz] [valgrind] [pyref] [man] [web]
+# usage: scripts/deps.sh [fuzz] [valgrind] [pyref] [man] [web] [slurm]
 #   fuzz      also clang-14 and its libFuzzer/sanitizer runtimes (make fuzz only)
 #   valgrind  also valgrind (make check-valgrind only)
 #   pyref     also Python's numpy, h5py, Pillow and scikit-learn (make check:
@@ -11,11 +11,14 @@
 #             128x128 Keras models a case writes); interp itself never runs Python
 #   man       also man-db (tests/install.sh reads the installed pages with man -l)
 #   web       also emscripten (make web: the browser app, compiled to WebAssembly)
+#   slurm     also Slurm (slurmctld, slurmd, the client) and munge: make
+#             check-slurm runs a one-node cluster on this machine
+# GNU parallel is in the main list: make check runs sharded embeds with it.
 set -eu
 
 PKGS="build-essential pkg-config libopenblas-dev liblapacke-dev libfftw3-dev \
 libpng-dev libjpeg62-turbo-dev libwebp-dev zlib1g-dev libprotobuf-c-dev protobuf-c-compiler \
-libonnx-dev gnuplot-nox libcriterion-dev"
+libonnx-dev gnuplot-nox libcriterion-dev parallel"
 
 # Optional groups, only for the make targets that need them.
 for extra in "$@"; do
@@ -25,7 +28,8 @@ for extra in "$@"; do
     pyref) PKGS="$PKGS python3 python3-numpy python3-h5py python3-pil python3-sklearn" ;;
     man) PKGS="$PKGS man-db" ;;
     web) PKGS="$PKGS emscripten" ;;
-    *) echo "deps: unknown group '$extra' (fuzz, valgrind, pyref, man, web)" >&2; exit 2 ;;
+    slurm) PKGS="$PKGS slurm-wlm munge" ;;
+    *) echo "deps: unknown group '$extra' (fuzz, valgrind, pyref, man, web, slurm)" >&2; exit 2 ;;
     esac
 done
 

@@ -353,6 +353,60 @@ Test(skips, all_skipped_is_an_input_error)
     dataset_skips_release(&s);
 }
 
+Test(skips, sort_orders_by_row_and_read_gives_back_what_write_wrote)
+{
+    make_tmpdir();
+    struct dataset_skips s = {.policy = DATASET_SKIP};
+    /* recorded out of order, as embed's class-interleaved batches visit rows */
+    const size_t rows[] = {7, 2, 9, 0, 5};
+    const char *names[] = {"c1/b.png", "c0/a\tb.png", "c2/\xff.png", " lead.png",
+                           "c1/\"q\".png"};
+    for (int i = 0; i < 5; i++) {
+        error_set(ERR_INPUT, NULL, "reason %d", (int)rows[i]);
+        cr_assert_eq(dataset_skip(&s, rows[i], names[i]), 0);
+    }
+    dataset_skips_sort(&s);
+    const size_t want[] = {0, 2, 5, 7, 9};
+    for (int i = 0; i < 5; i++) {
+        char r[32];
+        snprintf(r, sizeof r, "reason %zu", want[i]);
+        cr_assert_eq(s.rows[i], want[i]);
+        cr_assert_str_eq(s.reasons[i], r, "entry %d moved without its reason", i);
+    }
+    cr_assert_str_eq(s.files[0], " lead.png");
+    cr_assert_str_eq(s.files[4], "c2/\xff.png");
+    char *path = path_join(tmpdir, "skipped.txt");
+    cr_assert_eq(dataset_skips_write(&s, path), 0);
+    struct dataset_skips back = {0};
+    cr_assert_eq(dataset_skips_read(path, &back), 0, "%s", error_message());
+    cr_assert_eq(back.n, 5);
+    for (int i = 0; i < 5; i++) {
+        cr_assert_str_eq(back.files[i], s.files[i]);
+        cr_assert_str_eq(back.reasons[i], s.reasons[i]);
+        cr_assert_eq(back.rows[i], SIZE_MAX);
+    }
+    dataset_skips_release(&back);
+    /* a line without its tab, a field that does not unquote: named by line */
+    FILE *fp = fopen(path, "w");
+    cr_assert_not_null(fp);
+    fputs("a.png\tfine\nb.png without a reason\n", fp);
+    fclose(fp);
+    cr_assert_eq(dataset_skips_read(path, &back), ERR_INPUT);
+    cr_assert_str_eq(error_message(), "line 2: not a file, a tab and a reason");
+    cr_assert_str_eq(error_path(), path);
+    dataset_skips_release(&back);
+    fp = fopen(path, "w");
+    fputs("\"a.png\tunclosed\n", fp);
+    fclose(fp);
+    cr_assert_eq(dataset_skips_read(path, &back), ERR_INPUT);
+    cr_assert(strstr(error_message(), "line 1: "), "%s", error_message());
+    dataset_skips_release(&back);
+    dataset_skips_release(&s);
+    unlink(path);
+    free(path);
+    rmdir(tmpdir);
+}
+
 /* ---- JSON: a name that is not UTF-8 ---- */
 
 Test(namelist, json_writes_invalid_utf8_as_surrogate_escapes)

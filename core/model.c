@@ -16,6 +16,7 @@
 #include "error.h"
 #include "graph.h"
 #include "outfile.h"
+#include "rng.h"
 #include "util.h"
 
 struct model {
@@ -203,6 +204,20 @@ struct model *model_load(const char *path)
     return m;
 }
 
+struct model *model_clone(const struct model *m)
+{
+    struct graph *g = graph_clone(m->g);
+    if (!g) {
+        error_set_path_if_missing(m->path);
+        return NULL;
+    }
+    struct model *c = xmalloc(sizeof *c);
+    *c = *m;
+    c->g = g;
+    c->path = xstrdup(m->path);
+    return c;
+}
+
 void model_free(struct model *m)
 {
     if (!m) return;
@@ -329,6 +344,84 @@ void model_node_info(const struct model *m, int i, struct model_node_info *info)
     info->input = nd->in[0];
 }
 
+/* ---------------------------------------------------------------- weight layers */
+/* Fills info for node i when it is a layer with learned weights (a Conv, or
+ * a Gemm/MatMul with a constant weight); 0 otherwise. */
+static int weight_layer_of(const struct graph *g, int i, struct model_weight_layer *info)
+{
+    const struct node *nd = &g->nodes[i];
+    if (nd->op != OP_CONV && nd->op != OP_GEMM) return 0;
+    if (nd->in[1] < 0 || g->t[nd->in[1]].batched || !g->t[nd->in[1]].f) return 0;
+    memset(info, 0, sizeof *info);
+    info->node = i, info->name = nd->name, info->op = nd->src_op;
+    info->weight = nd->in[1], info->bias = -1, info->bias_node = -1;
+    info->nweight = g->t[nd->in[1]].item;
+    if (nd->op == OP_CONV) {
+        const struct conv_params *p = &nd->p.conv;
+        info->fan_in = p->c / p->group * p->kh * p->kw;
+        if (nd->nin > 2 && nd->in[2] >= 0) info->bias = nd->in[2];
+    } else {
+        info->fan_in = nd->p.gemm.k;
+        if (nd->nin > 2 && nd->in[2] >= 0 && nd->p.gemm.bias) info->bias = nd->in[2];
+        for (int j = i + 1; j < g->nn && info->bias < 0 && !nd->p.gemm.bias; j++) {
+            const struct node *a = &g->nodes[j]; /* MatMul + Add of a constant (Keras) */
+            if (a->op != OP_ADD) continue;
+            int k = a->in[0] == nd->out ? 1 : a->in[1] == nd->out ? 0 : -1;
+            if (k < 0) continue;
+            const struct tensor *b = &g->t[a->in[k]];
+            if (!b->batched && b->f && b->item == (size_t)nd->p.gemm.m)
+                info->bias = a->in[k], info->bias_node = j;
+            break;
+        }
+    }
+    if (info->bias >= 0) info->nbias = g->t[info->bias].item;
+    return 1;
+}
+
+int model_weight_layer_count(const struct model *m)
+{
+    struct model_weight_layer info;
+    int n = 0;
+    for (int i = 0; i < m->g->nn; i++)
+        n += weight_layer_of(m->g, i, &info);
+    return n;
+}
+
+int model_weight_layer_info(const struct model *m, int i, struct model_weight_layer *info)
+{
+    for (int k = 0, n = 0; k < m->g->nn; k++)
+        if (weight_layer_of(m->g, k, info) && n++ == i) return 0;
+    return error_set(ERR_INPUT, NULL, "no weight layer %d (the model has %d)", i,
+                     model_weight_layer_count(m));
+}
+
+int model_weight_layer_randomize(struct model *m, int i, uint64_t seed)
+{
+    struct model_weight_layer info;
+    if (!m->g->borrowed)
+        return error_set(ERR_FAIL, NULL, "weights are re-initialised only in a model_clone");
+    if (model_weight_layer_info(m, i, &info)) return ERR_INPUT;
+    struct graph *g = m->g;
+    struct rng r;
+    rng_seed(&r, seed + (uint64_t)i);
+    double bound = 1.0 / sqrt((double)(info.fan_in > 0 ? info.fan_in : 1));
+    float *w = g->t[info.weight].f;
+    for (size_t k = 0; k < info.nweight; k++)
+        w[k] = (float)(bound * (2.0 * rng_uniform(&r) - 1.0));
+    if (info.bias >= 0) {
+        float *b = g->t[info.bias].f;
+        for (size_t k = 0; k < info.nbias; k++)
+            b[k] = (float)(bound * (2.0 * rng_uniform(&r) - 1.0));
+        struct node *nd = &g->nodes[info.node];
+        if (nd->op == OP_GEMM && nd->p.gemm.bias) { /* the builder's beta * C */
+            float *pb = (float *)nd->p.gemm.bias;
+            for (size_t k = 0; k < info.nbias; k++)
+                pb[k] = nd->p.gemm.beta * b[k];
+        }
+    }
+    return 0;
+}
+
 int model_input_info(const struct model *m, struct model_input_info *info)
 {
     const struct tensor *t = &m->g->t[m->g->input];
@@ -367,6 +460,8 @@ struct model_run {
      * weights and ReLU applied with the bias (fused[i] for the Conv node i) */
     struct fused_conv **fused; /* per node, NULL when not the head of a chain */
     char *skip;                /* per node: runs inside a fused chain */
+    char *kept;                /* per tensor: readable after a forward (backward runs: all) */
+    int guided;                /* backward: guided-backpropagation rule at ReLUs */
 };
 
 struct fused_conv {
@@ -641,7 +736,9 @@ struct model_run *model_run_new(const struct model *m, int max_batch, int flags,
     size_t *off = xcalloc((size_t)g->nt, sizeof(size_t));
     size_t total = plan_memory(g, max_batch, flags & MODEL_RUN_BACKWARD, kp, alloc, off);
     free(alloc);
-    free(kp);
+    if (flags & MODEL_RUN_BACKWARD) memset(kp, 1, (size_t)g->nt);
+    r->kept = kp;
+    r->guided = (flags & MODEL_RUN_GUIDED_RELU) != 0;
     size_t col = 0, am = 0, per = 0;
     for (int i = 0; i < g->nn; i++) {
         const struct node *nd = &g->nodes[i];
@@ -735,6 +832,7 @@ void model_run_free(struct model_run *r)
             }
     free(r->fused);
     free(r->skip);
+    free(r->kept);
     free(r);
 }
 
@@ -824,6 +922,82 @@ static void run_gemm(struct model_run *r, int nt, float *out, const float *x, co
     }
 }
 
+/* Node i of the forward on n items (a fused chain's head runs the chain). */
+static void forward_node(struct model_run *r, int i, int nt, int n)
+{
+    const struct graph *g = r->m->g;
+    const struct node *nd = &g->nodes[i];
+    float *out = r->data[nd->out];
+    const float *x = r->data[nd->in[0]];
+    size_t item = g->t[nd->out].item;
+    if (r->skip[i]) return;
+    if (r->fused[i]) {
+        const struct fused_conv *f = r->fused[i];
+        run_conv(r, nt, r->data[g->nodes[f->last].out], x, f->w, f->b, &f->p,
+                 f->pool ? &f->q : NULL, n);
+        return;
+    }
+    switch (nd->op) {
+    case OP_CONV:
+        run_conv(r, nt, out, x, r->data[nd->in[1]],
+                 nd->nin > 2 && nd->in[2] >= 0 ? r->data[nd->in[2]] : NULL, &nd->p.conv, NULL,
+                 n);
+        break;
+    case OP_BATCHNORM:
+        batchnorm_forward(out, x, &nd->p.bn, n);
+        break;
+    OP_CASES_POINTWISE:
+        act_forward(nd->op, out, x, item * (size_t)n, &nd->p.act);
+        break;
+    case OP_SOFTMAX: softmax_forward(out, x, &nd->p.softmax, n); break;
+    case OP_COPY: copy_forward(out, x, item, n); break;
+    case OP_MAXPOOL:
+        maxpool_forward(out, r->argmax ? r->argmax[i] : NULL, x, &nd->p.pool, n);
+        break;
+    case OP_AVGPOOL: avgpool_forward(out, x, &nd->p.pool, n); break;
+    case OP_GAP:
+        gap_forward(out, x, nd->p.pool.c, (size_t)nd->p.pool.h * nd->p.pool.w, n);
+        break;
+    case OP_GEMM: run_gemm(r, nt, out, x, r->data[nd->in[1]], &nd->p.gemm, n); break;
+    case OP_ADD:
+    case OP_SUB:
+    case OP_MUL:
+    case OP_DIV: eltwise_forward(nd->op, out, x, r->data[nd->in[1]], &nd->p.elt, n); break;
+    case OP_TRANSPOSE: transpose_forward(out, x, &nd->p.tr, n); break;
+    case OP_CONCAT: {
+        const float *ins[G_MAX_INPUTS];
+        for (int k = 0; k < nd->nin; k++)
+            ins[k] = r->data[nd->in[k]];
+        concat_forward(out, ins, &nd->p.cat, n);
+        break;
+    }
+    case OP_PAD: pad_forward(out, x, &nd->p.pad, n); break;
+    case OP_SLICE: slice_forward(out, x, &nd->p.pad, n); break;
+    default: BUG_ON(1);
+    }
+}
+
+/* Single-threaded BLAS inside the run's own threads (see run_threads). */
+static int blas_enter(int nt)
+{
+    int saved = 0;
+    if (nt > 1) {
+        saved = openblas_get_num_threads();
+        openblas_set_num_threads(1);
+    }
+    return saved;
+}
+
+static void blas_leave(int nt, int saved)
+{
+    if (nt > 1) openblas_set_num_threads(saved);
+}
+
+void model_run_set_guided(struct model_run *r, int on)
+{
+    r->guided = on != 0;
+}
+
 int model_forward(struct model_run *r, const float *input, int n)
 {
     const struct graph *g = r->m->g;
@@ -833,64 +1007,119 @@ int model_forward(struct model_run *r, const float *input, int n)
     r->n = n;
     memset(r->dep, 0, (size_t)g->nt);
     memcpy(r->data[g->input], input, sizeof(float) * g->t[g->input].item * (size_t)n);
-    int nt = run_threads(r), blas_saved = 0;
-    if (nt > 1) {
-        blas_saved = openblas_get_num_threads();
-        openblas_set_num_threads(1);
-    }
-    for (int i = 0; i < g->nn; i++) {
-        const struct node *nd = &g->nodes[i];
-        float *out = r->data[nd->out];
-        const float *x = r->data[nd->in[0]];
-        size_t item = g->t[nd->out].item;
-        if (r->skip[i]) continue;
-        if (r->fused[i]) {
-            const struct fused_conv *f = r->fused[i];
-            run_conv(r, nt, r->data[g->nodes[f->last].out], x, f->w, f->b, &f->p,
-                     f->pool ? &f->q : NULL, n);
-            continue;
-        }
-        switch (nd->op) {
-        case OP_CONV:
-            run_conv(r, nt, out, x, r->data[nd->in[1]],
-                     nd->nin > 2 && nd->in[2] >= 0 ? r->data[nd->in[2]] : NULL, &nd->p.conv,
-                     NULL, n);
-            break;
-        case OP_BATCHNORM:
-            batchnorm_forward(out, x, &nd->p.bn, n);
-            break;
-        OP_CASES_POINTWISE:
-            act_forward(nd->op, out, x, item * (size_t)n, &nd->p.act);
-            break;
-        case OP_SOFTMAX: softmax_forward(out, x, &nd->p.softmax, n); break;
-        case OP_COPY: copy_forward(out, x, item, n); break;
-        case OP_MAXPOOL:
-            maxpool_forward(out, r->argmax ? r->argmax[i] : NULL, x, &nd->p.pool, n);
-            break;
-        case OP_AVGPOOL: avgpool_forward(out, x, &nd->p.pool, n); break;
-        case OP_GAP:
-            gap_forward(out, x, nd->p.pool.c, (size_t)nd->p.pool.h * nd->p.pool.w, n);
-            break;
-        case OP_GEMM: run_gemm(r, nt, out, x, r->data[nd->in[1]], &nd->p.gemm, n); break;
-        case OP_ADD:
-        case OP_SUB:
-        case OP_MUL:
-        case OP_DIV: eltwise_forward(nd->op, out, x, r->data[nd->in[1]], &nd->p.elt, n); break;
-        case OP_TRANSPOSE: transpose_forward(out, x, &nd->p.tr, n); break;
-        case OP_CONCAT: {
-            const float *ins[G_MAX_INPUTS];
-            for (int k = 0; k < nd->nin; k++)
-                ins[k] = r->data[nd->in[k]];
-            concat_forward(out, ins, &nd->p.cat, n);
-            break;
-        }
-        case OP_PAD: pad_forward(out, x, &nd->p.pad, n); break;
-        case OP_SLICE: slice_forward(out, x, &nd->p.pad, n); break;
-        default: BUG_ON(1);
-        }
-    }
-    if (nt > 1) openblas_set_num_threads(blas_saved);
+    int nt = run_threads(r), saved = blas_enter(nt);
+    for (int i = 0; i < g->nn; i++)
+        forward_node(r, i, nt, n);
+    blas_leave(nt, saved);
     return 0;
+}
+
+int model_tensor_depends(const struct model *m, int to, int from)
+{
+    const struct graph *g = m->g;
+    if (from < 0 || from >= g->nt || to < 0 || to >= g->nt) return 0;
+    if (to == from) return 1;
+    char *dep = xcalloc((size_t)g->nt, 1);
+    dep[from] = 1;
+    for (int i = g->t[from].producer + 1; i < g->nn; i++)
+        for (int k = 0; k < g->nodes[i].nin; k++)
+            if (g->nodes[i].in[k] >= 0 && dep[g->nodes[i].in[k]]) dep[g->nodes[i].out] = 1;
+    int r = dep[to];
+    free(dep);
+    return r;
+}
+
+int model_forward_from_keep(const struct model *m, int from, int *keep, int max)
+{
+    const struct graph *g = m->g;
+    if (from < 0 || from >= g->nt) return 0;
+    char *dep = xcalloc((size_t)g->nt, 1), *seen = xcalloc((size_t)g->nt, 1);
+    int n = 0;
+    if (max > 0) keep[n] = from;
+    n++;
+    dep[from] = 1;
+    for (int i = g->t[from].producer + 1; i < g->nn; i++) {
+        const struct node *nd = &g->nodes[i];
+        int any = 0;
+        for (int k = 0; k < nd->nin; k++)
+            any |= nd->in[k] >= 0 && dep[nd->in[k]];
+        if (!any) continue;
+        dep[nd->out] = 1;
+        for (int k = 0; k < nd->nin; k++) {
+            int t = nd->in[k];
+            if (t < 0 || dep[t] || seen[t] || !g->t[t].batched) continue;
+            seen[t] = 1;
+            if (n < max) keep[n] = t;
+            n++;
+        }
+    }
+    free(dep);
+    free(seen);
+    return n;
+}
+
+int model_forward_from(struct model_run *r, int from, const float *data, int n)
+{
+    const struct graph *g = r->m->g;
+    if (n < 1 || n > r->max_batch)
+        return error_set(ERR_INPUT, NULL, "batch of %d items for a run sized for %d", n,
+                         r->max_batch);
+    if (from < 0 || from >= g->nt || !g->t[from].batched)
+        return error_set(ERR_INPUT, NULL, "forward from a tensor that is not an activation");
+    if (!r->n)
+        return error_set(ERR_FAIL, NULL, "forward from '%s' before any forward",
+                         g->t[from].name);
+    if (!r->kept[from])
+        return error_set(ERR_FAIL, NULL,
+                         "forward from '%s': the run does not keep it (pass it in keep)",
+                         g->t[from].name);
+    /* dep: what depends on `from` and is recomputed; the other inputs of the
+     * recomputed nodes are taken from item 0 of the last forward */
+    char *dep = xcalloc((size_t)g->nt, 1);
+    char *spread = xcalloc((size_t)g->nt, 1);
+    int first = g->t[from].producer + 1, rc = 0;
+    dep[from] = 1;
+    for (int i = first; i < g->nn; i++) {
+        const struct node *nd = &g->nodes[i];
+        int any = 0;
+        for (int k = 0; k < nd->nin; k++)
+            any |= nd->in[k] >= 0 && dep[nd->in[k]];
+        if (!any) continue;
+        dep[nd->out] = 1;
+        for (int k = 0; k < nd->nin; k++) {
+            int t = nd->in[k];
+            if (t < 0 || dep[t] || !g->t[t].batched) continue;
+            if (!r->kept[t]) {
+                rc = error_set(ERR_FAIL, NULL,
+                               "forward from '%s': node '%s' also reads '%s', which the run "
+                               "does not keep",
+                               g->t[from].name, nd->name, g->t[t].name);
+                goto done;
+            }
+            spread[t] = 1;
+        }
+    }
+    for (int t = 0; t < g->nt; t++) /* item 0 to items 1..n-1 */
+        if (spread[t])
+            for (int k = 1; k < n; k++)
+                memcpy(r->data[t] + (size_t)k * g->t[t].item, r->data[t],
+                       sizeof(float) * g->t[t].item);
+    if (data != r->data[from])
+        memmove(r->data[from], data, sizeof(float) * g->t[from].item * (size_t)n);
+    r->n = n;
+    memset(r->dep, 0, (size_t)g->nt);
+    int nt = run_threads(r), saved = blas_enter(nt);
+    for (int i = first; i < g->nn; i++) {
+        const struct node *nd = &g->nodes[i];
+        /* a fused chain runs from its head, when the head's input is recomputed */
+        if (r->skip[i] || !dep[nd->out]) continue;
+        forward_node(r, i, nt, n);
+    }
+    blas_leave(nt, saved);
+done:
+    free(dep);
+    free(spread);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- backward */
@@ -941,7 +1170,10 @@ int model_backward(struct model_run *r, int from, const float *dfrom, int to)
             batchnorm_backward(dx[0], dout, &nd->p.bn, n);
             break;
         OP_CASES_POINTWISE:
-            act_backward(nd->op, dx[0], dout, out, x, item * (size_t)n, &nd->p.act);
+            if (nd->op == OP_RELU && r->guided)
+                relu_backward_guided(dx[0], dout, x, item * (size_t)n);
+            else
+                act_backward(nd->op, dx[0], dout, out, x, item * (size_t)n, &nd->p.act);
             break;
         case OP_SOFTMAX: softmax_backward(dx[0], dout, out, &nd->p.softmax, n); break;
         case OP_COPY: copy_backward(dx[0], dout, item, n); break;

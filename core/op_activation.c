@@ -149,6 +149,14 @@ void act_backward(enum op_type op, float *dinp, const float *dout, const float *
     }
 }
 
+/* dout, inp: count floats -> dinp (accumulated); the rule Captum's
+ * GuidedBackprop puts on each ReLU module: relu(dout * (inp > 0)). */
+void relu_backward_guided(float *dinp, const float *dout, const float *inp, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        if (inp[i] > 0.0f && dout[i] > 0.0f) dinp[i] += dout[i];
+}
+
 /* ---------------------------------------------------------------- Softmax */
 /* inp, out: n items of outer x len x inner; softmax over len, max-shifted. */
 void softmax_forward(float *out, const float *inp, const struct softmax_params *p, int n)

@@ -54,27 +54,24 @@ enum {
 #define XSTR(x) STR_(x)
 
 #define COMMON_SHORT_OPTIONS "o:h"
-#define COMMON_LONG_OPTIONS                                                                    \
-    {"out", required_argument, 0, 'o'}, {"json", no_argument, 0, OPT_JSON},                    \
-        {"quiet", no_argument, 0, OPT_QUIET}, {"threads", required_argument, 0, OPT_THREADS},  \
-        {"seed", required_argument, 0, OPT_SEED},                                              \
-        {"max-pixels", required_argument, 0, OPT_MAX_PIXELS},                                  \
-        {"max-elements", required_argument, 0, OPT_MAX_ELEMENTS},                              \
-        {"max-memory", required_argument, 0, OPT_MAX_MEMORY},                                  \
-        {"max-model-size", required_argument, 0, OPT_MAX_MODEL_SIZE},                          \
-        {"max-nodes", required_argument, 0, OPT_MAX_NODES},                                    \
-        {"exif-orientation", no_argument, 0, OPT_EXIF_ORIENTATION},                            \
-    {                                                                                          \
-        "help", no_argument, 0, 'h'                                                            \
-    }
+#define COMMON_LONG_OPTIONS                                                    \
+    {"out", required_argument, 0, 'o'}, {"json", no_argument, 0, OPT_JSON},    \
+        {"quiet", no_argument, 0, OPT_QUIET},                                  \
+        {"threads", required_argument, 0, OPT_THREADS},                        \
+        {"seed", required_argument, 0, OPT_SEED},                              \
+        {"max-pixels", required_argument, 0, OPT_MAX_PIXELS},                  \
+        {"max-elements", required_argument, 0, OPT_MAX_ELEMENTS},              \
+        {"max-memory", required_argument, 0, OPT_MAX_MEMORY},                  \
+        {"max-model-size", required_argument, 0, OPT_MAX_MODEL_SIZE},          \
+        {"max-nodes", required_argument, 0, OPT_MAX_NODES},                    \
+        {"exif-orientation", no_argument, 0, OPT_EXIF_ORIENTATION},            \
+        {"help", no_argument, 0, 'h'}
 
 /* The preprocessing options of every command that runs a model. */
-#define PREP_LONG_OPTIONS                                                                      \
-    {"scale", required_argument, 0, OPT_PREP_SCALE},                                           \
-        {"mean", required_argument, 0, OPT_PREP_MEAN},                                         \
-    {                                                                                          \
-        "std", required_argument, 0, OPT_PREP_STD                                              \
-    }
+#define PREP_LONG_OPTIONS                                                      \
+    {"scale", required_argument, 0, OPT_PREP_SCALE},                           \
+        {"mean", required_argument, 0, OPT_PREP_MEAN},                         \
+        {"std", required_argument, 0, OPT_PREP_STD}
 
 struct model_prep;
 /* Handles --scale/--mean/--std into p; returns 1 when ch was one of them, 0
@@ -82,13 +79,13 @@ struct model_prep;
 int cli_prep_option(struct model_prep *p, int ch, const char *arg);
 
 struct cli_common {
-    const char *out; /* -o/--out: a file or folder, per command; NULL = default */
-    int json;        /* --json: one JSON object on stdout instead of paths */
-    int quiet;       /* --quiet: no progress, no notes on stderr */
-    int threads;     /* --threads N: 0 = all cores */
-    uint64_t seed;   /* --seed N */
+    const char *out;   /* -o/--out: a file or folder, per command; NULL = default */
+    int json;          /* --json: one JSON object on stdout instead of paths */
+    int quiet;         /* --quiet: no progress, no notes on stderr */
+    int threads;       /* --threads N: 0 = all cores */
+    uint64_t seed;     /* --seed N */
     int seed_set;
-    const char *usage;        /* the command's usage text */
+    const char *usage; /* the command's usage text */
     struct progress progress; /* the reporter, set up by cli_common_default */
 };
 
@@ -107,8 +104,8 @@ struct cli_common cli_common_default(const char *usage);
  * one, with a "did you mean" hint from `opts`). Returns 1 when handled; for
  * --help it prints the usage and exits 0; for misuse it prints to stderr and
  * exits 2. Also sets the thread count (OpenMP and OpenBLAS) for --threads. */
-int cli_common_option(struct cli_common *c, int ch, const char *arg, char **argv,
-                      const struct option *opts);
+int cli_common_option(struct cli_common *c, int ch, const char *arg,
+                      char **argv, const struct option *opts);
 
 /* Prints the recorded library error as "interp: PATH: reason" (or
  * "interp: reason") and returns the exit status for it: 2 for ERR_INPUT, 1 otherwise. */
@@ -179,13 +176,13 @@ enum { EXPLAIN_PRED = -1, EXPLAIN_ALL = -2 };
 struct explain_out {
     const struct cli_common *c;
     const char *dir;
-    const char *method; /* "gradcam", "gradcam++", "occlusion", "saliency" */
+    const char *method;        /* "gradcam", "gradcam++", "occlusion", "saliency" */
     const struct colormap *cm;
     double alpha;
-    char **names; /* class names or NULL */
+    char **names;              /* class names or NULL */
     size_t nnames;
-    struct json *j;   /* --json: one record per map is added here */
-    int unique_stems; /* 0: prefix file names with the image index */
+    struct json *j;            /* --json: one record per map is added here */
+    int unique_stems;          /* 0: prefix file names with the image index */
 };
 
 /* Parses --class (pred, all, an index or a class name) into *cls; prints the

@@ -39,8 +39,7 @@ size_t cli_edit_distance(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b);
     size_t *row = xcalloc(lb + 1, sizeof *row);
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
+    for (size_t j = 0; j <= lb; j++) row[j] = j;
     for (size_t i = 1; i <= la; i++) {
         size_t diag = row[0];
         row[0] = i;
@@ -200,7 +199,9 @@ int cli_common_option(struct cli_common *c, int ch, const char *arg, char **argv
         limits_get()->max_nodes = parse_amount("--max-nodes", arg, 1000);
         return 1;
     case OPT_EXIF_ORIENTATION: image_opts_get()->exif_orientation = 1; return 1;
-    case 'h': fputs(c->usage, stdout); exit(cli_finish(EXIT_OK));
+    case 'h':
+        fputs(c->usage, stdout);
+        exit(cli_finish(EXIT_OK));
     case ':': bad_option(argv, opts, 1);
     case '?': bad_option(argv, opts, optopt && strchr(COMMON_SHORT_OPTIONS, optopt) != NULL);
     }
@@ -228,10 +229,8 @@ int cli_fail(void)
 {
     const char *path = error_path();
     const char *msg = *error_message() ? error_message() : "failed";
-    if (path)
-        fprintf(stderr, "interp: %s: %s\n", path, msg);
-    else
-        fprintf(stderr, "interp: %s\n", msg);
+    if (path) fprintf(stderr, "interp: %s: %s\n", path, msg);
+    else fprintf(stderr, "interp: %s\n", msg);
     return error_code() == ERR_INPUT ? EXIT_USAGE : EXIT_FAILURE_;
 }
 
@@ -314,35 +313,27 @@ void cli_wrote(const char *path)
     wrote[n_wrote++] = xstrdup(path);
 }
 
-size_t cli_wrote_count(void)
-{
-    return n_wrote;
-}
-const char *cli_wrote_path(size_t i)
-{
-    return i < n_wrote ? wrote[i] : NULL;
-}
+size_t cli_wrote_count(void) { return n_wrote; }
+const char *cli_wrote_path(size_t i) { return i < n_wrote ? wrote[i] : NULL; }
 
 void cli_print_paths(void)
 {
-    for (size_t i = 0; i < n_wrote; i++)
-        puts(wrote[i]);
+    for (size_t i = 0; i < n_wrote; i++) puts(wrote[i]);
 }
 
 void cli_json_paths(struct json *j)
 {
     json_key(j, "paths");
     json_array_begin(j);
-    for (size_t i = 0; i < n_wrote; i++)
-        json_string(j, wrote[i]);
+    for (size_t i = 0; i < n_wrote; i++) json_string(j, wrote[i]);
     json_array_end(j);
 }
 
 int cli_finish(int status)
 {
     if (fflush(stdout) != 0 || ferror(stdout)) {
-        if (errno != EPIPE)
-            fprintf(stderr, "interp: error writing to standard output: %s\n", strerror(errno));
+        if (errno != EPIPE) fprintf(stderr, "interp: error writing to standard output: %s\n",
+                                    strerror(errno));
         return status ? status : EXIT_FAILURE_;
     }
     return status;

@@ -197,15 +197,15 @@ struct graph {
     int input, output; /* tensor indices */
     int layout_nhwc;   /* input is N x H x W x C (a Transpose to NCHW follows) */
     int opset;
-    int64_t static_batch;       /* the input's dim 0 when the file fixes it, else 0 */
-    size_t param_count;         /* floats in float initializers used by runtime nodes */
-    const char *source;         /* what the file was: "ONNX opset 13", "Keras 3.10.0 .keras" */
-    int raw_pixels;             /* the model scales its input itself: feed 0..255 */
-    const char *pixels_why;     /* why raw_pixels was chosen (NULL: the [0,1] default) */
+    int64_t static_batch; /* the input's dim 0 when the file fixes it, else 0 */
+    size_t param_count;   /* floats in float initializers used by runtime nodes */
+    const char *source;   /* what the file was: "ONNX opset 13", "Keras 3.10.0 .keras" */
+    int raw_pixels;       /* the model scales its input itself: feed 0..255 */
+    const char *pixels_why; /* why raw_pixels was chosen (NULL: the [0,1] default) */
     struct graph_layer *layers; /* the file's layers (Keras), in order */
     int nlayers, cap_layers;
-    size_t arena_bytes; /* allocated by graph_alloc so far */
-    size_t held_bytes;  /* held elsewhere while importing (the decoded protobuf) */
+    size_t arena_bytes;   /* allocated by graph_alloc so far */
+    size_t held_bytes;    /* held elsewhere while importing (the decoded protobuf) */
     struct arena_chunk *arena;
     void *name_index; /* hash: name -> tensor index */
     int borrowed;     /* a graph_clone: names, index and layers belong to the original */
@@ -304,8 +304,7 @@ int graph_build_node(struct graph_builder *gb, const char *op, const int *in, in
 /* A new constant float tensor `name` of shape dims[0..ndim) (no batch),
  * zeroed, for the importer to fill through g->t[index].f: checked against
  * --max-memory and --max-elements first. The index, or ERR_INPUT. */
-int graph_build_const(struct graph_builder *gb, const char *name, int ndim,
-                      const int64_t *dims);
+int graph_build_const(struct graph_builder *gb, const char *name, int ndim, const int64_t *dims);
 /* A new constant int64 list `name` holding v[0..n) (shapes, pads). */
 int graph_build_const_ints(struct graph_builder *gb, const char *name, const int64_t *v, int n);
 /* Appends a layer to g->layers (name and cls copied). */

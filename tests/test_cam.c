@@ -9,12 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fixture.h"
 #include "../analysis/cam.h"
 #include "../core/array.h"
 #include "../core/error.h"
 #include "../core/model.h"
 #include "../core/util.h"
-#include "fixture.h"
 
 #define CDIR "fixtures/cam/"
 
@@ -76,8 +76,7 @@ static void cam_model(const char *name)
     cr_assert(c, "%s", error_message());
     cr_assert_eq(c->score.nclass, K);
     struct array *in = cam_ref_load(name, "input.npy"), *pr = cam_ref_load(name, "probs.npy");
-    struct array *gc = cam_ref_load(name, "gradcam.npy"),
-                 *gp = cam_ref_load(name, "gradcampp.npy");
+    struct array *gc = cam_ref_load(name, "gradcam.npy"), *gp = cam_ref_load(name, "gradcampp.npy");
     struct array *gcu = cam_ref_load(name, "gradcam_up.npy"),
                  *gpu = cam_ref_load(name, "gradcampp_up.npy");
     struct array *sal = cam_ref_load(name, "saliency.npy");

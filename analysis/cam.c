@@ -164,6 +164,11 @@ void cam_free(struct cam *c)
     free(c);
 }
 
+void cam_weights_changed(struct cam *c)
+{
+    if (c && c->batch) model_run_reload_weights(c->batch);
+}
+
 int cam_forward(struct cam *c, const float *input)
 {
     int rc = model_forward(c->run, input, 1);

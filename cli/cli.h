@@ -162,6 +162,8 @@ int cmd_embed(int argc, char **argv);
 int cmd_gradcam(int argc, char **argv);
 int cmd_occlusion(int argc, char **argv);
 int cmd_saliency(int argc, char **argv);
+int cmd_attribution(int argc, char **argv);
+int cmd_evaluate(int argc, char **argv);
 
 struct image;
 struct cam_info;
@@ -207,6 +209,10 @@ int explain_write(struct explain_out *o, const char *img_path, int img_index,
                   int lw, const char *lname, const float *imap, int ih, int iw, double vmin,
                   double vmax, const struct cam_info *info, const char *score_what,
                   void (*extra)(struct json *j, void *ctx), void *ctx);
+/* The path explain_write gives a map's file with this suffix ("attr.npy"):
+ * DIR/<stem>.<class>.<method>.SUFFIX (owned). */
+char *explain_path(const struct explain_out *o, const char *img_path, int img_index, int cls,
+                   const char *suffix);
 /* Finishes a command's output: the JSON object's paths (or the path list). */
 void explain_finish(struct explain_out *o);
 

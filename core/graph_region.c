@@ -466,6 +466,11 @@ double region_run_cost_ratio(const struct region_run *r)
     return r->mac_full > 0 ? r->mac_region / r->mac_full : 1.0;
 }
 
+void region_run_reload_weights(struct region_run *r)
+{
+    model_run_reload_weights(r->base);
+}
+
 int region_run_base(struct region_run *r, const float *input)
 {
     int rc = model_forward(r->base, input, 1);

@@ -395,6 +395,25 @@ int model_weight_layer_info(const struct model *m, int i, struct model_weight_la
                      model_weight_layer_count(m));
 }
 
+int model_weight_layer_restore(struct model *m, const struct model *orig, int i)
+{
+    struct model_weight_layer info;
+    if (!m->g->borrowed || orig->g->nt != m->g->nt || orig->g->nn != m->g->nn)
+        return error_set(ERR_FAIL, NULL, "restoring weights needs a clone of the same model");
+    if (model_weight_layer_info(m, i, &info)) return ERR_INPUT;
+    struct graph *g = m->g;
+    const struct graph *o = orig->g;
+    memcpy(g->t[info.weight].f, o->t[info.weight].f, sizeof(float) * info.nweight);
+    if (info.bias >= 0) {
+        memcpy(g->t[info.bias].f, o->t[info.bias].f, sizeof(float) * info.nbias);
+        struct node *nd = &g->nodes[info.node];
+        if (nd->op == OP_GEMM && nd->p.gemm.bias)
+            memcpy((float *)nd->p.gemm.bias, o->nodes[info.node].p.gemm.bias,
+                   sizeof(float) * info.nbias);
+    }
+    return 0;
+}
+
 int model_weight_layer_randomize(struct model *m, int i, uint64_t seed)
 {
     struct model_weight_layer info;
@@ -466,6 +485,7 @@ struct model_run {
 
 struct fused_conv {
     int last; /* the chain's last node: its output is written */
+    int head, bn; /* the Conv node and its BatchNormalization node (-1: none) */
     struct conv_params p;
     float *w, *b; /* folded weight and bias (owned) */
     int pool;     /* the chain ends in a 2x2 MaxPool done in the conv's epilogue */
@@ -652,6 +672,30 @@ static size_t plan_memory(const struct graph *g, int max_batch, int keep_all, co
     return total;
 }
 
+/* The folded weight and bias of a fused chain from the graph's constants:
+ * W' = a W, b' = a bias + b (a, b from op_norm; 1 and 0 without BN). */
+static void fold_conv(const struct graph *g, struct fused_conv *f)
+{
+    const struct node *cv = &g->nodes[f->head];
+    const struct node *bn = f->bn >= 0 ? &g->nodes[f->bn] : NULL;
+    const struct conv_params *p = &cv->p.conv;
+    size_t per = (size_t)(p->c / p->group) * p->kh * p->kw;
+    const float *w = g->t[cv->in[1]].f;
+    const float *b = cv->nin > 2 && cv->in[2] >= 0 ? g->t[cv->in[2]].f : NULL;
+    for (int o = 0; o < p->m; o++) {
+        float a = bn ? bn->p.bn.a[o] : 1.0f, s = bn ? bn->p.bn.b[o] : 0.0f;
+        for (size_t k = 0; k < per; k++)
+            f->w[(size_t)o * per + k] = a * w[(size_t)o * per + k];
+        f->b[o] = a * (b ? b[o] : 0.0f) + s;
+    }
+}
+
+void model_run_reload_weights(struct model_run *r)
+{
+    for (int i = 0; i < r->m->g->nn; i++)
+        if (r->fused[i]) fold_conv(r->m->g, r->fused[i]);
+}
+
 /* Finds Conv [-> BN] [-> Relu [-> MaxPool 2x2]] chains of consecutive nodes
  * whose intermediate outputs have one reader and are not kept; folds BN into
  * a copy of the conv weights: W' = a W, b' = a bias + b (a, b from op_norm);
@@ -687,21 +731,15 @@ static void plan_fusion(struct model_run *r, const char *keep)
         if (last == i) continue;
         struct fused_conv *f = xcalloc(1, sizeof *f);
         const struct conv_params *p = &cv->p.conv;
-        size_t wn = (size_t)p->m * (p->c / p->group) * p->kh * p->kw, per = wn / (size_t)p->m;
-        const float *w = g->t[cv->in[1]].f;
-        const float *b = cv->nin > 2 && cv->in[2] >= 0 ? g->t[cv->in[2]].f : NULL;
+        size_t wn = (size_t)p->m * (p->c / p->group) * p->kh * p->kw;
         f->last = last;
         f->p = *p;
         f->p.relu = relu;
         if (pool) f->pool = 1, f->q = g->nodes[pool].p.pool;
         f->w = xmalloc(sizeof(float) * wn);
         f->b = xmalloc(sizeof(float) * (size_t)p->m);
-        for (int o = 0; o < p->m; o++) {
-            float a = bn ? bn->p.bn.a[o] : 1.0f, s = bn ? bn->p.bn.b[o] : 0.0f;
-            for (size_t k = 0; k < per; k++)
-                f->w[(size_t)o * per + k] = a * w[(size_t)o * per + k];
-            f->b[o] = a * (b ? b[o] : 0.0f) + s;
-        }
+        f->head = i, f->bn = bn ? (int)(bn - g->nodes) : -1;
+        fold_conv(g, f);
         r->fused[i] = f;
         for (int j = i + 1; j <= last; j++)
             r->skip[j] = 1;

@@ -145,9 +145,13 @@ int model_weight_layer_info(const struct model *m, int i, struct model_weight_la
  * M x C/group x KH x KW, Gemm as stored), then the bias, each
  * b * (2 rng_uniform - 1) rounded to float. So a layer gets the same values
  * whatever else is randomised. 0; ERR_FAIL on a model that is not a clone,
- * ERR_INPUT for i out of range. Runs made before keep the old weights of
- * fused convolutions: make runs after randomising. */
+ * ERR_INPUT for i out of range. Runs made before read the new weights,
+ * except forward runs' fused convolutions (BN folded into a copy of the
+ * weights): call model_run_reload_weights on them. */
 int model_weight_layer_randomize(struct model *m, int i, uint64_t seed);
+/* Puts back weight layer i of clone m from orig (the model it was cloned
+ * from). 0; ERR_FAIL when m is not a clone of orig, ERR_INPUT for i. */
+int model_weight_layer_restore(struct model *m, const struct model *orig, int i);
 
 /* ---- running ---- */
 enum {
@@ -167,6 +171,9 @@ enum {
 struct model_run *model_run_new(const struct model *m, int max_batch, int flags,
                                 const int *keep, int nkeep);
 void model_run_free(struct model_run *r); /* NULL is a no-op */
+/* After the model's weights changed (model_weight_layer_randomize/restore
+ * on a clone): folds them again into the run's fused convolutions. */
+void model_run_reload_weights(struct model_run *r);
 int model_run_max_batch(const struct model_run *r);
 
 /* Runs the graph on n items (1 <= n <= max_batch) of model_tensor_item(

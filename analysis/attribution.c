@@ -199,7 +199,7 @@ struct attr_params attr_params_default(void)
     return (struct attr_params){.steps = 50,
                                 .integration = ATTR_GAUSS_LEGENDRE,
                                 .baseline = ATTR_BASE_BLACK,
-                                .samples = 50,
+                                .samples = 25,
                                 .noise = NAN,
                                 .seed = 0,
                                 .layer = -1,
@@ -243,7 +243,7 @@ struct attr *attr_new(const struct model *m, const struct model_prep *prep,
                sd = prep->std[prep->nstd == 1 ? 0 : c];
         a->pk[c] = (float)(255.0 * scale / sd), a->pb[c] = (float)(-mean / sd);
     }
-    if (!(a->run = model_run_new(m, p->batch, MODEL_RUN_BACKWARD, NULL, 0))) {
+    if (!(a->run = model_run_new(m, p->batch, MODEL_RUN_BACKWARD | MODEL_RUN_LEAN, NULL, 0))) {
         free(a);
         return NULL;
     }
@@ -268,6 +268,12 @@ void attr_free(struct attr *a)
     free(a->seed);
     free(a->acc);
     free(a);
+}
+
+void attr_weights_changed(struct attr *a)
+{
+    model_run_reload_weights(a->run);
+    cam_weights_changed(a->cam);
 }
 
 int attr_forward(struct attr *a, const float *x)

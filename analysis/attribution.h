@@ -87,7 +87,7 @@ struct attr_params {
     int steps;                         /* IG: 50, 1..ATTR_STEPS_MAX */
     enum attr_integration integration; /* IG: gausslegendre */
     enum attr_baseline baseline;       /* IG: black */
-    int samples;                       /* SmoothGrad: 50, 1..ATTR_SAMPLES_MAX */
+    int samples;                       /* SmoothGrad: 25, 1..ATTR_SAMPLES_MAX */
     /* SmoothGrad's noise standard deviation in the model's input units
      * (Captum's stdevs); NaN (default): 0.15 x (max - min) of the image,
      * Smilkov et al.'s 15% noise level */
@@ -143,6 +143,10 @@ int attr_pred(const struct attr *a); /* the predicted class of the last forward 
  * class out of range (Guided Grad-CAM: a bad layer). */
 int attr_map(struct attr *a, int cls, enum attr_method method, float *attr, float *map,
              struct attr_info *info);
+
+/* After the model's weights changed in place (a re-initialised clone):
+ * refolds the runs' fused convolutions. */
+void attr_weights_changed(struct attr *a);
 
 /* IG's baseline for the last forward's image into out (a->item floats). */
 void attr_baseline_fill(const struct attr *a, enum attr_baseline b, float *out);

@@ -138,7 +138,8 @@ struct cam *cam_new(const struct model *m, int layer)
     else
         c->lc = (int)d[1], c->lh = (int)d[2], c->lw = (int)d[3];
     c->ic = in.c, c->ih = in.h, c->iw = in.w, c->input_nhwc = in.layout == MODEL_NHWC;
-    if (!(c->run = model_run_new(m, 1, MODEL_RUN_BACKWARD, NULL, 0))) {
+    /* lean: only the layer, the scores and gradients are read */
+    if (!(c->run = model_run_new(m, 1, MODEL_RUN_BACKWARD | MODEL_RUN_LEAN, &layer, 1))) {
         free(c);
         return NULL;
     }
@@ -166,7 +167,9 @@ void cam_free(struct cam *c)
 
 void cam_weights_changed(struct cam *c)
 {
-    if (c && c->batch) model_run_reload_weights(c->batch);
+    if (!c) return;
+    model_run_reload_weights(c->run);
+    if (c->batch) model_run_reload_weights(c->batch);
 }
 
 int cam_forward(struct cam *c, const float *input)

@@ -146,7 +146,7 @@ int cam_layer_gradient_check(const struct model *m, int layer, enum cam_method m
 struct cam *cam_new(const struct model *m, int layer);
 void cam_free(struct cam *c); /* NULL is a no-op */
 /* After the model's weights changed in place (a re-initialised clone):
- * refolds the batch run's fused convolutions (ScoreCAM, AblationCAM). */
+ * refolds the runs' fused convolutions. */
 void cam_weights_changed(struct cam *c);
 
 /* Forward pass of one item (model_tensor_item(model_input) floats, model

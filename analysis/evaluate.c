@@ -218,60 +218,84 @@ int eval_impute(const struct model_input_info *in, const float *x, const unsigne
             nb[u * 8 + k] = var[q] >= 0 ? var[q] : -(q + 1);
         }
     }
-    double *v = xmalloc(sizeof(double) * nu * 5), *b = v + nu, *res = b + nu, *d = res + nu,
-           *q = d + nu;
-    for (int c = 0; c < C; c++) {
-        /* M v = b with M = D - W_uu, b = W_uk x_known (M symmetric positive
-         * definite: every group of removed pixels touches a known one) */
-        double bn = 0;
-        for (size_t u = 0; u < nu; u++) {
+    /* M v = b per channel, M = D - W_uu, b = W_uk x_known (M symmetric
+     * positive definite: every group of removed pixels touches a known one);
+     * Jacobi-preconditioned conjugate gradients, the channels side by side
+     * (one matrix, C right-hand sides: v[u * C + c]) */
+    size_t nc = nu * (size_t)C;
+    double *v = xmalloc(sizeof(double) * nc * 5), *b = v + nc, *res = b + nc, *d = res + nc,
+           *q = d + nc;
+    double rz[4], rn[4], tol[4], dq[4], alpha[4], rz1[4];
+    int live[4];
+    for (int c = 0; c < C; c++)
+        rz[c] = rn[c] = 0, tol[c] = 0;
+    for (size_t u = 0; u < nu; u++)
+        for (int c = 0; c < C; c++) {
             double s = 0;
             for (int k = 0; k < 8; k++) {
                 int t = nb[u * 8 + k];
                 if (t != INT32_MIN && t < 0) s += wt[k] * x[IDX(c, -t - 1)];
             }
-            b[u] = s, bn += s * s;
-            v[u] = s / diag[u]; /* start: the known neighbours' mean */
+            b[u * C + c] = s, tol[c] += s * s;
+            v[u * C + c] = s / diag[u]; /* start: the known neighbours' weighted mean */
         }
-        /* Jacobi-preconditioned conjugate gradients */
-        double rz = 0, rn = 0;
-        for (size_t u = 0; u < nu; u++) {
-            double mv = diag[u] * v[u];
+    for (size_t u = 0; u < nu; u++)
+        for (int c = 0; c < C; c++) {
+            double mv = diag[u] * v[u * C + c];
             for (int k = 0; k < 8; k++) {
                 int t = nb[u * 8 + k];
-                if (t >= 0) mv -= wt[k] * v[t];
+                if (t >= 0) mv -= wt[k] * v[(size_t)t * C + c];
             }
-            res[u] = b[u] - mv;
-            d[u] = res[u] / diag[u];
-            rz += res[u] * d[u], rn += res[u] * res[u];
+            double r0 = b[u * C + c] - mv;
+            res[u * C + c] = r0, d[u * C + c] = r0 / diag[u];
+            rz[c] += r0 * d[u * C + c], rn[c] += r0 * r0;
         }
-        double tol = 1e-24 * (bn > 0 ? bn : 1);
-        for (size_t it = 0; it < 20 * nu + 100 && rn > tol; it++) {
-            double dq = 0;
-            for (size_t u = 0; u < nu; u++) {
-                double mv = diag[u] * d[u];
-                for (int k = 0; k < 8; k++) {
-                    int t = nb[u * 8 + k];
-                    if (t >= 0) mv -= wt[k] * d[t];
-                }
-                q[u] = mv, dq += d[u] * mv;
+    int any = 0;
+    for (int c = 0; c < C; c++) { /* relative residual 1e-10 */
+        tol[c] = 1e-20 * (tol[c] > 0 ? tol[c] : 1);
+        any |= live[c] = rn[c] > tol[c];
+    }
+    for (size_t it = 0; it < 20 * nu + 100 && any; it++) {
+        for (int c = 0; c < C; c++)
+            dq[c] = 0;
+        for (size_t u = 0; u < nu; u++) {
+            double mv[4];
+            for (int c = 0; c < C; c++)
+                mv[c] = diag[u] * d[u * C + c];
+            for (int k = 0; k < 8; k++) {
+                int t = nb[u * 8 + k];
+                if (t >= 0)
+                    for (int c = 0; c < C; c++)
+                        mv[c] -= wt[k] * d[(size_t)t * C + c];
             }
-            if (!(dq > 0)) break;
-            double alpha = rz / dq, rz1 = 0;
-            rn = 0;
-            for (size_t u = 0; u < nu; u++) {
-                v[u] += alpha * d[u];
-                res[u] -= alpha * q[u];
-                rz1 += res[u] * res[u] / diag[u], rn += res[u] * res[u];
-            }
-            double beta = rz1 / rz;
-            rz = rz1;
-            for (size_t u = 0; u < nu; u++)
-                d[u] = res[u] / diag[u] + beta * d[u];
+            for (int c = 0; c < C; c++)
+                q[u * C + c] = mv[c], dq[c] += d[u * C + c] * mv[c];
+        }
+        for (int c = 0; c < C; c++) {
+            if (!(dq[c] > 0)) live[c] = 0;
+            alpha[c] = live[c] ? rz[c] / dq[c] : 0;
+            rz1[c] = rn[c] = 0;
         }
         for (size_t u = 0; u < nu; u++)
-            out[IDX(c, pix[u])] = (float)(v[u] + noise[c] * rng_normal(r));
+            for (int c = 0; c < C; c++) {
+                size_t at = u * C + c;
+                v[at] += alpha[c] * d[at];
+                res[at] -= alpha[c] * q[at];
+                rz1[c] += res[at] * res[at] / diag[u], rn[c] += res[at] * res[at];
+            }
+        any = 0;
+        for (int c = 0; c < C; c++) {
+            double beta = live[c] && rz[c] > 0 ? rz1[c] / rz[c] : 0;
+            rz[c] = rz1[c];
+            if (live[c])
+                for (size_t u = 0; u < nu; u++)
+                    d[u * C + c] = res[u * C + c] / diag[u] + beta * d[u * C + c];
+            any |= live[c] = live[c] && rn[c] > tol[c];
+        }
     }
+    for (int c = 0; c < C; c++) /* the noise: channel by channel, pixel by pixel */
+        for (size_t u = 0; u < nu; u++)
+            out[IDX(c, pix[u])] = (float)(v[u * C + c] + noise[c] * rng_normal(r));
 #undef IDX
     free(var);
     free(pix);
@@ -335,8 +359,10 @@ struct eval *eval_new(const struct model *m, const struct model_prep *prep,
     ev->ex = xcalloc((size_t)nspec, sizeof *ev->ex);
     for (int j = 0; j < nspec; j++)
         if (!(ev->ex[j] = explainer_new(ev->clone, prep, &specs[j], ep))) {
+            char *msg = xstrdup(error_message()); /* error_set overwrites it */
             error_set(error_code() ? error_code() : ERR_INPUT, NULL, "%s: %s",
-                      explainer_name(&specs[j]), error_message());
+                      explainer_name(&specs[j]), msg);
+            free(msg);
             goto fail;
         }
     if (!(ev->run = model_run_new(m, p->batch, MODEL_RUN_FORWARD, NULL, 0))) goto fail;
@@ -437,9 +463,24 @@ static int curve(struct eval *ev, const int *order, const float *start, const fl
     return rc;
 }
 
-/* ROAD for one map: MoRF and LeRF probabilities (EVAL_ROAD_N each). */
-static int road(struct eval *ev, const float *x, int cls, const float *map, int index, int j,
-                double *morf, double *lerf)
+int eval_curves(struct eval *ev, const float *x, int cls, const float *map, double *del,
+                double *ins)
+{
+    float *sd = xmalloc(sizeof(float) * ev->item), *si = xmalloc(sizeof(float) * ev->item);
+    int *order = xmalloc(sizeof(int) * ev->hw);
+    substrate(ev, ev->p.del_sub, x, sd);
+    substrate(ev, ev->p.ins_sub, x, si);
+    eval_order(map, ev->hw, order);
+    int rc = curve(ev, order, x, sd, cls, del);
+    if (!rc) rc = curve(ev, order, si, x, cls, ins);
+    free(sd);
+    free(si);
+    free(order);
+    return rc;
+}
+
+int eval_road(struct eval *ev, const float *x, int cls, const float *map, uint64_t tie_seed,
+              uint64_t noise_seed, double *morf, double *lerf)
 {
     size_t hw = ev->hw;
     float *m = xmalloc(sizeof(float) * hw);
@@ -452,14 +493,13 @@ static int road(struct eval *ev, const float *x, int cls, const float *map, int 
     /* ROAD's normalize_map (min-max, epsilon 1e-5) plus its fixed 1e-4 N(0,1)
      * tie-break per pixel: one stream per image (seed + index) */
     struct rng tie, imp;
-    rng_seed(&tie, ev->p.seed + (uint64_t)index);
+    rng_seed(&tie, tie_seed);
     for (size_t p = 0; p < hw; p++) {
         double v = isfinite(map[p]) ? (map[p] - mn) / (mx - mn + 1e-5) : 0;
         m[p] = (float)(v + 1e-4 * rng_normal(&tie));
     }
     eval_order(m, hw, order);
-    /* the imputation noise: one stream per image and method */
-    rng_seed(&imp, ev->p.seed + (uint64_t)index + ((uint64_t)(ev->gid[j] + 1) << 32));
+    rng_seed(&imp, noise_seed);
     float noise[4];
     for (int c = 0; c < ev->in.c; c++)
         noise[c] = (float)(ev->p.road_noise * ev->pk[c]);
@@ -563,9 +603,7 @@ int eval_run(struct eval *ev, const float *const *x, int n, struct eval_result *
     float *maps0 = big_alloc(sizeof(float) * nij * hw, NULL, "the evaluated maps");
     if (!maps0) return error_code();
     float *map = xmalloc(sizeof(float) * hw), *t0 = xmalloc(sizeof(float) * hw),
-          *t1 = xmalloc(sizeof(float) * hw), *sd = xmalloc(sizeof(float) * ev->item),
-          *si = xmalloc(sizeof(float) * ev->item);
-    int *order = xmalloc(sizeof(int) * hw);
+          *t1 = xmalloc(sizeof(float) * hw);
     int rc = 0, K = L;
     if (ev->p.max_layers > 0 && ev->p.max_layers < L) K = ev->p.max_layers;
     size_t ticks = (size_t)n * 3 + (size_t)(ev->p.cascade ? K : 0) + (ev->p.single ? L : 0),
@@ -592,14 +630,10 @@ int eval_run(struct eval *ev, const float *const *x, int n, struct eval_result *
     /* deletion and insertion */
     t = now_seconds();
     for (int i = 0; i < n && !rc; i++) {
-        substrate(ev, ev->p.del_sub, x[i], sd);
-        substrate(ev, ev->p.ins_sub, x[i], si);
         for (int j = 0; j < J && !rc; j++) {
             size_t ij = (size_t)i * J + j;
-            eval_order(maps0 + ij * hw, hw, order);
             double *dc = res->del + ij * (N + 1), *ic = res->ins + ij * (N + 1);
-            if (!(rc = curve(ev, order, x[i], sd, res->pred[i], dc)) &&
-                !(rc = curve(ev, order, si, x[i], res->pred[i], ic))) {
+            if (!(rc = eval_curves(ev, x[i], res->pred[i], maps0 + ij * hw, dc, ic))) {
                 res->del_auc[ij] = N > 0 ? eval_auc(dc, N + 1) : dc[0];
                 res->ins_auc[ij] = N > 0 ? eval_auc(ic, N + 1) : ic[0];
             }
@@ -612,8 +646,12 @@ int eval_run(struct eval *ev, const float *const *x, int n, struct eval_result *
     for (int i = 0; i < n && !rc && ev->p.road; i++) {
         for (int j = 0; j < J && !rc; j++) {
             size_t ij = (size_t)i * J + j;
-            rc = road(ev, x[i], res->pred[i], maps0 + ij * hw, i, j,
-                      res->morf + ij * EVAL_ROAD_N, res->lerf + ij * EVAL_ROAD_N);
+            /* the tie-break: one stream per image; the imputation noise: one
+             * per image and method (its place among explainer_name_at's) */
+            uint64_t tie = ev->p.seed + (uint64_t)i;
+            rc = eval_road(ev, x[i], res->pred[i], maps0 + ij * hw, tie,
+                           tie + ((uint64_t)(ev->gid[j] + 1) << 32), res->morf + ij * EVAL_ROAD_N,
+                           res->lerf + ij * EVAL_ROAD_N);
         }
         progress_update(prog, "evaluate", ++tick, ticks, "ROAD");
     }
@@ -648,7 +686,7 @@ int eval_run(struct eval *ev, const float *const *x, int n, struct eval_result *
         weights_changed(ev);
     }
     res->seconds_rand = now_seconds() - t;
-    free(maps0), free(map), free(t0), free(t1), free(sd), free(si), free(order);
+    free(maps0), free(map), free(t0), free(t1);
     if (rc) eval_result_release(res);
     return rc;
 }

@@ -141,6 +141,19 @@ void eval_describe(const struct eval_result *res, const struct eval_summary_row 
                    double fail_rho, char *buf, size_t size);
 
 /* ---- the pieces, public for the tests ---- */
+/* Deletion and insertion curves of one map (h x w) for the image x and
+ * class cls: ev's steps + 1 probabilities into each of del and ins. */
+int eval_curves(struct eval *ev, const float *x, int cls, const float *map, double *del,
+                double *ins);
+/* ROAD for one map: EVAL_ROAD_N probabilities each for MoRF and LeRF. The
+ * order: the map min-max scaled ((m - min) / (max - min + 1e-5), ROAD's
+ * normalize_map) plus 1e-4 N(0,1) per pixel from core/rng.h seeded tie_seed
+ * (ROAD's fixed tie-break), largest first; the imputations (MoRF at each
+ * fraction, then LeRF) draw their noise from one stream seeded noise_seed.
+ * eval_run uses tie_seed = seed + image index, noise_seed = tie_seed +
+ * ((index of the method among explainer_name_at's names) + 1) << 32. */
+int eval_road(struct eval *ev, const float *x, int cls, const float *map, uint64_t tie_seed,
+              uint64_t noise_seed, double *morf, double *lerf);
 /* Pixel order: idx[0..n) sorted by map value descending, ties by index. */
 void eval_order(const float *map, size_t n, int *idx);
 /* RISE's auc(): (sum - s[0]/2 - s[n-1]/2) / (n - 1) over n >= 2 values. */

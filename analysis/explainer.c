@@ -123,7 +123,7 @@ void explainer_free(struct explainer *e)
 void explainer_weights_changed(struct explainer *e)
 {
     if (e->cam) cam_weights_changed(e->cam);
-    if (e->attr && e->attr->cam) cam_weights_changed(e->attr->cam);
+    if (e->attr) attr_weights_changed(e->attr);
     if (e->occ) occlusion_weights_changed(e->occ);
 }
 

@@ -32,7 +32,7 @@ static const char USAGE[] =
     "                   riemann_right | riemann_middle | riemann_trapezoid, --baseline\n"
     "                   black (default) | gray | blur (RISE's 11x11 Gaussian, sigma 5).\n"
     "                   The JSON gives the completeness gap sum - (f(x) - f(x')).\n"
-    "  smoothgrad       mean of |df/dx| over --samples N (default 50) noisy copies,\n"
+    "  smoothgrad       mean of |df/dx| over --samples N (default 25) noisy copies,\n"
     "                   noise N(0, S^2) in the model's input units: --noise S (default\n"
     "                   15% of the image's value range), drawn from --seed (default 0)\n"
     "  gxi              gradient x input\n"

@@ -48,7 +48,7 @@ static const char USAGE[] =
     "gradcam,gradcam++,ig,smoothgrad,gxi,guided-backprop); --controls adds random and\n"
     "sobel (an edge detector), the two maps that do not depend on the model.\n"
     "Method options: --layer (CAM), --ig-steps (default 50), --samples (SmoothGrad,\n"
-    "default 50), --noise, --patch/--stride (occlusion, 24/8). Writes to DIR (default\n"
+    "default 25), --noise, --patch/--stride (occlusion, 24/8). Writes to DIR (default\n"
     "evaluate-out): evaluate.csv and evaluate.json (method x metric, mean and sd over\n"
     "the images; per image curves), deletion, insertion, road_morf, road_lerf and\n"
     "randomization figures (gnuplot), randomization_montage.png (the first image).\n";

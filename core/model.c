@@ -481,6 +481,16 @@ struct model_run {
     char *skip;                /* per node: runs inside a fused chain */
     char *kept;                /* per tensor: readable after a forward (backward runs: all) */
     int guided;                /* backward: guided-backpropagation rule at ReLUs */
+    /* backward runs: a Conv's input gradient as a stride-1 convolution of
+     * dout with the flipped, transposed weights (per node, NULL when the conv
+     * does not qualify or its input has other readers), through the same
+     * threaded kernels as the forward */
+    struct conv_bwd **cbwd;
+};
+
+struct conv_bwd {
+    struct conv_params p; /* M -> C channels, oh x ow -> h x w */
+    float *w;             /* C x M x KH x KW: w[c][m][i][j] = W[m][c][KH-1-i][KW-1-j] */
 };
 
 struct fused_conv {
@@ -690,17 +700,82 @@ static void fold_conv(const struct graph *g, struct fused_conv *f)
     }
 }
 
+/* The transposed, flipped weights of a Conv node's backward (conv_bwd). */
+static void transpose_conv(const struct graph *g, const struct node *nd, struct conv_bwd *cb)
+{
+    const struct conv_params *p = &nd->p.conv;
+    const float *w = g->t[nd->in[1]].f;
+    int K = p->kh * p->kw;
+    for (int m = 0; m < p->m; m++)
+        for (int c = 0; c < p->c; c++)
+            for (int i = 0; i < p->kh; i++)
+                for (int j = 0; j < p->kw; j++)
+                    cb->w[(((size_t)c * p->m + m) * p->kh + (p->kh - 1 - i)) * p->kw +
+                          (p->kw - 1 - j)] = w[((size_t)m * p->c + c) * K + i * p->kw + j];
+}
+
+/* For a backward run: the Convs whose input gradient is a convolution
+ * (stride 1, no dilation, one group, pads at most the kernel less one) and
+ * whose input has no other reader (the gradient is then written, not
+ * accumulated). Returns the largest scratch those convolutions need. */
+static size_t plan_conv_backward(struct model_run *r)
+{
+    const struct graph *g = r->m->g;
+    int *readers = xcalloc((size_t)g->nt, sizeof(int));
+    size_t per = 0;
+    for (int i = 0; i < g->nn; i++)
+        for (int k = 0; k < g->nodes[i].nin; k++)
+            if (g->nodes[i].in[k] >= 0) readers[g->nodes[i].in[k]]++;
+    r->cbwd = xcalloc((size_t)(g->nn ? g->nn : 1), sizeof *r->cbwd);
+    for (int i = 0; i < g->nn; i++) {
+        const struct node *nd = &g->nodes[i];
+        if (nd->op != OP_CONV) continue;
+        const struct conv_params *p = &nd->p.conv;
+        if (p->group != 1 || p->sh != 1 || p->sw != 1 || p->dh != 1 || p->dw != 1 ||
+            p->pt > p->kh - 1 || p->pb > p->kh - 1 || p->pl > p->kw - 1 || p->pr > p->kw - 1 ||
+            readers[nd->in[0]] != 1 || !g->t[nd->in[1]].f)
+            continue;
+        struct conv_bwd *cb = xcalloc(1, sizeof *cb);
+        cb->p = (struct conv_params){.c = p->m,
+                                     .h = p->oh,
+                                     .w = p->ow,
+                                     .m = p->c,
+                                     .oh = p->h,
+                                     .ow = p->w,
+                                     .kh = p->kh,
+                                     .kw = p->kw,
+                                     .sh = 1,
+                                     .sw = 1,
+                                     .dh = 1,
+                                     .dw = 1,
+                                     .pt = p->kh - 1 - p->pt,
+                                     .pl = p->kw - 1 - p->pl,
+                                     .pb = p->kh - 1 - p->pb,
+                                     .pr = p->kw - 1 - p->pr,
+                                     .group = 1};
+        cb->w = xmalloc(sizeof(float) * (size_t)p->m * p->c * p->kh * p->kw);
+        transpose_conv(g, nd, cb);
+        size_t s = conv_fused_scratch_floats(&cb->p, 0);
+        if (s > per) per = s;
+        r->cbwd[i] = cb;
+    }
+    free(readers);
+    return per;
+}
+
 void model_run_reload_weights(struct model_run *r)
 {
-    for (int i = 0; i < r->m->g->nn; i++)
+    for (int i = 0; i < r->m->g->nn; i++) {
         if (r->fused[i]) fold_conv(r->m->g, r->fused[i]);
+        if (r->cbwd && r->cbwd[i]) transpose_conv(r->m->g, &r->m->g->nodes[i], r->cbwd[i]);
+    }
 }
 
 /* Finds Conv [-> BN] [-> Relu [-> MaxPool 2x2]] chains of consecutive nodes
  * whose intermediate outputs have one reader and are not kept; folds BN into
  * a copy of the conv weights: W' = a W, b' = a bias + b (a, b from op_norm);
  * the max-pool runs in the conv's epilogue (conv_forward_fused). */
-static void plan_fusion(struct model_run *r, const char *keep)
+static void plan_fusion(struct model_run *r, const char *keep, int pool_ok)
 {
     const struct graph *g = r->m->g;
     int *readers = xcalloc((size_t)g->nt, sizeof(int));
@@ -722,7 +797,7 @@ static void plan_fusion(struct model_run *r, const char *keep)
                 bn = nx;
             else if (nx->op == OP_RELU && !relu)
                 relu = 1;
-            else if (nx->op == OP_MAXPOOL && relu && conv_pool_fusable(&cp, &nx->p.pool))
+            else if (nx->op == OP_MAXPOOL && relu && pool_ok && conv_pool_fusable(&cp, &nx->p.pool))
                 pool = j;
             else
                 break;
@@ -765,16 +840,26 @@ struct model_run *model_run_new(const struct model *m, int max_batch, int flags,
     kp[g->input] = kp[g->output] = kp[m->logits] = 1;
     r->fused = xcalloc((size_t)(g->nn ? g->nn : 1), sizeof *r->fused);
     r->skip = xcalloc((size_t)(g->nn ? g->nn : 1), 1);
-    if (!(flags & MODEL_RUN_BACKWARD)) plan_fusion(r, kp);
+    int lean = (flags & MODEL_RUN_BACKWARD) && (flags & MODEL_RUN_LEAN);
+    /* lean backward runs fuse Conv -> BN -> Relu but keep the max-pools (their
+     * argmax) and give every tensor its memory (its gradient needs it) */
+    if (!(flags & MODEL_RUN_BACKWARD) || lean) plan_fusion(r, kp, !lean);
     int *alloc = xmalloc(sizeof(int) * (size_t)(g->nn ? g->nn : 1));
     for (int i = 0; i < g->nn; i++)
-        alloc[i] = r->skip[i]    ? -1
+        alloc[i] = lean          ? g->nodes[i].out
+                   : r->skip[i]  ? -1
                    : r->fused[i] ? g->nodes[r->fused[i]->last].out
                                  : g->nodes[i].out;
     size_t *off = xcalloc((size_t)g->nt, sizeof(size_t));
     size_t total = plan_memory(g, max_batch, flags & MODEL_RUN_BACKWARD, kp, alloc, off);
     free(alloc);
-    if (flags & MODEL_RUN_BACKWARD) memset(kp, 1, (size_t)g->nt);
+    if (flags & MODEL_RUN_BACKWARD) {
+        memset(kp, 1, (size_t)g->nt);
+        for (int i = 0; i < g->nn && lean; i++) /* inside a fused chain: never written */
+            if (r->fused[i])
+                for (int j = i; j < r->fused[i]->last; j++)
+                    kp[g->nodes[j].out] = 0;
+    }
     r->kept = kp;
     r->guided = (flags & MODEL_RUN_GUIDED_RELU) != 0;
     size_t col = 0, am = 0, per = 0;
@@ -789,6 +874,10 @@ struct model_run *model_run_new(const struct model *m, int max_batch, int flags,
             if (s > per) per = s;
         }
         if (nd->op == OP_MAXPOOL) am += round16(g->t[nd->out].item * (size_t)max_batch);
+    }
+    if (flags & MODEL_RUN_BACKWARD) {
+        size_t s = plan_conv_backward(r);
+        if (s > per) per = s;
     }
     r->pool = pool_new(forward_threads());
     r->nthreads = r->pool ? r->pool->n : 1;
@@ -871,6 +960,13 @@ void model_run_free(struct model_run *r)
     free(r->fused);
     free(r->skip);
     free(r->kept);
+    if (r->cbwd)
+        for (int i = 0; i < r->m->g->nn; i++)
+            if (r->cbwd[i]) {
+                free(r->cbwd[i]->w);
+                free(r->cbwd[i]);
+            }
+    free(r->cbwd);
     free(r);
 }
 
@@ -960,6 +1056,113 @@ static void run_gemm(struct model_run *r, int nt, float *out, const float *x, co
     }
 }
 
+/* ---- memory-bound ops split over the run's threads: contiguous ranges of
+ * planes (an item's channel) or of elements, a range per thread */
+struct par_range {
+    void (*fn)(void *ctx, size_t lo, size_t hi);
+    void *ctx;
+    size_t n;
+    int nt;
+};
+
+static void range_step(void *a, int tid)
+{
+    struct par_range *s = a;
+    size_t lo = s->n * (size_t)tid / (size_t)s->nt, hi = s->n * (size_t)(tid + 1) / (size_t)s->nt;
+    if (hi > lo) s->fn(s->ctx, lo, hi);
+}
+
+/* fn over [0, n) on the run's threads when the work (floats touched) pays
+ * for the hand-off, else in the caller. */
+static void par_for(struct model_run *r, size_t n, size_t work,
+                    void (*fn)(void *ctx, size_t lo, size_t hi), void *ctx)
+{
+    int nt = run_threads(r);
+    if (nt < 2 || n < 2 || work < (1u << 16)) {
+        fn(ctx, 0, n);
+        return;
+    }
+    struct par_range s = {fn, ctx, n, nt};
+    pool_run(r->pool, range_step, &s);
+}
+
+struct par_op {
+    const struct node *nd;
+    float *out, *dx;
+    const float *x, *y, *dout;
+    int32_t *am;
+    const int32_t *cam;
+    int guided;
+};
+
+static void act_fwd_range(void *a, size_t lo, size_t hi)
+{
+    struct par_op *o = a;
+    act_forward(o->nd->op, o->out + lo, o->x + lo, hi - lo, &o->nd->p.act);
+}
+
+static void act_bwd_range(void *a, size_t lo, size_t hi)
+{
+    struct par_op *o = a;
+    if (o->guided)
+        relu_backward_guided(o->dx + lo, o->dout + lo, o->x + lo, hi - lo);
+    else
+        act_backward(o->nd->op, o->dx + lo, o->dout + lo, o->y + lo, o->x + lo, hi - lo,
+                     &o->nd->p.act);
+}
+
+/* planes [lo, hi) of a batch-norm, cut at items (the channel restarts) */
+static void bn_range(void *a, size_t lo, size_t hi, int backward)
+{
+    struct par_op *o = a;
+    const struct bn_params *p = &o->nd->p.bn;
+    size_t C = (size_t)p->c;
+    while (lo < hi) {
+        size_t c0 = lo % C, cnt = C - c0 < hi - lo ? C - c0 : hi - lo;
+        struct bn_params q = *p;
+        q.c = (int)cnt, q.a = p->a + c0, q.b = p->b + c0;
+        size_t off = lo * p->plane;
+        if (backward)
+            batchnorm_backward(o->dx + off, o->dout + off, &q, 1);
+        else
+            batchnorm_forward(o->out + off, o->x + off, &q, 1);
+        lo += cnt;
+    }
+}
+static void bn_fwd_range(void *a, size_t lo, size_t hi)
+{
+    bn_range(a, lo, hi, 0);
+}
+static void bn_bwd_range(void *a, size_t lo, size_t hi)
+{
+    bn_range(a, lo, hi, 1);
+}
+
+static void maxpool_range(void *a, size_t lo, size_t hi, int backward)
+{
+    struct par_op *o = a;
+    struct pool_params q = o->nd->p.pool;
+    q.c = (int)(hi - lo);
+    size_t ip = (size_t)q.h * q.w, op = (size_t)q.oh * q.ow;
+    if (backward)
+        maxpool_backward(o->dx + lo * ip, o->dout + lo * op, o->cam + lo * op, &q, 1);
+    else
+        maxpool_forward(o->out + lo * op, o->am ? o->am + lo * op : NULL, o->x + lo * ip, &q, 1);
+}
+static void maxpool_fwd_range(void *a, size_t lo, size_t hi)
+{
+    maxpool_range(a, lo, hi, 0);
+}
+static void maxpool_bwd_range(void *a, size_t lo, size_t hi)
+{
+    maxpool_range(a, lo, hi, 1);
+}
+
+static void zero_range(void *a, size_t lo, size_t hi)
+{
+    memset((float *)a + lo, 0, sizeof(float) * (hi - lo));
+}
+
 /* Node i of the forward on n items (a fused chain's head runs the chain). */
 static void forward_node(struct model_run *r, int i, int nt, int n)
 {
@@ -981,17 +1184,24 @@ static void forward_node(struct model_run *r, int i, int nt, int n)
                  nd->nin > 2 && nd->in[2] >= 0 ? r->data[nd->in[2]] : NULL, &nd->p.conv, NULL,
                  n);
         break;
-    case OP_BATCHNORM:
-        batchnorm_forward(out, x, &nd->p.bn, n);
+    case OP_BATCHNORM: {
+        struct par_op o = {.nd = nd, .out = out, .x = x};
+        par_for(r, (size_t)n * nd->p.bn.c, item * (size_t)n, bn_fwd_range, &o);
         break;
-    OP_CASES_POINTWISE:
-        act_forward(nd->op, out, x, item * (size_t)n, &nd->p.act);
+    }
+    OP_CASES_POINTWISE: {
+        struct par_op o = {.nd = nd, .out = out, .x = x};
+        par_for(r, item * (size_t)n, item * (size_t)n, act_fwd_range, &o);
         break;
+    }
     case OP_SOFTMAX: softmax_forward(out, x, &nd->p.softmax, n); break;
     case OP_COPY: copy_forward(out, x, item, n); break;
-    case OP_MAXPOOL:
-        maxpool_forward(out, r->argmax ? r->argmax[i] : NULL, x, &nd->p.pool, n);
+    case OP_MAXPOOL: {
+        struct par_op o = {.nd = nd, .out = out, .x = x, .am = r->argmax ? r->argmax[i] : NULL};
+        par_for(r, (size_t)n * nd->p.pool.c, g->t[nd->in[0]].item * (size_t)n,
+                maxpool_fwd_range, &o);
         break;
+    }
     case OP_AVGPOOL: avgpool_forward(out, x, &nd->p.pool, n); break;
     case OP_GAP:
         gap_forward(out, x, nd->p.pool.c, (size_t)nd->p.pool.h * nd->p.pool.w, n);
@@ -1183,7 +1393,10 @@ int model_backward(struct model_run *r, int from, const float *dfrom, int to)
                          g->t[to].name);
     }
     for (int t = 0; t < g->nt; t++)
-        if (r->dep[t]) memset(r->grad[t], 0, sizeof(float) * g->t[t].item * (size_t)n);
+        if (r->dep[t]) {
+            size_t cnt = g->t[t].item * (size_t)n;
+            par_for(r, cnt, cnt, zero_range, r->grad[t]);
+        }
     memcpy(r->grad[from], dfrom, sizeof(float) * g->t[from].item * (size_t)n);
     int start = g->t[from].producer;
     for (int i = start; i >= 0; i--) {
@@ -1202,20 +1415,39 @@ int model_backward(struct model_run *r, int from, const float *dfrom, int to)
         size_t item = g->t[nd->out].item;
         switch (nd->op) {
         case OP_CONV:
-            conv_backward(dx[0], dout, r->data[nd->in[1]], &nd->p.conv, n, r->col);
+            if (r->cbwd[i] && dx[0]) { /* the only writer of dx[0]: written, not added */
+                int nt = run_threads(r), saved = blas_enter(nt);
+                run_conv(r, nt, dx[0], dout, r->cbwd[i]->w, NULL, &r->cbwd[i]->p, NULL, n);
+                blas_leave(nt, saved);
+            } else {
+                conv_backward(dx[0], dout, r->data[nd->in[1]], &nd->p.conv, n, r->col);
+            }
             break;
-        case OP_BATCHNORM:
-            batchnorm_backward(dx[0], dout, &nd->p.bn, n);
+        case OP_BATCHNORM: {
+            struct par_op o = {.nd = nd, .dx = dx[0], .dout = dout};
+            if (dx[0]) par_for(r, (size_t)n * nd->p.bn.c, item * (size_t)n, bn_bwd_range, &o);
             break;
-        OP_CASES_POINTWISE:
-            if (nd->op == OP_RELU && r->guided)
-                relu_backward_guided(dx[0], dout, x, item * (size_t)n);
-            else
-                act_backward(nd->op, dx[0], dout, out, x, item * (size_t)n, &nd->p.act);
+        }
+        OP_CASES_POINTWISE: {
+            /* Relu: out > 0 exactly where x > 0; in a lean run x may sit
+             * inside a fused chain, never written */
+            struct par_op o = {.nd = nd,
+                               .dx = dx[0],
+                               .dout = dout,
+                               .x = nd->op == OP_RELU ? out : x,
+                               .y = out,
+                               .guided = nd->op == OP_RELU && r->guided};
+            par_for(r, item * (size_t)n, item * (size_t)n, act_bwd_range, &o);
             break;
+        }
         case OP_SOFTMAX: softmax_backward(dx[0], dout, out, &nd->p.softmax, n); break;
         case OP_COPY: copy_backward(dx[0], dout, item, n); break;
-        case OP_MAXPOOL: maxpool_backward(dx[0], dout, r->argmax[i], &nd->p.pool, n); break;
+        case OP_MAXPOOL: {
+            struct par_op o = {.nd = nd, .dx = dx[0], .dout = dout, .cam = r->argmax[i]};
+            par_for(r, (size_t)n * nd->p.pool.c, g->t[nd->in[0]].item * (size_t)n,
+                    maxpool_bwd_range, &o);
+            break;
+        }
         case OP_AVGPOOL: avgpool_backward(dx[0], dout, &nd->p.pool, n); break;
         case OP_GAP:
             gap_backward(dx[0], dout, nd->p.pool.c, (size_t)nd->p.pool.h * nd->p.pool.w, n);

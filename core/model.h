@@ -158,6 +158,12 @@ enum {
     MODEL_RUN_FORWARD = 0,     /* activations share memory; only kept tensors survive */
     MODEL_RUN_BACKWARD = 1,    /* every activation kept, gradient buffers allocated */
     MODEL_RUN_GUIDED_RELU = 2, /* with BACKWARD: guided backpropagation (see below) */
+    /* with BACKWARD: the forward fuses Conv -> BatchNormalization -> Relu
+     * chains whose intermediates are not kept (as forward runs do, without
+     * the max-pool epilogue), so those intermediates are not readable; the
+     * gradients are the same. For gradients at the input or at kept tensors
+     * (attributions, CAMs): a faster forward. */
+    MODEL_RUN_LEAN = 4,
 };
 
 /* A run context for batches of up to max_batch items: all activation memory

@@ -20,9 +20,15 @@ static void maxpool2x2(float *out, int32_t *argmax, const float *inp,
             int32_t *am = argmax ? argmax + pl * out_plane + (size_t)oy * p->ow : NULL;
             for (int ox = 0; ox < p->ow; ox++) {
                 float v[4] = {r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1]};
-                int k = 0;
-                for (int t = 1; t < 4; t++)
-                    if (v[t] > v[k] || (isnan(v[t]) && !isnan(v[k]))) k = t;
+                /* first maximum by plain comparisons; a NaN makes some
+                 * comparison pair unordered, and then the careful loop runs */
+                int k01 = v[1] > v[0], k23 = 2 + (v[3] > v[2]);
+                int k = v[k23] > v[k01] ? k23 : k01;
+                if (v[0] != v[0] || v[1] != v[1] || v[2] != v[2] || v[3] != v[3]) {
+                    k = 0;
+                    for (int t = 1; t < 4; t++)
+                        if (v[t] > v[k] || (isnan(v[t]) && !isnan(v[k]))) k = t;
+                }
                 dst[ox] = v[k];
                 if (am) am[ox] = (2 * oy + (k >> 1)) * p->w + 2 * ox + (k & 1);
             }

@@ -1194,3 +1194,37 @@ Test(engine, clone_and_randomize)
     cr_expect_eq(found, 2, "both MatMul + Add layers");
     model_free(m);
 }
+
+/* A lean backward run (fused Conv -> BN -> Relu in its forward) gives the
+ * plain run's gradients, at the input and at a kept layer. */
+Test(engine, lean_backward_same_gradients)
+{
+    static const char *const names[] = {"fmnist", "rgb", "ops", "nhwc", "fmnist_folded"};
+    for (int k = 0; k < 5; k++) {
+        struct model *m = load_ok(names[k]);
+        int layer = model_default_cam_layer(m), n = 2, in = model_input(m);
+        struct model_run *a = model_run_new(m, n, MODEL_RUN_BACKWARD, NULL, 0);
+        struct model_run *b =
+            model_run_new(m, n, MODEL_RUN_BACKWARD | MODEL_RUN_LEAN, &layer, 1);
+        cr_assert(a && b);
+        float *x = random_input(m, n, 21 + (uint64_t)k);
+        int cls[2] = {1, 0};
+        for (int to = 0; to < 2; to++) {
+            int t = to ? layer : in;
+            model_forward(a, x, n), model_forward(b, x, n);
+            cr_assert_eq(model_backward_class(a, cls, t), 0);
+            cr_assert_eq(model_backward_class(b, cls, t), 0);
+            char what[96];
+            snprintf(what, sizeof what, "%s: lean gradient at %s", names[k],
+                     to ? "the layer" : "the input");
+            check_rel(model_run_grad(b, t), model_run_grad(a, t),
+                      model_tensor_item(m, t) * (size_t)n, 1e-4, what);
+            check_rel(model_run_tensor(b, layer), model_run_tensor(a, layer),
+                      model_tensor_item(m, layer) * (size_t)n, 1e-5, "the kept layer");
+        }
+        free(x);
+        model_run_free(a);
+        model_run_free(b);
+        model_free(m);
+    }
+}

@@ -180,8 +180,10 @@ double eval_ssim(const float *a, const float *b, int h, int w)
 }
 
 /* ---------------------------------------------------------------- imputation */
-int eval_impute(const struct model_input_info *in, const float *x, const unsigned char *removed,
-                const float *noise, struct rng *r, float *out)
+/* The imputation with the noise already drawn: add[c * nu + u] for channel c
+ * of the u-th removed pixel (NULL: none). */
+static int impute_with(const struct model_input_info *in, const float *x,
+                       const unsigned char *removed, const double *add, float *out)
 {
     static const int dy[8] = {1, 0, -1, 1, 0, -1, 1, -1}, dx[8] = {1, 1, 1, -1, -1, -1, 0, 0};
     static const double wt[8] = {1.0 / 12, 1.0 / 6,  1.0 / 12, 1.0 / 12,
@@ -293,9 +295,9 @@ int eval_impute(const struct model_input_info *in, const float *x, const unsigne
             any |= live[c] = live[c] && rn[c] > tol[c];
         }
     }
-    for (int c = 0; c < C; c++) /* the noise: channel by channel, pixel by pixel */
+    for (int c = 0; c < C; c++)
         for (size_t u = 0; u < nu; u++)
-            out[IDX(c, pix[u])] = (float)(v[u * C + c] + noise[c] * rng_normal(r));
+            out[IDX(c, pix[u])] = (float)(v[u * C + c] + (add ? add[(size_t)c * nu + u] : 0));
 #undef IDX
     free(var);
     free(pix);
@@ -303,6 +305,32 @@ int eval_impute(const struct model_input_info *in, const float *x, const unsigne
     free(diag);
     free(v);
     return 0;
+}
+
+/* The noise of one imputation: noise[c] * N(0,1) drawn from r channel by
+ * channel, removed pixel by pixel (owned; nu * C values). */
+static double *draw_noise(const unsigned char *removed, size_t hw, int C, const float *noise,
+                          struct rng *r, size_t *nu_out)
+{
+    size_t nu = 0;
+    for (size_t p = 0; p < hw; p++)
+        nu += removed[p] != 0;
+    double *a = xmalloc(sizeof(double) * (nu * (size_t)C + 1));
+    for (int c = 0; c < C; c++)
+        for (size_t u = 0; u < nu; u++)
+            a[(size_t)c * nu + u] = noise[c] * rng_normal(r);
+    *nu_out = nu;
+    return a;
+}
+
+int eval_impute(const struct model_input_info *in, const float *x, const unsigned char *removed,
+                const float *noise, struct rng *r, float *out)
+{
+    size_t nu;
+    double *a = draw_noise(removed, (size_t)in->h * in->w, in->c, noise, r, &nu);
+    int rc = impute_with(in, x, removed, a, out);
+    free(a);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- context */
@@ -503,22 +531,41 @@ int eval_road(struct eval *ev, const float *x, int cls, const float *map, uint64
     float noise[4];
     for (int c = 0; c < ev->in.c; c++)
         noise[c] = (float)(ev->p.road_noise * ev->pk[c]);
-    int rc = 0, nb = 0;
-    double s[2 * EVAL_ROAD_N];
-    for (int t = 0; t < 2 * EVAL_ROAD_N && !rc; t++) {
-        int lerf_ = t >= EVAL_ROAD_N;
-        size_t n = (size_t)((double)hw * eval_road_fractions[t % EVAL_ROAD_N]);
-        memset(rem, 0, hw);
+    /* the masks and their noise in the stream's order, then the 14 solves
+     * side by side */
+    enum { T = 2 * EVAL_ROAD_N };
+    unsigned char *rems = xmalloc(hw * T);
+    double *adds[T];
+    float *imgs = xmalloc(sizeof(float) * ev->item * T);
+    int rcs[T] = {0}, rc = 0;
+    for (int t = 0; t < T; t++) {
+        unsigned char *rm = rems + (size_t)t * hw;
+        size_t n = (size_t)((double)hw * eval_road_fractions[t % EVAL_ROAD_N]), nu;
+        memset(rm, 0, hw);
         for (size_t k = 0; k < n; k++)
-            rem[order[lerf_ ? hw - 1 - k : k]] = 1;
-        rc = eval_impute(&ev->in, x, rem, noise, &imp, ev->buf + (size_t)nb * ev->item);
-        if (!rc && (++nb == ev->p.batch || t == 2 * EVAL_ROAD_N - 1)) {
-            rc = score_buf(ev, nb, cls, s + t + 1 - nb);
-            nb = 0;
-        }
+            rm[order[t >= EVAL_ROAD_N ? hw - 1 - k : k]] = 1;
+        adds[t] = draw_noise(rm, hw, ev->in.c, noise, &imp, &nu);
+    }
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int t = 0; t < T; t++)
+        rcs[t] = impute_with(&ev->in, x, rems + (size_t)t * hw, adds[t],
+                             imgs + (size_t)t * ev->item);
+    double s[T];
+    for (int t = 0; t < T; t++)
+        rc = rc       ? rc
+             : rcs[t] ? error_set(rcs[t], NULL, "ROAD: imputation with every pixel removed")
+                      : 0;
+    for (int t0 = 0; t0 < T && !rc; t0 += ev->p.batch) {
+        int nb = T - t0 < ev->p.batch ? T - t0 : ev->p.batch;
+        memcpy(ev->buf, imgs + (size_t)t0 * ev->item, sizeof(float) * ev->item * (size_t)nb);
+        rc = score_buf(ev, nb, cls, s + t0);
     }
     for (int k = 0; k < EVAL_ROAD_N && !rc; k++)
         morf[k] = s[k], lerf[k] = s[EVAL_ROAD_N + k];
+    for (int t = 0; t < T; t++)
+        free(adds[t]);
+    free(rems);
+    free(imgs);
     free(m);
     free(order);
     free(rem);
@@ -650,8 +697,8 @@ int eval_run(struct eval *ev, const float *const *x, int n, struct eval_result *
              * per image and method (its place among explainer_name_at's) */
             uint64_t tie = ev->p.seed + (uint64_t)i;
             rc = eval_road(ev, x[i], res->pred[i], maps0 + ij * hw, tie,
-                           tie + ((uint64_t)(ev->gid[j] + 1) << 32), res->morf + ij * EVAL_ROAD_N,
-                           res->lerf + ij * EVAL_ROAD_N);
+                           tie + ((uint64_t)(ev->gid[j] + 1) << 32),
+                           res->morf + ij * EVAL_ROAD_N, res->lerf + ij * EVAL_ROAD_N);
         }
         progress_update(prog, "evaluate", ++tick, ticks, "ROAD");
     }

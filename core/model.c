@@ -486,6 +486,15 @@ struct model_run {
      * does not qualify or its input has other readers), through the same
      * threaded kernels as the forward */
     struct conv_bwd **cbwd;
+    /* lean backward runs: for a MaxPool node reading Relu <- [BN <-] Conv
+     * (each the only reader of the one before), the Relu and BN nodes; the
+     * pool's gradient then goes to the Conv's output in one pass */
+    struct pool_chain *pchain;
+};
+
+struct pool_chain {
+    int relu, bn; /* node indices; bn -1 when the Relu reads the Conv */
+    int conv_out; /* the tensor the gradient lands in */
 };
 
 struct conv_bwd {
@@ -714,6 +723,63 @@ static void transpose_conv(const struct graph *g, const struct node *nd, struct 
                           (p->kw - 1 - j)] = w[((size_t)m * p->c + c) * K + i * p->kw + j];
 }
 
+/* For a lean backward run: MaxPool <- Relu <- [BN <-] Conv chains whose
+ * intermediates have one reader each (pchain[i] for the MaxPool node i). */
+static void plan_pool_chains(struct model_run *r)
+{
+    const struct graph *g = r->m->g;
+    int *readers = xcalloc((size_t)g->nt, sizeof(int));
+    for (int i = 0; i < g->nn; i++)
+        for (int k = 0; k < g->nodes[i].nin; k++)
+            if (g->nodes[i].in[k] >= 0) readers[g->nodes[i].in[k]]++;
+    r->pchain = xcalloc((size_t)(g->nn ? g->nn : 1), sizeof *r->pchain);
+    for (int i = 0; i < g->nn; i++) {
+        r->pchain[i].relu = -1;
+        const struct node *q = &g->nodes[i];
+        if (q->op != OP_MAXPOOL) continue;
+        int rl = g->t[q->in[0]].producer;
+        if (rl < 0 || g->nodes[rl].op != OP_RELU || readers[q->in[0]] != 1) continue;
+        int t = g->nodes[rl].in[0], p = g->t[t].producer, bn = -1;
+        if (p < 0 || readers[t] != 1) continue;
+        if (g->nodes[p].op == OP_BATCHNORM) {
+            bn = p, t = g->nodes[p].in[0], p = g->t[t].producer;
+            if (p < 0 || readers[t] != 1) continue;
+        }
+        if (g->nodes[p].op != OP_CONV) continue;
+        r->pchain[i] = (struct pool_chain){rl, bn, t};
+    }
+    free(readers);
+}
+
+struct pool_chain_op {
+    const struct node *pool, *bn;
+    const float *dout, *relu_out;
+    const int32_t *am;
+    float *dconv;
+    int guided;
+};
+
+/* Planes [lo, hi) of MaxPool -> Relu -> BN's backward in one pass: each
+ * window's gradient to its argmax, through the ReLU's mask (and the guided
+ * rule) and the BN's scale, added into the conv output's gradient. */
+static void pool_chain_range(void *a, size_t lo, size_t hi)
+{
+    const struct pool_chain_op *o = a;
+    const struct pool_params *p = &o->pool->p.pool;
+    size_t ip = (size_t)p->h * p->w, op = (size_t)p->oh * p->ow;
+    for (size_t pl = lo; pl < hi; pl++) {
+        float s = o->bn ? o->bn->p.bn.a[pl % (size_t)p->c] : 1.0f;
+        const float *g = o->dout + pl * op, *y = o->relu_out + pl * ip;
+        const int32_t *am = o->am + pl * op;
+        float *d = o->dconv + pl * ip;
+        for (size_t k = 0; k < op; k++) {
+            int32_t at = am[k];
+            if (at < 0 || !(y[at] > 0.0f) || (o->guided && !(g[k] > 0.0f))) continue;
+            d[at] += s * g[k];
+        }
+    }
+}
+
 /* For a backward run: the Convs whose input gradient is a convolution
  * (stride 1, no dilation, one group, pads at most the kernel less one) and
  * whose input has no other reader (the gradient is then written, not
@@ -878,6 +944,7 @@ struct model_run *model_run_new(const struct model *m, int max_batch, int flags,
     if (flags & MODEL_RUN_BACKWARD) {
         size_t s = plan_conv_backward(r);
         if (s > per) per = s;
+        if (lean) plan_pool_chains(r);
     }
     r->pool = pool_new(forward_threads());
     r->nthreads = r->pool ? r->pool->n : 1;
@@ -967,6 +1034,7 @@ void model_run_free(struct model_run *r)
                 free(r->cbwd[i]);
             }
     free(r->cbwd);
+    free(r->pchain);
     free(r);
 }
 
@@ -1392,8 +1460,25 @@ int model_backward(struct model_run *r, int from, const float *dfrom, int to)
         return error_set(ERR_INPUT, NULL, "'%s' does not depend on '%s'", g->t[from].name,
                          g->t[to].name);
     }
+    /* lean runs: the MaxPool <- Relu <- [BN <-] Conv chains whose
+     * intermediates are not `to` run their backward in one pass (skip[] marks
+     * the Relu and BN nodes it covers; their gradients are not computed) */
+    char *skip = NULL;
+    if (r->pchain) {
+        skip = xcalloc((size_t)(g->nn ? g->nn : 1), 1);
+        for (int i = 0; i < g->nn; i++) {
+            const struct pool_chain *pc = &r->pchain[i];
+            if (pc->relu < 0 || !r->dep[g->nodes[i].out] || !r->dep[pc->conv_out]) continue;
+            int t1 = g->nodes[pc->relu].out, t2 = pc->bn >= 0 ? g->nodes[pc->bn].out : -1;
+            if (t1 == to || t2 == to || pc->conv_out == to) continue;
+            skip[pc->relu] = 1;
+            if (pc->bn >= 0) skip[pc->bn] = 1;
+        }
+    }
     for (int t = 0; t < g->nt; t++)
         if (r->dep[t]) {
+            int p = g->t[t].producer;
+            if (skip && p >= 0 && skip[p]) continue; /* never read nor written */
             size_t cnt = g->t[t].item * (size_t)n;
             par_for(r, cnt, cnt, zero_range, r->grad[t]);
         }
@@ -1401,7 +1486,20 @@ int model_backward(struct model_run *r, int from, const float *dfrom, int to)
     int start = g->t[from].producer;
     for (int i = start; i >= 0; i--) {
         const struct node *nd = &g->nodes[i];
-        if (!r->dep[nd->out]) continue;
+        if (!r->dep[nd->out] || (skip && skip[i])) continue;
+        if (skip && nd->op == OP_MAXPOOL && skip[r->pchain[i].relu]) {
+            const struct pool_chain *pc = &r->pchain[i];
+            struct pool_chain_op o = {nd,
+                                      pc->bn >= 0 ? &g->nodes[pc->bn] : NULL,
+                                      r->grad[nd->out],
+                                      r->data[g->nodes[pc->relu].out],
+                                      r->argmax[i],
+                                      r->grad[pc->conv_out],
+                                      r->guided};
+            par_for(r, (size_t)n * nd->p.pool.c, g->t[nd->in[0]].item * (size_t)n,
+                    pool_chain_range, &o);
+            continue;
+        }
         float *dx[G_MAX_INPUTS];
         int any = 0;
         for (int k = 0; k < G_MAX_INPUTS; k++) {
@@ -1465,6 +1563,11 @@ int model_backward(struct model_run *r, int from, const float *dfrom, int to)
         case OP_SLICE: slice_backward(dx[0], dout, &nd->p.pad, n); break;
         default: BUG_ON(1);
         }
+    }
+    if (skip) { /* the covered tensors have no gradient to read */
+        for (int i = 0; i < g->nn; i++)
+            if (skip[i]) r->dep[g->nodes[i].out] = 0;
+        free(skip);
     }
     return 0;
 }

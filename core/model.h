@@ -162,7 +162,10 @@ enum {
      * chains whose intermediates are not kept (as forward runs do, without
      * the max-pool epilogue), so those intermediates are not readable; the
      * gradients are the same. For gradients at the input or at kept tensors
-     * (attributions, CAMs): a faster forward. */
+     * (attributions, CAMs): a faster forward, and a backward that takes
+     * MaxPool -> Relu -> BatchNormalization -> Conv in one pass, so that the
+     * gradients of the Relu and BN outputs there are not computed
+     * (model_run_grad returns NULL) unless one of them is `to`. */
     MODEL_RUN_LEAN = 4,
 };
 

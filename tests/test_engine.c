@@ -1228,3 +1228,48 @@ Test(engine, lean_backward_same_gradients)
         model_free(m);
     }
 }
+
+/* The 2x2 max-pool (its AVX2 path on 8 windows at once and the scalar tail)
+ * against the rule written out: the first maximum in row-major window order,
+ * a NaN propagating (the first one wins), argmax = y * W + x; many ties. */
+Test(engine, maxpool2x2_first_max)
+{
+    struct rng r;
+    rng_seed(&r, 9);
+    for (int trial = 0; trial < 4; trial++) {
+        int C = 3, H = 2 * (5 + trial * 7), W = 2 * (3 + trial * 9) + (trial & 1);
+        struct pool_params p = {.c = C,
+                                .h = H,
+                                .w = W,
+                                .oh = H / 2,
+                                .ow = W / 2,
+                                .kh = 2,
+                                .kw = 2,
+                                .sh = 2,
+                                .sw = 2};
+        size_t in = (size_t)C * H * W, on = (size_t)C * p.oh * p.ow;
+        float *x = xmalloc(sizeof(float) * in), *y = xmalloc(sizeof(float) * on);
+        int32_t *am = xmalloc(sizeof(int32_t) * on);
+        for (size_t i = 0; i < in; i++)
+            x[i] = (float)(int)(rng_uniform(&r) * 3); /* 0, 1, 2: ties everywhere */
+        if (trial >= 2) x[5] = NAN, x[W + 17] = NAN;
+        maxpool_forward(y, am, x, &p, 1);
+        for (int c = 0; c < C; c++)
+            for (int oy = 0; oy < p.oh; oy++)
+                for (int ox = 0; ox < p.ow; ox++) {
+                    const float *pl = x + (size_t)c * H * W;
+                    int best = -1;
+                    for (int k = 0; k < 4; k++) {
+                        int at = (2 * oy + k / 2) * W + 2 * ox + k % 2;
+                        if (best < 0 || pl[at] > pl[best] ||
+                            (isnan(pl[at]) && !isnan(pl[best])))
+                            best = at;
+                    }
+                    size_t o = ((size_t)c * p.oh + oy) * p.ow + ox;
+                    cr_assert_eq(am[o], best, "trial %d plane %d (%d,%d): argmax %d, want %d",
+                                 trial, c, oy, ox, am[o], best);
+                    cr_assert(y[o] == pl[best] || (isnan(y[o]) && isnan(pl[best])));
+                }
+        free(x), free(y), free(am);
+    }
+}

@@ -503,7 +503,7 @@ struct conv_bwd {
 };
 
 struct fused_conv {
-    int last; /* the chain's last node: its output is written */
+    int last;     /* the chain's last node: its output is written */
     int head, bn; /* the Conv node and its BatchNormalization node (-1: none) */
     struct conv_params p;
     float *w, *b; /* folded weight and bias (owned) */
@@ -863,7 +863,8 @@ static void plan_fusion(struct model_run *r, const char *keep, int pool_ok)
                 bn = nx;
             else if (nx->op == OP_RELU && !relu)
                 relu = 1;
-            else if (nx->op == OP_MAXPOOL && relu && pool_ok && conv_pool_fusable(&cp, &nx->p.pool))
+            else if (nx->op == OP_MAXPOOL && relu && pool_ok &&
+                     conv_pool_fusable(&cp, &nx->p.pool))
                 pool = j;
             else
                 break;
@@ -1136,7 +1137,8 @@ struct par_range {
 static void range_step(void *a, int tid)
 {
     struct par_range *s = a;
-    size_t lo = s->n * (size_t)tid / (size_t)s->nt, hi = s->n * (size_t)(tid + 1) / (size_t)s->nt;
+    size_t lo = s->n * (size_t)tid / (size_t)s->nt,
+           hi = s->n * (size_t)(tid + 1) / (size_t)s->nt;
     if (hi > lo) s->fn(s->ctx, lo, hi);
 }
 
@@ -1215,7 +1217,8 @@ static void maxpool_range(void *a, size_t lo, size_t hi, int backward)
     if (backward)
         maxpool_backward(o->dx + lo * ip, o->dout + lo * op, o->cam + lo * op, &q, 1);
     else
-        maxpool_forward(o->out + lo * op, o->am ? o->am + lo * op : NULL, o->x + lo * ip, &q, 1);
+        maxpool_forward(o->out + lo * op, o->am ? o->am + lo * op : NULL, o->x + lo * ip, &q,
+                        1);
 }
 static void maxpool_fwd_range(void *a, size_t lo, size_t hi)
 {
@@ -1257,7 +1260,7 @@ static void forward_node(struct model_run *r, int i, int nt, int n)
         par_for(r, (size_t)n * nd->p.bn.c, item * (size_t)n, bn_fwd_range, &o);
         break;
     }
-    OP_CASES_POINTWISE: {
+    OP_CASES_POINTWISE : {
         struct par_op o = {.nd = nd, .out = out, .x = x};
         par_for(r, item * (size_t)n, item * (size_t)n, act_fwd_range, &o);
         break;
@@ -1487,7 +1490,7 @@ int model_backward(struct model_run *r, int from, const float *dfrom, int to)
     for (int i = start; i >= 0; i--) {
         const struct node *nd = &g->nodes[i];
         if (!r->dep[nd->out] || (skip && skip[i])) continue;
-        if (skip && nd->op == OP_MAXPOOL && skip[r->pchain[i].relu]) {
+        if (skip && nd->op == OP_MAXPOOL && r->pchain[i].relu >= 0 && skip[r->pchain[i].relu]) {
             const struct pool_chain *pc = &r->pchain[i];
             struct pool_chain_op o = {nd,
                                       pc->bn >= 0 ? &g->nodes[pc->bn] : NULL,
@@ -1526,7 +1529,7 @@ int model_backward(struct model_run *r, int from, const float *dfrom, int to)
             if (dx[0]) par_for(r, (size_t)n * nd->p.bn.c, item * (size_t)n, bn_bwd_range, &o);
             break;
         }
-        OP_CASES_POINTWISE: {
+        OP_CASES_POINTWISE : {
             /* Relu: out > 0 exactly where x > 0; in a lean run x may sit
              * inside a fused chain, never written */
             struct par_op o = {.nd = nd,

@@ -194,7 +194,7 @@ static int impute_with(const struct model_input_info *in, const float *x,
         nu += removed[p] != 0;
     if (out != x) memcpy(out, x, sizeof(float) * hw * (size_t)C);
     if (nu == 0) return 0;
-    if (nu == hw) return error_set(ERR_INPUT, NULL, "imputation with every pixel removed");
+    if (nu == hw) return ERR_INPUT; /* no error_set: this may run on OpenMP threads */
 #define IDX(c, p) (nhwc ? (size_t)(p)*C + (c) : (size_t)(c)*hw + (p))
     int *var = xmalloc(sizeof(int) * hw); /* pixel -> unknown index, -1 known */
     int *pix = xmalloc(sizeof(int) * nu);
@@ -330,7 +330,7 @@ int eval_impute(const struct model_input_info *in, const float *x, const unsigne
     double *a = draw_noise(removed, (size_t)in->h * in->w, in->c, noise, r, &nu);
     int rc = impute_with(in, x, removed, a, out);
     free(a);
-    return rc;
+    return rc ? error_set(rc, NULL, "imputation with every pixel removed") : 0;
 }
 
 /* ---------------------------------------------------------------- context */

@@ -48,7 +48,8 @@ static const char USAGE[] =
     "gradcam,gradcam++,ig,smoothgrad,gxi,guided-backprop); --controls adds random and\n"
     "sobel (an edge detector), the two maps that do not depend on the model.\n"
     "Method options: --layer (CAM), --ig-steps (default 50), --samples (SmoothGrad,\n"
-    "default 25), --noise, --patch/--stride (occlusion, 24/8). Writes to DIR (default\n"
+    "default 25), --noise, --patch/--stride (occlusion; default 24/8 at 128 pixels,\n"
+    "scaled to the input as the report does). Writes to DIR (default\n"
     "evaluate-out): evaluate.csv and evaluate.json (method x metric, mean and sd over\n"
     "the images; per image curves), deletion, insertion, road_morf, road_lerf and\n"
     "randomization figures (gnuplot), randomization_montage.png (the first image).\n";
@@ -322,7 +323,7 @@ int cmd_evaluate(int argc, char **argv)
     struct eval_params p = eval_params_default();
     struct explainer_params ep = explainer_params_default();
     const char *methods = DEFAULT_METHODS, *layer_name = NULL;
-    int controls = 0, ch, sub;
+    int controls = 0, ch, sub, patch_set = 0, stride_set = 0;
     while ((ch = getopt_long(argc, argv, COMMON_SHORT_OPTIONS, opts, NULL)) != -1) {
         switch (ch) {
         case OPT_METHODS: methods = optarg; break;
@@ -371,9 +372,11 @@ int cmd_evaluate(int argc, char **argv)
         case OPT_NOISE: ep.attr.noise = cli_parse_double("--noise", optarg, 0, 1e30); break;
         case OPT_PATCH:
             ep.occ.patch = (int)cli_parse_long("--patch", optarg, 1, 1 << 20);
+            patch_set = 1;
             break;
         case OPT_STRIDE:
             ep.occ.stride = (int)cli_parse_long("--stride", optarg, 1, 1 << 20);
+            stride_set = 1;
             break;
         case OPT_BATCH: p.batch = (int)cli_parse_long("--batch", optarg, 1, 4096); break;
         default:
@@ -402,6 +405,14 @@ int cmd_evaluate(int argc, char **argv)
     char *dir = NULL;
     char **sentences = NULL;
     struct eval_summary_row *rows = NULL;
+    struct model_input_info in;
+    if (!model_input_info(m,
+                          &in)) { /* occlusion: 24 and 8 at 128 pixels, as the report scales */
+        int side = in.h < in.w ? in.h : in.w, ps = (int)(24.0 * side / 128 + 0.5),
+            ss = (int)(8.0 * side / 128 + 0.5);
+        if (!patch_set) ep.occ.patch = ps < 3 ? 3 : ps;
+        if (!stride_set) ep.occ.stride = ss < 1 ? 1 : ss;
+    }
     if (layer_name && (ep.layer = explain_layer(m, model_path, layer_name)) < 0) {
         status = EXIT_USAGE;
         goto done;

@@ -18,6 +18,7 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 W=${1:-/tmp/interp_bench}
 ROUNDS=${2:-2}
+COMMIT=$(git rev-parse --short HEAD)
 PY=/usr/bin/python3
 mkdir -p "$W"
 cd "$ROOT"
@@ -35,7 +36,7 @@ for r in $(seq 1 "$ROUNDS"); do
     $PY bench/trust_torch.py "$W/seed128.onnx" "$W/seed128.png" 2>/dev/null >"$W/trust_torch_$r.json"
 done
 
-$PY - "$W" "$ROUNDS" "$(git rev-parse --short HEAD)" >bench/RESULTS_trust.md <<'EOF'
+$PY - "$W" "$ROUNDS" "$COMMIT" >bench/RESULTS_trust.md <<'EOF'
 import json, os, platform, sys
 w, rounds, commit = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 I = [json.load(open(os.path.join(w, "trust_interp_%d.json" % r))) for r in range(1, rounds + 1)]

@@ -762,11 +762,39 @@ struct pool_chain_op {
 /* Planes [lo, hi) of MaxPool -> Relu -> BN's backward in one pass: each
  * window's gradient to its argmax, through the ReLU's mask (and the guided
  * rule) and the BN's scale, added into the conv output's gradient. */
+/* A 2x2 stride-2 pool whose windows tile its input exactly: each input
+ * element is in one window, so the chain's gradient can be written whole
+ * (no zeroing first). */
+static int pool_tiles(const struct pool_params *p)
+{
+    return p->kh == 2 && p->kw == 2 && p->sh == 2 && p->sw == 2 && !p->pt && !p->pl && !p->pb &&
+           !p->pr && p->h == 2 * p->oh && p->w == 2 * p->ow;
+}
+
 static void pool_chain_range(void *a, size_t lo, size_t hi)
 {
     const struct pool_chain_op *o = a;
     const struct pool_params *p = &o->pool->p.pool;
     size_t ip = (size_t)p->h * p->w, op = (size_t)p->oh * p->ow;
+    if (pool_tiles(p)) { /* written, row pair by row pair */
+        for (size_t pl = lo; pl < hi; pl++) {
+            float s = o->bn ? o->bn->p.bn.a[pl % (size_t)p->c] : 1.0f;
+            const float *y = o->relu_out + pl * ip;
+            float *d = o->dconv + pl * ip;
+            for (int oy = 0; oy < p->oh; oy++) {
+                const float *g = o->dout + pl * op + (size_t)oy * p->ow;
+                const int32_t *am = o->am + pl * op + (size_t)oy * p->ow;
+                float *d0 = d + (size_t)(2 * oy) * p->w;
+                memset(d0, 0, sizeof(float) * 2 * (size_t)p->w);
+                for (int ox = 0; ox < p->ow; ox++) {
+                    int32_t at = am[ox];
+                    float gk = g[ox];
+                    if (at >= 0 && y[at] > 0.0f && (!o->guided || gk > 0.0f)) d[at] = s * gk;
+                }
+            }
+        }
+        return;
+    }
     for (size_t pl = lo; pl < hi; pl++) {
         float s = o->bn ? o->bn->p.bn.a[pl % (size_t)p->c] : 1.0f;
         const float *g = o->dout + pl * op, *y = o->relu_out + pl * ip;
@@ -1478,14 +1506,26 @@ int model_backward(struct model_run *r, int from, const float *dfrom, int to)
             if (pc->bn >= 0) skip[pc->bn] = 1;
         }
     }
+    char *written = NULL; /* gradients a fused pool chain writes whole */
+    if (skip) {
+        written = xcalloc((size_t)g->nt, 1);
+        for (int i = 0; i < g->nn; i++)
+            if (r->pchain[i].relu >= 0 && skip[r->pchain[i].relu] &&
+                pool_tiles(&g->nodes[i].p.pool))
+                written[r->pchain[i].conv_out] = 1;
+    }
     for (int t = 0; t < g->nt; t++)
         if (r->dep[t]) {
             int p = g->t[t].producer;
             if (skip && p >= 0 && skip[p]) continue; /* never read nor written */
+            if (written && written[t]) continue;
             size_t cnt = g->t[t].item * (size_t)n;
             par_for(r, cnt, cnt, zero_range, r->grad[t]);
         }
     memcpy(r->grad[from], dfrom, sizeof(float) * g->t[from].item * (size_t)n);
+    /* one BLAS thread inside: the run's own threads do the parallel work, and
+     * OpenBLAS's would spin on the small dense gradients */
+    int bnt = run_threads(r), bsaved = blas_enter(bnt);
     int start = g->t[from].producer;
     for (int i = start; i >= 0; i--) {
         const struct node *nd = &g->nodes[i];
@@ -1517,9 +1557,7 @@ int model_backward(struct model_run *r, int from, const float *dfrom, int to)
         switch (nd->op) {
         case OP_CONV:
             if (r->cbwd[i] && dx[0]) { /* the only writer of dx[0]: written, not added */
-                int nt = run_threads(r), saved = blas_enter(nt);
-                run_conv(r, nt, dx[0], dout, r->cbwd[i]->w, NULL, &r->cbwd[i]->p, NULL, n);
-                blas_leave(nt, saved);
+                run_conv(r, bnt, dx[0], dout, r->cbwd[i]->w, NULL, &r->cbwd[i]->p, NULL, n);
             } else {
                 conv_backward(dx[0], dout, r->data[nd->in[1]], &nd->p.conv, n, r->col);
             }
@@ -1571,7 +1609,9 @@ int model_backward(struct model_run *r, int from, const float *dfrom, int to)
         for (int i = 0; i < g->nn; i++)
             if (skip[i]) r->dep[g->nodes[i].out] = 0;
         free(skip);
+        free(written);
     }
+    blas_leave(bnt, bsaved);
     return 0;
 }
 

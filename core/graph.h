@@ -430,12 +430,14 @@ void softmax_backward(float *dinp, const float *dout, const float *out,
  * out n x rows x M. */
 void gemm_forward(float *out, const float *inp, const float *weight,
                   const struct gemm_params *p, int n);
-/* Thread tid's share of the same for nthreads threads: the output columns in
- * fixed blocks of 32, block b to thread b mod nthreads, each row one sgemv of
- * its own, so a row's result depends neither on nthreads nor on the other
- * rows of the batch (the model runs' forward; gemm_forward may differ from it
- * by float rounding). */
-void gemm_forward_part(float *out, const float *inp, const float *weight,
+/* The model runs' forward: weights packed by gemm_pack (gemm_pack_floats
+ * floats) once per run; thread tid of nthreads computes a fixed share of the
+ * output columns, each output summed in one order that depends neither on
+ * nthreads nor on the other rows of the batch (gemm_forward may differ from
+ * it by float rounding). */
+size_t gemm_pack_floats(const struct gemm_params *p);
+void gemm_pack(float *pk, const float *weight, const struct gemm_params *p);
+void gemm_forward_part(float *out, const float *inp, const float *pk,
                        const struct gemm_params *p, int n, int tid, int nthreads);
 void gemm_backward(float *dinp, const float *dout, const float *weight,
                    const struct gemm_params *p, int n);

@@ -485,6 +485,7 @@ struct model_run {
      * into its weights, ReLU applied with the bias and the pool in its
      * epilogue (conv[i] for the Conv node i) */
     struct conv_step **conv; /* per node, NULL when not a Conv that runs */
+    float **gpack;           /* per Gemm node that runs: its packed weights (gemm_pack) */
     char *skip;              /* per node: runs inside a fused chain */
     /* Segments: runs of nodes without a dense layer, which a batch can go
      * through one item at a time (seg_end[i] > i for the segment's first
@@ -766,8 +767,11 @@ static struct conv_step *conv_step_new(const struct graph *g, int i, int last,
 
 void model_run_reload_weights(struct model_run *r)
 {
-    for (int i = 0; i < r->m->g->nn; i++)
-        if (r->conv[i]) conv_step_load(r->m->g, r->conv[i]);
+    const struct graph *g = r->m->g;
+    for (int i = 0; i < g->nn; i++) {
+        if (r->conv[i]) conv_step_load(g, r->conv[i]);
+        if (r->gpack[i]) gemm_pack(r->gpack[i], g->t[g->nodes[i].in[1]].f, &g->nodes[i].p.gemm);
+    }
 }
 
 /* For a lean backward run: MaxPool <- Relu <- [BN <-] Conv chains whose
@@ -972,6 +976,13 @@ static struct model_run *run_new(const struct model *m, int max_batch, int flags
     plan_fusion(r, kp, ukp, r->bdep);
     free(ukp);
     plan_segments(r);
+    r->gpack = xcalloc((size_t)nn1, sizeof *r->gpack);
+    for (int i = 0; i < g->nn; i++) { /* dense weights packed for gemm_forward_part */
+        const struct node *nd = &g->nodes[i];
+        if (nd->op != OP_GEMM || r->skip[i] || !g->t[nd->in[1]].f) continue;
+        r->gpack[i] = xmalloc(sizeof(float) * gemm_pack_floats(&nd->p.gemm));
+        gemm_pack(r->gpack[i], g->t[nd->in[1]].f, &nd->p.gemm);
+    }
     int *readers = xcalloc((size_t)g->nt, sizeof(int));
     for (int i = 0; i < g->nn; i++)
         for (int k = 0; k < g->nodes[i].nin; k++)
@@ -1145,6 +1156,10 @@ void model_run_free(struct model_run *r)
         for (int i = 0; i < r->m->g->nn; i++)
             conv_step_free(r->conv[i]);
     free(r->conv);
+    if (r->gpack)
+        for (int i = 0; i < r->m->g->nn; i++)
+            free(r->gpack[i]);
+    free(r->gpack);
     free(r->skip);
     free(r->seg_end);
     free(r->kept);
@@ -1194,7 +1209,7 @@ static int run_threads(const struct model_run *r)
 struct par_step {
     const struct model_run *r;
     float *out;
-    const float *x, *w;
+    const float *x, *w; /* w: a dense layer's packed weights */
     const struct conv_step *cs;
     const struct gemm_params *gp;
     int n, nt;
@@ -1226,10 +1241,10 @@ static void run_conv(struct model_run *r, int nt, float *out, const float *x,
         conv_par(&s, 0);
 }
 
-static void run_gemm(struct model_run *r, int nt, float *out, const float *x, const float *w,
+static void run_gemm(struct model_run *r, int nt, float *out, const float *x, const float *pk,
                      const struct gemm_params *gp, int n)
 {
-    struct par_step s = {.r = r, .out = out, .x = x, .w = w, .gp = gp, .n = n, .nt = nt};
+    struct par_step s = {.r = r, .out = out, .x = x, .w = pk, .gp = gp, .n = n, .nt = nt};
     if (nt > 1 && gp->m >= 32)
         pool_run(r->pool, gemm_par, &s);
     else {
@@ -1423,11 +1438,8 @@ static void run_node(struct model_run *r, int i, int b, int n, int nt, int tid)
     case OP_GAP:
         gap_forward(out, x, nd->p.pool.c, (size_t)nd->p.pool.h * nd->p.pool.w, n);
         break;
-    case OP_GEMM:
-        if (tid < 0)
-            run_gemm(r, nt, out, x, r->data[nd->in[1]], &nd->p.gemm, n);
-        else
-            gemm_forward(out, x, r->data[nd->in[1]], &nd->p.gemm, n);
+    case OP_GEMM: /* (segments hold no Gemm: a thread alone runs it whole) */
+        run_gemm(r, tid < 0 ? nt : 1, out, x, r->gpack[i], &nd->p.gemm, n);
         break;
     case OP_ADD:
     case OP_SUB:

@@ -1,5 +1,8 @@
-/* cam.h - class activation maps: Grad-CAM, Grad-CAM++ and input-gradient
- * saliency, one image or a batch at a time, over a model loaded once.
+/* cam.h - class activation maps: Grad-CAM, Grad-CAM++ and the rest of
+ * pytorch-grad-cam's CAM family (HiResCAM, XGradCAM, LayerCAM, EigenCAM,
+ * EigenGradCAM, GradCAMElementWise, ScoreCAM, AblationCAM), and
+ * input-gradient saliency, one image or a batch at a time, over a model
+ * loaded once.
  *
  *     struct cam *c = cam_new(m, -1);                 // default layer
  *     cam_forward(c, x);                              // one input item
@@ -21,8 +24,10 @@
  * weights are the spatial mean of d score / d A (Selvaraju et al. 2017, eq. 1)
  * and the map is ReLU(sum_k w_k A_k) (eq. 2); Grad-CAM++ weights are the
  * closed form of Chattopadhay et al. 2018 (eq. 19) with the exp factor
- * cancelled, as pytorch-grad-cam computes them. Maps are raw (not
- * normalised); cam_upsample resizes them with half-pixel centres.
+ * cancelled, as pytorch-grad-cam computes them. The other methods follow
+ * pytorch-grad-cam's definitions (see enum cam_method). Every map is
+ * ReLU'd as pytorch-grad-cam's BaseCAM does, but raw (not normalised to
+ * [0,1]); cam_upsample resizes them with half-pixel centres.
  */
 #ifndef INTERP_CAM_H
 #define INTERP_CAM_H
@@ -58,7 +63,44 @@ void cam_score_probs(const struct cam_score *s, const float *logits, float *prob
 void cam_score_seed(const struct cam_score *s, int cls, float *seed);
 
 /* ---- maps ---- */
-enum cam_method { CAM_GRADCAM, CAM_GRADCAM_PP };
+/* A = the layer's activations (C x h x w), G = d score / d A, sums over the
+ * h x w positions p; every map is then max(map, 0). */
+enum cam_method {
+    CAM_GRADCAM,      /* w_k = mean_p G_kp; map = sum_k w_k A_k */
+    CAM_GRADCAM_PP,   /* Grad-CAM++ weights (Chattopadhay et al. 2018, eq. 19) */
+    CAM_HIRESCAM,     /* map = sum_k G_k * A_k (Draelos & Carin 2020) */
+    CAM_XGRADCAM,     /* w_k = sum_p G_kp A_kp / (sum_p A_kp + 1e-7) (Fu et al. 2020) */
+    CAM_LAYERCAM,     /* map = sum_k max(G_k, 0) * A_k (Jiang et al. 2021) */
+    CAM_EIGENCAM,     /* projection of A on its first principal component (Muhammad
+                         & Yeasin 2020): the (hw x C) matrix centred per channel,
+                         times its first right singular vector; sign below */
+    CAM_EIGENGRADCAM, /* the same of G * A */
+    CAM_ELEMENTWISE,  /* GradCAMElementWise: map = sum_k max(G_k * A_k, 0) */
+    CAM_SCORECAM,     /* w = softmax_k(score of the input times mask_k) (Wang et
+                         al. 2020): mask_k = A_k upsampled bilinearly with
+                         align_corners=True (torch's UpsamplingBilinear2d, as
+                         pytorch-grad-cam does), min-max scaled with 1e-8 */
+    CAM_ABLATIONCAM,  /* w_k = (s - s_k) / s (Desai & Ramaswamy 2020): s the
+                         score, s_k with channel k set to 0 (or to min(A) - 1e7
+                         when min(A) != 0), recomputed from the layer on */
+    CAM_METHOD_COUNT
+};
+/* EigenCAM's sign: the singular vector's sign is arbitrary (LAPACK's, which
+ * pytorch-grad-cam's EigenCAM keeps as it comes); interp flips the
+ * projection when |min| > |max|, so that its largest-magnitude value is
+ * positive: the rule of the same package's
+ * get_2d_projection_with_sign_correction (Seg-Eigen-CAM, Chung & Ying 2025,
+ * eq. 13). The ReLU then keeps that side. */
+
+/* "gradcam", "gradcam++", "hirescam", "xgradcam", "layercam", "eigencam",
+ * "eigengradcam", "gradcamelementwise", "scorecam", "ablationcam". */
+const char *cam_method_name(enum cam_method m);
+/* The method named s (the names above, case-insensitive, '-' and '_'
+ * ignored: "Grad-CAM++", "score_cam"), or -1. */
+int cam_method_parse(const char *s);
+/* 1 when the method needs d score / d A (all but EigenCAM, ScoreCAM and
+ * AblationCAM). */
+int cam_method_uses_gradients(enum cam_method m);
 
 enum cam_flag {
     CAM_FLAG_NONE = 0,
@@ -87,12 +129,26 @@ struct cam {
     float *logits, *probs; /* of the last forward: n x nlogit, n x nclass */
     float *seed;           /* scratch: max_batch x nlogit */
     float *weights;        /* scratch: lc (the last map's channel weights) */
+    float *input;          /* the inputs of the last forward: n x item(input) */
+    /* ScoreCAM and AblationCAM, made on first use: a forward-only run of
+     * CAM_BATCH items keeping the layer, and its input/activation scratch */
+    struct model_run *batch;
+    float *bscratch;
 };
+
+/* Items per forward of ScoreCAM's masked inputs and AblationCAM's ablated
+ * activations. */
+#define CAM_BATCH 16
 
 /* Checks that `layer` (a tensor id) can be used for Grad-CAM: a 4-D
  * activation that the class scores depend on. ERR_INPUT naming the tensor and
  * its shape otherwise. */
 int cam_layer_check(const struct model *m, int layer);
+
+/* For a method that needs gradients (cam_method_uses_gradients): 0 when the
+ * class scores depend on the layer, else ERR_INPUT naming the layer and
+ * saying that it has no gradient. */
+int cam_layer_gradient_check(const struct model *m, int layer, enum cam_method method);
 
 /* A context for model m at tensor `layer` (-1: model_default_cam_layer; when
  * the model has none, ERR_INPUT "no 4-D layer ... --layer") for one image at
@@ -100,12 +156,15 @@ int cam_layer_check(const struct model *m, int layer);
  * with cam_free; m must outlive it. */
 struct cam *cam_new(const struct model *m, int layer);
 /* The same for batches of up to max_batch images. flags CAM_LAYER_ONLY:
- * gradients go down to the layer only (model_run_new_grad), so the layers
+ * gradients go down to the layer only (model_run_new_bound), so the layers
  * below it run fused, as in a forward-only run; cam_saliency then works only
  * when the layer is the input. */
 enum { CAM_LAYER_ONLY = 1 };
 struct cam *cam_new_batch(const struct model *m, int layer, int max_batch, int flags);
 void cam_free(struct cam *c); /* NULL is a no-op */
+/* After the model's weights changed in place (a re-initialised clone):
+ * refolds the runs' convolutions (model_run_reload_weights). */
+void cam_weights_changed(struct cam *c);
 
 /* Forward pass of one item (model_tensor_item(model_input) floats, model
  * layout); fills c->logits and c->probs. 0 or an error. */
@@ -120,12 +179,17 @@ int cam_pred_item(const struct cam *c, int i);
 
 /* The map of class cls (0 .. score.nclass-1) after cam_forward: lh x lw
  * floats into map, ReLU applied, and info (score, probability, min/max, the
- * flag with its reason). c->weights holds the lc channel weights. 0, or
- * ERR_INPUT for a class out of range. */
+ * flag with its reason). c->weights holds the lc channel weights of the
+ * methods that have them (Grad-CAM, Grad-CAM++, XGradCAM, ScoreCAM,
+ * AblationCAM). 0, or ERR_INPUT for a class out of range or, for a method
+ * that needs gradients, a layer the class score does not depend on. */
 int cam_map(struct cam *c, int cls, enum cam_method method, float *map, struct cam_info *info);
-/* The maps of every item of the last forward, item i for class cls[i], by
- * one backward: n x lh x lw floats into maps, n infos. cam_map is item 0 of
- * this (after a batch forward the other items' seeds are zero). */
+/* The maps of every item of the last forward, item i for class cls[i]
+ * (cls[i] < 0: a zero map), the gradient methods by one backward (EigenCAM
+ * needs none; ScoreCAM and AblationCAM run their own forwards item by item,
+ * CAM_BATCH masks or channels at a time): n x lh x lw floats into maps, n
+ * infos. cam_map is item 0 of this (after a batch forward the other items'
+ * seeds are zero). Errors as cam_map. */
 int cam_map_batch(struct cam *c, const int *cls, enum cam_method method, float *maps,
                   struct cam_info *info);
 

@@ -33,6 +33,12 @@ static int grid_positions(int n, int P, int S, int *pos)
     return k;
 }
 
+void occlusion_weights_changed(struct occlusion *o)
+{
+    model_run_reload_weights(o->run_);
+    if (o->rr_) region_run_reload_weights(o->rr_);
+}
+
 void occlusion_free(struct occlusion *o)
 {
     if (!o) return;

@@ -63,6 +63,9 @@ struct occlusion {
 struct occlusion *occlusion_new(const struct model *m, const struct occlusion_params *p,
                                 const struct model_prep *prep);
 void occlusion_free(struct occlusion *o); /* NULL is a no-op */
+/* After the model's weights changed in place (model_weight_layer_randomize
+ * on a clone): refolds the runs' fused convolutions. */
+void occlusion_weights_changed(struct occlusion *o);
 
 /* Occludes one image (model_tensor_item(model_input) floats, model layout)
  * and, for each of the ncls classes cls[j], writes the patch grid of drops

@@ -13,7 +13,7 @@ cd "$(dirname "$0")" || exit 1
     echo "set from /usr/bin/time -v. The development machine has 2 cores and was shared with"
     echo "other work while these ran: each section gives the load average, and the ratios"
     echo "(measured side by side) mean more than the absolute times."
-    for area in speed engine explain web tsne pca report shard; do
+    for area in speed engine explain web tsne pca report shard trust; do
         [ -f "RESULTS_$area.md" ] || continue
         echo
         cat "RESULTS_$area.md"

@@ -182,6 +182,11 @@ int cli_finish(int status);
 
 /* Levenshtein distance, for "did you mean" hints. */
 size_t cli_edit_distance(const char *a, const char *b);
+/* For an option value that names none of names[0..n): prints
+ * "interp: OPT: unknown WHAT 'TYPED'; did you mean 'NAME'? (known: ...)"
+ * (the hint when one name is within a few edits) and returns 2. */
+int cli_unknown_name(const char *opt, const char *what, const char *typed,
+                     const char *const *names, int n);
 
 /* Every subcommand: int cmd_NAME(int argc, char **argv), argv[0] = NAME. */
 int cmd_convert(int argc, char **argv);
@@ -198,6 +203,8 @@ int cmd_embed(int argc, char **argv);
 int cmd_gradcam(int argc, char **argv);
 int cmd_occlusion(int argc, char **argv);
 int cmd_saliency(int argc, char **argv);
+int cmd_attribution(int argc, char **argv);
+int cmd_evaluate(int argc, char **argv);
 
 struct image;
 struct cam_info;
@@ -257,6 +264,10 @@ int explain_write(struct explain_out *o, const char *img_path, int img_index,
                   int lw, const char *lname, const float *imap, int ih, int iw, double vmin,
                   double vmax, const struct cam_info *info, const char *score_what,
                   void (*extra)(struct json *j, void *ctx), void *ctx);
+/* The path explain_write gives a map's file with this suffix ("attr.npy"):
+ * DIR/<stem>.<class>.<method>.SUFFIX (owned). */
+char *explain_path(const struct explain_out *o, const char *img_path, int img_index, int cls,
+                   const char *suffix);
 
 /* ---- report (cmd_report.c) ---- */
 int cmd_report(int argc, char **argv);

@@ -1,5 +1,7 @@
-/* cmd_gradcam.c - `interp gradcam MODEL IMG...`: Grad-CAM and Grad-CAM++
- * maps per image and class, written by the explanation helpers (explain.c).
+/* cmd_gradcam.c - `interp gradcam MODEL IMG...`: the CAM family (Grad-CAM,
+ * Grad-CAM++, HiResCAM, XGradCAM, LayerCAM, EigenCAM, EigenGradCAM,
+ * GradCAMElementWise, ScoreCAM, AblationCAM) per image and class, written by
+ * the explanation helpers (explain.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,16 +16,31 @@
 
 static const char USAGE[] =
     "usage: interp gradcam MODEL IMG... [--layer NAME] [--class pred|INDEX|NAME|all]\n"
-    "                      [--method gradcam|gradcam++] [--colormap MAP] [--alpha A]\n"
+    "                      [--method NAME] [--colormap MAP] [--alpha A]\n"
     "                      [--classes NAMES] [--outputs LIST] [--on-error stop|skip]\n"
     "                      [--scale S] [--mean M] [--std S] [-o DIR] [--json]\n"
     "                      [--shard K/N [--force]]\n"
     "\n"
-    "Grad-CAM (or Grad-CAM++) of each image: where the model looked for a class.\n"
-    "The class score is the logit before any final Softmax/Sigmoid; weights are the\n"
-    "spatial mean of its gradient at --layer (default: the last 4-D activation before\n"
-    "the spatial dimensions collapse, see `interp info`); map = ReLU(sum_k w_k A_k),\n"
-    "upsampled bilinearly. Per image and class, in DIR (default gradcam-out):\n"
+    "Grad-CAM (or another CAM method) of each image: where the model looked for a\n"
+    "class. The class score is the logit before any final Softmax/Sigmoid; Grad-CAM's\n"
+    "weights are the spatial mean of its gradient at --layer (default: the last 4-D\n"
+    "activation before the spatial dimensions collapse, see `interp info`);\n"
+    "map = ReLU(sum_k w_k A_k), upsampled bilinearly. --method, as pytorch-grad-cam\n"
+    "defines them (A activations, G gradients at the layer):\n"
+    "  gradcam             w_k = mean G_k (default)\n"
+    "  gradcam++           Grad-CAM++ weights (positive gradients, 2nd/3rd powers)\n"
+    "  hirescam            sum_k G_k * A_k\n"
+    "  xgradcam            w_k = sum G_k A_k / sum A_k\n"
+    "  layercam            sum_k relu(G_k) * A_k\n"
+    "  gradcamelementwise  sum_k relu(G_k * A_k)\n"
+    "  eigencam            first principal component of A (no gradient; sign: the\n"
+    "                      largest-magnitude value made positive)\n"
+    "  eigengradcam        the same of G * A\n"
+    "  scorecam            w = softmax of the class score of the image masked by each\n"
+    "                      channel (one forward per channel, batched)\n"
+    "  ablationcam         w_k = relative drop of the score with channel k zeroed (one\n"
+    "                      forward of the layers after --layer per channel, batched)\n"
+    "Per image and class, in DIR (default gradcam-out):\n"
     "  STEM.cK.METHOD.layer.npy   the raw map at the layer's resolution\n"
     "  STEM.cK.METHOD.input.npy   the map at the model input's resolution\n"
     "  STEM.cK.METHOD.heatmap.png colour heatmap with a colour bar\n"
@@ -34,8 +51,9 @@ static const char USAGE[] =
     "--alpha: heat opacity in the overlay (default 0.5). An all-zero or constant map\n"
     "is written, flagged in the JSON with its likely reason, and noted on stderr.\n"
     "--outputs npy,heatmap,overlay,json: the files to write (default all of them).\n"
-    "Images go through the model in batches (one forward and one backward each),\n"
-    "decoded and written on two more threads.\n"
+    "Images go through the model in batches (one forward and one backward each;\n"
+    "scorecam and ablationcam then run their own forwards image by image), decoded\n"
+    "and written on two more threads.\n"
     "--shard K/N (K = 0..N-1) explains the K-th of N slices: the list cut into the\n"
     "batches an unsharded run computes (32 images; fewer under --max-memory), batch\n"
     "j to shard j mod N, into a part folder (default gradcam-out/part-K-of-N) with\n"
@@ -48,7 +66,7 @@ static const char USAGE[] =
 enum { OPT_LAYER = OPT_COMMAND_BASE, OPT_CLASS, OPT_METHOD, OPT_CMAP, OPT_ALPHA, OPT_CLASSES };
 
 /* One batch's maps (explain_run_batches): one forward, one backward per
- * class slot, each map upsampled to the input. */
+ * class slot (the gradient methods), each map upsampled to the input. */
 struct gradcam_job {
     struct cam *cam;
     enum cam_method method;
@@ -103,13 +121,13 @@ int cmd_gradcam(int argc, char **argv)
         case OPT_LAYER: layer_name = optarg; break;
         case OPT_CLASS: s.class_arg = optarg; break;
         case OPT_METHOD:
-            if (!strcmp(optarg, "gradcam"))
-                method = CAM_GRADCAM;
-            else if (!strcmp(optarg, "gradcam++"))
-                method = CAM_GRADCAM_PP;
-            else
-                return cli_usage_error(NULL, "--method: '%s' is not gradcam or gradcam++",
-                                       optarg);
+            if ((int)(method = cam_method_parse(optarg)) < 0) {
+                const char *names[CAM_METHOD_COUNT];
+                for (int k = 0; k < CAM_METHOD_COUNT; k++)
+                    names[k] = cam_method_name(k);
+                return cli_unknown_name("--method", "CAM method", optarg, names,
+                                        CAM_METHOD_COUNT);
+            }
             break;
         case OPT_CMAP: s.cmap = optarg; break;
         case OPT_ALPHA: s.alpha = cli_parse_double("--alpha", optarg, 0, 1); break;
@@ -132,7 +150,8 @@ int cmd_gradcam(int argc, char **argv)
         status = EXIT_USAGE;
         goto done;
     }
-    if (!(cam = explain_cam_new(m, layer, CAM_LAYER_ONLY, s.nimg, &batch))) {
+    if (cam_layer_gradient_check(m, layer, method) ||
+        !(cam = explain_cam_new(m, layer, CAM_LAYER_ONLY, s.nimg, &batch))) {
         error_set_path_if_missing(s.model_path);
         status = cli_fail();
         goto done;
@@ -140,8 +159,7 @@ int cmd_gradcam(int argc, char **argv)
     int K = cam->score.nclass;
     const char *lname = model_tensor_name(m, layer);
     s.unit = batch; /* --shard deals whole batches: each map's bytes are the unsharded run's */
-    if ((status = explain_open(&s, method == CAM_GRADCAM ? "gradcam" : "gradcam++", lname,
-                               cam->score.what, K)))
+    if ((status = explain_open(&s, cam_method_name(method), lname, cam->score.what, K)))
         goto done;
     struct gradcam_job job = {cam, method, s.spec, s.images};
     struct explain_batches eb = {.batch = batch,

@@ -59,6 +59,26 @@ size_t cli_edit_distance(const char *a, const char *b)
     return d;
 }
 
+int cli_unknown_name(const char *opt, const char *what, const char *typed,
+                     const char *const *names, int n)
+{
+    const char *best = NULL;
+    size_t best_d = (size_t)-1;
+    char list[512] = "";
+    size_t len = 0;
+    for (int i = 0; i < n; i++) {
+        size_t d = cli_edit_distance(typed, names[i]);
+        if (d < best_d) best_d = d, best = names[i];
+        len += (size_t)snprintf(list + len, len < sizeof list ? sizeof list - len : 0, "%s%s",
+                                i ? ", " : "", names[i]);
+    }
+    size_t lim = strlen(typed) / 3 + 1;
+    if (best && best_d <= (lim < 3 ? lim : 3))
+        return cli_usage_error(NULL, "%s: unknown %s '%s'; did you mean '%s'? (known: %s)", opt,
+                               what, typed, best, list);
+    return cli_usage_error(NULL, "%s: unknown %s '%s' (known: %s)", opt, what, typed, list);
+}
+
 /* The option as the user typed it: "--perplx" from "--perplx=3". */
 static char *typed_option(char **argv)
 {

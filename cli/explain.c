@@ -447,6 +447,20 @@ static int write_plane(const char *path, const float *map, int h, int w)
     return rc;
 }
 
+char *explain_path(const struct explain_out *o, const char *img_path, int img_index, int cls,
+                   const char *suffix)
+{
+    char *stem = stem_of(img_path), *tag = class_tag(o, cls);
+    char *name = o->unique_stems
+                     ? xasprintf("%s.%s.%s.%s", stem, tag, o->method, suffix)
+                     : xasprintf("%04d-%s.%s.%s.%s", img_index, stem, tag, o->method, suffix);
+    char *path = path_join(o->dir, name);
+    free(name);
+    free(tag);
+    free(stem);
+    return path;
+}
+
 int explain_write(struct explain_out *o, const char *img_path, int img_index,
                   const struct image *orig, int cls, int pred, const float *lmap, int lh,
                   int lw, const char *lname, const float *imap, int ih, int iw, double vmin,

@@ -27,9 +27,11 @@ static const struct command commands[] = {
     {"prototypes", cmd_prototypes, "per class: members nearest to and farthest from the centroid, the medoid"},
     {"metrics", cmd_metrics, "accuracy, top-k, per-class precision/recall/F1, confusion matrix"},
     {"tsne", cmd_tsne, "t-SNE of an embedding: coordinates, KL trace, scatter plot"},
-    {"gradcam", cmd_gradcam, "Grad-CAM / Grad-CAM++ maps: raw map (.npy), heatmap and overlay (PNG)"},
+    {"gradcam", cmd_gradcam, "CAM maps (Grad-CAM, Grad-CAM++, ScoreCAM, ...): raw map (.npy), heatmap and overlay (PNG)"},
+    {"attribution", cmd_attribution, "input attributions: Integrated Gradients, SmoothGrad, gradient x input, guided backprop"},
     {"occlusion", cmd_occlusion, "occlusion maps: probability drop under a sliding gray patch"},
     {"saliency", cmd_saliency, "input-gradient saliency: max over channels of |d logit / d pixel|"},
+    {"evaluate", cmd_evaluate, "can the maps be trusted: deletion/insertion, ROAD, randomization tests"},
     {"report", cmd_report, "everything on a folder of class folders -> one HTML page"},
     {"merge", cmd_merge, "join the parts of a --shard K/N run into what one run writes"},
 };

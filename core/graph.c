@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "error.h"
 #include "util.h"
 
 /* ---------------------------------------------------------------- arena */
@@ -112,13 +113,57 @@ void graph_free(struct graph *g)
         next = c->next;
         free(c);
     }
-    struct name_index *ix = g->name_index;
-    free(ix->slot);
-    free(ix);
+    if (!g->borrowed) {
+        struct name_index *ix = g->name_index;
+        free(ix->slot);
+        free(ix);
+        free(g->layers);
+    }
     free(g->t);
     free(g->nodes);
-    free(g->layers);
     free(g);
+}
+
+struct graph *graph_clone(const struct graph *g)
+{
+    size_t need = 0;
+    for (int i = 0; i < g->nt; i++)
+        if (!g->t[i].batched && g->t[i].f) need += g->t[i].item * sizeof(float);
+    uint64_t limit = limits_get()->max_bytes;
+    if (need > limit) {
+        char nb[32], lb[32];
+        error_set(ERR_INPUT, NULL,
+                  "a copy of the model's weights needs %s, over the %s allowed (raise it "
+                  "with --max-memory)",
+                  limits_format_bytes(need, nb, sizeof nb),
+                  limits_format_bytes(limit, lb, sizeof lb));
+        return NULL;
+    }
+    struct graph *c = xmalloc(sizeof *c);
+    *c = *g;
+    c->arena = NULL, c->arena_bytes = 0, c->held_bytes = 0, c->borrowed = 1;
+    c->t = xmalloc(sizeof(struct tensor) * (size_t)(g->nt ? g->nt : 1));
+    memcpy(c->t, g->t, sizeof(struct tensor) * (size_t)g->nt);
+    c->cap_t = g->nt;
+    c->nodes = xmalloc(sizeof(struct node) * (size_t)(g->nn ? g->nn : 1));
+    memcpy(c->nodes, g->nodes, sizeof(struct node) * (size_t)g->nn);
+    c->cap_n = g->nn;
+    for (int i = 0; i < g->nt; i++)
+        if (!g->t[i].batched && g->t[i].f)
+            c->t[i].f = memcpy(graph_alloc(c, g->t[i].item * sizeof(float)), g->t[i].f,
+                               g->t[i].item * sizeof(float));
+    for (int i = 0; i < g->nn; i++) {
+        struct node *nd = &c->nodes[i];
+        if (nd->op == OP_BATCHNORM) {
+            size_t b = sizeof(float) * (size_t)nd->p.bn.c;
+            nd->p.bn.a = memcpy(graph_alloc(c, b), nd->p.bn.a, b);
+            nd->p.bn.b = memcpy(graph_alloc(c, b), nd->p.bn.b, b);
+        } else if (nd->op == OP_GEMM && nd->p.gemm.bias) {
+            size_t b = sizeof(float) * (nd->p.gemm.bias_scalar ? 1 : (size_t)nd->p.gemm.m);
+            nd->p.gemm.bias = memcpy(graph_alloc(c, b), nd->p.gemm.bias, b);
+        }
+    }
+    return c;
 }
 
 int graph_add_tensor(struct graph *g, const char *name)

@@ -210,11 +210,18 @@ struct graph {
     size_t held_bytes;    /* held elsewhere while importing (the decoded protobuf) */
     struct arena_chunk *arena;
     void *name_index; /* hash: name -> tensor index */
+    int borrowed;     /* a graph_clone: names, index and layers belong to the original */
 };
 
 /* ---- graph building (graph.c) ---- */
 struct graph *graph_new(void);
 void graph_free(struct graph *g); /* NULL is a no-op */
+/* A copy of g whose float constants (weights) and the parameters derived
+ * from them (batch-norm a/b, Gemm bias) are its own, for re-initialising
+ * weights without touching g; names, the name index, the layers and int
+ * constants stay g's, so g must outlive the copy. NULL + ERR_INPUT when the
+ * copy is over --max-memory. Freed by graph_free. */
+struct graph *graph_clone(const struct graph *g);
 /* Memory that lives as long as the graph, 16-byte aligned, zeroed. Aborts
  * when out of memory: input-sized requests ask graph_alloc_fits first. */
 void *graph_alloc(struct graph *g, size_t bytes);
@@ -411,6 +418,10 @@ void act_forward(enum op_type op, float *out, const float *inp, size_t count,
                  const struct act_params *p);
 void act_backward(enum op_type op, float *dinp, const float *dout, const float *out,
                   const float *inp, size_t count, const struct act_params *p);
+/* Guided backpropagation's ReLU (Springenberg et al. 2015): only positive
+ * gradients pass, and only where the input was positive:
+ * dinp += (inp > 0) * max(dout, 0). */
+void relu_backward_guided(float *dinp, const float *dout, const float *inp, size_t count);
 void softmax_forward(float *out, const float *inp, const struct softmax_params *p, int n);
 void softmax_backward(float *dinp, const float *dout, const float *out,
                       const struct softmax_params *p, int n);
@@ -419,12 +430,14 @@ void softmax_backward(float *dinp, const float *dout, const float *out,
  * out n x rows x M. */
 void gemm_forward(float *out, const float *inp, const float *weight,
                   const struct gemm_params *p, int n);
-/* Thread tid's share of the same for nthreads threads: the output columns in
- * fixed blocks of 32, block b to thread b mod nthreads, each row one sgemv of
- * its own, so a row's result depends neither on nthreads nor on the other
- * rows of the batch (the model runs' forward; gemm_forward may differ from it
- * by float rounding). */
-void gemm_forward_part(float *out, const float *inp, const float *weight,
+/* The model runs' forward: weights packed by gemm_pack (gemm_pack_floats
+ * floats) once per run; thread tid of nthreads computes a fixed share of the
+ * output columns, each output summed in one order that depends neither on
+ * nthreads nor on the other rows of the batch (gemm_forward may differ from
+ * it by float rounding). */
+size_t gemm_pack_floats(const struct gemm_params *p);
+void gemm_pack(float *pk, const float *weight, const struct gemm_params *p);
+void gemm_forward_part(float *out, const float *inp, const float *pk,
                        const struct gemm_params *p, int n, int tid, int nthreads);
 void gemm_backward(float *dinp, const float *dout, const float *weight,
                    const struct gemm_params *p, int n);

@@ -82,6 +82,7 @@ struct rt {
  * it on whole images; a lone Conv is a chain of one. */
 struct chain {
     int head, last;       /* its first and last node */
+    int bn;               /* the BatchNormalization node folded in, or -1 */
     struct conv_params p; /* BN folded, relu */
     struct pool_params q; /* the fused pool, when pool */
     int pool;
@@ -431,6 +432,40 @@ static void chain_plan(const struct chain *ch, struct rbox cb, struct rbox ob,
     conv_plan_init(pl, &p, ch->pool ? &q : NULL, ch->isa);
 }
 
+/* A chain's weights from the graph's constants: BN folded in (W' = a W,
+ * b' = a bias + b, as model.c folds it), then Winograd's transform; again
+ * after a clone's weights changed (region_run_reload_weights). */
+static void chain_load(const struct graph *g, struct chain *ch)
+{
+    const struct node *cv = &g->nodes[ch->head];
+    const struct conv_params *p = &cv->p.conv;
+    ch->w = g->t[cv->in[1]].f;
+    ch->b = cv->nin > 2 && cv->in[2] >= 0 ? g->t[cv->in[2]].f : NULL;
+    if (ch->bn >= 0) {
+        const struct node *bn = &g->nodes[ch->bn];
+        size_t per = (size_t)(p->c / p->group) * p->kh * p->kw;
+        for (int o = 0; o < p->m; o++) {
+            float a = bn->p.bn.a[o], s = bn->p.bn.b[o];
+            for (size_t k = 0; k < per; k++)
+                ch->fw[(size_t)o * per + k] = a * ch->w[(size_t)o * per + k];
+            ch->fb[o] = a * (ch->b ? ch->b[o] : 0.0f) + s;
+        }
+        ch->w = ch->fw, ch->b = ch->fb;
+    }
+    if (ch->u) conv_wino_weights(p, ch->isa, ch->w, ch->u);
+}
+
+/* A rank update's transposed weights (when it owns a copy), from the graph. */
+static void rank_load(const struct graph *g, const struct node *nd, struct rank_gemm *rg)
+{
+    const struct gemm_params *gp = &nd->p.gemm;
+    const float *w = g->t[nd->in[1]].f;
+    if (!rg->own) return;
+    for (int m = 0; m < gp->m; m++)
+        for (int k = 0; k < gp->k; k++)
+            rg->own[(size_t)k * gp->m + m] = w[(size_t)m * gp->k + k];
+}
+
 /* Conv chains among the region nodes: Conv [-> BN] [-> Relu [-> MaxPool
  * 2x2]] whose intermediates have one reader (the next node), are not the
  * score and stay regions (their mode becomes RM_CHAIN). */
@@ -465,25 +500,16 @@ static void find_chains(struct region_run *r, const int *readers)
         ch->head = i, ch->last = last, ch->p = cv->p.conv, ch->p.relu = relu;
         if (pool) ch->pool = 1, ch->q = g->nodes[pool].p.pool;
         ch->isa = conv_isa_default();
-        ch->w = g->t[cv->in[1]].f;
-        ch->b = cv->nin > 2 && cv->in[2] >= 0 ? g->t[cv->in[2]].f : NULL;
+        ch->bn = bn ? (int)(bn - g->nodes) : -1;
         const struct conv_params *p = &cv->p.conv;
-        if (bn) { /* W' = a W, b' = a bias + b, as model.c folds it */
-            size_t wn = (size_t)p->m * (p->c / p->group) * p->kh * p->kw, per = wn / p->m;
+        if (bn) {
+            size_t wn = (size_t)p->m * (p->c / p->group) * p->kh * p->kw;
             ch->fw = xmalloc(sizeof(float) * wn);
             ch->fb = xmalloc(sizeof(float) * (size_t)p->m);
-            for (int o = 0; o < p->m; o++) {
-                float a = bn->p.bn.a[o], s = bn->p.bn.b[o];
-                for (size_t k = 0; k < per; k++)
-                    ch->fw[(size_t)o * per + k] = a * ch->w[(size_t)o * per + k];
-                ch->fb[o] = a * (ch->b ? ch->b[o] : 0.0f) + s;
-            }
-            ch->w = ch->fw, ch->b = ch->fb;
         }
-        if (conv_wino_usable(p, ch->isa)) { /* windows may take Winograd's path */
+        if (conv_wino_usable(p, ch->isa)) /* windows may take Winograd's path */
             ch->u = xmalloc(sizeof(float) * conv_wino_weight_floats(p, ch->isa));
-            conv_wino_weights(p, ch->isa, ch->w, ch->u);
-        }
+        chain_load(g, ch);
         r->chain_of[i] = r->nchains++;
         for (int j = i + 1; j <= last; j++) {
             r->chain_of[j] = -2;                       /* runs inside the chain */
@@ -515,9 +541,7 @@ static void find_rank_gemms(struct region_run *r, const int *readers)
         const float *w = g->t[nd->in[1]].f;
         if (gp->trans_b) { /* W is M x K: its transpose, one row per input */
             rg->own = xmalloc(sizeof(float) * (size_t)gp->k * gp->m);
-            for (int m = 0; m < gp->m; m++)
-                for (int k = 0; k < gp->k; k++)
-                    rg->own[(size_t)k * gp->m + m] = w[(size_t)m * gp->k + k];
+            rank_load(g, nd, rg);
             rg->wt = rg->own;
         } else {
             rg->wt = w;
@@ -758,6 +782,16 @@ const float *region_run_base_score(const struct region_run *r)
 double region_run_cost_ratio(const struct region_run *r)
 {
     return r->mac_full > 0 ? r->mac_region / r->mac_full : 1.0;
+}
+
+void region_run_reload_weights(struct region_run *r)
+{
+    model_run_reload_weights(r->base);
+    for (int k = 0; k < r->nchains; k++)
+        chain_load(r->g, &r->chains[k]);
+    for (int i = 0; i < r->g->nn; i++)
+        if (r->rank[i]) rank_load(r->g, &r->g->nodes[i], r->rank[i]);
+    r->have_base = 0; /* the original's activations are stale */
 }
 
 int region_run_base(struct region_run *r, const float *input)

@@ -37,6 +37,11 @@ struct region_run;
 struct region_run *region_run_new(const struct model *m, int score, int max_batch, int ph,
                                   int pw, const int *ys, const int *xs, int npos);
 void region_run_free(struct region_run *r); /* NULL is a no-op */
+/* After the model's weights changed (a clone re-initialised for the
+ * randomization test): refolds the base run's convolutions and the run's
+ * own conv chains and rank-update weights; region_run_base must run again
+ * before region_run_patches. */
+void region_run_reload_weights(struct region_run *r);
 
 /* Runs the original (unoccluded) input: one item in the model's layout. The
  * activations kept are those the patches reuse. 0 or an error. */

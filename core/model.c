@@ -16,6 +16,7 @@
 #include "error.h"
 #include "graph.h"
 #include "outfile.h"
+#include "rng.h"
 #include "util.h"
 
 struct model {
@@ -205,6 +206,20 @@ struct model *model_load(const char *path)
     return m;
 }
 
+struct model *model_clone(const struct model *m)
+{
+    struct graph *g = graph_clone(m->g);
+    if (!g) {
+        error_set_path_if_missing(m->path);
+        return NULL;
+    }
+    struct model *c = xmalloc(sizeof *c);
+    *c = *m;
+    c->g = g;
+    c->path = xstrdup(m->path);
+    return c;
+}
+
 void model_free(struct model *m)
 {
     if (!m) return;
@@ -331,6 +346,103 @@ void model_node_info(const struct model *m, int i, struct model_node_info *info)
     info->input = nd->in[0];
 }
 
+/* ---------------------------------------------------------------- weight layers */
+/* Fills info for node i when it is a layer with learned weights (a Conv, or
+ * a Gemm/MatMul with a constant weight); 0 otherwise. */
+static int weight_layer_of(const struct graph *g, int i, struct model_weight_layer *info)
+{
+    const struct node *nd = &g->nodes[i];
+    if (nd->op != OP_CONV && nd->op != OP_GEMM) return 0;
+    if (nd->in[1] < 0 || g->t[nd->in[1]].batched || !g->t[nd->in[1]].f) return 0;
+    memset(info, 0, sizeof *info);
+    info->node = i, info->name = nd->name, info->op = nd->src_op;
+    info->weight = nd->in[1], info->bias = -1, info->bias_node = -1;
+    info->nweight = g->t[nd->in[1]].item;
+    if (nd->op == OP_CONV) {
+        const struct conv_params *p = &nd->p.conv;
+        info->fan_in = p->c / p->group * p->kh * p->kw;
+        if (nd->nin > 2 && nd->in[2] >= 0) info->bias = nd->in[2];
+    } else {
+        info->fan_in = nd->p.gemm.k;
+        if (nd->nin > 2 && nd->in[2] >= 0 && nd->p.gemm.bias) info->bias = nd->in[2];
+        for (int j = i + 1; j < g->nn && info->bias < 0 && !nd->p.gemm.bias; j++) {
+            const struct node *a = &g->nodes[j]; /* MatMul + Add of a constant (Keras) */
+            if (a->op != OP_ADD) continue;
+            int k = a->in[0] == nd->out ? 1 : a->in[1] == nd->out ? 0 : -1;
+            if (k < 0) continue;
+            const struct tensor *b = &g->t[a->in[k]];
+            if (!b->batched && b->f && b->item == (size_t)nd->p.gemm.m)
+                info->bias = a->in[k], info->bias_node = j;
+            break;
+        }
+    }
+    if (info->bias >= 0) info->nbias = g->t[info->bias].item;
+    return 1;
+}
+
+int model_weight_layer_count(const struct model *m)
+{
+    struct model_weight_layer info;
+    int n = 0;
+    for (int i = 0; i < m->g->nn; i++)
+        n += weight_layer_of(m->g, i, &info);
+    return n;
+}
+
+int model_weight_layer_info(const struct model *m, int i, struct model_weight_layer *info)
+{
+    for (int k = 0, n = 0; k < m->g->nn; k++)
+        if (weight_layer_of(m->g, k, info) && n++ == i) return 0;
+    return error_set(ERR_INPUT, NULL, "no weight layer %d (the model has %d)", i,
+                     model_weight_layer_count(m));
+}
+
+int model_weight_layer_restore(struct model *m, const struct model *orig, int i)
+{
+    struct model_weight_layer info;
+    if (!m->g->borrowed || orig->g->nt != m->g->nt || orig->g->nn != m->g->nn)
+        return error_set(ERR_FAIL, NULL, "restoring weights needs a clone of the same model");
+    if (model_weight_layer_info(m, i, &info)) return ERR_INPUT;
+    struct graph *g = m->g;
+    const struct graph *o = orig->g;
+    memcpy(g->t[info.weight].f, o->t[info.weight].f, sizeof(float) * info.nweight);
+    if (info.bias >= 0) {
+        memcpy(g->t[info.bias].f, o->t[info.bias].f, sizeof(float) * info.nbias);
+        struct node *nd = &g->nodes[info.node];
+        if (nd->op == OP_GEMM && nd->p.gemm.bias)
+            memcpy((float *)nd->p.gemm.bias, o->nodes[info.node].p.gemm.bias,
+                   sizeof(float) * info.nbias);
+    }
+    return 0;
+}
+
+int model_weight_layer_randomize(struct model *m, int i, uint64_t seed)
+{
+    struct model_weight_layer info;
+    if (!m->g->borrowed)
+        return error_set(ERR_FAIL, NULL, "weights are re-initialised only in a model_clone");
+    if (model_weight_layer_info(m, i, &info)) return ERR_INPUT;
+    struct graph *g = m->g;
+    struct rng r;
+    rng_seed(&r, seed + (uint64_t)i);
+    double bound = 1.0 / sqrt((double)(info.fan_in > 0 ? info.fan_in : 1));
+    float *w = g->t[info.weight].f;
+    for (size_t k = 0; k < info.nweight; k++)
+        w[k] = (float)(bound * (2.0 * rng_uniform(&r) - 1.0));
+    if (info.bias >= 0) {
+        float *b = g->t[info.bias].f;
+        for (size_t k = 0; k < info.nbias; k++)
+            b[k] = (float)(bound * (2.0 * rng_uniform(&r) - 1.0));
+        struct node *nd = &g->nodes[info.node];
+        if (nd->op == OP_GEMM && nd->p.gemm.bias) { /* the builder's beta * C */
+            float *pb = (float *)nd->p.gemm.bias;
+            for (size_t k = 0; k < info.nbias; k++)
+                pb[k] = nd->p.gemm.beta * b[k];
+        }
+    }
+    return 0;
+}
+
 int model_input_info(const struct model *m, struct model_input_info *info)
 {
     const struct tensor *t = &m->g->t[m->g->input];
@@ -373,6 +485,7 @@ struct model_run {
      * into its weights, ReLU applied with the bias and the pool in its
      * epilogue (conv[i] for the Conv node i) */
     struct conv_step **conv; /* per node, NULL when not a Conv that runs */
+    float **gpack;           /* per Gemm node that runs: its packed weights (gemm_pack) */
     char *skip;              /* per node: runs inside a fused chain */
     /* Segments: runs of nodes without a dense layer, which a batch can go
      * through one item at a time (seg_end[i] > i for the segment's first
@@ -380,16 +493,32 @@ struct model_run {
      * layer to the next; the memory plan keeps what a segment touches alive
      * to its end. */
     int *seg_end;
+    char *kept; /* per tensor: readable after a forward (backward runs: all but
+                 * the intermediates of fused chains) */
+    int lean;   /* MODEL_RUN_LEAN: chains fused above the bound too */
+    int guided; /* backward: guided-backpropagation rule at ReLUs */
+    /* lean backward runs: for a MaxPool node reading Relu <- [BN <-] Conv
+     * (each the only reader of the one before), the Relu and BN nodes; the
+     * pool's gradient then goes to the Conv's output in one pass */
+    struct pool_chain *pchain;
+};
+
+struct pool_chain {
+    int relu, bn; /* node indices; bn -1 when the Relu reads the Conv */
+    int conv_out; /* the tensor the gradient lands in */
 };
 
 struct conv_step {
     int last;              /* the chain's last node: its output is written */
+    int head, bn;          /* the Conv node and its BatchNormalization node (-1: none) */
     struct conv_plan plan; /* BN folded into p, ReLU, the fused pool */
     const float *w, *b;    /* the weights and bias it runs with */
     float *fw, *fb;        /* owned: the folded weights and bias (NULL: the graph's) */
     float *u;              /* owned: Winograd-transformed weights, or NULL */
     struct conv_step *bw;  /* backward runs: the input gradient as a forward conv
                               (conv_backward_params), owned; NULL: conv_backward */
+    int bw_only;           /* bw: the conv is the input's only reader, so its
+                              gradient is written, not added */
 };
 
 /* from OpenBLAS (its cblas.h declares them only in some builds) */
@@ -587,44 +716,156 @@ static void conv_step_free(struct conv_step *cs)
     free(cs);
 }
 
+/* The weights a conv_step runs with, from the graph's constants: BN folded
+ * in (W' = a W, b' = a bias + b, a and b from op_norm), then the plan's
+ * transform (Winograd); a backward step (bw) its flipped, transposed
+ * weights. Again after a clone's weights changed (model_run_reload_weights). */
+static void conv_step_load(const struct graph *g, struct conv_step *cs)
+{
+    const struct node *cv = &g->nodes[cs->head];
+    const struct conv_params *p = &cv->p.conv;
+    const float *w = g->t[cv->in[1]].f;
+    const float *b = cv->nin > 2 && cv->in[2] >= 0 ? g->t[cv->in[2]].f : NULL;
+    cs->w = w, cs->b = b;
+    if (cs->bn >= 0) {
+        const struct node *bn = &g->nodes[cs->bn];
+        size_t per = (size_t)(p->c / p->group) * p->kh * p->kw;
+        for (int o = 0; o < p->m; o++) {
+            float a = bn->p.bn.a[o], sh = bn->p.bn.b[o];
+            for (size_t k = 0; k < per; k++)
+                cs->fw[(size_t)o * per + k] = a * w[(size_t)o * per + k];
+            cs->fb[o] = a * (b ? b[o] : 0.0f) + sh;
+        }
+        cs->w = cs->fw, cs->b = cs->fb;
+    }
+    if (cs->u) conv_plan_weights(&cs->plan, cs->w, cs->u);
+    if (cs->bw) {
+        conv_backward_weights(p, w, cs->bw->fw);
+        if (cs->bw->u) conv_plan_weights(&cs->bw->plan, cs->bw->w, cs->bw->u);
+    }
+}
+
 /* A conv_step for the Conv node i running p (BN folded into it when bn),
  * with the fused pool q (NULL: none). */
 static struct conv_step *conv_step_new(const struct graph *g, int i, int last,
                                        const struct conv_params *p, const struct node *bn,
                                        const struct pool_params *q)
 {
-    const struct node *cv = &g->nodes[i];
     struct conv_step *cs = xcalloc(1, sizeof *cs);
-    cs->last = last;
-    cs->w = g->t[cv->in[1]].f;
-    cs->b = cv->nin > 2 && cv->in[2] >= 0 ? g->t[cv->in[2]].f : NULL;
-    if (bn) { /* W' = a W, b' = a bias + b (a, b from op_norm) */
-        size_t wn = (size_t)p->m * (p->c / p->group) * p->kh * p->kw, per = wn / (size_t)p->m;
+    cs->last = last, cs->head = i, cs->bn = bn ? (int)(bn - g->nodes) : -1;
+    if (bn) {
+        size_t wn = (size_t)p->m * (p->c / p->group) * p->kh * p->kw;
         cs->fw = xmalloc(sizeof(float) * wn);
         cs->fb = xmalloc(sizeof(float) * (size_t)p->m);
-        for (int o = 0; o < p->m; o++) {
-            float a = bn->p.bn.a[o], s = bn->p.bn.b[o];
-            for (size_t k = 0; k < per; k++)
-                cs->fw[(size_t)o * per + k] = a * cs->w[(size_t)o * per + k];
-            cs->fb[o] = a * (cs->b ? cs->b[o] : 0.0f) + s;
-        }
-        cs->w = cs->fw, cs->b = cs->fb;
     }
     conv_plan_init(&cs->plan, p, q, conv_isa_default());
     size_t un = conv_plan_weight_floats(&cs->plan);
-    if (un) {
-        cs->u = xmalloc(sizeof(float) * un);
-        conv_plan_weights(&cs->plan, cs->w, cs->u);
-    }
+    if (un) cs->u = xmalloc(sizeof(float) * un);
+    conv_step_load(g, cs);
     return cs;
+}
+
+void model_run_reload_weights(struct model_run *r)
+{
+    const struct graph *g = r->m->g;
+    for (int i = 0; i < g->nn; i++) {
+        if (r->conv[i]) conv_step_load(g, r->conv[i]);
+        if (r->gpack[i]) gemm_pack(r->gpack[i], g->t[g->nodes[i].in[1]].f, &g->nodes[i].p.gemm);
+    }
+}
+
+/* For a lean backward run: MaxPool <- Relu <- [BN <-] Conv chains whose
+ * intermediates have one reader each and whose pool depends on the bound
+ * (pchain[i] for the MaxPool node i). */
+static void plan_pool_chains(struct model_run *r, const int *readers)
+{
+    const struct graph *g = r->m->g;
+    r->pchain = xcalloc((size_t)(g->nn ? g->nn : 1), sizeof *r->pchain);
+    for (int i = 0; i < g->nn; i++) {
+        r->pchain[i].relu = -1;
+        const struct node *q = &g->nodes[i];
+        if (q->op != OP_MAXPOOL || r->skip[i] || !r->argmax[i]) continue;
+        int rl = g->t[q->in[0]].producer;
+        if (rl < 0 || g->nodes[rl].op != OP_RELU || readers[q->in[0]] != 1) continue;
+        int t = g->nodes[rl].in[0], p = g->t[t].producer, bn = -1;
+        if (p < 0 || readers[t] != 1 || !r->bdep[t]) continue;
+        if (g->nodes[p].op == OP_BATCHNORM) {
+            bn = p, t = g->nodes[p].in[0], p = g->t[t].producer;
+            if (p < 0 || readers[t] != 1 || !r->bdep[t]) continue;
+        }
+        if (g->nodes[p].op != OP_CONV) continue;
+        r->pchain[i] = (struct pool_chain){rl, bn, t};
+    }
+}
+
+struct pool_chain_op {
+    const struct node *pool, *bn;
+    const float *dout, *relu_out;
+    const int32_t *am;
+    float *dconv;
+    int guided;
+};
+
+/* A 2x2 stride-2 pool whose windows tile its input exactly: each input
+ * element is in one window, so the chain's gradient can be written whole
+ * (no zeroing first). */
+static int pool_tiles(const struct pool_params *p)
+{
+    return p->kh == 2 && p->kw == 2 && p->sh == 2 && p->sw == 2 && !p->pt && !p->pl && !p->pb &&
+           !p->pr && p->h == 2 * p->oh && p->w == 2 * p->ow;
+}
+
+/* Planes [lo, hi) of MaxPool -> Relu -> BN's backward in one pass: each
+ * window's gradient to its argmax, through the ReLU's mask (and the guided
+ * rule) and the BN's scale, into the conv output's gradient (written when
+ * the windows tile the input, else added). */
+static void pool_chain_range(void *a, size_t lo, size_t hi)
+{
+    const struct pool_chain_op *o = a;
+    const struct pool_params *p = &o->pool->p.pool;
+    size_t ip = (size_t)p->h * p->w, op = (size_t)p->oh * p->ow;
+    if (pool_tiles(p)) { /* written, row pair by row pair */
+        for (size_t pl = lo; pl < hi; pl++) {
+            float s = o->bn ? o->bn->p.bn.a[pl % (size_t)p->c] : 1.0f;
+            const float *y = o->relu_out + pl * ip;
+            float *d = o->dconv + pl * ip;
+            for (int oy = 0; oy < p->oh; oy++) {
+                const float *g = o->dout + pl * op + (size_t)oy * p->ow;
+                const int32_t *am = o->am + pl * op + (size_t)oy * p->ow;
+                float *d0 = d + (size_t)(2 * oy) * p->w;
+                memset(d0, 0, sizeof(float) * 2 * (size_t)p->w);
+                for (int ox = 0; ox < p->ow; ox++) {
+                    int32_t at = am[ox];
+                    float gk = g[ox];
+                    if (at >= 0 && y[at] > 0.0f && (!o->guided || gk > 0.0f)) d[at] = s * gk;
+                }
+            }
+        }
+        return;
+    }
+    for (size_t pl = lo; pl < hi; pl++) {
+        float s = o->bn ? o->bn->p.bn.a[pl % (size_t)p->c] : 1.0f;
+        const float *g = o->dout + pl * op, *y = o->relu_out + pl * ip;
+        const int32_t *am = o->am + pl * op;
+        float *d = o->dconv + pl * ip;
+        for (size_t k = 0; k < op; k++) {
+            int32_t at = am[k];
+            if (at < 0 || !(y[at] > 0.0f) || (o->guided && !(g[k] > 0.0f))) continue;
+            d[at] += s * g[k];
+        }
+    }
 }
 
 /* Finds Conv [-> BN] [-> Relu [-> MaxPool 2x2]] chains of consecutive nodes
  * whose intermediate outputs have one reader and are not kept, and whose
  * outputs a backward never visits (nofuse[t]: depends on the bound of a
  * backward run; the bound itself may end a chain); every Conv gets a
- * conv_step, a chain one for all of its nodes. */
-static void plan_fusion(struct model_run *r, const char *keep, const char *nofuse)
+ * conv_step, a chain one for all of its nodes. Lean backward runs also fuse
+ * Conv [-> BN] [-> Relu] chains above the bound whose intermediates are not
+ * in ukeep (what the caller keeps): the backward reads neither the Conv's
+ * nor the BN's output there, and a MaxPool stays apart (its argmax). */
+static void plan_fusion(struct model_run *r, const char *keep, const char *ukeep,
+                        const char *nofuse)
 {
     const struct graph *g = r->m->g;
     int *readers = xcalloc((size_t)g->nt, sizeof(int));
@@ -639,20 +880,27 @@ static void plan_fusion(struct model_run *r, const char *keep, const char *nofus
         int relu = 0, pool = 0;
         struct conv_params cp = cv->p.conv;
         cp.relu = 1;
-        for (int j = i + 1; j < g->nn && j <= i + 3 && !pool && !(nofuse && nofuse[t]); j++) {
-            const struct node *nx = &g->nodes[j];
-            if (nx->in[0] != t || readers[t] != 1 || keep[t] || t == g->output) break;
-            if (nofuse && nofuse[nx->out] && nx->out != r->bound) break;
-            if (nx->op == OP_BATCHNORM && !bn && !relu)
-                bn = nx;
-            else if (nx->op == OP_RELU && !relu)
-                relu = 1;
-            else if (nx->op == OP_MAXPOOL && relu && conv_pool_fusable(&cp, &nx->p.pool))
-                pool = j;
-            else
-                break;
-            last = j, t = nx->out;
-        }
+        /* above the bound (the conv's output depends on it, and is not it) */
+        int above = nofuse && nofuse[t] && t != r->bound;
+        if (!above || r->lean)
+            for (int j = i + 1; j < g->nn && j <= i + 3 && !pool; j++) {
+                const struct node *nx = &g->nodes[j];
+                const char *kp = above ? ukeep : keep;
+                if (nx->in[0] != t || readers[t] != 1 || kp[t] || t == g->output ||
+                    t == r->bound)
+                    break;
+                if (!above && nofuse && nofuse[nx->out] && nx->out != r->bound) break;
+                if (nx->op == OP_BATCHNORM && !bn && !relu)
+                    bn = nx;
+                else if (nx->op == OP_RELU && !relu)
+                    relu = 1;
+                else if (nx->op == OP_MAXPOOL && relu && !above &&
+                         conv_pool_fusable(&cp, &nx->p.pool))
+                    pool = j;
+                else
+                    break;
+                last = j, t = nx->out;
+            }
         struct conv_params p = cv->p.conv;
         p.relu = relu;
         r->conv[i] = conv_step_new(g, i, last, &p, bn, pool ? &g->nodes[pool].p.pool : NULL);
@@ -700,6 +948,9 @@ static struct model_run *run_new(const struct model *m, int max_batch, int flags
     for (int i = 0; i < nkeep; i++)
         if (keep[i] >= 0 && keep[i] < g->nt) kp[keep[i]] = 1;
     kp[g->input] = kp[g->output] = kp[m->logits] = 1;
+    char *ukp = xmalloc((size_t)g->nt); /* what the caller keeps (and the bound) */
+    memcpy(ukp, kp, (size_t)g->nt);
+    if (backward) ukp[bound] = 1;
     r->conv = xcalloc((size_t)nn1, sizeof *r->conv);
     r->skip = xcalloc((size_t)nn1, 1);
     r->seg_end = xcalloc((size_t)nn1, sizeof(int));
@@ -721,17 +972,31 @@ static struct model_run *run_new(const struct model *m, int max_batch, int flags
                 if (nd->in[k] >= 0) kp[nd->in[k]] = 1;
         }
     }
-    plan_fusion(r, kp, r->bdep);
+    r->lean = backward && (flags & MODEL_RUN_LEAN);
+    plan_fusion(r, kp, ukp, r->bdep);
+    free(ukp);
     plan_segments(r);
+    r->gpack = xcalloc((size_t)nn1, sizeof *r->gpack);
+    for (int i = 0; i < g->nn; i++) { /* dense weights packed for gemm_forward_part */
+        const struct node *nd = &g->nodes[i];
+        if (nd->op != OP_GEMM || r->skip[i] || !g->t[nd->in[1]].f) continue;
+        r->gpack[i] = xmalloc(sizeof(float) * gemm_pack_floats(&nd->p.gemm));
+        gemm_pack(r->gpack[i], g->t[nd->in[1]].f, &nd->p.gemm);
+    }
+    int *readers = xcalloc((size_t)g->nt, sizeof(int));
+    for (int i = 0; i < g->nn; i++)
+        for (int k = 0; k < g->nodes[i].nin; k++)
+            if (g->nodes[i].in[k] >= 0) readers[g->nodes[i].in[k]]++;
     size_t btmp = 0; /* the input gradients of backward convs, before they are added */
     for (int i = 0; backward && i < g->nn; i++) {
         const struct node *nd = &g->nodes[i];
         struct conv_params bp;
-        if (!r->conv[i] || r->conv[i]->last != i || !r->bdep[nd->in[0]] ||
-            !conv_backward_params(&nd->p.conv, &bp))
+        /* (a chain whose head the backward visits is a lean run's) */
+        if (!r->conv[i] || !r->bdep[nd->in[0]] || !conv_backward_params(&nd->p.conv, &bp))
             continue;
         struct conv_step *bw = xcalloc(1, sizeof *bw);
         bw->last = i;
+        r->conv[i]->bw_only = readers[nd->in[0]] == 1;
         size_t wn = (size_t)bp.m * bp.c * bp.kh * bp.kw;
         bw->fw = xmalloc(sizeof(float) * wn);
         conv_backward_weights(&nd->p.conv, g->t[nd->in[1]].f, bw->fw);
@@ -743,7 +1008,7 @@ static struct model_run *run_new(const struct model *m, int max_batch, int flags
             conv_plan_weights(&bw->plan, bw->w, bw->u);
         }
         r->conv[i]->bw = bw;
-        if (g->t[nd->in[0]].item > btmp) btmp = g->t[nd->in[0]].item;
+        if (!r->conv[i]->bw_only && g->t[nd->in[0]].item > btmp) btmp = g->t[nd->in[0]].item;
     }
     int *alloc = xmalloc(sizeof(int) * (size_t)nn1);
     for (int i = 0; i < g->nn; i++)
@@ -754,7 +1019,15 @@ static struct model_run *run_new(const struct model *m, int max_batch, int flags
     size_t *goff = backward ? xcalloc((size_t)g->nt, sizeof(size_t)) : NULL;
     size_t total = plan_memory(g, max_batch, backward, kp, alloc, r->seg_end, off), gtotal = 0;
     free(alloc);
-    free(kp);
+    if (backward) { /* every tensor lives to the end, but what a chain skips */
+        memset(kp, 1, (size_t)g->nt);
+        for (int i = 0; i < g->nn; i++)
+            if (r->conv[i])
+                for (int j = i; j < r->conv[i]->last; j++)
+                    kp[g->nodes[j].out] = 0;
+    }
+    r->kept = kp;
+    r->guided = (flags & MODEL_RUN_GUIDED_RELU) != 0;
     size_t col = 0, am = 0, per = 0;
     for (int i = 0; i < g->nn; i++) {
         const struct node *nd = &g->nodes[i];
@@ -826,13 +1099,16 @@ static struct model_run *run_new(const struct model *m, int max_batch, int flags
                 r->argmax[i] = r->amblock + a;
                 a += round16(g->t[g->nodes[i].out].item * (size_t)max_batch);
             }
+        if (r->lean) plan_pool_chains(r, readers);
     }
     free(off);
     free(goff);
+    free(readers);
     return r;
 fail:
     free(off);
     free(goff);
+    free(readers);
     model_run_free(r);
     return NULL;
 }
@@ -844,15 +1120,21 @@ struct model_run *model_run_new(const struct model *m, int max_batch, int flags,
                    nkeep);
 }
 
-struct model_run *model_run_new_grad(const struct model *m, int max_batch, int bound,
-                                     const int *keep, int nkeep)
+struct model_run *model_run_new_bound(const struct model *m, int max_batch, int flags,
+                                      int bound, const int *keep, int nkeep)
 {
     const struct graph *g = m->g;
     if (bound < 0 || bound >= g->nt || !g->t[bound].batched) {
         error_set(ERR_INPUT, NULL, "bad tensor for the gradient bound");
         return NULL;
     }
-    return run_new(m, max_batch, MODEL_RUN_BACKWARD, bound, keep, nkeep);
+    return run_new(m, max_batch, flags | MODEL_RUN_BACKWARD, bound, keep, nkeep);
+}
+
+struct model_run *model_run_new_grad(const struct model *m, int max_batch, int bound,
+                                     const int *keep, int nkeep)
+{
+    return model_run_new_bound(m, max_batch, MODEL_RUN_BACKWARD, bound, keep, nkeep);
 }
 
 void model_run_free(struct model_run *r)
@@ -874,8 +1156,14 @@ void model_run_free(struct model_run *r)
         for (int i = 0; i < r->m->g->nn; i++)
             conv_step_free(r->conv[i]);
     free(r->conv);
+    if (r->gpack)
+        for (int i = 0; i < r->m->g->nn; i++)
+            free(r->gpack[i]);
+    free(r->gpack);
     free(r->skip);
     free(r->seg_end);
+    free(r->kept);
+    free(r->pchain);
     free(r);
 }
 
@@ -921,7 +1209,7 @@ static int run_threads(const struct model_run *r)
 struct par_step {
     const struct model_run *r;
     float *out;
-    const float *x, *w;
+    const float *x, *w; /* w: a dense layer's packed weights */
     const struct conv_step *cs;
     const struct gemm_params *gp;
     int n, nt;
@@ -953,10 +1241,10 @@ static void run_conv(struct model_run *r, int nt, float *out, const float *x,
         conv_par(&s, 0);
 }
 
-static void run_gemm(struct model_run *r, int nt, float *out, const float *x, const float *w,
+static void run_gemm(struct model_run *r, int nt, float *out, const float *x, const float *pk,
                      const struct gemm_params *gp, int n)
 {
-    struct par_step s = {.r = r, .out = out, .x = x, .w = w, .gp = gp, .n = n, .nt = nt};
+    struct par_step s = {.r = r, .out = out, .x = x, .w = pk, .gp = gp, .n = n, .nt = nt};
     if (nt > 1 && gp->m >= 32)
         pool_run(r->pool, gemm_par, &s);
     else {
@@ -983,6 +1271,115 @@ void model_run_parallel(struct model_run *r, void (*fn)(void *arg, int tid), voi
     openblas_set_num_threads(saved);
 }
 
+/* ---- memory-bound ops split over the run's threads: contiguous ranges of
+ * planes (an item's channel) or of elements, a range per thread */
+struct par_range {
+    void (*fn)(void *ctx, size_t lo, size_t hi);
+    void *ctx;
+    size_t n;
+    int nt;
+};
+
+static void range_step(void *a, int tid)
+{
+    struct par_range *s = a;
+    size_t lo = s->n * (size_t)tid / (size_t)s->nt,
+           hi = s->n * (size_t)(tid + 1) / (size_t)s->nt;
+    if (hi > lo) s->fn(s->ctx, lo, hi);
+}
+
+/* fn over [0, n) on the run's threads when the work (floats touched) pays
+ * for the hand-off, else in the caller. */
+static void par_for(struct model_run *r, size_t n, size_t work,
+                    void (*fn)(void *ctx, size_t lo, size_t hi), void *ctx)
+{
+    int nt = run_threads(r);
+    if (nt < 2 || n < 2 || work < (1u << 16)) {
+        fn(ctx, 0, n);
+        return;
+    }
+    struct par_range s = {fn, ctx, n, nt};
+    pool_run(r->pool, range_step, &s);
+}
+
+struct par_op {
+    const struct node *nd;
+    float *out, *dx;
+    const float *x, *y, *dout;
+    int32_t *am;
+    const int32_t *cam;
+    int guided;
+};
+
+static void act_fwd_range(void *a, size_t lo, size_t hi)
+{
+    struct par_op *o = a;
+    act_forward(o->nd->op, o->out + lo, o->x + lo, hi - lo, &o->nd->p.act);
+}
+
+static void act_bwd_range(void *a, size_t lo, size_t hi)
+{
+    struct par_op *o = a;
+    if (o->guided)
+        relu_backward_guided(o->dx + lo, o->dout + lo, o->x + lo, hi - lo);
+    else
+        act_backward(o->nd->op, o->dx + lo, o->dout + lo, o->y + lo, o->x + lo, hi - lo,
+                     &o->nd->p.act);
+}
+
+/* planes [lo, hi) of a batch-norm, cut at items (the channel restarts) */
+static void bn_range(void *a, size_t lo, size_t hi, int backward)
+{
+    struct par_op *o = a;
+    const struct bn_params *p = &o->nd->p.bn;
+    size_t C = (size_t)p->c;
+    while (lo < hi) {
+        size_t c0 = lo % C, cnt = C - c0 < hi - lo ? C - c0 : hi - lo;
+        struct bn_params q = *p;
+        q.c = (int)cnt, q.a = p->a + c0, q.b = p->b + c0;
+        size_t off = lo * p->plane;
+        if (backward)
+            batchnorm_backward(o->dx + off, o->dout + off, &q, 1);
+        else
+            batchnorm_forward(o->out + off, o->x + off, &q, 1);
+        lo += cnt;
+    }
+}
+static void bn_fwd_range(void *a, size_t lo, size_t hi)
+{
+    bn_range(a, lo, hi, 0);
+}
+static void bn_bwd_range(void *a, size_t lo, size_t hi)
+{
+    bn_range(a, lo, hi, 1);
+}
+
+static void maxpool_range(void *a, size_t lo, size_t hi, int backward)
+{
+    struct par_op *o = a;
+    struct pool_params q = o->nd->p.pool;
+    q.c = (int)(hi - lo);
+    size_t ip = (size_t)q.h * q.w, op = (size_t)q.oh * q.ow;
+    if (backward)
+        maxpool_backward(o->dx + lo * ip, o->dout + lo * op, o->cam + lo * op, &q, 1);
+    else
+        maxpool_forward(o->out + lo * op, o->am ? o->am + lo * op : NULL, o->x + lo * ip, &q,
+                        1);
+}
+static void maxpool_fwd_range(void *a, size_t lo, size_t hi)
+{
+    maxpool_range(a, lo, hi, 0);
+}
+static void maxpool_bwd_range(void *a, size_t lo, size_t hi)
+{
+    maxpool_range(a, lo, hi, 1);
+}
+
+static void zero_range(void *a, size_t lo, size_t hi)
+{
+    memset((float *)a + lo, 0, sizeof(float) * (hi - lo));
+}
+
 /* Tensor t's data from item b on (constants: their values). */
 static float *item_at(const struct model_run *r, int t, int b)
 {
@@ -991,8 +1388,8 @@ static float *item_at(const struct model_run *r, int t, int b)
 }
 
 /* Node i (or the chain it heads) on items [b, b + n). nt threads share a
- * conv or a dense layer; tid >= 0: the calling thread alone (a segment's
- * item), with its own scratch. */
+ * conv, a dense layer or a memory-bound op; tid >= 0: the calling thread
+ * alone (a segment's item), with its own scratch. */
 static void run_node(struct model_run *r, int i, int b, int n, int nt, int tid)
 {
     const struct graph *g = r->m->g;
@@ -1013,28 +1410,36 @@ static void run_node(struct model_run *r, int i, int b, int n, int nt, int tid)
         }
         return;
     }
+    int32_t *am = r->argmax && r->argmax[i] ? r->argmax[i] + (size_t)b * item : NULL;
+    struct par_op o = {.nd = nd, .out = out, .x = x, .am = am};
     switch (nd->op) {
     case OP_BATCHNORM:
-        batchnorm_forward(out, x, &nd->p.bn, n);
+        if (tid < 0)
+            par_for(r, (size_t)n * nd->p.bn.c, item * (size_t)n, bn_fwd_range, &o);
+        else
+            batchnorm_forward(out, x, &nd->p.bn, n);
         break;
     OP_CASES_POINTWISE:
-        act_forward(nd->op, out, x, item * (size_t)n, &nd->p.act);
+        if (tid < 0)
+            par_for(r, item * (size_t)n, item * (size_t)n, act_fwd_range, &o);
+        else
+            act_forward(nd->op, out, x, item * (size_t)n, &nd->p.act);
         break;
     case OP_SOFTMAX: softmax_forward(out, x, &nd->p.softmax, n); break;
     case OP_COPY: copy_forward(out, x, item, n); break;
     case OP_MAXPOOL:
-        maxpool_forward(out, r->argmax && r->argmax[i] ? r->argmax[i] + (size_t)b * item : NULL,
-                        x, &nd->p.pool, n);
+        if (tid < 0)
+            par_for(r, (size_t)n * nd->p.pool.c, g->t[nd->in[0]].item * (size_t)n,
+                    maxpool_fwd_range, &o);
+        else
+            maxpool_forward(out, am, x, &nd->p.pool, n);
         break;
     case OP_AVGPOOL: avgpool_forward(out, x, &nd->p.pool, n); break;
     case OP_GAP:
         gap_forward(out, x, nd->p.pool.c, (size_t)nd->p.pool.h * nd->p.pool.w, n);
         break;
-    case OP_GEMM:
-        if (tid < 0)
-            run_gemm(r, nt, out, x, r->data[nd->in[1]], &nd->p.gemm, n);
-        else
-            gemm_forward(out, x, r->data[nd->in[1]], &nd->p.gemm, n);
+    case OP_GEMM: /* (segments hold no Gemm: a thread alone runs it whole) */
+        run_gemm(r, tid < 0 ? nt : 1, out, x, r->gpack[i], &nd->p.gemm, n);
         break;
     case OP_ADD:
     case OP_SUB:
@@ -1074,6 +1479,27 @@ static void seg_par(void *a, int tid)
     }
 }
 
+/* Single-threaded BLAS inside the run's own threads (see run_threads). */
+static int blas_enter(int nt)
+{
+    int saved = 0;
+    if (nt > 1) {
+        saved = openblas_get_num_threads();
+        openblas_set_num_threads(1);
+    }
+    return saved;
+}
+
+static void blas_leave(int nt, int saved)
+{
+    if (nt > 1) openblas_set_num_threads(saved);
+}
+
+void model_run_set_guided(struct model_run *r, int on)
+{
+    r->guided = on != 0;
+}
+
 int model_forward(struct model_run *r, const float *input, int n)
 {
     const struct graph *g = r->m->g;
@@ -1083,11 +1509,7 @@ int model_forward(struct model_run *r, const float *input, int n)
     r->n = n;
     memset(r->dep, 0, (size_t)g->nt);
     memcpy(r->data[g->input], input, sizeof(float) * g->t[g->input].item * (size_t)n);
-    int nt = run_threads(r), blas_saved = 0;
-    if (nt > 1) {
-        blas_saved = openblas_get_num_threads();
-        openblas_set_num_threads(1);
-    }
+    int nt = run_threads(r), saved = blas_enter(nt);
     /* item by item through segments once every thread gets two items */
     int by_item = n >= 2 * nt;
     for (int i = 0; i < g->nn; i++) {
@@ -1103,8 +1525,116 @@ int model_forward(struct model_run *r, const float *input, int n)
         }
         if (!r->skip[i]) run_node(r, i, 0, n, nt, -1);
     }
-    if (nt > 1) openblas_set_num_threads(blas_saved);
+    blas_leave(nt, saved);
     return 0;
+}
+
+int model_tensor_depends(const struct model *m, int to, int from)
+{
+    const struct graph *g = m->g;
+    if (from < 0 || from >= g->nt || to < 0 || to >= g->nt) return 0;
+    if (to == from) return 1;
+    char *dep = xcalloc((size_t)g->nt, 1);
+    dep[from] = 1;
+    for (int i = g->t[from].producer + 1; i < g->nn; i++)
+        for (int k = 0; k < g->nodes[i].nin; k++)
+            if (g->nodes[i].in[k] >= 0 && dep[g->nodes[i].in[k]]) dep[g->nodes[i].out] = 1;
+    int r = dep[to];
+    free(dep);
+    return r;
+}
+
+int model_forward_from_keep(const struct model *m, int from, int *keep, int max)
+{
+    const struct graph *g = m->g;
+    if (from < 0 || from >= g->nt) return 0;
+    char *dep = xcalloc((size_t)g->nt, 1), *seen = xcalloc((size_t)g->nt, 1);
+    int n = 0;
+    if (max > 0) keep[n] = from;
+    n++;
+    dep[from] = 1;
+    for (int i = g->t[from].producer + 1; i < g->nn; i++) {
+        const struct node *nd = &g->nodes[i];
+        int any = 0;
+        for (int k = 0; k < nd->nin; k++)
+            any |= nd->in[k] >= 0 && dep[nd->in[k]];
+        if (!any) continue;
+        dep[nd->out] = 1;
+        for (int k = 0; k < nd->nin; k++) {
+            int t = nd->in[k];
+            if (t < 0 || dep[t] || seen[t] || !g->t[t].batched) continue;
+            seen[t] = 1;
+            if (n < max) keep[n] = t;
+            n++;
+        }
+    }
+    free(dep);
+    free(seen);
+    return n;
+}
+
+int model_forward_from(struct model_run *r, int from, const float *data, int n)
+{
+    const struct graph *g = r->m->g;
+    if (n < 1 || n > r->max_batch)
+        return error_set(ERR_INPUT, NULL, "batch of %d items for a run sized for %d", n,
+                         r->max_batch);
+    if (from < 0 || from >= g->nt || !g->t[from].batched)
+        return error_set(ERR_INPUT, NULL, "forward from a tensor that is not an activation");
+    if (!r->n)
+        return error_set(ERR_FAIL, NULL, "forward from '%s' before any forward",
+                         g->t[from].name);
+    if (!r->kept[from])
+        return error_set(ERR_FAIL, NULL,
+                         "forward from '%s': the run does not keep it (pass it in keep)",
+                         g->t[from].name);
+    /* dep: what depends on `from` and is recomputed; the other inputs of the
+     * recomputed nodes are taken from item 0 of the last forward */
+    char *dep = xcalloc((size_t)g->nt, 1);
+    char *spread = xcalloc((size_t)g->nt, 1);
+    int first = g->t[from].producer + 1, rc = 0;
+    dep[from] = 1;
+    for (int i = first; i < g->nn; i++) {
+        const struct node *nd = &g->nodes[i];
+        int any = 0;
+        for (int k = 0; k < nd->nin; k++)
+            any |= nd->in[k] >= 0 && dep[nd->in[k]];
+        if (!any) continue;
+        dep[nd->out] = 1;
+        for (int k = 0; k < nd->nin; k++) {
+            int t = nd->in[k];
+            if (t < 0 || dep[t] || !g->t[t].batched) continue;
+            if (!r->kept[t]) {
+                rc = error_set(ERR_FAIL, NULL,
+                               "forward from '%s': node '%s' also reads '%s', which the run "
+                               "does not keep",
+                               g->t[from].name, nd->name, g->t[t].name);
+                goto done;
+            }
+            spread[t] = 1;
+        }
+    }
+    for (int t = 0; t < g->nt; t++) /* item 0 to items 1..n-1 */
+        if (spread[t])
+            for (int k = 1; k < n; k++)
+                memcpy(r->data[t] + (size_t)k * g->t[t].item, r->data[t],
+                       sizeof(float) * g->t[t].item);
+    if (data != r->data[from])
+        memmove(r->data[from], data, sizeof(float) * g->t[from].item * (size_t)n);
+    r->n = n;
+    memset(r->dep, 0, (size_t)g->nt);
+    int nt = run_threads(r), saved = blas_enter(nt);
+    for (int i = first; i < g->nn; i++) {
+        const struct node *nd = &g->nodes[i];
+        /* a fused chain runs from its head, when the head's input is recomputed */
+        if (r->skip[i] || !dep[nd->out]) continue;
+        run_node(r, i, 0, n, nt, -1);
+    }
+    blas_leave(nt, saved);
+done:
+    free(dep);
+    free(spread);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- backward */
@@ -1133,19 +1663,59 @@ int model_backward(struct model_run *r, int from, const float *dfrom, int to)
         return error_set(ERR_INPUT, NULL, "'%s' does not depend on '%s'", g->t[from].name,
                          g->t[to].name);
     }
-    for (int t = 0; t < g->nt; t++)
-        if (r->dep[t]) memset(r->grad[t], 0, sizeof(float) * g->t[t].item * (size_t)n);
-    memcpy(r->grad[from], dfrom, sizeof(float) * g->t[from].item * (size_t)n);
-    /* the convs on the run's threads, BLAS single-threaded (as the forward) */
-    int nt = run_threads(r), blas_saved = 0;
-    if (nt > 1) {
-        blas_saved = openblas_get_num_threads();
-        openblas_set_num_threads(1);
+    /* lean runs: the MaxPool <- Relu <- [BN <-] Conv chains whose
+     * intermediates are not `to` run their backward in one pass (skip[] marks
+     * the Relu and BN nodes it covers; their gradients are not computed) */
+    char *skip = NULL;
+    if (r->pchain) {
+        skip = xcalloc((size_t)(g->nn ? g->nn : 1), 1);
+        for (int i = 0; i < g->nn; i++) {
+            const struct pool_chain *pc = &r->pchain[i];
+            if (pc->relu < 0 || !r->dep[g->nodes[i].out] || !r->dep[pc->conv_out]) continue;
+            int t1 = g->nodes[pc->relu].out, t2 = pc->bn >= 0 ? g->nodes[pc->bn].out : -1;
+            if (t1 == to || t2 == to || pc->conv_out == to) continue;
+            skip[pc->relu] = 1;
+            if (pc->bn >= 0) skip[pc->bn] = 1;
+        }
     }
+    char *written = NULL; /* gradients a fused pool chain writes whole */
+    if (skip) {
+        written = xcalloc((size_t)g->nt, 1);
+        for (int i = 0; i < g->nn; i++)
+            if (r->pchain[i].relu >= 0 && skip[r->pchain[i].relu] &&
+                pool_tiles(&g->nodes[i].p.pool))
+                written[r->pchain[i].conv_out] = 1;
+    }
+    for (int t = 0; t < g->nt; t++)
+        if (r->dep[t]) {
+            int p = g->t[t].producer;
+            if (skip && p >= 0 && skip[p]) continue; /* never read nor written */
+            if (written && written[t]) continue;
+            size_t cnt = g->t[t].item * (size_t)n;
+            par_for(r, cnt, cnt, zero_range, r->grad[t]);
+        }
+    memcpy(r->grad[from], dfrom, sizeof(float) * g->t[from].item * (size_t)n);
+    /* the convs and memory-bound ops on the run's threads, BLAS
+     * single-threaded (as the forward; OpenBLAS's threads would spin on the
+     * small dense gradients) */
+    int nt = run_threads(r), saved = blas_enter(nt);
     int start = g->t[from].producer;
     for (int i = start; i >= 0; i--) {
         const struct node *nd = &g->nodes[i];
-        if (!r->dep[nd->out]) continue;
+        if (!r->dep[nd->out] || (skip && skip[i])) continue;
+        if (skip && nd->op == OP_MAXPOOL && r->pchain[i].relu >= 0 && skip[r->pchain[i].relu]) {
+            const struct pool_chain *pc = &r->pchain[i];
+            struct pool_chain_op o = {nd,
+                                      pc->bn >= 0 ? &g->nodes[pc->bn] : NULL,
+                                      r->grad[nd->out],
+                                      r->data[g->nodes[pc->relu].out],
+                                      r->argmax[i],
+                                      r->grad[pc->conv_out],
+                                      r->guided};
+            par_for(r, (size_t)n * nd->p.pool.c, g->t[nd->in[0]].item * (size_t)n,
+                    pool_chain_range, &o);
+            continue;
+        }
         float *dx[G_MAX_INPUTS];
         int any = 0;
         for (int k = 0; k < G_MAX_INPUTS; k++) {
@@ -1154,14 +1724,18 @@ int model_backward(struct model_run *r, int from, const float *dfrom, int to)
             any |= dx[k] != NULL;
         }
         if (!any) continue;
-        /* a node the backward visits depends on the bound: never fused */
-        BUG_ON(r->skip[i] || (r->conv[i] && r->conv[i]->last != i));
+        /* a node the backward visits depends on the bound: never fused, but
+         * in lean runs (which never read the intermediates they skip) */
+        BUG_ON(!r->lean && (r->skip[i] || (r->conv[i] && r->conv[i]->last != i)));
         const float *dout = r->grad[nd->out], *out = r->data[nd->out];
         const float *x = r->data[nd->in[0]];
         size_t item = g->t[nd->out].item;
         switch (nd->op) {
         case OP_CONV:
-            if (dx[0] && r->conv[i] && r->conv[i]->bw) { /* as a forward conv, then added */
+            if (dx[0] && r->conv[i] && r->conv[i]->bw && r->conv[i]->bw_only) {
+                /* as a forward conv; the input's only reader: written */
+                run_conv(r, nt, dx[0], dout, r->conv[i]->bw, n);
+            } else if (dx[0] && r->conv[i] && r->conv[i]->bw) { /* then added */
                 size_t cnt = g->t[nd->in[0]].item * (size_t)n;
                 run_conv(r, nt, r->btmp, dout, r->conv[i]->bw, n);
                 for (size_t k = 0; k < cnt; k++)
@@ -1170,15 +1744,31 @@ int model_backward(struct model_run *r, int from, const float *dfrom, int to)
                 conv_backward(dx[0], dout, r->data[nd->in[1]], &nd->p.conv, n, r->col);
             }
             break;
-        case OP_BATCHNORM:
-            batchnorm_backward(dx[0], dout, &nd->p.bn, n);
+        case OP_BATCHNORM: {
+            struct par_op o = {.nd = nd, .dx = dx[0], .dout = dout};
+            if (dx[0]) par_for(r, (size_t)n * nd->p.bn.c, item * (size_t)n, bn_bwd_range, &o);
             break;
-        OP_CASES_POINTWISE:
-            act_backward(nd->op, dx[0], dout, out, x, item * (size_t)n, &nd->p.act);
+        }
+        OP_CASES_POINTWISE : {
+            /* Relu: out > 0 exactly where x > 0; in a lean run x may sit
+             * inside a fused chain, never written */
+            struct par_op o = {.nd = nd,
+                               .dx = dx[0],
+                               .dout = dout,
+                               .x = nd->op == OP_RELU ? out : x,
+                               .y = out,
+                               .guided = nd->op == OP_RELU && r->guided};
+            par_for(r, item * (size_t)n, item * (size_t)n, act_bwd_range, &o);
             break;
+        }
         case OP_SOFTMAX: softmax_backward(dx[0], dout, out, &nd->p.softmax, n); break;
         case OP_COPY: copy_backward(dx[0], dout, item, n); break;
-        case OP_MAXPOOL: maxpool_backward(dx[0], dout, r->argmax[i], &nd->p.pool, n); break;
+        case OP_MAXPOOL: {
+            struct par_op o = {.nd = nd, .dx = dx[0], .dout = dout, .cam = r->argmax[i]};
+            par_for(r, (size_t)n * nd->p.pool.c, g->t[nd->in[0]].item * (size_t)n,
+                    maxpool_bwd_range, &o);
+            break;
+        }
         case OP_AVGPOOL: avgpool_backward(dx[0], dout, &nd->p.pool, n); break;
         case OP_GAP:
             gap_backward(dx[0], dout, nd->p.pool.c, (size_t)nd->p.pool.h * nd->p.pool.w, n);
@@ -1197,7 +1787,13 @@ int model_backward(struct model_run *r, int from, const float *dfrom, int to)
         default: BUG_ON(1);
         }
     }
-    if (nt > 1) openblas_set_num_threads(blas_saved);
+    if (skip) { /* the covered tensors have no gradient to read */
+        for (int i = 0; i < g->nn; i++)
+            if (skip[i]) r->dep[g->nodes[i].out] = 0;
+        free(skip);
+        free(written);
+    }
+    blas_leave(nt, saved);
     return 0;
 }
 

@@ -39,6 +39,11 @@ struct model *model_load(const char *path);
 /* Same from memory (fuzzing); `name` is used in messages. */
 struct model *model_parse(const void *buf, size_t len, const char *name);
 void model_free(struct model *m); /* NULL is a no-op */
+/* A copy of m with weights of its own (every float constant), for
+ * model_weight_layer_randomize; shares names and structure with m, so m
+ * must outlive it. NULL + ERR_INPUT when the copy is over --max-memory.
+ * Free with model_free. Runs made from m are unaffected by changes to it. */
+struct model *model_clone(const struct model *m);
 
 /* ---- description ---- */
 int model_tensor_count(const struct model *m);
@@ -69,6 +74,8 @@ enum model_final model_final_op(const struct model *m);
 struct graph;
 const struct graph *model_graph(const struct model *m);
 int model_num_classes(const struct model *m); /* floats per item of model_logits */
+/* 1 when tensor `to` is computed from tensor `from` (or is it). */
+int model_tensor_depends(const struct model *m, int to, int from);
 /* Default Grad-CAM layer: the last 4-D activation before the spatial
  * dimensions collapse (the first Flatten/Reshape/GlobalAveragePool/Gemm that
  * takes a 4-D input), walking back through pooling, Pad, Slice (a crop),
@@ -113,10 +120,54 @@ struct model_node_info {
 };
 void model_node_info(const struct model *m, int i, struct model_node_info *info);
 
+/* ---- weight layers: the layers with learned weights ---- */
+/* A Conv, or a Gemm/MatMul whose right operand is a constant weight, with
+ * its bias: a Conv's third input, a Gemm's C, or for a MatMul the constant
+ * of m values an Add after it adds (Keras's Dense as tf2onnx writes it). */
+struct model_weight_layer {
+    int node;              /* node index (model_node_info) */
+    const char *name;      /* node (or Keras layer) name */
+    const char *op;        /* op type as the file writes it */
+    int weight, bias;      /* tensor ids; bias -1 when none */
+    int bias_node;         /* the Add holding the bias of a MatMul, else -1 */
+    size_t nweight, nbias; /* floats in each */
+    int fan_in;            /* inputs per output: C/group*KH*KW (Conv), K (Gemm) */
+};
+/* How many, and the i-th in graph order (0, or ERR_INPUT when i is out of
+ * range). Strings are owned by the model. */
+int model_weight_layer_count(const struct model *m);
+int model_weight_layer_info(const struct model *m, int i, struct model_weight_layer *info);
+/* Re-initialises weight layer i of a model_clone as PyTorch initialises a
+ * fresh Conv2d or Linear (kaiming_uniform with a = sqrt(5)): every weight and
+ * bias value uniform in [-b, b], b = 1 / sqrt(fan_in). The values come from
+ * core/rng.h seeded with seed + i (xoshiro256** through splitmix64): for
+ * k = 0, 1, ... the weights in their storage order (the ONNX layout: Conv
+ * M x C/group x KH x KW, Gemm as stored), then the bias, each
+ * b * (2 rng_uniform - 1) rounded to float. So a layer gets the same values
+ * whatever else is randomised. 0; ERR_FAIL on a model that is not a clone,
+ * ERR_INPUT for i out of range. Runs made before read the new weights,
+ * except forward runs' fused convolutions (BN folded into a copy of the
+ * weights): call model_run_reload_weights on them. */
+int model_weight_layer_randomize(struct model *m, int i, uint64_t seed);
+/* Puts back weight layer i of clone m from orig (the model it was cloned
+ * from). 0; ERR_FAIL when m is not a clone of orig, ERR_INPUT for i. */
+int model_weight_layer_restore(struct model *m, const struct model *orig, int i);
+
 /* ---- running ---- */
 enum {
-    MODEL_RUN_FORWARD = 0,  /* activations share memory; only kept tensors survive */
-    MODEL_RUN_BACKWARD = 1, /* every activation kept, gradient buffers allocated */
+    MODEL_RUN_FORWARD = 0,     /* activations share memory; only kept tensors survive */
+    MODEL_RUN_BACKWARD = 1,    /* every activation kept, gradient buffers allocated */
+    MODEL_RUN_GUIDED_RELU = 2, /* with BACKWARD: guided backpropagation (see below) */
+    /* with BACKWARD: the forward fuses Conv -> BatchNormalization -> Relu
+     * chains whose intermediates are not kept (as forward runs do, without
+     * the max-pool epilogue; below a bounded run's bound everything is fused
+     * anyway), so those intermediates are not readable; the gradients are
+     * the same. For gradients at the input or at kept tensors
+     * (attributions, CAMs): a faster forward, and a backward that takes
+     * MaxPool -> Relu -> BatchNormalization -> Conv in one pass, so that the
+     * gradients of the Relu and BN outputs there are not computed
+     * (model_run_grad returns NULL) unless one of them is `to`. */
+    MODEL_RUN_LEAN = 4,
 };
 
 /* A run context for batches of up to max_batch items: all activation memory
@@ -139,7 +190,16 @@ struct model_run *model_run_new(const struct model *m, int max_batch, int flags,
  * model_run_new. */
 struct model_run *model_run_new_grad(const struct model *m, int max_batch, int bound,
                                      const int *keep, int nkeep);
+/* The same with flags: MODEL_RUN_BACKWARD is implied; MODEL_RUN_LEAN and
+ * MODEL_RUN_GUIDED_RELU apply above the bound as in model_run_new (a lean,
+ * guided run for Guided Grad-CAM at a late layer). */
+struct model_run *model_run_new_bound(const struct model *m, int max_batch, int flags,
+                                      int bound, const int *keep, int nkeep);
 void model_run_free(struct model_run *r); /* NULL is a no-op */
+/* After the model's weights changed (model_weight_layer_randomize/restore
+ * on a clone): folds them again into the run's convolutions (BN folded in,
+ * Winograd-transformed, the backward's flipped copies). */
+void model_run_reload_weights(struct model_run *r);
 int model_run_max_batch(const struct model_run *r);
 
 /* Runs the graph on n items (1 <= n <= max_batch) of model_tensor_item(
@@ -160,6 +220,27 @@ int model_backward(struct model_run *r, int from, const float *dfrom, int to);
 int model_backward_class(struct model_run *r, const int *cls, int to);
 /* n x item gradient of a tensor after model_backward; NULL when not computed. */
 const float *model_run_grad(const struct model_run *r, int id);
+/* Guided backpropagation (Springenberg et al. 2015, as Captum's
+ * GuidedBackprop hooks nn.ReLU): on (or MODEL_RUN_GUIDED_RELU at creation),
+ * every Relu node's backward becomes dx = (x > 0) * max(dout, 0); other
+ * ops, LeakyRelu and Clip included, keep their gradients. */
+void model_run_set_guided(struct model_run *r, int on);
+
+/* Runs again only what depends on activation `from`, for n items
+ * (1 <= n <= max_batch), from's values taken from data (n x item floats,
+ * may be the run's own buffer); the activations that do not depend on it
+ * keep item 0 of the last model_forward (copied to every item where a
+ * recomputed node reads them). After it the run reads as if model_forward
+ * had run on n inputs giving those values at `from` (AblationCAM: one
+ * forward of the layers after the target layer per ablated channel).
+ * `from` and those other inputs must be kept (backward runs keep all;
+ * forward runs: pass them in keep). 0; ERR_INPUT for a bad tensor or n,
+ * ERR_FAIL before any forward or for a tensor not kept. */
+int model_forward_from(struct model_run *r, int from, const float *data, int n);
+/* The tensors a forward run must keep for model_forward_from(from): from
+ * itself, then the activations that do not depend on it but are read by
+ * nodes that do. Writes up to max ids into keep; returns how many there are. */
+int model_forward_from_keep(const struct model *m, int from, int *keep, int max);
 
 /* ---- preprocessing ---- */
 /* pixel v in 0..255 -> (v * scale - mean[c]) / std[c]. The default (scale

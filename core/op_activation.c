@@ -84,9 +84,9 @@ void act_backward(enum op_type op, float *dinp, const float *dout, const float *
 {
     if (!dinp) return;
     switch (op) {
-    case OP_RELU:
+    case OP_RELU: /* written without a branch so that it vectorises */
         for (size_t i = 0; i < count; i++)
-            if (inp[i] > 0.0f) dinp[i] += dout[i];
+            dinp[i] += inp[i] > 0.0f ? dout[i] : 0.0f;
         break;
     case OP_LEAKYRELU:
         for (size_t i = 0; i < count; i++)
@@ -147,6 +147,14 @@ void act_backward(enum op_type op, float *dinp, const float *dout, const float *
         break;
     default: break;
     }
+}
+
+/* dout, inp: count floats -> dinp (accumulated); the rule Captum's
+ * GuidedBackprop puts on each ReLU module: relu(dout * (inp > 0)). */
+void relu_backward_guided(float *dinp, const float *dout, const float *inp, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        dinp[i] += inp[i] > 0.0f && dout[i] > 0.0f ? dout[i] : 0.0f;
 }
 
 /* ---------------------------------------------------------------- Softmax */

@@ -1,8 +1,8 @@
 /* op_dense.c - Gemm (transB, alpha, beta with a broadcast bias) and MatMul
- * with a constant right operand: the model runs' forward as one sgemv per
- * row and block of output columns (a row's result the same in any batch and
- * with any thread count), gemm_forward (occlusion's copies) and the backward
- * as one sgemm over all batch rows.
+ * with a constant right operand: the model runs' forward over weights packed
+ * once per run, each output summed in one fixed order (a row's result the
+ * same in any batch and with any thread count), gemm_forward (occlusion's
+ * copies) and the backward as one sgemm over all batch rows.
  */
 #ifdef INTERP_NO_BLAS /* the WebAssembly build: core/sgemm.c */
 #include "sgemm.h"
@@ -10,7 +10,12 @@
 #include <cblas.h>
 #endif
 
+#include <stdlib.h>
+#include <string.h>
+
+#include "conv_direct.h"
 #include "graph.h"
+#include "util.h"
 
 /* inp n x rows x K, weight K x M (M x K when trans_b) -> out n x rows x M:
  * out = alpha * inp * W' + beta * C (p->bias already holds beta * C). */
@@ -32,54 +37,181 @@ void gemm_forward(float *out, const float *inp, const float *weight,
     }
 }
 
-/* Output columns [j0, j1) of all R rows, one sgemv per row: each row is a
- * call of its own, of the same shape whatever the batch, so its result
- * depends on that row alone. One sgemm over the rows rounded a row
- * differently with other rows beside it (OpenBLAS picks a small-matrix
- * kernel or its blocked one by the call's size, and they sum in other
- * orders: up to 4e-6 on the Fashion-MNIST model between a batch of 64 and
- * one of 63), which made an image's latent depend on --batch, on the images
- * that --on-error skip left out of its batch and on which shard ran it. The
- * weights block (32 columns) stays in cache from row to row; for a 128-d
- * latent over 16384 inputs this costs about what an sgemm of 16 rows at a
- * time does, and a single row is as fast as before. */
-static void gemm_cols(float *out, const float *inp, const float *weight,
-                      const struct gemm_params *p, int R, int j0, int j1)
+/* The model runs' forward: every output summed over k in one fixed order
+ * (k ascending, one chain of multiply-adds per output, from 0), the same
+ * whatever the batch, the rows beside it and the thread count. An image's
+ * latent must not change with --batch, with the images --on-error skip left
+ * out of its batch or with the shard that ran it; one sgemm over the rows
+ * rounded a row differently with other rows beside it (OpenBLAS picks a
+ * small-matrix or a blocked kernel by the call's size: up to 4e-6 apart on
+ * the Fashion-MNIST model), and one sgemv per row, which was exact, cost
+ * 13 ms for 64 rows of the seed model's 16384 x 128 layer.
+ *
+ * The weights are packed once per run (gemm_pack): the output columns in
+ * blocks of GEMM_NB, each block K x GEMM_NB (row k holds the block's columns
+ * of input k, zero-padded past M). Four rows at a time go through a block in
+ * chunks of GEMM_KC inputs (the chunk stays in cache for every row), their
+ * running sums kept in `out` between chunks (a float stored and read back is
+ * the same float, so the chain is unbroken); the rows left over, and a
+ * batch of one, go through four blocks at once over all of K (eight chains,
+ * enough to keep the multiply-add units busy). Both do the same operations
+ * in the same order, so a row's result is the same either way. */
+#define GEMM_NB 16
+#define GEMM_KC 512
+
+size_t gemm_pack_floats(const struct gemm_params *p)
 {
-    int cols = j1 - j0;
-    if (cols <= 0) return;
-    for (int r = 0; r < R; r++) {
-        const float *x = inp + (size_t)r * p->k;
-        float *y = out + (size_t)r * p->m;
-        if (p->trans_b) /* W: M x K, y[j] = alpha * W[j,:] . x */
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, cols, p->k, p->alpha,
-                        weight + (size_t)j0 * p->k, p->k, x, 1, 0.0f, y + j0, 1);
-        else /* W: K x M, y = alpha * W[:, j0:j1]^T x */
-            cblas_sgemv(CblasRowMajor, CblasTrans, p->k, cols, p->alpha, weight + j0, p->m, x,
-                        1, 0.0f, y + j0, 1);
-        if (!p->bias) continue;
-        for (int j = j0; j < j1; j++)
-            y[j] += p->bias_scalar ? p->bias[0] : p->bias[j];
+    size_t blocks = ((size_t)p->m + GEMM_NB - 1) / GEMM_NB;
+    return blocks * GEMM_NB * (size_t)p->k;
+}
+
+void gemm_pack(float *pk, const float *w, const struct gemm_params *p)
+{
+    int blocks = (p->m + GEMM_NB - 1) / GEMM_NB;
+    for (int cb = 0; cb < blocks; cb++) {
+        float *b = pk + (size_t)cb * p->k * GEMM_NB;
+        int c0 = cb * GEMM_NB, nc = p->m - c0 < GEMM_NB ? p->m - c0 : GEMM_NB;
+        if (nc < GEMM_NB) memset(b, 0, sizeof(float) * (size_t)p->k * GEMM_NB);
+        for (int k = 0; k < p->k; k++)
+            for (int c = 0; c < nc; c++)
+                b[(size_t)k * GEMM_NB + c] = p->trans_b ? w[(size_t)(c0 + c) * p->k + k]
+                                                        : w[(size_t)k * p->m + c0 + c];
     }
 }
 
-/* Output columns go in fixed blocks of GEMM_COLS_BLOCK, one sgemv per row
- * each, dealt to the threads in turn: OpenBLAS may round a column differently
- * in a call of another size, so blocks that followed the thread count would
- * make a result depend on --threads, and the shards of a sharded run (issue
- * 18), each with its own thread count, must reproduce one run bit for bit. */
-#define GEMM_COLS_BLOCK 32
+/* Any CPU: one row, one block, the chains in acc. */
+static void dense_row(float *y, const float *x, const float *b, int K)
+{
+    float acc[GEMM_NB] = {0};
+    for (int k = 0; k < K; k++)
+        for (int c = 0; c < GEMM_NB; c++)
+            acc[c] += x[k] * b[(size_t)k * GEMM_NB + c];
+    memcpy(y, acc, sizeof acc);
+}
 
-void gemm_forward_part(float *out, const float *inp, const float *weight,
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(INTERP_NO_BLAS)
+#include <immintrin.h>
+#define DENSE_X86 1
+
+/* Rows r0..r0+3 (rows past R repeat the last, unwritten) through block b's
+ * inputs [k0, k0 + kc): t holds the rows' running sums in and out. */
+__attribute__((target("avx2,fma"))) static void dense_rows4(float t[4][GEMM_NB],
+                                                            const float *const x[4],
+                                                            const float *b, int k0, int kc)
+{
+    __m256 a00 = _mm256_loadu_ps(t[0]), a01 = _mm256_loadu_ps(t[0] + 8);
+    __m256 a10 = _mm256_loadu_ps(t[1]), a11 = _mm256_loadu_ps(t[1] + 8);
+    __m256 a20 = _mm256_loadu_ps(t[2]), a21 = _mm256_loadu_ps(t[2] + 8);
+    __m256 a30 = _mm256_loadu_ps(t[3]), a31 = _mm256_loadu_ps(t[3] + 8);
+    const float *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3];
+    for (int k = k0; k < k0 + kc; k++) {
+        const float *bk = b + (size_t)k * GEMM_NB;
+        __m256 b0 = _mm256_loadu_ps(bk), b1 = _mm256_loadu_ps(bk + 8), v;
+        v = _mm256_broadcast_ss(x0 + k);
+        a00 = _mm256_fmadd_ps(v, b0, a00), a01 = _mm256_fmadd_ps(v, b1, a01);
+        v = _mm256_broadcast_ss(x1 + k);
+        a10 = _mm256_fmadd_ps(v, b0, a10), a11 = _mm256_fmadd_ps(v, b1, a11);
+        v = _mm256_broadcast_ss(x2 + k);
+        a20 = _mm256_fmadd_ps(v, b0, a20), a21 = _mm256_fmadd_ps(v, b1, a21);
+        v = _mm256_broadcast_ss(x3 + k);
+        a30 = _mm256_fmadd_ps(v, b0, a30), a31 = _mm256_fmadd_ps(v, b1, a31);
+    }
+    _mm256_storeu_ps(t[0], a00), _mm256_storeu_ps(t[0] + 8, a01);
+    _mm256_storeu_ps(t[1], a10), _mm256_storeu_ps(t[1] + 8, a11);
+    _mm256_storeu_ps(t[2], a20), _mm256_storeu_ps(t[2] + 8, a21);
+    _mm256_storeu_ps(t[3], a30), _mm256_storeu_ps(t[3] + 8, a31);
+}
+
+/* One row through nb (1..4) blocks starting at b (blocks `stride` floats
+ * apart) over all K inputs; y gets nb x GEMM_NB sums. A missing block
+ * repeats the last (computed, not written). */
+__attribute__((target("avx2,fma"))) static void dense_row4(float *y, const float *x,
+                                                           const float *b, size_t stride,
+                                                           int nb, int K)
+{
+    const float *b0 = b, *b1 = b + (nb > 1 ? stride : 0), *b2 = b + (nb > 2 ? 2 : nb - 1) * stride,
+                *b3 = b + (nb > 3 ? 3 : nb - 1) * stride;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
+           a7 = a0;
+    for (int k = 0; k < K; k++) {
+        size_t o = (size_t)k * GEMM_NB;
+        __m256 v = _mm256_broadcast_ss(x + k);
+        a0 = _mm256_fmadd_ps(v, _mm256_loadu_ps(b0 + o), a0);
+        a1 = _mm256_fmadd_ps(v, _mm256_loadu_ps(b0 + o + 8), a1);
+        a2 = _mm256_fmadd_ps(v, _mm256_loadu_ps(b1 + o), a2);
+        a3 = _mm256_fmadd_ps(v, _mm256_loadu_ps(b1 + o + 8), a3);
+        a4 = _mm256_fmadd_ps(v, _mm256_loadu_ps(b2 + o), a4);
+        a5 = _mm256_fmadd_ps(v, _mm256_loadu_ps(b2 + o + 8), a5);
+        a6 = _mm256_fmadd_ps(v, _mm256_loadu_ps(b3 + o), a6);
+        a7 = _mm256_fmadd_ps(v, _mm256_loadu_ps(b3 + o + 8), a7);
+    }
+    float t[4 * GEMM_NB];
+    _mm256_storeu_ps(t, a0), _mm256_storeu_ps(t + 8, a1);
+    _mm256_storeu_ps(t + 16, a2), _mm256_storeu_ps(t + 24, a3);
+    _mm256_storeu_ps(t + 32, a4), _mm256_storeu_ps(t + 40, a5);
+    _mm256_storeu_ps(t + 48, a6), _mm256_storeu_ps(t + 56, a7);
+    memcpy(y, t, sizeof(float) * (size_t)nb * GEMM_NB);
+}
+
+/* Blocks [cb0, cb1) of all R rows into sums (R x (cb1 - cb0) x GEMM_NB). */
+static void dense_blocks_avx2(float *sums, const float *inp, const float *pk,
+                              const struct gemm_params *p, int R, int cb0, int cb1)
+{
+    int nb = cb1 - cb0, R4 = R / 4 * 4;
+    size_t stride = (size_t)p->k * GEMM_NB, ld = (size_t)nb * GEMM_NB;
+    for (int cb = cb0; cb < cb1; cb++) {
+        const float *b = pk + (size_t)cb * stride;
+        for (int r0 = 0; r0 < R4; r0 += 4) {
+            const float *x[4];
+            float t[4][GEMM_NB] = {{0}};
+            for (int r = 0; r < 4; r++)
+                x[r] = inp + (size_t)(r0 + r) * p->k;
+            for (int k0 = 0; k0 < p->k; k0 += GEMM_KC) {
+                if (k0)
+                    for (int r = 0; r < 4; r++)
+                        memcpy(t[r], sums + (size_t)(r0 + r) * ld + (size_t)(cb - cb0) * GEMM_NB,
+                               sizeof t[r]);
+                dense_rows4(t, x, b, k0, p->k - k0 < GEMM_KC ? p->k - k0 : GEMM_KC);
+                for (int r = 0; r < 4; r++)
+                    memcpy(sums + (size_t)(r0 + r) * ld + (size_t)(cb - cb0) * GEMM_NB, t[r],
+                           sizeof t[r]);
+            }
+        }
+    }
+    for (int r = R4; r < R; r++)
+        for (int cb = cb0; cb < cb1; cb += 4)
+            dense_row4(sums + (size_t)r * ld + (size_t)(cb - cb0) * GEMM_NB,
+                       inp + (size_t)r * p->k, pk + (size_t)cb * stride, stride,
+                       cb1 - cb < 4 ? cb1 - cb : 4, p->k);
+}
+#endif
+
+void gemm_forward_part(float *out, const float *inp, const float *pk,
                        const struct gemm_params *p, int n, int tid, int nthreads)
 {
-    int blocks = (p->m + GEMM_COLS_BLOCK - 1) / GEMM_COLS_BLOCK,
-        step = nthreads > 0 ? nthreads : 1;
-    for (int b = tid; b < blocks; b += step) {
-        int j0 = b * GEMM_COLS_BLOCK,
-            j1 = j0 + GEMM_COLS_BLOCK < p->m ? j0 + GEMM_COLS_BLOCK : p->m;
-        gemm_cols(out, inp, weight, p, n * p->rows, j0, j1);
+    int blocks = (p->m + GEMM_NB - 1) / GEMM_NB, nt = nthreads > 0 ? nthreads : 1;
+    int cb0 = (int)((long)blocks * tid / nt), cb1 = (int)((long)blocks * (tid + 1) / nt);
+    int R = n * p->rows, nb = cb1 - cb0;
+    if (nb <= 0) return;
+    size_t ld = (size_t)nb * GEMM_NB;
+    float *sums = xmalloc(sizeof(float) * (size_t)R * ld);
+#ifdef DENSE_X86
+    if (conv_isa_default() >= CONV_ISA_AVX2) /* the conv kernels' level (INTERP_CONV_ISA) */
+        dense_blocks_avx2(sums, inp, pk, p, R, cb0, cb1);
+    else
+#endif
+        for (int r = 0; r < R; r++)
+            for (int cb = cb0; cb < cb1; cb++)
+                dense_row(sums + (size_t)r * ld + (size_t)(cb - cb0) * GEMM_NB,
+                          inp + (size_t)r * p->k, pk + (size_t)cb * p->k * GEMM_NB, p->k);
+    int j0 = cb0 * GEMM_NB, j1 = cb1 * GEMM_NB < p->m ? cb1 * GEMM_NB : p->m;
+    for (int r = 0; r < R; r++) { /* alpha and the bias, once the sums are complete */
+        float *y = out + (size_t)r * p->m;
+        const float *s = sums + (size_t)r * ld - j0;
+        for (int j = j0; j < j1; j++)
+            y[j] = p->alpha * s[j] + (p->bias ? (p->bias_scalar ? p->bias[0] : p->bias[j]) : 0.0f);
     }
+    free(sums);
 }
 
 /* dout n x rows x M, weight as in the forward -> dinp n x rows x K

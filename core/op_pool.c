@@ -7,29 +7,95 @@
 
 #include "graph.h"
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#define POOL_X86 1
+#include <immintrin.h>
+#endif
+
 /* ---------------------------------------------------------------- MaxPool */
+#ifdef POOL_X86
+/* 8 windows of a 2x2 row pair at once (outputs ox0 .. ox0+7): the same first
+ * maximum as the scalar loop; returns 0 (nothing written) when a NaN is among
+ * them, for the scalar loop's rule. */
+__attribute__((target("avx2"))) static int pool8_avx2(float *dst, int32_t *am, const float *r0,
+                                                       const float *r1, int ox0, int row0,
+                                                       int w)
+{
+    __m256 a0 = _mm256_loadu_ps(r0 + 2 * ox0), a1 = _mm256_loadu_ps(r0 + 2 * ox0 + 8);
+    __m256 b0 = _mm256_loadu_ps(r1 + 2 * ox0), b1 = _mm256_loadu_ps(r1 + 2 * ox0 + 8);
+    /* even and odd columns, in order (shuffle within lanes, then fix the lanes) */
+    __m256 v0 = _mm256_castpd_ps(_mm256_permute4x64_pd(
+        _mm256_castps_pd(_mm256_shuffle_ps(a0, a1, _MM_SHUFFLE(2, 0, 2, 0))), 0xD8));
+    __m256 v1 = _mm256_castpd_ps(_mm256_permute4x64_pd(
+        _mm256_castps_pd(_mm256_shuffle_ps(a0, a1, _MM_SHUFFLE(3, 1, 3, 1))), 0xD8));
+    __m256 v2 = _mm256_castpd_ps(_mm256_permute4x64_pd(
+        _mm256_castps_pd(_mm256_shuffle_ps(b0, b1, _MM_SHUFFLE(2, 0, 2, 0))), 0xD8));
+    __m256 v3 = _mm256_castpd_ps(_mm256_permute4x64_pd(
+        _mm256_castps_pd(_mm256_shuffle_ps(b0, b1, _MM_SHUFFLE(3, 1, 3, 1))), 0xD8));
+    __m256 nan = _mm256_or_ps(_mm256_cmp_ps(v0, v1, _CMP_UNORD_Q),
+                              _mm256_cmp_ps(v2, v3, _CMP_UNORD_Q));
+    if (_mm256_movemask_ps(nan)) return 0;
+    __m256 m01 = _mm256_cmp_ps(v1, v0, _CMP_GT_OQ), m23 = _mm256_cmp_ps(v3, v2, _CMP_GT_OQ);
+    __m256 best01 = _mm256_blendv_ps(v0, v1, m01), best23 = _mm256_blendv_ps(v2, v3, m23);
+    __m256 m = _mm256_cmp_ps(best23, best01, _CMP_GT_OQ);
+    _mm256_storeu_ps(dst + ox0, _mm256_blendv_ps(best01, best23, m));
+    if (am) {
+        /* k = (m ? 2 + m23 : m01): row (k >> 1), column (k & 1) of the window */
+        __m256i one = _mm256_set1_epi32(1);
+        __m256i c01 = _mm256_and_si256(_mm256_castps_si256(m01), one);
+        __m256i c23 = _mm256_and_si256(_mm256_castps_si256(m23), one);
+        __m256i mi = _mm256_castps_si256(m);
+        __m256i col = _mm256_blendv_epi8(c01, c23, mi);
+        __m256i row = _mm256_and_si256(mi, _mm256_set1_epi32(w));
+        __m256i x2 = _mm256_slli_epi32(
+            _mm256_add_epi32(_mm256_set1_epi32(ox0), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)),
+            1);
+        __m256i idx = _mm256_add_epi32(_mm256_add_epi32(_mm256_set1_epi32(row0), x2),
+                                       _mm256_add_epi32(row, col));
+        _mm256_storeu_si256((__m256i *)(am + ox0), idx);
+    }
+    return 1;
+}
+
+static int pool_has_avx2(void)
+{
+    static int v = -1;
+    if (v < 0) v = __builtin_cpu_supports("avx2") != 0;
+    return v;
+}
+#endif
+
 /* The common 2x2 stride-2 window without padding, same rule as below. */
 static void maxpool2x2(float *out, int32_t *argmax, const float *inp,
                        const struct pool_params *p, size_t planes)
 {
     size_t in_plane = (size_t)p->h * p->w, out_plane = (size_t)p->oh * p->ow;
+#ifdef POOL_X86
+    int simd = pool_has_avx2();
+#endif
     for (size_t pl = 0; pl < planes; pl++)
         for (int oy = 0; oy < p->oh; oy++) {
             const float *r0 = inp + pl * in_plane + (size_t)(2 * oy) * p->w, *r1 = r0 + p->w;
             float *dst = out + pl * out_plane + (size_t)oy * p->ow;
             int32_t *am = argmax ? argmax + pl * out_plane + (size_t)oy * p->ow : NULL;
-            for (int ox = 0; ox < p->ow; ox++) {
-                /* unrolled: a later element wins only when larger, or a NaN
-                 * over a number (the first NaN is kept) */
-                float best = r0[2 * ox], v;
-                int k = 0;
-                v = r0[2 * ox + 1];
-                if (v > best || (isnan(v) && !isnan(best))) best = v, k = 1;
-                v = r1[2 * ox];
-                if (v > best || (isnan(v) && !isnan(best))) best = v, k = 2;
-                v = r1[2 * ox + 1];
-                if (v > best || (isnan(v) && !isnan(best))) best = v, k = 3;
-                dst[ox] = best;
+            int ox = 0;
+#ifdef POOL_X86
+            /* 16 input columns per step: read only while 2 * (ox + 8) <= w */
+            for (; simd && 2 * (ox + 8) <= p->w && ox + 8 <= p->ow; ox += 8)
+                if (!pool8_avx2(dst, am, r0, r1, ox, 2 * oy * p->w, p->w)) break;
+#endif
+            for (; ox < p->ow; ox++) {
+                float v[4] = {r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1]};
+                /* first maximum by plain comparisons; a NaN makes some
+                 * comparison pair unordered, and then the careful loop runs */
+                int k01 = v[1] > v[0], k23 = 2 + (v[3] > v[2]);
+                int k = v[k23] > v[k01] ? k23 : k01;
+                if (v[0] != v[0] || v[1] != v[1] || v[2] != v[2] || v[3] != v[3]) {
+                    k = 0;
+                    for (int t = 1; t < 4; t++)
+                        if (v[t] > v[k] || (isnan(v[t]) && !isnan(v[k]))) k = t;
+                }
+                dst[ox] = v[k];
                 if (am) am[ox] = (2 * oy + (k >> 1)) * p->w + 2 * ox + (k & 1);
             }
         }

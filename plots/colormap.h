@@ -65,6 +65,15 @@ int overlay_write_png(const char *path, const struct image *im, const float *map
  * NULL cells stay blank. Any channel count 1-4 (alpha dropped). Atomic. */
 int montage_write_png(const char *path, const struct image *const *cells, int rows, int cols,
                       int cell, char *const *row_labels);
+/* The same with a label over each column (col_labels may be NULL; cut to
+ * the cell's width). */
+int montage_write_png_labeled(const char *path, const struct image *const *cells, int rows,
+                              int cols, int cell, char *const *row_labels,
+                              char *const *col_labels);
+/* The map (h x w) coloured through cm from [vmin, vmax] (clamped) as a
+ * 3-channel image in [0,1], for montages. NULL when allocation is refused. */
+struct image *heatmap_image(const float *map, int h, int w, const struct colormap *cm,
+                            double vmin, double vmax);
 
 /* Draws text with the built-in 8x13 bitmap font (X11 misc-fixed, public
  * domain) into an RGB buffer (HWC, w x h): (x, y) is the top-left corner of

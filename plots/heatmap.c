@@ -306,6 +306,29 @@ out:
 int montage_write_png(const char *path, const struct image *const *cells, int rows, int cols,
                       int cell, char *const *row_labels)
 {
+    return montage_write_png_labeled(path, cells, rows, cols, cell, row_labels, NULL);
+}
+
+struct image *heatmap_image(const float *map, int h, int w, const struct colormap *cm,
+                            double vmin, double vmax)
+{
+    struct image *im = image_new(3, h, w);
+    if (!im) return NULL;
+    size_t n = (size_t)h * w;
+    for (size_t p = 0; p < n; p++) {
+        uint8_t rgb[3];
+        double t = vmax > vmin ? (map[p] - vmin) / (vmax - vmin) : cm->diverging ? 0.5 : 0.0;
+        colormap_rgb(cm, t, rgb);
+        for (int k = 0; k < 3; k++)
+            im->data[k * n + p] = rgb[k] / 255.0f;
+    }
+    return im;
+}
+
+int montage_write_png_labeled(const char *path, const struct image *const *cells, int rows,
+                              int cols, int cell, char *const *row_labels,
+                              char *const *col_labels)
+{
     static const uint8_t black[3] = {0, 0, 0};
     if (!cells || rows <= 0 || cols <= 0 || cell <= 0 || cell > 4096 || rows > 100000 ||
         cols > 100000)
@@ -328,8 +351,10 @@ int montage_write_png(const char *path, const struct image *const *cells, int ro
     }
     int rc = ERR_FAIL;
     uint8_t *rgb = NULL;
+    /* column labels: a header line, cut to the cell's width */
+    int head = col_labels ? FONT_H * ts + MONTAGE_PAD : 0;
     int64_t W = label_w + (int64_t)cols * (cell + MONTAGE_PAD) + MONTAGE_PAD;
-    int64_t H = (int64_t)rows * (cell + MONTAGE_PAD) + MONTAGE_PAD;
+    int64_t H = (int64_t)rows * (cell + MONTAGE_PAD) + MONTAGE_PAD + head;
     if (W > 1 << 20 || H > 1 << 20) {
         rc = error_set(ERR_INPUT, path, "montage of %lld x %lld pixels is too large",
                        (long long)W, (long long)H);
@@ -340,8 +365,18 @@ int montage_write_png(const char *path, const struct image *const *cells, int ro
         rc = error_code();
         goto out;
     }
+    for (int c = 0; col_labels && c < cols; c++) {
+        char buf[MONTAGE_LABEL_MAX + 1];
+        int fit = cell / (FONT_W * ts);
+        snprintf(buf, sizeof buf, "%s", col_labels[c] ? col_labels[c] : "");
+        if (fit < MONTAGE_LABEL_MAX && (int)strlen(buf) > fit && fit >= 2)
+            strcpy(buf + fit - 2, "..");
+        int x0 = label_w + MONTAGE_PAD + c * (cell + MONTAGE_PAD) +
+                 (cell - text_width(buf, ts)) / 2;
+        text_draw(rgb, (int)W, (int)H, x0 > 0 ? x0 : 0, MONTAGE_PAD, buf, black, ts);
+    }
     for (int r = 0; r < rows; r++) {
-        int y0 = MONTAGE_PAD + r * (cell + MONTAGE_PAD);
+        int y0 = head + MONTAGE_PAD + r * (cell + MONTAGE_PAD);
         if (labels)
             text_draw(rgb, (int)W, (int)H, MONTAGE_PAD, y0 + (cell - FONT_H * ts) / 2,
                       labels[r], black, ts);

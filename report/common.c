@@ -13,10 +13,10 @@
 #include "../core/util.h"
 #include "report_int.h"
 
-const char *const rep_stage_name[NSTAGES] = {"embed",      "metrics",  "PCA",       "t-SNE",
-                                             "prototypes", "Grad-CAM", "occlusion", "page"};
-const char *const rep_stage_key[NSTAGES] = {"embed",      "metrics", "pca",       "tsne",
-                                            "prototypes", "gradcam", "occlusion", "page"};
+const char *const rep_stage_name[NSTAGES] = {
+    "embed", "metrics", "PCA", "t-SNE", "prototypes", "Grad-CAM", "occlusion", "trust", "page"};
+const char *const rep_stage_key[NSTAGES] = {
+    "embed", "metrics", "pca", "tsne", "prototypes", "gradcam", "occlusion", "trust", "page"};
 const char *const rep_why_text[3] = {"most confident correct", "most confident wrong",
                                      "random"};
 const char *const rep_why_key[3] = {"confident_correct", "confident_wrong", "random"};

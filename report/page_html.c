@@ -365,6 +365,109 @@ static void html_gallery(FILE *fp, struct rep *R)
     fputs("</section>\n", fp);
 }
 
+/* "0.123 &plusmn; 0.045" (the spread only over several images) */
+static void stat_cell(FILE *fp, struct eval_stat s, int n)
+{
+    if (isnan(s.mean)) {
+        fputs("<td>&ndash;</td>", fp);
+        return;
+    }
+    fprintf(fp, "<td>%.3f", s.mean);
+    if (n > 1) fprintf(fp, " <small>&plusmn; %.3f</small>", s.sd);
+    fputs("</td>", fp);
+}
+
+static void html_trust(FILE *fp, struct rep *R)
+{
+    const struct eval_result *E = &R->trust;
+    fputs("<section id=\"trust\"><h2>Can these maps be trusted?</h2>\n", fp);
+    if (E->nmeth == 0) {
+        fputs("<p>Not evaluated (--trust-images 0, or see the notes).</p></section>\n", fp);
+        return;
+    }
+    fprintf(fp,
+            "<p>A map is a claim about the model. On %d of the explained images, each "
+            "method's map of the predicted class was put to three published tests. "
+            "<b>Deletion and insertion</b> (Petsiuk et al. 2018): the pixels are replaced "
+            "by %s in the map's order (most relevant first), or put back into %s, in %d "
+            "steps; the area under the class probability is small for deletion and large "
+            "for insertion when the map found what the model uses. <b>ROAD</b> (Rong et al. "
+            "2022): the most (MoRF) or least (LeRF) relevant 10&ndash;90%% of the pixels "
+            "are filled in by noisy linear imputation, which hides less of the removal's "
+            "shape than a constant; the gap LeRF &minus; MoRF is larger for a faithful map. "
+            "<b>Randomization</b> (Adebayo et al. 2018): the model's %d weight layers are "
+            "re-initialised from the logits down, one more at a time, and each map is "
+            "recomputed: a map that explains the model must change. A method <b>fails</b> "
+            "this sanity check when the Spearman rank correlation of |map| with the "
+            "original, averaged over the steps, is %.2f or more. Two controls ignore the "
+            "model: a random map and an edge detector (Sobel), the baselines a useful map "
+            "must beat. This section took %.1f s (it costs the same whatever the number of "
+            "images in the folder: --trust-images sets how many are tested).</p>\n",
+            E->nimg, eval_substrate_name(EVAL_SUB_GRAY) /* the report's defaults */,
+            "a blurred copy", E->steps, E->nlayers, R->trust_fail_rho, R->trust_seconds);
+    fputs("<p>Images: ", fp);
+    for (int i = 0; i < E->nimg; i++) {
+        fputs(i ? ", <code>" : "<code>", fp);
+        h(fp, rep_base_name(R->trust_img[i]));
+        fprintf(fp, "</code> (%s, p = %.3f)", R->names[E->pred[i]], E->prob[i]);
+    }
+    fputs(".</p>\n<div class=\"scroll\"><table><thead><tr><th scope=\"col\">method</th>"
+          "<th scope=\"col\">deletion AUC &darr;</th><th scope=\"col\">insertion AUC "
+          "&uarr;</th><th scope=\"col\">ROAD MoRF &darr;</th><th scope=\"col\">ROAD LeRF "
+          "&uarr;</th><th scope=\"col\">ROAD gap &uarr;</th><th scope=\"col\">randomization: "
+          "mean Spearman |map|</th><th scope=\"col\">all layers random: Spearman |map|, "
+          "SSIM</th><th scope=\"col\">sanity check</th></tr></thead><tbody>\n",
+          fp);
+    for (int j = 0; j < E->nmeth; j++) {
+        const struct eval_summary_row *r = &R->trust_sum[j];
+        fputs("<tr><th scope=\"row\">", fp);
+        h(fp, E->methods[j]);
+        if (E->controls[j]) fputs(" <small>(control)</small>", fp);
+        fputs("</th>", fp);
+        stat_cell(fp, r->del_auc, E->nimg);
+        stat_cell(fp, r->ins_auc, E->nimg);
+        stat_cell(fp, r->morf, E->nimg);
+        stat_cell(fp, r->lerf, E->nimg);
+        stat_cell(fp, r->road_gap, E->nimg);
+        stat_cell(fp, r->casc_mean_rho_abs, E->nimg);
+        fprintf(fp, "<td>%.2f, %.2f</td>", r->casc_rho_abs.mean, r->casc_ssim.mean);
+        fprintf(fp, "<td>%s</td></tr>\n",
+                r->fails ? "<span class=\"no\">fails</span>"
+                         : "<span class=\"ok\">passes</span>");
+    }
+    fputs("</tbody></table></div>\n<ul>\n", fp);
+    for (int j = 0; j < E->nmeth; j++) {
+        fputs("<li>", fp);
+        h(fp, R->trust_text[j]);
+        fputs("</li>\n", fp);
+    }
+    fputs("</ul>\n<div class=\"grid\"><div>", fp);
+    figure(fp, &R->f_trust[0],
+           "Deletion curves: class probability against the fraction deleted",
+           "Deletion: the mean class probability as the most relevant pixels go first.");
+    fputs("</div><div>", fp);
+    figure(
+        fp, &R->f_trust[1], "Insertion curves: class probability against the fraction inserted",
+        "Insertion: the mean class probability as the most relevant pixels come back first.");
+    fputs("</div></div>\n<div class=\"grid\"><div>", fp);
+    figure(fp, &R->f_trust[2], "ROAD, most relevant first",
+           "ROAD, most relevant first: lower is more faithful.");
+    fputs("</div><div>", fp);
+    figure(fp, &R->f_trust[4], "Cascading randomization curves",
+           "Rank correlation of each map with the trained model's as layers are re-initialised "
+           "from the logits down.");
+    fputs("</div></div>\n", fp);
+    fputs("<figure>", fp);
+    if (R->f_montage.png)
+        img(fp, &R->f_montage, "Montage of the cascading randomization", NULL);
+    fputs("<figcaption>Cascading randomization of <code>", fp);
+    h(fp, rep_base_name(R->trust_img[0]));
+    fputs("</code>: a row per method, the trained model's map then the maps with the top "
+          "layers re-initialised (each scaled to its own maximum |value|).</figcaption>"
+          "</figure>\n</section>\n",
+          fp);
+}
+
 static void html_details(FILE *fp, struct rep *R)
 {
     fputs("<section id=\"details\"><h2>Details</h2>\n<h3>Model</h3><table><tbody>\n", fp);
@@ -442,6 +545,7 @@ int rep_write_html(struct rep *R, const char *path)
     fputs("<nav aria-label=\"sections\"><a href=\"#metrics\">Metrics</a>"
           "<a href=\"#confusion\">Confusion matrix</a><a href=\"#embedding\">t-SNE and PCA</a>"
           "<a href=\"#prototypes\">Prototypes</a><a href=\"#explanations\">Explanations</a>"
+          "<a href=\"#trust\">Trust</a>"
           "<a href=\"#details\">Details</a><a href=\"report.json\">report.json</a></nav>\n"
           "</div></header>\n<main class=\"wrap\">\n",
           fp);
@@ -450,6 +554,7 @@ int rep_write_html(struct rep *R, const char *path)
     html_embedding(fp, R);
     html_prototypes(fp, R);
     html_gallery(fp, R);
+    html_trust(fp, R);
     html_details(fp, R);
     fprintf(fp,
             "<footer>Made by interp %s. No scripts, no network: this folder is the whole "

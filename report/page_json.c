@@ -324,6 +324,69 @@ int rep_write_json(struct rep *R, const char *path)
     json_array_end(&j);
     json_object_end(&j);
 
+    if (R->trust.nmeth) {
+        const struct eval_result *E = &R->trust;
+        json_key(&j, "trust");
+        json_object_begin(&j);
+        json_key(&j, "images");
+        json_array_begin(&j);
+        for (int i = 0; i < E->nimg; i++)
+            json_string(&j, R->trust_img[i]);
+        json_array_end(&j);
+        json_key(&j, "steps");
+        json_int(&j, E->steps);
+        json_key(&j, "weight_layers");
+        json_int(&j, E->nlayers);
+        json_key(&j, "sanity_rule");
+        json_string(&j, "fails when the Spearman correlation of |map| with the original, "
+                        "averaged over the cascading randomization's steps and the images, "
+                        "is at least fails_at_or_above");
+        json_key(&j, "fails_at_or_above");
+        json_double(&j, R->trust_fail_rho);
+        json_key(&j, "seconds");
+        json_double(&j, R->trust_seconds);
+        json_key(&j, "methods");
+        json_array_begin(&j);
+        for (int m = 0; m < E->nmeth; m++) {
+            const struct eval_summary_row *r = &R->trust_sum[m];
+            json_object_begin(&j);
+            json_key(&j, "method");
+            json_string(&j, E->methods[m]);
+            json_key(&j, "control");
+            json_bool(&j, E->controls[m]);
+            const struct eval_stat *st[] = {
+                &r->del_auc,  &r->ins_auc,           &r->morf,         &r->lerf,
+                &r->road_gap, &r->casc_mean_rho_abs, &r->casc_rho_abs, &r->casc_ssim};
+            static const char *const key[] = {"deletion_auc",
+                                              "insertion_auc",
+                                              "road_morf",
+                                              "road_lerf",
+                                              "road_gap",
+                                              "cascade_mean_spearman_abs",
+                                              "randomized_spearman_abs",
+                                              "randomized_ssim"};
+            for (int k = 0; k < 8; k++) {
+                json_key(&j, key[k]);
+                json_object_begin(&j);
+                json_key(&j, "mean");
+                json_double(&j, st[k]->mean);
+                json_key(&j, "sd");
+                json_double(&j, st[k]->sd);
+                json_object_end(&j);
+            }
+            json_key(&j, "sanity");
+            json_string(&j, r->fails ? "fail" : "pass");
+            json_key(&j, "summary");
+            json_string(&j, R->trust_text[m]);
+            json_object_end(&j);
+        }
+        json_array_end(&j);
+        json_fig(&j, "montage", &R->f_montage);
+        for (int k = 0; k < EVAL_FIGURES; k++)
+            json_fig(&j, eval_figure_names[k], &R->f_trust[k]);
+        json_object_end(&j);
+    }
+
     json_key(&j, "data_files");
     json_array_begin(&j);
     static const char *const df[] = {"embeddings.npy", "probs.npy", "predictions.npy",

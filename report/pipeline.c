@@ -28,6 +28,8 @@ struct report_params report_params_default(void)
     p.seed = 42;
     p.batch = 64;
     p.proto_k = 5;
+    p.trust_images = 3;
+    p.trust_steps = 50;
     p.prep = model_prep_default();
     return p;
 }
@@ -727,6 +729,7 @@ static void rep_release(struct rep *R)
     rep_fig_release(&R->f_tsne);
     rep_fig_release(&R->f_near);
     rep_fig_release(&R->f_far);
+    rep_trust_release(R);
     model_free(R->m);
 }
 
@@ -774,6 +777,7 @@ int report_run(const struct report_params *p, struct report_result *res)
     rep_choose_picks(&R);
     RUN(ST_GRADCAM, rep_stage_gradcam(&R));
     RUN(ST_OCCL, rep_stage_occlusion(&R));
+    RUN(ST_TRUST, rep_stage_trust(&R));
     rep_stage(&R, ST_PAGE, 0, 2, NULL);
     {
         /* report.json's "total" runs to the moment it is written; the page

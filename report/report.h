@@ -17,7 +17,7 @@
  * a file's format is then told by its content). A class folder
  * without images keeps its id (so ids still match the model) and is noted.
  *
- * Stages, in order (progress stage names "1/8 embed" ... "8/8 page"):
+ * Stages, in order (progress stage names "1/9 embed" ... "9/9 page"):
  *   embed      every image preprocessed and run forward in batches (of the
  *              class-interleaved order, as `interp embed` runs them:
  *              dataset_shard), keeping the latent (model_default_latent) and
@@ -31,6 +31,10 @@
  *   prototypes per class the k members nearest and farthest from the centroid
  *   Grad-CAM   and
  *   occlusion  of per_class images per class (see report_run)
+ *   trust      deletion/insertion, ROAD and the cascading randomization test
+ *              of Grad-CAM, Grad-CAM++, occlusion, Integrated Gradients and
+ *              SmoothGrad (and a random and an edge map as controls) on
+ *              trust_images of the explained images (analysis/evaluate.h)
  *   page       index.html and report.json
  *
  * Everything lands in out_dir (created): index.html, report.json, figures/
@@ -62,18 +66,23 @@ struct report_params {
     char *const *class_names; /* display names, one per model class; NULL: the
                                  folder names ("class k" beyond them) */
     size_t nclass_names;
-    int per_class;             /* explained images per class (default 3) */
-    size_t tsne_max;           /* t-SNE on at most this many images (default 5000) */
-    uint64_t seed;             /* t-SNE, subsampling, the random picks (default 42) */
-    int batch;                 /* images per forward pass (default 64) */
-    int proto_k;               /* prototypes: nearest and farthest per class (default 5) */
-    int occ_patch, occ_stride; /* occlusion patch and stride in model-input
-                                  pixels; 0 = DESIGN.md's 24 and 8 at 128 pixels,
-                                  scaled to the input (28 pixels: 5 and 2) */
-    struct model_prep prep;    /* preprocessing (default: [0,1]) */
-    const char *command;       /* the exact command line for the header (may be NULL) */
-    time_t date;               /* shown in the header; 0 = now */
-    int threads;               /* t-SNE threads, 0 = default */
+    int per_class;   /* explained images per class (default 3) */
+    size_t tsne_max; /* t-SNE on at most this many images (default 5000) */
+    uint64_t seed;   /* t-SNE, subsampling, the random picks (default 42) */
+    int batch;       /* images per forward pass (default 64) */
+    int proto_k;     /* prototypes: nearest and farthest per class (default 5) */
+    /* "Can these maps be trusted?": evaluate.h's tests on this many of the
+     * explained images (default 3; 0 = no section), deletion/insertion in
+     * trust_steps steps (default 50), the single-layer randomization too
+     * when trust_single (default: the cascade only) */
+    int trust_images, trust_steps, trust_single;
+    int occ_patch, occ_stride;       /* occlusion patch and stride in model-input
+                                        pixels; 0 = DESIGN.md's 24 and 8 at 128 pixels,
+                                        scaled to the input (28 pixels: 5 and 2) */
+    struct model_prep prep;          /* preprocessing (default: [0,1]) */
+    const char *command;             /* the exact command line for the header (may be NULL) */
+    time_t date;                     /* shown in the header; 0 = now */
+    int threads;                     /* t-SNE threads, 0 = default */
     const struct progress *progress; /* may be NULL */
     enum dataset_on_error on_error;  /* an image that cannot be read or decoded:
                                         DATASET_STOP (default) fails the run;

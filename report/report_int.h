@@ -10,17 +10,30 @@
 #include <stdio.h>
 
 #include "../analysis/cam.h"
+#include "../analysis/evaluate.h"
 #include "../analysis/metrics.h"
 #include "../analysis/pca.h"
 #include "../analysis/prototypes.h"
 #include "../analysis/tsne.h"
 #include "../core/array.h"
 #include "../core/dataset.h"
+#include "../plots/eval_figures.h"
 #include "../plots/plot.h"
 #include "report.h"
 
 /* ---------------------------------------------------------------- state */
-enum { ST_EMBED, ST_METRICS, ST_PCA, ST_TSNE, ST_PROTO, ST_GRADCAM, ST_OCCL, ST_PAGE, NSTAGES };
+enum {
+    ST_EMBED,
+    ST_METRICS,
+    ST_PCA,
+    ST_TSNE,
+    ST_PROTO,
+    ST_GRADCAM,
+    ST_OCCL,
+    ST_TRUST,
+    ST_PAGE,
+    NSTAGES
+};
 extern const char *const rep_stage_name[NSTAGES];
 extern const char *const rep_stage_key[NSTAGES];
 
@@ -87,6 +100,14 @@ struct rep {
     const char *cam_layer; /* name, NULL when Grad-CAM was not possible */
     int occ_patch, occ_stride;
     struct fig f_conf, f_pca, f_scree, f_tsne, f_near, f_far;
+    /* the trust section (trust.c); trust.nmeth is 0 when it did not run */
+    struct eval_result trust;
+    struct eval_summary_row *trust_sum;
+    char **trust_text;  /* a sentence per method */
+    size_t *trust_rows; /* the evaluated images' rows */
+    char **trust_img;   /* their paths (borrowed from files) */
+    double trust_seconds, trust_fail_rho;
+    struct fig f_trust[EVAL_FIGURES], f_montage;
     double t[NSTAGES], t0;
     int gnuplot_noted;
     char stagebuf[96];
@@ -117,6 +138,13 @@ void rep_choose_picks(struct rep *R);
 /* Grad-CAM and occlusion overlays of the picks, into gallery/. */
 int rep_stage_gradcam(struct rep *R);
 int rep_stage_occlusion(struct rep *R);
+
+/* ---- trust.c ---- */
+/* The evaluation of the maps on p->trust_images of the explained images:
+ * the table, its sentences, figures/ (curves, montage). A model or
+ * parameters the evaluation refuses: a note, no section. */
+int rep_stage_trust(struct rep *R);
+void rep_trust_release(struct rep *R);
 
 /* ---- page_json.c, page_html.c ---- */
 int rep_write_json(struct rep *R, const char *path);

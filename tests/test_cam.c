@@ -410,3 +410,114 @@ Test(cam, batch_binary)
 {
     batch_model("binary");
 }
+
+/* ---------------------------------------------------------------- the rest of the family */
+/* fixtures/trust/MODEL/cam_METHOD.npy (make_trust.py, written from
+ * pytorch-grad-cam's definitions): every image and class, at the layer. */
+static void cam_family_model(const char *name)
+{
+    char mpath[256], lname[256], dir[256];
+    cam_meta_get(name, "model", mpath, sizeof mpath);
+    cam_meta_get(name, "layer", lname, sizeof lname);
+    int N = cam_meta_int(name, "images"), K = cam_meta_int(name, "classes");
+    struct model *m = model_load(mpath);
+    cr_assert(m, "%s: %s", mpath, error_message());
+    struct cam *c = cam_new(m, model_tensor_find(m, lname));
+    cr_assert(c, "%s", error_message());
+    struct array *in = cam_ref_load(name, "input.npy");
+    size_t lhw = (size_t)c->lh * c->lw, item = model_tensor_item(m, model_input(m));
+    float *map = xmalloc(sizeof(float) * lhw);
+    snprintf(dir, sizeof dir, "fixtures/trust/%s/", name);
+    for (int meth = CAM_HIRESCAM; meth < CAM_METHOD_COUNT; meth++) {
+        char file[64];
+        snprintf(file, sizeof file, "cam_%s.npy", cam_method_name(meth));
+        struct array *R = fixture_load(dir, file, DT_F32, 4);
+        cr_assert_eq(R->shape[0] * R->shape[1], (size_t)N * K, "%s %s", name, file);
+        cr_assert_eq(R->shape[2] * R->shape[3], lhw, "%s %s", name, file);
+        for (int i = 0; i < N; i++) {
+            cr_assert_eq(cam_forward(c, (const float *)in->data + (size_t)i * item), 0);
+            for (int k = 0; k < K; k++) {
+                struct cam_info info;
+                cr_assert_eq(cam_map(c, k, meth, map, &info), 0, "%s", error_message());
+                check_map(cam_method_name(meth), name, i, k, map,
+                          (const float *)R->data + ((size_t)i * K + k) * lhw, lhw, c->lw);
+            }
+        }
+        array_free(R);
+    }
+    free(map);
+    array_free(in);
+    cam_free(c);
+    model_free(m);
+}
+
+Test(cam_family, fmnist)
+{
+    cam_family_model("fmnist");
+}
+Test(cam_family, fmnist_folded)
+{
+    cam_family_model("fmnist_folded");
+}
+Test(cam_family, rgb)
+{
+    cam_family_model("rgb");
+}
+Test(cam_family, ops_negative_layer)
+{
+    cam_family_model("ops");
+}
+Test(cam_family, nhwc)
+{
+    cam_family_model("nhwc");
+}
+Test(cam_family, binary_sigmoid)
+{
+    cam_family_model("binary");
+}
+
+/* EigenCAM's sign (cam.h): the projection's largest-magnitude value is made
+ * positive, so on a post-ReLU layer the map lies where the channels' summed
+ * activation is high. Checked before the ReLU through EigenGradCAM's and
+ * EigenCAM's maps: the map's maximum is positive and it correlates positively
+ * with the channel sum of the activations. */
+Test(cam_family, eigencam_sign)
+{
+    struct model *m = model_load("fixtures/models/fmnist.onnx");
+    cr_assert(m);
+    struct cam *c = cam_new(m, -1);
+    struct array *in = cam_ref_load("fmnist", "input.npy");
+    size_t lhw = (size_t)c->lh * c->lw, item = model_tensor_item(m, model_input(m));
+    float *map = xmalloc(sizeof(float) * lhw), *sum = xcalloc(lhw, sizeof(float));
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(cam_forward(c, (const float *)in->data + (size_t)i * item), 0);
+        struct cam_info info;
+        cr_assert_eq(cam_map(c, cam_pred(c), CAM_EIGENCAM, map, &info), 0);
+        cr_expect(info.max > 0, "image %d: EigenCAM's map is blank (sign flipped?)", i);
+        const float *A = model_run_tensor(c->run, c->layer);
+        for (size_t p = 0; p < lhw; p++) {
+            sum[p] = 0;
+            for (int k = 0; k < c->lc; k++)
+                sum[p] += A[(size_t)k * lhw + p];
+        }
+        struct cmp r = compare(map, sum, lhw);
+        cr_expect(r.r > 0.5, "image %d: EigenCAM vs summed activation r = %.3f", i, r.r);
+    }
+    free(map);
+    free(sum);
+    array_free(in);
+    cam_free(c);
+    model_free(m);
+}
+
+Test(cam_family, method_names)
+{
+    for (int k = 0; k < CAM_METHOD_COUNT; k++)
+        cr_expect_eq(cam_method_parse(cam_method_name(k)), k);
+    cr_expect_eq(cam_method_parse("Score-CAM"), CAM_SCORECAM);
+    cr_expect_eq(cam_method_parse("grad_cam_plus_plus"), CAM_GRADCAM_PP);
+    cr_expect_eq(cam_method_parse("gradcampp"), CAM_GRADCAM_PP);
+    cr_expect_eq(cam_method_parse("scorcam"), -1);
+    cr_expect(!cam_method_uses_gradients(CAM_EIGENCAM) &&
+              cam_method_uses_gradients(CAM_LAYERCAM));
+}

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/conv_direct.h"
 #include "../core/error.h"
 #include "../core/graph.h"
 #include "../core/image.h"
@@ -1123,4 +1124,346 @@ Test(engine, dense_rows_do_not_depend_on_the_batch_or_threads)
         free(x), free(y), free(lat9), free(p9), free(p);
         model_free(m);
     }
+}
+
+/* ---------------------------------------------------------------- forward from a tensor */
+/* A random input item for model m. */
+static float *random_input(const struct model *m, int n, uint64_t seed)
+{
+    size_t item = model_tensor_item(m, model_input(m));
+    float *x = xmalloc(sizeof(float) * item * (size_t)n);
+    struct rng r;
+    rng_seed(&r, seed);
+    for (size_t i = 0; i < item * (size_t)n; i++)
+        x[i] = (float)rng_uniform(&r);
+    return x;
+}
+
+/* model_forward_from(t) with t's own values gives the full forward's
+ * logits; with n items of different inputs (a sequential model), each item's
+ * logits are those of its input; in a forward-only run keeping what
+ * model_forward_from_keep lists as in a backward run. */
+static void check_forward_from(const char *name, const char *layer_name)
+{
+    struct model *m = load_ok(name);
+    int t = model_tensor_find(m, layer_name), lg = model_logits(m), n = 3;
+    cr_assert(t >= 0, "%s: no %s", name, layer_name);
+    size_t item = model_tensor_item(m, t), K = model_tensor_item(m, lg);
+    float *x = random_input(m, n, 7), *a = xmalloc(sizeof(float) * item * n);
+    float *ref = xmalloc(sizeof(float) * K * n), *got = xmalloc(sizeof(float) * K * n);
+    int keep[64], nk = model_forward_from_keep(m, t, keep, 64);
+    cr_assert(nk >= 1 && nk <= 64 && keep[0] == t);
+    for (int mode = 0; mode < 2; mode++) {
+        struct model_run *r = mode ? model_run_new(m, n, MODEL_RUN_BACKWARD, NULL, 0)
+                                   : model_run_new(m, n, MODEL_RUN_FORWARD, keep, nk);
+        cr_assert(r);
+        /* one image at a time: the reference logits and t's values */
+        for (int i = 0; i < n; i++) {
+            size_t in = model_tensor_item(m, model_input(m));
+            cr_assert_eq(model_forward(r, x + i * in, 1), 0);
+            memcpy(ref + i * K, model_run_tensor(r, lg), sizeof(float) * K);
+            memcpy(a + i * item, model_run_tensor(r, t), sizeof(float) * item);
+        }
+        /* the last forward was image n-1: item 0 of the other inputs is its */
+        cr_assert_eq(model_forward_from(r, t, a + (n - 1) * item, 1), 0, "%s", error_message());
+        check_abs(model_run_tensor(r, lg), ref + (n - 1) * K, K, 1e-5, "forward_from, 1 item");
+        if (nk == 1) { /* nothing else read after t: items are independent */
+            cr_assert_eq(model_forward_from(r, t, a, n), 0, "%s", error_message());
+            memcpy(got, model_run_tensor(r, lg), sizeof(float) * K * n);
+            check_abs(got, ref, K * n, 1e-5, "forward_from, n items");
+        } else { /* the others come from item 0: n copies of image 0's values */
+            cr_assert_eq(model_forward(r, x, 1), 0);
+            for (int i = 1; i < n; i++)
+                memcpy(a + i * item, a, sizeof(float) * item);
+            cr_assert_eq(model_forward_from(r, t, a, n), 0, "%s", error_message());
+            for (int i = 0; i < n; i++)
+                check_abs(model_run_tensor(r, lg) + i * K, ref, K, 1e-5,
+                          "forward_from, spread");
+        }
+        model_run_free(r);
+    }
+    free(x), free(a), free(ref), free(got);
+    model_free(m);
+}
+
+Test(engine, forward_from_rgb)
+{
+    check_forward_from("rgb", "/Relu_1_output_0");
+}
+Test(engine, forward_from_ops_side_inputs)
+{
+    check_forward_from("ops", "/Sub_1_output_0");
+    check_forward_from("ops", "/Relu_output_0");
+}
+Test(engine, forward_from_nhwc)
+{
+    check_forward_from("nhwc", "r2");
+}
+
+Test(engine, forward_from_errors)
+{
+    struct model *m = load_ok("ops");
+    int t = model_tensor_find(m, "/Relu_output_0");
+    struct model_run *r = model_run_new(m, 2, MODEL_RUN_FORWARD, &t, 1);
+    float *x = random_input(m, 2, 3);
+    cr_expect_eq(model_forward_from(r, t, x, 1), ERR_FAIL, "before any forward");
+    model_forward(r, x, 1);
+    cr_expect_eq(model_forward_from(r, t, model_run_tensor(r, t), 3), ERR_INPUT);
+    struct model_node_info conv;
+    model_node_info(m, 0, &conv); /* the first Conv, fused with its BatchNormalization */
+    cr_expect_eq(model_forward_from(r, conv.output, x, 1), ERR_FAIL);
+    cr_expect(strstr(error_message(), "keep"), "%s", error_message());
+    int keep[64], nk = model_forward_from_keep(m, t, keep, 64);
+    if (nk > 1) { /* a side input not kept is refused */
+        cr_expect_eq(model_forward_from(r, t, model_run_tensor(r, t), 1), ERR_FAIL);
+        cr_expect(strstr(error_message(), "also reads"), "%s", error_message());
+    }
+    cr_expect(model_tensor_depends(m, model_logits(m), t));
+    cr_expect(!model_tensor_depends(m, t, model_logits(m)));
+    free(x);
+    model_run_free(r);
+    model_free(m);
+}
+
+/* ---------------------------------------------------------------- guided backward */
+Test(engine, relu_backward_guided)
+{
+    float inp[4] = {1, -1, 2, 0}, dout[4] = {0.5f, 0.5f, -3, 2}, d[4] = {1, 1, 1, 1};
+    relu_backward_guided(d, dout, inp, 4);
+    float want[4] = {1.5f, 1, 1, 1}; /* only x > 0 and dout > 0 pass */
+    for (int i = 0; i < 4; i++)
+        cr_expect_eq(d[i], want[i], "element %d: %g", i, d[i]);
+    /* in a run: the flag changes only the gradient, and turning it off restores it */
+    struct model *m = load_ok("fmnist");
+    struct model_run *r = model_run_new(m, 1, MODEL_RUN_BACKWARD, NULL, 0);
+    float *x = random_input(m, 1, 11);
+    size_t n = model_tensor_item(m, model_input(m));
+    float *g0 = xmalloc(sizeof(float) * n), *g1 = xmalloc(sizeof(float) * n);
+    int cls = 3;
+    model_forward(r, x, 1);
+    model_backward_class(r, &cls, model_input(m));
+    memcpy(g0, model_run_grad(r, model_input(m)), sizeof(float) * n);
+    model_run_set_guided(r, 1);
+    model_backward_class(r, &cls, model_input(m));
+    memcpy(g1, model_run_grad(r, model_input(m)), sizeof(float) * n);
+    double diff = 0;
+    for (size_t i = 0; i < n; i++)
+        diff += fabs(g0[i] - g1[i]);
+    cr_expect(diff > 0, "guided gradient equals the plain one");
+    model_run_set_guided(r, 0);
+    model_backward_class(r, &cls, model_input(m));
+    check_abs(model_run_grad(r, model_input(m)), g0, n, 0, "guided off again");
+    free(x), free(g0), free(g1);
+    model_run_free(r);
+    model_free(m);
+}
+
+/* ---------------------------------------------------------------- clones */
+Test(engine, clone_and_randomize)
+{
+    struct model *m = load_ok("fmnist");
+    cr_assert_eq(model_weight_layer_count(m), 5, "3 convs and 2 dense layers");
+    struct model *c = model_clone(m);
+    cr_assert(c, "%s", error_message());
+    float *x = random_input(m, 1, 5);
+    struct model_run *ro = model_run_new(m, 1, MODEL_RUN_FORWARD, NULL, 0);
+    struct model_run *rc = model_run_new(c, 1, MODEL_RUN_FORWARD, NULL, 0);
+    size_t K = (size_t)model_num_classes(m);
+    float ref[16];
+    model_forward(ro, x, 1);
+    memcpy(ref, model_run_tensor(ro, model_logits(m)), sizeof(float) * K);
+    model_forward(rc, x, 1);
+    check_abs(model_run_tensor(rc, model_logits(c)), ref, K, 0, "clone's logits");
+    model_run_free(rc);
+    cr_expect_eq(model_weight_layer_randomize(m, 0, 1), ERR_FAIL, "only clones");
+    cr_expect_eq(model_weight_layer_randomize(c, 5, 1), ERR_INPUT);
+    for (int i = 0; i < 5; i++) {
+        struct model_weight_layer L;
+        cr_assert_eq(model_weight_layer_info(c, i, &L), 0);
+        cr_expect(L.bias >= 0, "layer %d (%s) has a bias", i, L.name);
+        cr_assert_eq(model_weight_layer_randomize(c, i, 42), 0);
+        const float *w = model_run_tensor(ro, L.weight); /* constants: their values */
+        double b = 1.0 / sqrt(L.fan_in), s = 0, s2 = 0;
+        struct rng r;
+        rng_seed(&r, 42 + (uint64_t)i);
+        const float *cw = NULL;
+        struct model_run *tmp = model_run_new(c, 1, MODEL_RUN_BACKWARD, NULL, 0);
+        cw = model_run_tensor(tmp, L.weight);
+        cr_expect_neq(w, cw, "the clone's weights are its own");
+        for (size_t k = 0; k < L.nweight; k++) {
+            cr_assert(fabs(cw[k]) <= b, "layer %d weight %zu: %g outside +-%g", i, k, cw[k], b);
+            cr_assert_eq(cw[k], (float)(b * (2 * rng_uniform(&r) - 1)));
+            s += cw[k], s2 += (double)cw[k] * cw[k];
+        }
+        double var = s2 / L.nweight - (s / L.nweight) * (s / L.nweight);
+        cr_expect(fabs(var - b * b / 3) < 0.1 * b * b, "layer %d: variance %g vs %g", i, var,
+                  b * b / 3);
+        model_run_free(tmp);
+    }
+    rc = model_run_new(c, 1, MODEL_RUN_FORWARD, NULL, 0);
+    model_forward(rc, x, 1);
+    double d = 0;
+    for (size_t k = 0; k < K; k++)
+        d += fabs(model_run_tensor(rc, model_logits(c))[k] - ref[k]);
+    cr_expect(d > 1e-3, "randomised clone gives the same logits");
+    model_forward(ro, x, 1);
+    check_abs(model_run_tensor(ro, model_logits(m)), ref, K, 0, "the original is untouched");
+    model_run_free(rc);
+    model_run_free(ro);
+    model_free(c);
+    free(x);
+    /* a MatMul's bias in the Add after it (Keras through tf2onnx) */
+    m = load_ok("nhwc");
+    int found = 0;
+    for (int i = 0; i < model_weight_layer_count(m); i++) {
+        struct model_weight_layer L;
+        model_weight_layer_info(m, i, &L);
+        found += L.bias_node >= 0;
+    }
+    cr_expect_eq(found, 2, "both MatMul + Add layers");
+    model_free(m);
+}
+
+/* A lean backward run (fused Conv -> BN -> Relu in its forward) gives the
+ * plain run's gradients, at the input and at a kept layer. */
+Test(engine, lean_backward_same_gradients)
+{
+    static const char *const names[] = {"fmnist", "rgb", "ops", "nhwc", "fmnist_folded"};
+    for (int k = 0; k < 5; k++) {
+        struct model *m = load_ok(names[k]);
+        int layer = model_default_cam_layer(m), n = 2, in = model_input(m);
+        struct model_run *a = model_run_new(m, n, MODEL_RUN_BACKWARD, NULL, 0);
+        struct model_run *b =
+            model_run_new(m, n, MODEL_RUN_BACKWARD | MODEL_RUN_LEAN, &layer, 1);
+        cr_assert(a && b);
+        float *x = random_input(m, n, 21 + (uint64_t)k);
+        int cls[2] = {1, 0};
+        for (int to = 0; to < 2; to++) {
+            int t = to ? layer : in;
+            model_forward(a, x, n), model_forward(b, x, n);
+            cr_assert_eq(model_backward_class(a, cls, t), 0);
+            cr_assert_eq(model_backward_class(b, cls, t), 0);
+            char what[96];
+            snprintf(what, sizeof what, "%s: lean gradient at %s", names[k],
+                     to ? "the layer" : "the input");
+            check_rel(model_run_grad(b, t), model_run_grad(a, t),
+                      model_tensor_item(m, t) * (size_t)n, 1e-4, what);
+            check_rel(model_run_tensor(b, layer), model_run_tensor(a, layer),
+                      model_tensor_item(m, layer) * (size_t)n, 1e-5, "the kept layer");
+        }
+        free(x);
+        model_run_free(a);
+        model_run_free(b);
+        model_free(m);
+    }
+}
+
+/* The 2x2 max-pool (its AVX2 path on 8 windows at once and the scalar tail)
+ * against the rule written out: the first maximum in row-major window order,
+ * a NaN propagating (the first one wins), argmax = y * W + x; many ties. */
+Test(engine, maxpool2x2_first_max)
+{
+    struct rng r;
+    rng_seed(&r, 9);
+    for (int trial = 0; trial < 4; trial++) {
+        int C = 3, H = 2 * (5 + trial * 7), W = 2 * (3 + trial * 9) + (trial & 1);
+        struct pool_params p = {.c = C,
+                                .h = H,
+                                .w = W,
+                                .oh = H / 2,
+                                .ow = W / 2,
+                                .kh = 2,
+                                .kw = 2,
+                                .sh = 2,
+                                .sw = 2};
+        size_t in = (size_t)C * H * W, on = (size_t)C * p.oh * p.ow;
+        float *x = xmalloc(sizeof(float) * in), *y = xmalloc(sizeof(float) * on);
+        int32_t *am = xmalloc(sizeof(int32_t) * on);
+        for (size_t i = 0; i < in; i++)
+            x[i] = (float)(int)(rng_uniform(&r) * 3); /* 0, 1, 2: ties everywhere */
+        if (trial >= 2) x[5] = NAN, x[W + 17] = NAN;
+        maxpool_forward(y, am, x, &p, 1);
+        for (int c = 0; c < C; c++)
+            for (int oy = 0; oy < p.oh; oy++)
+                for (int ox = 0; ox < p.ow; ox++) {
+                    const float *pl = x + (size_t)c * H * W;
+                    int best = -1;
+                    for (int k = 0; k < 4; k++) {
+                        int at = (2 * oy + k / 2) * W + 2 * ox + k % 2;
+                        if (best < 0 || pl[at] > pl[best] ||
+                            (isnan(pl[at]) && !isnan(pl[best])))
+                            best = at;
+                    }
+                    size_t o = ((size_t)c * p.oh + oy) * p.ow + ox;
+                    cr_assert_eq(am[o], best, "trial %d plane %d (%d,%d): argmax %d, want %d",
+                                 trial, c, oy, ox, am[o], best);
+                    cr_assert(y[o] == pl[best] || (isnan(y[o]) && isnan(pl[best])));
+                }
+        free(x), free(y), free(am);
+    }
+}
+
+/* The model runs' dense kernel (gemm_pack + gemm_forward_part) against a
+ * double-precision sum, on shapes that leave partial column blocks and input
+ * chunks, both weight layouts, alpha and bias, on every level the CPU has:
+ * each row's result the same bytes alone, in any batch and for any split
+ * over threads. */
+static void packed_dense_check(void);
+Test(engine, packed_dense_matches_a_double_sum)
+{
+    enum conv_isa saved = conv_isa_default();
+    for (int isa = CONV_ISA_PORTABLE; isa <= (int)conv_isa_best(); isa++) {
+        cr_assert_eq(conv_isa_set((enum conv_isa)isa), 0);
+        packed_dense_check();
+    }
+    conv_isa_set(saved);
+}
+
+static void packed_dense_check(void)
+{
+    const int shapes[][3] = {{1, 5, 1}, {7, 33, 3}, {9, 1100, 47}, {6, 513, 128}, {13, 64, 16}};
+    struct rng g;
+    rng_seed(&g, 11);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int tb = 0; tb < 2; tb++) {
+            int R = shapes[s][0], K = shapes[s][1], M = shapes[s][2];
+            float *w = malloc(sizeof(float) * K * M), *x = malloc(sizeof(float) * R * K);
+            float *bias = malloc(sizeof(float) * M), *y = malloc(sizeof(float) * R * M);
+            float *y1 = malloc(sizeof(float) * M), *y2 = malloc(sizeof(float) * R * M);
+            for (int i = 0; i < K * M; i++)
+                w[i] = (float)rng_uniform(&g) - 0.5f;
+            for (int i = 0; i < R * K; i++)
+                x[i] = (float)rng_uniform(&g) * 2 - 1;
+            for (int j = 0; j < M; j++)
+                bias[j] = (float)rng_uniform(&g);
+            struct gemm_params p = {
+                .rows = 1, .k = K, .m = M, .trans_b = tb, .alpha = 0.75f, .beta = 1, .bias = bias};
+            float *pk = malloc(sizeof(float) * gemm_pack_floats(&p));
+            gemm_pack(pk, w, &p);
+            gemm_forward_part(y, x, pk, &p, R, 0, 1);
+            for (int r = 0; r < R; r++)
+                for (int j = 0; j < M; j++) {
+                    double sum = 0, mag = 0;
+                    for (int k = 0; k < K; k++) {
+                        double t = (double)x[r * K + k] * (tb ? w[j * K + k] : w[k * M + j]);
+                        sum += t, mag += fabs(t);
+                    }
+                    double want = 0.75 * sum + bias[j];
+                    cr_assert(fabs(y[r * M + j] - want) <= 1e-6 * (mag + fabs(bias[j])),
+                              "%dx%dx%d trans_b %d: [%d][%d] %.9g, want %.9g", R, K, M, tb, r,
+                              j, y[r * M + j], want);
+                }
+            for (int r = 0; r < R; r++) { /* a row alone */
+                gemm_forward_part(y1, x + (size_t)r * K, pk, &p, 1, 0, 1);
+                cr_assert(!memcmp(y1, y + (size_t)r * M, sizeof(float) * M),
+                          "%dx%dx%d: row %d alone differs", R, K, M, r);
+            }
+            for (int nt = 2; nt <= 3; nt++) { /* the columns split over threads */
+                for (int t = 0; t < nt; t++)
+                    gemm_forward_part(y2, x, pk, &p, R, t, nt);
+                cr_assert(!memcmp(y2, y, sizeof(float) * R * M), "%dx%dx%d: %d threads differ",
+                          R, K, M, nt);
+            }
+            free(w), free(x), free(bias), free(y), free(y1), free(y2), free(pk);
+        }
 }

@@ -6,9 +6,11 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -485,6 +487,7 @@ struct model_run {
      * into its weights, ReLU applied with the bias and the pool in its
      * epilogue (conv[i] for the Conv node i) */
     struct conv_step **conv; /* per node, NULL when not a Conv that runs */
+    int fwd_blas;            /* a forward calls BLAS (forward_blas) */
     float **gpack;           /* per Gemm node that runs: its packed weights (gemm_pack) */
     char *skip;              /* per node: runs inside a fused chain */
     /* Segments: runs of nodes without a dense layer, which a batch can go
@@ -535,11 +538,12 @@ static int forward_threads(void)
 }
 
 /* ---------------------------------------------------------------- thread pool */
-/* The forward's worker threads wait on a condition variable, never spin.
- * OpenMP was tried first: libgomp's spin-waiting (at each region's end and
- * between regions) took 80% of the CPU time of a one-image forward on this
- * shared, loaded machine and made it 6x slower than with
- * OMP_WAIT_POLICY=passive, a setting a library cannot make for its caller. */
+/* The forward's worker threads spin for at most POOL_SPIN_NS after a job,
+ * then wait on a condition variable. OpenMP was tried first: libgomp's
+ * unbounded spin-waiting (at each region's end and between regions) took 80%
+ * of the CPU time of a one-image forward on this shared, loaded machine and
+ * made it 6x slower than with OMP_WAIT_POLICY=passive, a setting a library
+ * cannot make for its caller. */
 struct pool_worker {
     struct pool *pl;
     int tid;
@@ -556,23 +560,71 @@ struct pool {
     void *arg;
 };
 
+/* How long a thread that is waiting for the pool spins before it sleeps:
+ * a forward hands out one job a layer, a fraction of a millisecond apart,
+ * and waking a sleeping thread took longer than a layer at batch 1 (the
+ * second thread then did almost nothing: 1.7 ms a forward on 1 or 2
+ * threads). Bounded, so a loaded machine loses at most this per job. */
+#ifndef POOL_SPIN_NS
+#define POOL_SPIN_NS 100000
+#endif
+
+static int64_t pool_clock_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+static void pool_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* Spins until *v != not (returns 1) or POOL_SPIN_NS pass (0). */
+static int pool_spin_ul(const unsigned long *v, unsigned long not)
+{
+    int64_t t0 = pool_clock_ns();
+    for (int i = 1;; i++) {
+        if (__atomic_load_n(v, __ATOMIC_ACQUIRE) != not) return 1;
+        pool_pause();
+        if (!(i & 63) && pool_clock_ns() - t0 > POOL_SPIN_NS) return 0;
+    }
+}
+
+/* Spins until *v is 0 (returns 1) or POOL_SPIN_NS pass (0). */
+static int pool_spin_zero(const int *v)
+{
+    int64_t t0 = pool_clock_ns();
+    for (int i = 1;; i++) {
+        if (!__atomic_load_n(v, __ATOMIC_ACQUIRE)) return 1;
+        pool_pause();
+        if (!(i & 63) && pool_clock_ns() - t0 > POOL_SPIN_NS) return 0;
+    }
+}
+
 static void *pool_main(void *a)
 {
     struct pool_worker *w = a;
     struct pool *pl = w->pl;
     unsigned long seen = 0;
-    pthread_mutex_lock(&pl->mu);
     for (;;) {
-        while (pl->gen == seen && !pl->quit)
+        pool_spin_ul(&pl->gen, seen); /* the next job usually comes soon */
+        pthread_mutex_lock(&pl->mu);
+        while (__atomic_load_n(&pl->gen, __ATOMIC_RELAXED) == seen && !pl->quit)
             pthread_cond_wait(&pl->go, &pl->mu);
         if (pl->quit) break;
-        seen = pl->gen;
+        seen = __atomic_load_n(&pl->gen, __ATOMIC_RELAXED);
         void (*fn)(void *, int) = pl->fn;
         void *arg = pl->arg;
         pthread_mutex_unlock(&pl->mu);
         fn(arg, w->tid);
         pthread_mutex_lock(&pl->mu);
-        if (--pl->busy == 0) pthread_cond_signal(&pl->done);
+        if (__atomic_sub_fetch(&pl->busy, 1, __ATOMIC_RELEASE) == 0)
+            pthread_cond_signal(&pl->done);
+        pthread_mutex_unlock(&pl->mu);
     }
     pthread_mutex_unlock(&pl->mu);
     return NULL;
@@ -624,13 +676,18 @@ static void pool_run(struct pool *pl, void (*fn)(void *, int), void *arg)
 {
     pthread_mutex_lock(&pl->mu);
     pl->fn = fn, pl->arg = arg;
-    pl->busy = pl->n - 1;
-    pl->gen++;
+    __atomic_store_n(&pl->busy, pl->n - 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&pl->gen, 1, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&pl->go);
     pthread_mutex_unlock(&pl->mu);
     fn(arg, 0);
+    if (pool_spin_zero(&pl->busy)) { /* the workers finished while the caller spun */
+        pthread_mutex_lock(&pl->mu); /* (the last one may still hold the lock) */
+        pthread_mutex_unlock(&pl->mu);
+        return;
+    }
     pthread_mutex_lock(&pl->mu);
-    while (pl->busy)
+    while (__atomic_load_n(&pl->busy, __ATOMIC_ACQUIRE))
         pthread_cond_wait(&pl->done, &pl->mu);
     pthread_mutex_unlock(&pl->mu);
 }
@@ -929,6 +986,14 @@ static void plan_segments(struct model_run *r)
     }
 }
 
+/* Whether a forward of r calls BLAS: a conv by im2col + sgemm. */
+static int forward_blas(const struct model_run *r)
+{
+    for (int i = 0; i < r->m->g->nn; i++)
+        if (r->conv[i] && !r->skip[i] && r->conv[i]->plan.path == CONV_PATH_IM2COL) return 1;
+    return 0;
+}
+
 /* A run; bound < 0 for forward-only runs. */
 static struct model_run *run_new(const struct model *m, int max_batch, int flags, int bound,
                                  const int *keep, int nkeep)
@@ -976,6 +1041,7 @@ static struct model_run *run_new(const struct model *m, int max_batch, int flags
     plan_fusion(r, kp, ukp, r->bdep);
     free(ukp);
     plan_segments(r);
+    r->fwd_blas = forward_blas(r);
     r->gpack = xcalloc((size_t)nn1, sizeof *r->gpack);
     for (int i = 0; i < g->nn; i++) { /* dense weights packed for gemm_forward_part */
         const struct node *nd = &g->nodes[i];
@@ -1479,20 +1545,23 @@ static void seg_par(void *a, int tid)
     }
 }
 
-/* Single-threaded BLAS inside the run's own threads (see run_threads). */
-static int blas_enter(int nt)
+/* Single-threaded BLAS inside the run's own threads (see run_threads), for
+ * the passes that call BLAS (need): each change of OpenBLAS's thread count
+ * wakes its threads, which then spin (sched_yield) for a while on the cores
+ * the run's own threads need - at batch 1 the second thread of a forward
+ * that called no BLAS at all did almost nothing. Returns what to restore
+ * (0: nothing). */
+static int blas_enter(int nt, int need)
 {
     int saved = 0;
-    if (nt > 1) {
-        saved = openblas_get_num_threads();
+    if (nt > 1 && need && (saved = openblas_get_num_threads()) != 1)
         openblas_set_num_threads(1);
-    }
-    return saved;
+    return saved != 1 ? saved : 0;
 }
 
-static void blas_leave(int nt, int saved)
+static void blas_leave(int saved)
 {
-    if (nt > 1) openblas_set_num_threads(saved);
+    if (saved) openblas_set_num_threads(saved);
 }
 
 void model_run_set_guided(struct model_run *r, int on)
@@ -1509,7 +1578,7 @@ int model_forward(struct model_run *r, const float *input, int n)
     r->n = n;
     memset(r->dep, 0, (size_t)g->nt);
     memcpy(r->data[g->input], input, sizeof(float) * g->t[g->input].item * (size_t)n);
-    int nt = run_threads(r), saved = blas_enter(nt);
+    int nt = run_threads(r), saved = blas_enter(nt, r->fwd_blas);
     /* item by item through segments once every thread gets two items */
     int by_item = n >= 2 * nt;
     for (int i = 0; i < g->nn; i++) {
@@ -1525,7 +1594,7 @@ int model_forward(struct model_run *r, const float *input, int n)
         }
         if (!r->skip[i]) run_node(r, i, 0, n, nt, -1);
     }
-    blas_leave(nt, saved);
+    blas_leave(saved);
     return 0;
 }
 
@@ -1623,14 +1692,14 @@ int model_forward_from(struct model_run *r, int from, const float *data, int n)
         memmove(r->data[from], data, sizeof(float) * g->t[from].item * (size_t)n);
     r->n = n;
     memset(r->dep, 0, (size_t)g->nt);
-    int nt = run_threads(r), saved = blas_enter(nt);
+    int nt = run_threads(r), saved = blas_enter(nt, r->fwd_blas);
     for (int i = first; i < g->nn; i++) {
         const struct node *nd = &g->nodes[i];
         /* a fused chain runs from its head, when the head's input is recomputed */
         if (r->skip[i] || !dep[nd->out]) continue;
         run_node(r, i, 0, n, nt, -1);
     }
-    blas_leave(nt, saved);
+    blas_leave(saved);
 done:
     free(dep);
     free(spread);
@@ -1698,7 +1767,7 @@ int model_backward(struct model_run *r, int from, const float *dfrom, int to)
     /* the convs and memory-bound ops on the run's threads, BLAS
      * single-threaded (as the forward; OpenBLAS's threads would spin on the
      * small dense gradients) */
-    int nt = run_threads(r), saved = blas_enter(nt);
+    int nt = run_threads(r), saved = blas_enter(nt, 1);
     int start = g->t[from].producer;
     for (int i = start; i >= 0; i--) {
         const struct node *nd = &g->nodes[i];
@@ -1793,7 +1862,7 @@ int model_backward(struct model_run *r, int from, const float *dfrom, int to)
         free(skip);
         free(written);
     }
-    blas_leave(nt, saved);
+    blas_leave(saved);
     return 0;
 }
 

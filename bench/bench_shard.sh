@@ -48,6 +48,7 @@ cp "${INTERP:-./interp}" "$W/interp"
 stamp() { echo "$(date -u +%F) at commit $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD -- . ':!bench/RESULTS*.md' 2>/dev/null || echo ' (with uncommitted changes)')" >"$1"; }
 I=$W/interp
 has() { [[ " $SECTIONS " == *" $1 "* ]]; }
+. bench/settle.sh # settle: wait for the load to fall below 1 before a timed run
 load1() { cut -d' ' -f1 /proc/loadavg; }
 loaded() { awk -v l="$1" 'BEGIN { print (l > 1.0) ? "loaded" : "idle" }'; }
 now() { date +%s.%N; }
@@ -71,6 +72,7 @@ if has embed; then
         for cfg in "${CONFIGS[@]}"; do
             read -r name S T J <<<"$cfg"
             rm -rf "$E/$name"
+            settle
             l0=$(load1)
             t0=$(now)
             if [ "$S" = 1 ]; then
@@ -129,12 +131,14 @@ rest = np.setdiff1d(np.arange(len(x)), pick)
 np.save(out + "/sample_rows.npy", pick); np.save(out + "/rest_rows.npy", rest)
 np.save(out + "/sample.npy", np.ascontiguousarray(x[pick])); np.save(out + "/rest.npy", np.ascontiguousarray(x[rest]))
 PYEOF
+    settle
     l0=$(load1)
     t0=$(now)
     /usr/bin/time -f '%U %S %M' -o "$T1/map.time" "$I" tsne "$T1/sample.npy" --threads 2 --seed 1 \
         -o "$T1/map" --json --quiet >"$T1/map.json"
     map_s=$(since "$t0")
     map_load="$l0 / $(load1)"
+    settle
     l0=$(load1)
     t0=$(now)
     rm -rf "$T1/add"
@@ -164,6 +168,7 @@ PYEOF
         full_note="reused $FULLMAP"
     elif [ "$FULL" = 1 ]; then
         FULLMAP=$T1/full/tsne.npy
+        settle
         l0=$(load1)
         t0=$(now)
         /usr/bin/time -f '%U %S %M' -o "$T1/full.time" "$I" tsne "$X" --threads 2 --seed 1 \

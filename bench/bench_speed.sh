@@ -67,14 +67,17 @@ export OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2
 
 R=$W/runs.jsonl
 : >"$R"
+. bench/settle.sh
 load3() { cut -d' ' -f1-3 /proc/loadavg; }
 above1() { awk -v l="$(cut -d' ' -f1 /proc/loadavg)" 'BEGIN { exit !(l > 1) }'; }
-# meas ROW TOOL CMD...: CMD prints one JSON object; up to TRIES tries while
-# the load before the try is above 1. One line per try in runs.jsonl.
+# meas ROW TOOL CMD...: CMD prints one JSON object; each try waits for the
+# load to settle below 1 first (settle.sh); up to TRIES tries while the load
+# before the try is above 1. One line per try in runs.jsonl.
 meas() {
     local row=$1 tool=$2 k=1 l0 out
     shift 2
     while :; do
+        settle
         l0=$(load3)
         echo "  $row $tool try $k (load $l0)" >&2
         out=$("$@") || { echo "  $row $tool failed" >&2; return 0; }

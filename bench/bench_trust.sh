@@ -29,10 +29,13 @@ cc -std=c11 -D_GNU_SOURCE -O2 -I. bench/bench_trust.c build/libinterp.a \
     -lm -fopenmp -lpthread -o "$W/bench_trust"
 export OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2
 rm -f "$W"/trust_interp_*.json "$W"/trust_torch_*.json
+. bench/settle.sh # settle: wait for the load to fall below 1 before a timed run
 for r in $(seq 1 "$ROUNDS"); do
     echo "round $r: interp ..." >&2
+    settle
     "$W/bench_trust" "$W/seed128.onnx" "$W/seed128.png" >"$W/trust_interp_$r.json"
     echo "round $r: PyTorch ..." >&2
+    settle
     $PY bench/trust_torch.py "$W/seed128.onnx" "$W/seed128.png" 2>/dev/null >"$W/trust_torch_$r.json"
 done
 

@@ -36,12 +36,15 @@ mkdir -p "$W" "$D"
 touch "$W/times.tsv"
 
 has() { [[ " $SECTIONS " == *" $1 "* ]]; }
+. bench/settle.sh
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 
-# timed NAME CMD...: runs CMD under /usr/bin/time -v; appends
+# timed NAME CMD...: runs CMD under /usr/bin/time -v (once the load has
+# settled below 1: settle.sh); appends
 # name, wall s, peak MiB, load before, load after to $W/times.tsv
 timed() {
     local name=$1; shift
+    settle
     local l0; l0=$(load)
     /usr/bin/time -v -o "$W/$name.time" "$@" >"$W/$name.out" 2>"$W/$name.err"
     local rc=$?

@@ -133,7 +133,7 @@ if pn["npy"] and pn["all"]:
 rep = [(t, best(row, t)) for row in ("report_demo", "report_10k") for t in ("base", "new")]
 if any(r for _, r in rep):
     print("\n### `interp report`: stage times (seconds, from report.json)\n")
-    stages = ["embed", "metrics", "pca", "tsne", "prototypes", "gradcam", "occlusion", "page"]
+    stages = ["embed", "metrics", "pca", "tsne", "prototypes", "gradcam", "occlusion", "trust", "page"]
     print("| report | build | wall s | CPU s | " + " | ".join(stages) + " | load before → after |")
     print("|" + "---|" * (5 + len(stages)))
     for row in ("report_demo", "report_10k"):

@@ -583,12 +583,12 @@ static void pool_pause(void)
 #endif
 }
 
-/* Spins until *v != not (returns 1) or POOL_SPIN_NS pass (0). */
-static int pool_spin_ul(const unsigned long *v, unsigned long not)
+/* Spins until *v != seen (returns 1) or POOL_SPIN_NS pass (0). */
+static int pool_spin_ul(const unsigned long *v, unsigned long seen)
 {
     int64_t t0 = pool_clock_ns();
     for (int i = 1;; i++) {
-        if (__atomic_load_n(v, __ATOMIC_ACQUIRE) != not) return 1;
+        if (__atomic_load_n(v, __ATOMIC_ACQUIRE) != seen) return 1;
         pool_pause();
         if (!(i & 63) && pool_clock_ns() - t0 > POOL_SPIN_NS) return 0;
     }

@@ -74,8 +74,8 @@ void gemm_pack(float *pk, const float *w, const struct gemm_params *p)
         if (nc < GEMM_NB) memset(b, 0, sizeof(float) * (size_t)p->k * GEMM_NB);
         for (int k = 0; k < p->k; k++)
             for (int c = 0; c < nc; c++)
-                b[(size_t)k * GEMM_NB + c] = p->trans_b ? w[(size_t)(c0 + c) * p->k + k]
-                                                        : w[(size_t)k * p->m + c0 + c];
+                b[(size_t)k * GEMM_NB + c] =
+                    p->trans_b ? w[(size_t)(c0 + c) * p->k + k] : w[(size_t)k * p->m + c0 + c];
     }
 }
 
@@ -95,9 +95,8 @@ static void dense_row(float *y, const float *x, const float *b, int K)
 
 /* Rows r0..r0+3 (rows past R repeat the last, unwritten) through block b's
  * inputs [k0, k0 + kc): t holds the rows' running sums in and out. */
-__attribute__((target("avx2,fma"))) static void dense_rows4(float t[4][GEMM_NB],
-                                                            const float *const x[4],
-                                                            const float *b, int k0, int kc)
+__attribute__((target("avx2,fma"))) static void
+dense_rows4(float t[4][GEMM_NB], const float *const x[4], const float *b, int k0, int kc)
 {
     __m256 a00 = _mm256_loadu_ps(t[0]), a01 = _mm256_loadu_ps(t[0] + 8);
     __m256 a10 = _mm256_loadu_ps(t[1]), a11 = _mm256_loadu_ps(t[1] + 8);
@@ -125,11 +124,11 @@ __attribute__((target("avx2,fma"))) static void dense_rows4(float t[4][GEMM_NB],
 /* One row through nb (1..4) blocks starting at b (blocks `stride` floats
  * apart) over all K inputs; y gets nb x GEMM_NB sums. A missing block
  * repeats the last (computed, not written). */
-__attribute__((target("avx2,fma"))) static void dense_row4(float *y, const float *x,
-                                                           const float *b, size_t stride,
-                                                           int nb, int K)
+__attribute__((target("avx2,fma"))) static void
+dense_row4(float *y, const float *x, const float *b, size_t stride, int nb, int K)
 {
-    const float *b0 = b, *b1 = b + (nb > 1 ? stride : 0), *b2 = b + (nb > 2 ? 2 : nb - 1) * stride,
+    const float *b0 = b, *b1 = b + (nb > 1 ? stride : 0),
+                *b2 = b + (nb > 2 ? 2 : nb - 1) * stride,
                 *b3 = b + (nb > 3 ? 3 : nb - 1) * stride;
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
            a7 = a0;
@@ -169,7 +168,8 @@ static void dense_blocks_avx2(float *sums, const float *inp, const float *pk,
             for (int k0 = 0; k0 < p->k; k0 += GEMM_KC) {
                 if (k0)
                     for (int r = 0; r < 4; r++)
-                        memcpy(t[r], sums + (size_t)(r0 + r) * ld + (size_t)(cb - cb0) * GEMM_NB,
+                        memcpy(t[r],
+                               sums + (size_t)(r0 + r) * ld + (size_t)(cb - cb0) * GEMM_NB,
                                sizeof t[r]);
                 dense_rows4(t, x, b, k0, p->k - k0 < GEMM_KC ? p->k - k0 : GEMM_KC);
                 for (int r = 0; r < 4; r++)
@@ -209,7 +209,8 @@ void gemm_forward_part(float *out, const float *inp, const float *pk,
         float *y = out + (size_t)r * p->m;
         const float *s = sums + (size_t)r * ld - j0;
         for (int j = j0; j < j1; j++)
-            y[j] = p->alpha * s[j] + (p->bias ? (p->bias_scalar ? p->bias[0] : p->bias[j]) : 0.0f);
+            y[j] =
+                p->alpha * s[j] + (p->bias ? (p->bias_scalar ? p->bias[0] : p->bias[j]) : 0.0f);
     }
     free(sums);
 }

@@ -1436,8 +1436,13 @@ static void packed_dense_check(void)
                 x[i] = (float)rng_uniform(&g) * 2 - 1;
             for (int j = 0; j < M; j++)
                 bias[j] = (float)rng_uniform(&g);
-            struct gemm_params p = {
-                .rows = 1, .k = K, .m = M, .trans_b = tb, .alpha = 0.75f, .beta = 1, .bias = bias};
+            struct gemm_params p = {.rows = 1,
+                                    .k = K,
+                                    .m = M,
+                                    .trans_b = tb,
+                                    .alpha = 0.75f,
+                                    .beta = 1,
+                                    .bias = bias};
             float *pk = malloc(sizeof(float) * gemm_pack_floats(&p));
             gemm_pack(pk, w, &p);
             gemm_forward_part(y, x, pk, &p, R, 0, 1);

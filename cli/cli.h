@@ -356,10 +356,13 @@ void cli_csv_field(FILE *fp, const char *s);
 /* ---- the set-up the explanation commands share (explain.c) ---- */
 struct cam;
 
-/* From the command line to the first map, for gradcam, occlusion and saliency:
+/* From the command line to the first map, for gradcam, occlusion, saliency
+ * and attribution:
  *
  *     struct explain_setup s = explain_setup_default(&c, "saliency", "jet");
- *     ... getopt_long sets s.class_arg, s.classes_arg, s.cmap, s.alpha ...
+ *     ... getopt_long sets s.class_arg, s.classes_arg, s.cmap, s.alpha; its
+ *         default case: explain_option(&s, &c, &prep, ch, optarg, argv, opts) ...
+ *     s.settings = cli_shard_options(argc, argv, opts, NULL);
  *     struct model *m = explain_model_load(&s, argc - optind, argv + optind, &status);
  *     if (!m) return status;
  *     ... the method's engine, with K classes ...
@@ -413,6 +416,11 @@ struct explain_setup explain_setup_default(const struct cli_common *c, const cha
  * missing, checks --colormap, loads MODEL. Returns the model (owned,
  * model_free) with *status EXIT_OK, or NULL with *status the exit status
  * after printing (and s released). */
+/* The options every explanation command takes besides its own, in its
+ * getopt loop's default case: --outputs, preprocessing, --on-error, --shard
+ * and --force, then the common ones (cli_common_option). */
+void explain_option(struct explain_setup *s, struct cli_common *c, struct model_prep *prep,
+                    int ch, const char *arg, char **argv, const struct option *opts);
 struct model *explain_model_load(struct explain_setup *s, int nargs, char **args, int *status);
 /* Between the engine and the first map: --classes and --class against
  * nclass classes, the output folder, s->out for explain_write (method names

@@ -210,12 +210,7 @@ int cmd_attribution(int argc, char **argv)
         case OPT_CMAP: s.cmap = optarg; break;
         case OPT_ALPHA: s.alpha = cli_parse_double("--alpha", optarg, 0, 1); break;
         case OPT_CLASSES: s.classes_arg = optarg; break;
-        case OPT_OUTPUTS: s.outputs_arg = optarg; break;
-        default:
-            if (!cli_prep_option(&prep, ch, optarg) &&
-                !cli_on_error_option(&s.skips, ch, optarg) &&
-                !cli_shard_option(&s.shard, ch, optarg))
-                cli_common_option(&c, ch, optarg, argv, opts);
+        default: explain_option(&s, &c, &prep, ch, optarg, argv, opts);
         }
     }
     s.settings =

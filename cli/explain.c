@@ -37,6 +37,16 @@ struct explain_setup explain_setup_default(const struct cli_common *c, const cha
     return s;
 }
 
+void explain_option(struct explain_setup *s, struct cli_common *c, struct model_prep *prep,
+                    int ch, const char *arg, char **argv, const struct option *opts)
+{
+    if (ch == OPT_OUTPUTS)
+        s->outputs_arg = arg;
+    else if (!cli_prep_option(prep, ch, arg) && !cli_on_error_option(&s->skips, ch, arg) &&
+             !cli_shard_option(&s->shard, ch, arg))
+        cli_common_option(c, ch, arg, argv, opts);
+}
+
 struct model *explain_model_load(struct explain_setup *s, int nargs, char **args, int *status)
 {
     *status = EXIT_USAGE;

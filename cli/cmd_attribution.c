@@ -213,12 +213,12 @@ int cmd_attribution(int argc, char **argv)
         default: explain_option(&s, &c, &prep, ch, optarg, argv, opts);
         }
     }
-    s.settings =
-        cli_shard_options(argc, argv, opts, NULL); /* argv is permuted: options first */
     if (c.seed_set) p.seed = c.seed;
     if (p.integration != ATTR_GAUSS_LEGENDRE && p.steps < 2)
         return cli_usage_error(NULL, "--steps: %s needs at least 2 steps",
                                attr_integration_name(p.integration));
+    s.settings =
+        cli_shard_options(argc, argv, opts, NULL); /* argv is permuted: options first */
     struct model *m = explain_model_load(&s, argc - optind, argv + optind, &status);
     if (!m) return status;
     struct attr *a = NULL;

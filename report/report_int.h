@@ -1,7 +1,8 @@
 /* report_int.h - what the files of the report share: its state while it
  * runs (struct rep), the figures it records, and the helpers every stage
- * uses. Internal to report/: pipeline.c runs the stages, explain.c picks and
- * explains images, page_json.c and page_html.c write report.json and the page.
+ * uses. Internal to report/: pipeline.c runs the stages, embed.c the first
+ * one, explain.c picks and explains images, trust.c the trust section,
+ * page_json.c and page_html.c write report.json and the page.
  */
 #ifndef INTERP_REPORT_INT_H
 #define INTERP_REPORT_INT_H
@@ -131,6 +132,11 @@ int rep_save_lines(struct rep *R, const char *name, char *const *lines, size_t n
 void rep_format_date(const struct report_params *p, char *buf, size_t len);
 /* The file name part of a path. */
 const char *rep_base_name(const char *path);
+
+/* ---- embed.c ---- */
+/* Stage 1: the images through the model, or --from an embed run's folder. */
+int rep_stage_embed(struct rep *R);
+int rep_stage_from(struct rep *R);
 
 /* ---- explain.c ---- */
 /* Picks per_class images per class (report.h says how) into R->picks. */

@@ -562,9 +562,10 @@ struct pool {
 
 /* How long a thread that is waiting for the pool spins before it sleeps:
  * a forward hands out one job a layer, a fraction of a millisecond apart,
- * and waking a sleeping thread took longer than a layer at batch 1 (the
- * second thread then did almost nothing: 1.7 ms a forward on 1 or 2
- * threads). Bounded, so a loaded machine loses at most this per job. */
+ * and waking a sleeping thread costs a good part of a layer at batch 1 (the
+ * seed model's one-image forward: 1.07 ms with sleeping workers, 0.92 ms
+ * with this spin, 2 threads). Bounded, so a loaded machine loses at most
+ * this per job. */
 #ifndef POOL_SPIN_NS
 #define POOL_SPIN_NS 100000
 #endif

@@ -51,8 +51,8 @@ void gemm_forward(float *out, const float *inp, const float *weight,
  * blocks of GEMM_NB, each block K x GEMM_NB (row k holds the block's columns
  * of input k, zero-padded past M). Four rows at a time go through a block in
  * chunks of GEMM_KC inputs (the chunk stays in cache for every row), their
- * running sums kept in `out` between chunks (a float stored and read back is
- * the same float, so the chain is unbroken); the rows left over, and a
+ * running sums kept in a buffer between chunks (a float stored and read back
+ * is the same float, so the chain is unbroken); the rows left over, and a
  * batch of one, go through four blocks at once over all of K (eight chains,
  * enough to keep the multiply-add units busy). Both do the same operations
  * in the same order, so a row's result is the same either way. */
@@ -207,10 +207,10 @@ void gemm_forward_part(float *out, const float *inp, const float *pk,
     int j0 = cb0 * GEMM_NB, j1 = cb1 * GEMM_NB < p->m ? cb1 * GEMM_NB : p->m;
     for (int r = 0; r < R; r++) { /* alpha and the bias, once the sums are complete */
         float *y = out + (size_t)r * p->m;
-        const float *s = sums + (size_t)r * ld - j0;
+        const float *s = sums + (size_t)r * ld;
         for (int j = j0; j < j1; j++)
-            y[j] =
-                p->alpha * s[j] + (p->bias ? (p->bias_scalar ? p->bias[0] : p->bias[j]) : 0.0f);
+            y[j] = p->alpha * s[j - j0] +
+                   (p->bias ? (p->bias_scalar ? p->bias[0] : p->bias[j]) : 0.0f);
     }
     free(sums);
 }

@@ -46,7 +46,11 @@ enum {
     OPT_PREP_MEAN,
     OPT_PREP_STD,
     OPT_EXIF_ORIENTATION,
-    OPT_OUTPUTS,            /* --outputs of the explanation commands (explain.c) */
+    OPT_OUTPUTS,            /* the explanation commands' own (explain_option): --outputs, */
+    OPT_EXPLAIN_CLASS,      /* --class, --colormap, --alpha, --classes */
+    OPT_EXPLAIN_CMAP,
+    OPT_EXPLAIN_ALPHA,
+    OPT_EXPLAIN_CLASSES,
     OPT_ON_ERROR,           /* --on-error of the commands that read many images */
     OPT_LIST_OPTIONS,       /* hidden --x-list-options: the option table, for the completion
                                script (no option starts with x, so no prefix a user types
@@ -95,6 +99,16 @@ enum {
 // clang-format off
 #define SHARD_LONG_OPTIONS                                                     \
     {"shard", required_argument, 0, OPT_SHARD}, {"force", no_argument, 0, OPT_FORCE}
+
+/* What every explanation command (gradcam, occlusion, saliency, attribution)
+ * takes besides its own options; explain_option reads them. */
+#define EXPLAIN_LONG_OPTIONS                                                   \
+    {"class", required_argument, 0, OPT_EXPLAIN_CLASS},                        \
+    {"colormap", required_argument, 0, OPT_EXPLAIN_CMAP},                      \
+    {"alpha", required_argument, 0, OPT_EXPLAIN_ALPHA},                        \
+    {"classes", required_argument, 0, OPT_EXPLAIN_CLASSES},                    \
+    {"outputs", required_argument, 0, OPT_OUTPUTS},                            \
+    ON_ERROR_LONG_OPTION, PREP_LONG_OPTIONS, SHARD_LONG_OPTIONS
 // clang-format on
 
 struct model_prep;
@@ -360,8 +374,8 @@ struct cam;
  * and attribution:
  *
  *     struct explain_setup s = explain_setup_default(&c, "saliency", "jet");
- *     ... getopt_long sets s.class_arg, s.classes_arg, s.cmap, s.alpha; its
- *         default case: explain_option(&s, &c, &prep, ch, optarg, argv, opts) ...
+ *     ... opts holds EXPLAIN_LONG_OPTIONS; getopt_long's default case:
+ *         explain_option(&s, &c, &prep, ch, optarg, argv, opts) ...
  *     s.settings = cli_shard_options(argc, argv, opts, NULL);
  *     struct model *m = explain_model_load(&s, argc - optind, argv + optind, &status);
  *     if (!m) return status;
@@ -416,9 +430,9 @@ struct explain_setup explain_setup_default(const struct cli_common *c, const cha
  * missing, checks --colormap, loads MODEL. Returns the model (owned,
  * model_free) with *status EXIT_OK, or NULL with *status the exit status
  * after printing (and s released). */
-/* The options every explanation command takes besides its own, in its
- * getopt loop's default case: --outputs, preprocessing, --on-error, --shard
- * and --force, then the common ones (cli_common_option). */
+/* The options every explanation command takes besides its own
+ * (EXPLAIN_LONG_OPTIONS), in its getopt loop's default case, then the
+ * common ones (cli_common_option). */
 void explain_option(struct explain_setup *s, struct cli_common *c, struct model_prep *prep,
                     int ch, const char *arg, char **argv, const struct option *opts);
 struct model *explain_model_load(struct explain_setup *s, int nargs, char **args, int *status);

@@ -55,18 +55,13 @@ static const char USAGE[] =
 
 enum {
     OPT_METHOD = OPT_COMMAND_BASE,
-    OPT_CLASS,
     OPT_STEPS,
     OPT_BASELINE,
     OPT_INTEGRATION,
     OPT_SAMPLES,
     OPT_NOISE,
     OPT_LAYER,
-    OPT_BATCH,
-    OPT_CMAP,
-    OPT_ALPHA,
-    OPT_CLASSES,
-    OPT_OUTS
+    OPT_BATCH
 };
 
 struct attr_extra {
@@ -159,7 +154,6 @@ static const char *integration_name_i(int k)
 int cmd_attribution(int argc, char **argv)
 {
     static const struct option opts[] = {{"method", required_argument, 0, OPT_METHOD},
-                                         {"class", required_argument, 0, OPT_CLASS},
                                          {"steps", required_argument, 0, OPT_STEPS},
                                          {"baseline", required_argument, 0, OPT_BASELINE},
                                          {"integration", required_argument, 0, OPT_INTEGRATION},
@@ -167,13 +161,7 @@ int cmd_attribution(int argc, char **argv)
                                          {"noise", required_argument, 0, OPT_NOISE},
                                          {"layer", required_argument, 0, OPT_LAYER},
                                          {"batch", required_argument, 0, OPT_BATCH},
-                                         {"colormap", required_argument, 0, OPT_CMAP},
-                                         {"alpha", required_argument, 0, OPT_ALPHA},
-                                         {"classes", required_argument, 0, OPT_CLASSES},
-                                         {"outputs", required_argument, 0, OPT_OUTPUTS},
-                                         ON_ERROR_LONG_OPTION,
-                                         PREP_LONG_OPTIONS,
-                                         SHARD_LONG_OPTIONS,
+                                         EXPLAIN_LONG_OPTIONS,
                                          COMMON_LONG_OPTIONS,
                                          {0}};
     struct cli_common c = cli_common_default(USAGE);
@@ -189,7 +177,6 @@ int cmd_attribution(int argc, char **argv)
             method = parse_name("--method", "attribution method", optarg, attr_method_parse,
                                 method_name_i, ATTR_METHOD_COUNT);
             break;
-        case OPT_CLASS: s.class_arg = optarg; break;
         case OPT_STEPS:
             p.steps = (int)cli_parse_long("--steps", optarg, 1, ATTR_STEPS_MAX);
             break;
@@ -207,9 +194,6 @@ int cmd_attribution(int argc, char **argv)
         case OPT_NOISE: p.noise = cli_parse_double("--noise", optarg, 0, 1e30); break;
         case OPT_LAYER: layer_name = optarg; break;
         case OPT_BATCH: p.batch = (int)cli_parse_long("--batch", optarg, 1, 4096); break;
-        case OPT_CMAP: s.cmap = optarg; break;
-        case OPT_ALPHA: s.alpha = cli_parse_double("--alpha", optarg, 0, 1); break;
-        case OPT_CLASSES: s.classes_arg = optarg; break;
         default: explain_option(&s, &c, &prep, ch, optarg, argv, opts);
         }
     }

@@ -63,7 +63,7 @@ static const char USAGE[] =
     "finished part is not run again (--force runs it again).\n"
     "\n" ON_ERROR_USAGE;
 
-enum { OPT_LAYER = OPT_COMMAND_BASE, OPT_CLASS, OPT_METHOD, OPT_CMAP, OPT_ALPHA, OPT_CLASSES };
+enum { OPT_LAYER = OPT_COMMAND_BASE, OPT_METHOD };
 
 /* One batch's maps (explain_run_batches): one forward, one backward per
  * class slot (the gradient methods), each map upsampled to the input. */
@@ -99,15 +99,8 @@ static int gradcam_batch(void *arg, struct explain_batch *b)
 int cmd_gradcam(int argc, char **argv)
 {
     static const struct option opts[] = {{"layer", required_argument, 0, OPT_LAYER},
-                                         {"class", required_argument, 0, OPT_CLASS},
                                          {"method", required_argument, 0, OPT_METHOD},
-                                         {"colormap", required_argument, 0, OPT_CMAP},
-                                         {"alpha", required_argument, 0, OPT_ALPHA},
-                                         {"classes", required_argument, 0, OPT_CLASSES},
-                                         {"outputs", required_argument, 0, OPT_OUTPUTS},
-                                         ON_ERROR_LONG_OPTION,
-                                         PREP_LONG_OPTIONS,
-                                         SHARD_LONG_OPTIONS,
+                                         EXPLAIN_LONG_OPTIONS,
                                          COMMON_LONG_OPTIONS,
                                          {0}};
     struct cli_common c = cli_common_default(USAGE);
@@ -119,7 +112,6 @@ int cmd_gradcam(int argc, char **argv)
     while ((ch = getopt_long(argc, argv, COMMON_SHORT_OPTIONS, opts, NULL)) != -1) {
         switch (ch) {
         case OPT_LAYER: layer_name = optarg; break;
-        case OPT_CLASS: s.class_arg = optarg; break;
         case OPT_METHOD:
             if ((int)(method = cam_method_parse(optarg)) < 0) {
                 const char *names[CAM_METHOD_COUNT];
@@ -129,9 +121,6 @@ int cmd_gradcam(int argc, char **argv)
                                         CAM_METHOD_COUNT);
             }
             break;
-        case OPT_CMAP: s.cmap = optarg; break;
-        case OPT_ALPHA: s.alpha = cli_parse_double("--alpha", optarg, 0, 1); break;
-        case OPT_CLASSES: s.classes_arg = optarg; break;
         default: explain_option(&s, &c, &prep, ch, optarg, argv, opts);
         }
     }

@@ -40,17 +40,7 @@ static const char USAGE[] =
     "(--force runs it again).\n"
     "\n" ON_ERROR_USAGE;
 
-enum {
-    OPT_PATCH = OPT_COMMAND_BASE,
-    OPT_STRIDE,
-    OPT_FILL,
-    OPT_CLASS,
-    OPT_BATCH,
-    OPT_EXACT,
-    OPT_CMAP,
-    OPT_ALPHA,
-    OPT_CLASSES
-};
+enum { OPT_PATCH = OPT_COMMAND_BASE, OPT_STRIDE, OPT_FILL, OPT_BATCH, OPT_EXACT };
 
 struct occ_extra {
     const struct occlusion *o;
@@ -85,16 +75,9 @@ int cmd_occlusion(int argc, char **argv)
     static const struct option opts[] = {{"patch", required_argument, 0, OPT_PATCH},
                                          {"stride", required_argument, 0, OPT_STRIDE},
                                          {"fill", required_argument, 0, OPT_FILL},
-                                         {"class", required_argument, 0, OPT_CLASS},
                                          {"batch", required_argument, 0, OPT_BATCH},
                                          {"exact", no_argument, 0, OPT_EXACT},
-                                         {"colormap", required_argument, 0, OPT_CMAP},
-                                         {"alpha", required_argument, 0, OPT_ALPHA},
-                                         {"classes", required_argument, 0, OPT_CLASSES},
-                                         {"outputs", required_argument, 0, OPT_OUTPUTS},
-                                         ON_ERROR_LONG_OPTION,
-                                         PREP_LONG_OPTIONS,
-                                         SHARD_LONG_OPTIONS,
+                                         EXPLAIN_LONG_OPTIONS,
                                          COMMON_LONG_OPTIONS,
                                          {0}};
     struct cli_common c = cli_common_default(USAGE);
@@ -109,10 +92,6 @@ int cmd_occlusion(int argc, char **argv)
         case OPT_FILL: p.fill = cli_parse_double("--fill", optarg, 0, 1); break;
         case OPT_BATCH: p.batch = (int)cli_parse_long("--batch", optarg, 1, 4096); break;
         case OPT_EXACT: p.exact = 1; break;
-        case OPT_CLASS: s.class_arg = optarg; break;
-        case OPT_CMAP: s.cmap = optarg; break;
-        case OPT_ALPHA: s.alpha = cli_parse_double("--alpha", optarg, 0, 1); break;
-        case OPT_CLASSES: s.classes_arg = optarg; break;
         default: explain_option(&s, &c, &prep, ch, optarg, argv, opts);
         }
     }

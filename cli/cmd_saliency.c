@@ -36,8 +36,6 @@ static const char USAGE[] =
     "finished part is not run again (--force runs it again).\n"
     "\n" ON_ERROR_USAGE;
 
-enum { OPT_CLASS = OPT_COMMAND_BASE, OPT_CMAP, OPT_ALPHA, OPT_CLASSES };
-
 /* One batch's maps (explain_run_batches): one forward, one backward to the
  * input per class slot. */
 struct saliency_job {
@@ -67,29 +65,13 @@ static int saliency_batch(void *arg, struct explain_batch *b)
 
 int cmd_saliency(int argc, char **argv)
 {
-    static const struct option opts[] = {{"class", required_argument, 0, OPT_CLASS},
-                                         {"colormap", required_argument, 0, OPT_CMAP},
-                                         {"alpha", required_argument, 0, OPT_ALPHA},
-                                         {"classes", required_argument, 0, OPT_CLASSES},
-                                         {"outputs", required_argument, 0, OPT_OUTPUTS},
-                                         ON_ERROR_LONG_OPTION,
-                                         PREP_LONG_OPTIONS,
-                                         SHARD_LONG_OPTIONS,
-                                         COMMON_LONG_OPTIONS,
-                                         {0}};
+    static const struct option opts[] = {EXPLAIN_LONG_OPTIONS, COMMON_LONG_OPTIONS, {0}};
     struct cli_common c = cli_common_default(USAGE);
     struct model_prep prep = model_prep_default();
     struct explain_setup s = explain_setup_default(&c, "saliency", "jet");
     int ch, status;
-    while ((ch = getopt_long(argc, argv, COMMON_SHORT_OPTIONS, opts, NULL)) != -1) {
-        switch (ch) {
-        case OPT_CLASS: s.class_arg = optarg; break;
-        case OPT_CMAP: s.cmap = optarg; break;
-        case OPT_ALPHA: s.alpha = cli_parse_double("--alpha", optarg, 0, 1); break;
-        case OPT_CLASSES: s.classes_arg = optarg; break;
-        default: explain_option(&s, &c, &prep, ch, optarg, argv, opts);
-        }
-    }
+    while ((ch = getopt_long(argc, argv, COMMON_SHORT_OPTIONS, opts, NULL)) != -1)
+        explain_option(&s, &c, &prep, ch, optarg, argv, opts);
     s.settings =
         cli_shard_options(argc, argv, opts, NULL); /* argv is permuted: options first */
     struct model *m = explain_model_load(&s, argc - optind, argv + optind, &status);

@@ -42,6 +42,14 @@ void explain_option(struct explain_setup *s, struct cli_common *c, struct model_
 {
     if (ch == OPT_OUTPUTS)
         s->outputs_arg = arg;
+    else if (ch == OPT_EXPLAIN_CLASS)
+        s->class_arg = arg;
+    else if (ch == OPT_EXPLAIN_CMAP)
+        s->cmap = arg;
+    else if (ch == OPT_EXPLAIN_ALPHA)
+        s->alpha = cli_parse_double("--alpha", arg, 0, 1);
+    else if (ch == OPT_EXPLAIN_CLASSES)
+        s->classes_arg = arg;
     else if (!cli_prep_option(prep, ch, arg) && !cli_on_error_option(&s->skips, ch, arg) &&
              !cli_shard_option(&s->shard, ch, arg))
         cli_common_option(c, ch, arg, argv, opts);

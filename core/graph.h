@@ -402,6 +402,12 @@ void maxpool_forward(float *out, int32_t *argmax, const float *inp, const struct
                      int n);
 void maxpool_backward(float *dinp, const float *dout, const int32_t *argmax,
                       const struct pool_params *p, int n);
+/* The gradient through ReLU -> 2x2 stride-2 MaxPool whose windows tile the
+ * input (2 oh x 2 ow), one plane, written whole: s * dout to each window's
+ * argmax where the window's maximum `out` is positive (the ReLU passed it;
+ * guided: and dout is), zeros elsewhere. */
+void maxpool2x2_relu_backward(float *d, const float *dout, const float *out, const int32_t *am,
+                              int oh, int ow, float s, int guided);
 void avgpool_forward(float *out, const float *inp, const struct pool_params *p, int n);
 void avgpool_backward(float *dinp, const float *dout, const struct pool_params *p, int n);
 /* inp n x C x plane, out n x C */
@@ -439,6 +445,15 @@ size_t gemm_pack_floats(const struct gemm_params *p);
 void gemm_pack(float *pk, const float *weight, const struct gemm_params *p);
 void gemm_forward_part(float *out, const float *inp, const float *pk,
                        const struct gemm_params *p, int n, int tid, int nthreads);
+/* The model runs' input gradient: dinp (n x rows x K) += alpha * dout * W'^T
+ * over wt, the weights as M x K: the graph's with trans_b, else a copy
+ * gemm_bwd_pack made (gemm_bwd_pack_floats floats; 0 with trans_b); thread
+ * tid of nthreads computes a fixed share of the inputs, each summed in one
+ * order that depends neither on nthreads nor on the other rows. */
+size_t gemm_bwd_pack_floats(const struct gemm_params *p);
+void gemm_bwd_pack(float *wt, const float *weight, const struct gemm_params *p);
+void gemm_backward_part(float *dinp, const float *dout, const float *wt,
+                        const struct gemm_params *p, int n, int tid, int nthreads);
 void gemm_backward(float *dinp, const float *dout, const float *weight,
                    const struct gemm_params *p, int n);
 

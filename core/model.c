@@ -489,6 +489,9 @@ struct model_run {
     struct conv_step **conv; /* per node, NULL when not a Conv that runs */
     int fwd_blas;            /* a forward calls BLAS (forward_blas) */
     float **gpack;           /* per Gemm node that runs: its packed weights (gemm_pack) */
+    float **gbwd;            /* backward runs, per Gemm node whose input gradient a
+                                backward computes: its weights as M x K (gemm_bwd_pack),
+                                NULL with trans_b (the graph's are) */
     char *skip;              /* per node: runs inside a fused chain */
     /* Segments: runs of nodes without a dense layer, which a batch can go
      * through one item at a time (seg_end[i] > i for the segment's first
@@ -829,6 +832,8 @@ void model_run_reload_weights(struct model_run *r)
     for (int i = 0; i < g->nn; i++) {
         if (r->conv[i]) conv_step_load(g, r->conv[i]);
         if (r->gpack[i]) gemm_pack(r->gpack[i], g->t[g->nodes[i].in[1]].f, &g->nodes[i].p.gemm);
+        if (r->gbwd && r->gbwd[i])
+            gemm_bwd_pack(r->gbwd[i], g->t[g->nodes[i].in[1]].f, &g->nodes[i].p.gemm);
     }
 }
 
@@ -858,7 +863,7 @@ static void plan_pool_chains(struct model_run *r, const int *readers)
 
 struct pool_chain_op {
     const struct node *pool, *bn;
-    const float *dout, *relu_out;
+    const float *dout, *pool_out;
     const int32_t *am;
     float *dconv;
     int guided;
@@ -876,39 +881,25 @@ static int pool_tiles(const struct pool_params *p)
 /* Planes [lo, hi) of MaxPool -> Relu -> BN's backward in one pass: each
  * window's gradient to its argmax, through the ReLU's mask (and the guided
  * rule) and the BN's scale, into the conv output's gradient (written when
- * the windows tile the input, else added). */
+ * the windows tile the input, else added). The ReLU passed the window's
+ * gradient where its output at the argmax, the pool's output, is positive. */
 static void pool_chain_range(void *a, size_t lo, size_t hi)
 {
     const struct pool_chain_op *o = a;
     const struct pool_params *p = &o->pool->p.pool;
     size_t ip = (size_t)p->h * p->w, op = (size_t)p->oh * p->ow;
-    if (pool_tiles(p)) { /* written, row pair by row pair */
-        for (size_t pl = lo; pl < hi; pl++) {
-            float s = o->bn ? o->bn->p.bn.a[pl % (size_t)p->c] : 1.0f;
-            const float *y = o->relu_out + pl * ip;
-            float *d = o->dconv + pl * ip;
-            for (int oy = 0; oy < p->oh; oy++) {
-                const float *g = o->dout + pl * op + (size_t)oy * p->ow;
-                const int32_t *am = o->am + pl * op + (size_t)oy * p->ow;
-                float *d0 = d + (size_t)(2 * oy) * p->w;
-                memset(d0, 0, sizeof(float) * 2 * (size_t)p->w);
-                for (int ox = 0; ox < p->ow; ox++) {
-                    int32_t at = am[ox];
-                    float gk = g[ox];
-                    if (at >= 0 && y[at] > 0.0f && (!o->guided || gk > 0.0f)) d[at] = s * gk;
-                }
-            }
-        }
-        return;
-    }
     for (size_t pl = lo; pl < hi; pl++) {
         float s = o->bn ? o->bn->p.bn.a[pl % (size_t)p->c] : 1.0f;
-        const float *g = o->dout + pl * op, *y = o->relu_out + pl * ip;
+        const float *g = o->dout + pl * op, *y = o->pool_out + pl * op;
         const int32_t *am = o->am + pl * op;
         float *d = o->dconv + pl * ip;
+        if (pool_tiles(p)) {
+            maxpool2x2_relu_backward(d, g, y, am, p->oh, p->ow, s, o->guided);
+            continue;
+        }
         for (size_t k = 0; k < op; k++) {
             int32_t at = am[k];
-            if (at < 0 || !(y[at] > 0.0f) || (o->guided && !(g[k] > 0.0f))) continue;
+            if (at < 0 || !(y[k] > 0.0f) || (o->guided && !(g[k] > 0.0f))) continue;
             d[at] += s * g[k];
         }
     }
@@ -1049,6 +1040,17 @@ static struct model_run *run_new(const struct model *m, int max_batch, int flags
         if (nd->op != OP_GEMM || r->skip[i] || !g->t[nd->in[1]].f) continue;
         r->gpack[i] = xmalloc(sizeof(float) * gemm_pack_floats(&nd->p.gemm));
         gemm_pack(r->gpack[i], g->t[nd->in[1]].f, &nd->p.gemm);
+    }
+    if (backward) {
+        r->gbwd = xcalloc((size_t)nn1, sizeof *r->gbwd);
+        for (int i = 0; i < g->nn; i++) { /* and as M x K for gemm_backward_part */
+            const struct node *nd = &g->nodes[i];
+            if (nd->op != OP_GEMM || !g->t[nd->in[1]].f || !r->bdep[nd->in[0]] ||
+                !gemm_bwd_pack_floats(&nd->p.gemm))
+                continue;
+            r->gbwd[i] = xmalloc(sizeof(float) * gemm_bwd_pack_floats(&nd->p.gemm));
+            gemm_bwd_pack(r->gbwd[i], g->t[nd->in[1]].f, &nd->p.gemm);
+        }
     }
     int *readers = xcalloc((size_t)g->nt, sizeof(int));
     for (int i = 0; i < g->nn; i++)
@@ -1227,6 +1229,10 @@ void model_run_free(struct model_run *r)
         for (int i = 0; i < r->m->g->nn; i++)
             free(r->gpack[i]);
     free(r->gpack);
+    if (r->gbwd)
+        for (int i = 0; i < r->m->g->nn; i++)
+            free(r->gbwd[i]);
+    free(r->gbwd);
     free(r->skip);
     free(r->seg_end);
     free(r->kept);
@@ -1306,6 +1312,26 @@ static void run_conv(struct model_run *r, int nt, float *out, const float *x,
         pool_run(r->pool, conv_par, &s);
     else
         conv_par(&s, 0);
+}
+
+static void gemm_bwd_par(void *a, int tid)
+{
+    struct par_step *s = a;
+    gemm_backward_part(s->out, s->x, s->w, s->gp, s->n, tid, s->nt);
+}
+
+/* dx += dout * W'^T over wt (gemm_backward_part), its inputs split over the
+ * run's threads */
+static void run_gemm_bwd(struct model_run *r, int nt, float *dx, const float *dout,
+                         const float *wt, const struct gemm_params *gp, int n)
+{
+    struct par_step s = {.r = r, .out = dx, .x = dout, .w = wt, .gp = gp, .n = n, .nt = nt};
+    if (nt > 1 && gp->k >= 256)
+        pool_run(r->pool, gemm_bwd_par, &s);
+    else {
+        s.nt = 1;
+        gemm_bwd_par(&s, 0);
+    }
 }
 
 static void run_gemm(struct model_run *r, int nt, float *out, const float *x, const float *pk,
@@ -1736,10 +1762,11 @@ int model_backward(struct model_run *r, int from, const float *dfrom, int to)
     /* lean runs: the MaxPool <- Relu <- [BN <-] Conv chains whose
      * intermediates are not `to` run their backward in one pass (skip[] marks
      * the Relu and BN nodes it covers; their gradients are not computed) */
+    int start = g->t[from].producer; /* the backward visits nodes start, ..., 0 */
     char *skip = NULL;
     if (r->pchain) {
         skip = xcalloc((size_t)(g->nn ? g->nn : 1), 1);
-        for (int i = 0; i < g->nn; i++) {
+        for (int i = 0; i <= start; i++) {
             const struct pool_chain *pc = &r->pchain[i];
             if (pc->relu < 0 || !r->dep[g->nodes[i].out] || !r->dep[pc->conv_out]) continue;
             int t1 = g->nodes[pc->relu].out, t2 = pc->bn >= 0 ? g->nodes[pc->bn].out : -1;
@@ -1748,19 +1775,25 @@ int model_backward(struct model_run *r, int from, const float *dfrom, int to)
             if (pc->bn >= 0) skip[pc->bn] = 1;
         }
     }
-    char *written = NULL; /* gradients a fused pool chain writes whole */
-    if (skip) {
-        written = xcalloc((size_t)g->nt, 1);
-        for (int i = 0; i < g->nn; i++)
-            if (r->pchain[i].relu >= 0 && skip[r->pchain[i].relu] &&
-                pool_tiles(&g->nodes[i].p.pool))
-                written[r->pchain[i].conv_out] = 1;
+    /* gradients written whole (not zeroed first): by a fused pool chain
+     * whose windows tile its input, or by a conv that is its input's only
+     * reader (bw_only) */
+    char *written = xcalloc((size_t)g->nt, 1);
+    for (int i = 0; i <= start; i++) {
+        const struct node *nd = &g->nodes[i];
+        if (skip && r->pchain[i].relu >= 0 && skip[r->pchain[i].relu] &&
+            pool_tiles(&nd->p.pool))
+            written[r->pchain[i].conv_out] = 1;
+        if (nd->op == OP_CONV && r->dep[nd->out] && r->dep[nd->in[0]] &&
+            g->t[nd->in[0]].batched && r->conv[i] && r->conv[i]->bw && r->conv[i]->bw_only &&
+            nd->in[0] != from)
+            written[nd->in[0]] = 1;
     }
     for (int t = 0; t < g->nt; t++)
         if (r->dep[t]) {
             int p = g->t[t].producer;
             if (skip && p >= 0 && skip[p]) continue; /* never read nor written */
-            if (written && written[t]) continue;
+            if (written[t]) continue;
             size_t cnt = g->t[t].item * (size_t)n;
             par_for(r, cnt, cnt, zero_range, r->grad[t]);
         }
@@ -1769,7 +1802,6 @@ int model_backward(struct model_run *r, int from, const float *dfrom, int to)
      * single-threaded (as the forward; OpenBLAS's threads would spin on the
      * small dense gradients) */
     int nt = run_threads(r), saved = blas_enter(nt, 1);
-    int start = g->t[from].producer;
     for (int i = start; i >= 0; i--) {
         const struct node *nd = &g->nodes[i];
         if (!r->dep[nd->out] || (skip && skip[i])) continue;
@@ -1778,7 +1810,7 @@ int model_backward(struct model_run *r, int from, const float *dfrom, int to)
             struct pool_chain_op o = {nd,
                                       pc->bn >= 0 ? &g->nodes[pc->bn] : NULL,
                                       r->grad[nd->out],
-                                      r->data[g->nodes[pc->relu].out],
+                                      r->data[nd->out],
                                       r->argmax[i],
                                       r->grad[pc->conv_out],
                                       r->guided};
@@ -1843,7 +1875,17 @@ int model_backward(struct model_run *r, int from, const float *dfrom, int to)
         case OP_GAP:
             gap_backward(dx[0], dout, nd->p.pool.c, (size_t)nd->p.pool.h * nd->p.pool.w, n);
             break;
-        case OP_GEMM: gemm_backward(dx[0], dout, r->data[nd->in[1]], &nd->p.gemm, n); break;
+        case OP_GEMM: {
+            const struct gemm_params *gp = &nd->p.gemm;
+            const float *wt = gp->trans_b && g->t[nd->in[1]].f ? g->t[nd->in[1]].f : r->gbwd[i];
+            if (!dx[0])
+                break;
+            else if (wt)
+                run_gemm_bwd(r, nt, dx[0], dout, wt, gp, n);
+            else /* weights computed at run time */
+                gemm_backward(dx[0], dout, r->data[nd->in[1]], gp, n);
+            break;
+        }
         case OP_ADD:
         case OP_SUB:
         case OP_MUL:
@@ -1861,8 +1903,8 @@ int model_backward(struct model_run *r, int from, const float *dfrom, int to)
         for (int i = 0; i < g->nn; i++)
             if (skip[i]) r->dep[g->nodes[i].out] = 0;
         free(skip);
-        free(written);
     }
+    free(written);
     blas_leave(saved);
     return 0;
 }

@@ -1472,3 +1472,117 @@ static void packed_dense_check(void)
             free(w), free(x), free(bias), free(y), free(y1), free(y2), free(pk);
         }
 }
+
+static void relu_unpool_check(void)
+{
+    const int shapes[][2] = {{1, 1}, {5, 13}, {4, 8}, {3, 16}, {7, 33}};
+    struct rng g;
+    rng_seed(&g, 13);
+    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++)
+        for (int guided = 0; guided < 2; guided++) {
+            int oh = shapes[t][0], ow = shapes[t][1], h = 2 * oh, w = 2 * ow;
+            size_t ip = (size_t)h * w, op = (size_t)oh * ow;
+            float *x = malloc(sizeof(float) * ip), *y = malloc(sizeof(float) * op);
+            float *dy = malloc(sizeof(float) * op), *d = malloc(sizeof(float) * ip);
+            float *want = calloc(ip, sizeof(float));
+            int32_t *am = malloc(sizeof(int32_t) * op);
+            for (size_t i = 0; i < ip; i++) { /* ReLU'd, coarse: ties and zero windows */
+                float v = (float)(int)(rng_uniform(&g) * 6) - 2;
+                x[i] = v > 0 ? v : 0;
+            }
+            for (size_t i = 0; i < op; i++)
+                dy[i] = (float)rng_uniform(&g) * 2 - 1;
+            struct pool_params p = {
+                .c = 1, .h = h, .w = w, .oh = oh, .ow = ow, .kh = 2, .kw = 2, .sh = 2, .sw = 2};
+            maxpool_forward(y, am, x, &p, 1);
+            for (size_t k = 0; k < op; k++)
+                if (x[am[k]] > 0 && (!guided || dy[k] > 0)) want[am[k]] = 0.5f * dy[k];
+            for (size_t i = 0; i < ip; i++)
+                d[i] = NAN; /* written whole */
+            maxpool2x2_relu_backward(d, dy, y, am, oh, ow, 0.5f, guided);
+            cr_assert(!memcmp(d, want, sizeof(float) * ip), "%dx%d guided %d: differs", oh, ow,
+                      guided);
+            free(x), free(y), free(dy), free(d), free(want), free(am);
+        }
+}
+
+/* ReLU -> 2x2 MaxPool's fused gradient (the pool chains of lean runs)
+ * against the scatter it replaces, on every level the CPU has. */
+Test(engine, relu_maxpool_backward_matches_the_scatter)
+{
+    enum conv_isa saved = conv_isa_default();
+    for (int isa = CONV_ISA_PORTABLE; isa <= (int)conv_isa_best(); isa++) {
+        cr_assert_eq(conv_isa_set((enum conv_isa)isa), 0);
+        relu_unpool_check();
+    }
+    conv_isa_set(saved);
+}
+
+static void dense_backward_check(void);
+
+/* The runs' input gradient of a dense layer against a double sum: each
+ * input's sum the same for a row alone and with the inputs split over
+ * threads, both weight layouts (trans_b: in place; else the transposed copy),
+ * on every level the CPU has. */
+Test(engine, dense_backward_matches_a_double_sum)
+{
+    enum conv_isa saved = conv_isa_default();
+    for (int isa = CONV_ISA_PORTABLE; isa <= (int)conv_isa_best(); isa++) {
+        cr_assert_eq(conv_isa_set((enum conv_isa)isa), 0);
+        dense_backward_check();
+    }
+    conv_isa_set(saved);
+}
+
+static void dense_backward_check(void)
+{
+    const int shapes[][3] = {{1, 5, 1}, {7, 33, 3}, {9, 1100, 47}, {6, 512, 128}, {13, 64, 16}};
+    struct rng g;
+    rng_seed(&g, 12);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int tb = 0; tb < 2; tb++) {
+            int R = shapes[s][0], K = shapes[s][1], M = shapes[s][2];
+            float *w = malloc(sizeof(float) * K * M), *dy = malloc(sizeof(float) * R * M);
+            float *dx = malloc(sizeof(float) * R * K), *dx1 = malloc(sizeof(float) * K);
+            float *dx2 = malloc(sizeof(float) * R * K), *ref = malloc(sizeof(float) * R * K);
+            for (int i = 0; i < K * M; i++)
+                w[i] = (float)rng_uniform(&g) - 0.5f;
+            for (int i = 0; i < R * M; i++)
+                dy[i] = (float)rng_uniform(&g) * 2 - 1;
+            struct gemm_params p = {.rows = 1, .k = K, .m = M, .trans_b = tb, .alpha = 0.75f};
+            size_t nw = gemm_bwd_pack_floats(&p);
+            cr_assert_eq(nw, tb ? 0 : (size_t)K * M);
+            float *wt = tb ? w : malloc(sizeof(float) * nw);
+            if (!tb) gemm_bwd_pack(wt, w, &p);
+            for (int i = 0; i < R * K; i++) /* accumulated: start from 1 */
+                dx[i] = dx2[i] = ref[i] = 1.0f;
+            gemm_backward_part(dx, dy, wt, &p, R, 0, 1);
+            gemm_backward(ref, dy, w, &p, R); /* the sgemm */
+            for (int r = 0; r < R; r++)
+                for (int k = 0; k < K; k++) {
+                    double sum = 0, mag = 0;
+                    for (int j = 0; j < M; j++) {
+                        double t = (double)dy[r * M + j] * (tb ? w[j * K + k] : w[k * M + j]);
+                        sum += t, mag += fabs(t);
+                    }
+                    double want = 1 + 0.75 * sum;
+                    cr_assert(fabs(dx[r * K + k] - want) <= 1e-6 * (mag + 1),
+                              "%dx%dx%d trans_b %d: [%d][%d] %.9g, want %.9g", R, K, M, tb, r,
+                              k, dx[r * K + k], want);
+                    cr_assert(fabs(ref[r * K + k] - want) <= 1e-6 * (mag + 1));
+                }
+            for (int r = 0; r < R; r++) { /* a row alone */
+                for (int k = 0; k < K; k++)
+                    dx1[k] = 1.0f;
+                gemm_backward_part(dx1, dy + (size_t)r * M, wt, &p, 1, 0, 1);
+                cr_assert(!memcmp(dx1, dx + (size_t)r * K, sizeof(float) * K),
+                          "%dx%dx%d: row %d alone differs", R, K, M, r);
+            }
+            for (int t = 0; t < 3; t++) /* the inputs split over 3 threads */
+                gemm_backward_part(dx2, dy, wt, &p, R, t, 3);
+            cr_assert(!memcmp(dx2, dx, sizeof(float) * R * K), "%dx%dx%d: 3 threads differ", R,
+                      K, M);
+            if (!tb) free(wt);
+            free(w), free(dy), free(dx), free(dx1), free(dx2), free(ref);
+        }
+}

@@ -125,7 +125,8 @@ static void prefetch_run(const float *r, size_t n)
 __attribute__((target("avx2")))
 #endif
 static void
-pad_rows(float *pad, const float *inp_b, const struct conv_params *p, int oy0, int rows)
+pad_rows(float *pad, const float *inp_b, const struct conv_src *cs, int b,
+         const struct conv_params *p, int oy0, int rows)
 {
     int row = conv_direct_row(p), rin = rows + (p->kh - 1) * p->dh, w = p->w;
     size_t plane = (size_t)rin * row;
@@ -133,12 +134,12 @@ pad_rows(float *pad, const float *inp_b, const struct conv_params *p, int oy0, i
      * apart, too short for the hardware prefetcher: fetch a few ahead */
     int y0 = oy0 - p->pt < 0 ? 0 : oy0 - p->pt, y1 = oy0 - p->pt + rin;
     if (y1 > p->h) y1 = p->h;
-    size_t run = y1 > y0 ? (size_t)(y1 - y0) * w : 0;
+    size_t run = y1 > y0 && !cs ? (size_t)(y1 - y0) * w : 0;
     const float *first = run ? inp_b + (size_t)y0 * w : inp_b;
     for (int c = 0; c < PAD_AHEAD && c < p->c; c++)
         prefetch_run(first + (size_t)c * p->h * w, run);
     for (int c = 0; c < p->c; c++) {
-        const float *src = inp_b + (size_t)c * p->h * p->w;
+        const float *src = cs ? NULL : inp_b + (size_t)c * p->h * p->w;
         if (c + PAD_AHEAD < p->c) prefetch_run(first + (size_t)(c + PAD_AHEAD) * p->h * w, run);
         for (int j = 0; j < rin; j++) {
             float *d = pad + (size_t)c * plane + (size_t)j * row;
@@ -148,11 +149,17 @@ pad_rows(float *pad, const float *inp_b, const struct conv_params *p, int oy0, i
                     d[x] = 0.0f;
                 continue;
             }
-            const float *s = src + (size_t)y * w;
             for (int x = 0; x < p->pl; x++)
                 d[x] = 0.0f;
             d += p->pl;
             int x = 0;
+            if (cs) { /* computed in place */
+                cs->row(cs, b, c, y, d);
+                for (x = w; x < w + p->pr; x++)
+                    d[x] = 0.0f;
+                continue;
+            }
+            const float *s = src + (size_t)y * w;
 #ifdef CONV_DIRECT_X86
             for (; x + 8 <= w; x += 8)
                 _mm256_storeu_ps(d + x, _mm256_loadu_ps(s + x));
@@ -414,13 +421,13 @@ int conv_direct_pool(float *out_b, const float *blk, int m, size_t ld, int row, 
     return 0;
 }
 
-void conv_direct_rows(float *blk, size_t ld, const float *inp_b, const float *weight,
-                      const float *bias, const struct conv_params *p, int oy0, int oy1,
-                      float *pad)
+static void direct_rows(float *blk, size_t ld, const float *inp_b, const struct conv_src *cs,
+                        int b, const float *weight, const float *bias,
+                        const struct conv_params *p, int oy0, int oy1, float *pad)
 {
     int rows = oy1 - oy0;
     BUG_ON(ld != conv_direct_ld(p, rows));
-    pad_rows(pad, inp_b, p, oy0, rows);
+    pad_rows(pad, inp_b, cs, b, p, oy0, rows);
 #ifdef CONV_DIRECT_X86
     size_t plane = (size_t)(rows + (p->kh - 1) * p->dh) * conv_direct_row(p);
     direct_avx2(blk, ld, pad, plane, weight, bias, p);
@@ -430,4 +437,18 @@ void conv_direct_rows(float *blk, size_t ld, const float *inp_b, const float *we
 #else
     BUG_ON(1); /* conv_direct_usable said no */
 #endif
+}
+
+void conv_direct_rows(float *blk, size_t ld, const float *inp_b, const float *weight,
+                      const float *bias, const struct conv_params *p, int oy0, int oy1,
+                      float *pad)
+{
+    direct_rows(blk, ld, inp_b, NULL, 0, weight, bias, p, oy0, oy1, pad);
+}
+
+void conv_direct_rows_src(float *blk, size_t ld, const struct conv_src *src, int b,
+                          const float *weight, const float *bias, const struct conv_params *p,
+                          int oy0, int oy1, float *pad)
+{
+    direct_rows(blk, ld, NULL, src, b, weight, bias, p, oy0, oy1, pad);
 }

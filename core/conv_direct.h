@@ -58,6 +58,11 @@ size_t conv_direct_pad_floats(const struct conv_params *p, int rows);
 void conv_direct_rows(float *blk, size_t ld, const float *inp_b, const float *weight,
                       const float *bias, const struct conv_params *p, int oy0, int oy1,
                       float *pad);
+/* As conv_direct_rows over item b of an input src computes row by row. */
+struct conv_src;
+void conv_direct_rows_src(float *blk, size_t ld, const struct conv_src *src, int b,
+                          const float *weight, const float *bias, const struct conv_params *p,
+                          int oy0, int oy1, float *pad);
 
 /* ReLU and 2x2 stride-2 max-pool of a block (m channels at stride ld, conv
  * rows [oy0, oy1) at stride row, bias in) into the pooled image out_b

@@ -246,28 +246,43 @@ size_t conv_wino_scratch_floats(const struct wino_geom *g)
 #include "conv_wino_kern.h"
 #endif
 
-void conv_wino_band(float *out_b, const float *inp_b, const float *u, const float *bias,
-                    const struct wino_geom *g, int ty0, int ty1, float *scratch)
+static void wino_band(float *out_b, const float *inp_b, const struct conv_src *cs, int b,
+                      const float *u, const float *bias, const struct wino_geom *g, int ty0,
+                      int ty1, float *scratch)
 {
     int R = ty1 - ty0;
     BUG_ON(R < 1 || R > g->rows || ty1 > g->nty);
+    BUG_ON(cs && g->w > CONV_SRC_MAX_W);
     /* 64-byte aligned: a vector never straddles two cache lines */
     float *pad = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     float *V = pad + pad_floats(g, R), *P = V + v_floats(g, R);
 #ifdef WINO_X86
     if (g->isa >= CONV_ISA_AVX512) {
-        wino_pad_avx512(pad, inp_b, g, ty0, R);
+        wino_pad_avx512(pad, inp_b, cs, b, g, ty0, R);
         wino_input_avx512(V, pad, g, R);
         wino_gemm_avx512(P, u, V, g, R);
         wino_output_avx512(out_b, P, bias, g, ty0, R);
         return;
     }
-    wino_pad_avx2(pad, inp_b, g, ty0, R);
+    wino_pad_avx2(pad, inp_b, cs, b, g, ty0, R);
     wino_input_avx2(V, pad, g, R);
     wino_gemm_avx2(P, u, V, g, R);
     wino_output_avx2(out_b, P, bias, g, ty0, R);
 #else
-    (void)V, (void)P, (void)out_b, (void)u, (void)bias, (void)inp_b;
+    (void)V, (void)P, (void)out_b, (void)u, (void)bias, (void)inp_b, (void)cs, (void)b;
     BUG_ON(1); /* conv_wino_usable said no */
 #endif
+}
+
+void conv_wino_band(float *out_b, const float *inp_b, const float *u, const float *bias,
+                    const struct wino_geom *g, int ty0, int ty1, float *scratch)
+{
+    wino_band(out_b, inp_b, NULL, 0, u, bias, g, ty0, ty1, scratch);
+}
+
+void conv_wino_band_src(float *out_b, const struct conv_src *src, int b, const float *u,
+                        const float *bias, const struct wino_geom *g, int ty0, int ty1,
+                        float *scratch)
+{
+    wino_band(out_b, NULL, src, b, u, bias, g, ty0, ty1, scratch);
 }

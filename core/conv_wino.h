@@ -64,5 +64,10 @@ size_t conv_wino_scratch_floats(const struct wino_geom *g);
  * conv_wino_weights; bias M or NULL. */
 void conv_wino_band(float *out_b, const float *inp_b, const float *u, const float *bias,
                     const struct wino_geom *g, int ty0, int ty1, float *scratch);
+/* As conv_wino_band over item b of an input src computes row by row. */
+struct conv_src;
+void conv_wino_band_src(float *out_b, const struct conv_src *src, int b, const float *u,
+                        const float *bias, const struct wino_geom *g, int ty0, int ty1,
+                        float *scratch);
 
 #endif

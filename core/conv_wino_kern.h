@@ -20,13 +20,14 @@
  * (2*ty0 + j - pt, s - pl), zero outside the image. The input's columns go
  * over in pairs from the first one that lands on an even padded column:
  * 2 * WK_VW of them at a time, split by wk_deint. */
-WK_TARGET static void WK(wino_pad)(float *pad, const float *inp_b, const struct wino_geom *g,
-                                   int ty0, int R)
+WK_TARGET static void WK(wino_pad)(float *pad, const float *inp_b, const struct conv_src *cs,
+                                   int b, const struct wino_geom *g, int ty0, int R)
 {
     size_t rs = g->rs, rows = (size_t)(2 * R + 2);
     int lo = g->pl, x0 = lo & 1, k0 = (lo + x0) / 2;
+    float row[CONV_SRC_MAX_W]; /* a computed input row (cs) */
     for (int c = 0; c < g->c; c++) {
-        const float *src = inp_b + (size_t)c * g->h * g->w;
+        const float *src = cs ? row : inp_b + (size_t)c * g->h * g->w;
         for (size_t j = 0; j < rows; j++) {
             float *ev = pad + ((size_t)c * rows + j) * 2 * rs, *od = ev + rs;
             int y = 2 * ty0 + (int)j - g->pt;
@@ -34,7 +35,8 @@ WK_TARGET static void WK(wino_pad)(float *pad, const float *inp_b, const struct 
                 memset(ev, 0, sizeof(float) * 2 * rs);
                 continue;
             }
-            const float *s = src + (size_t)y * g->w;
+            if (cs) cs->row(cs, b, c, y, row);
+            const float *s = cs ? row : src + (size_t)y * g->w;
             for (int k = 0; k < k0; k++) /* the left padding */
                 ev[k] = od[k] = 0.0f;
             if (x0) /* column 0 lands in the odd half, beside a zero */

@@ -377,6 +377,14 @@ void conv_backward_weights(const struct conv_params *p, const float *weight, flo
  * weights (conv_plan_weights into conv_plan_weight_floats floats; NULL when
  * that is 0). One thread with nthreads = 1 computes all of it. */
 enum conv_path { CONV_PATH_IM2COL, CONV_PATH_DIRECT, CONV_PATH_WINOGRAD };
+/* An input a plan computes row by row instead of reading it (a gradient
+ * that exists only as the pooled gradient and its argmax, see model.c's
+ * fused pool chains): row(src, b, c, y, dst) writes the W values of row y of
+ * channel c of item b. Embedded first in the caller's own struct. */
+struct conv_src {
+    void (*row)(const struct conv_src *src, int b, int c, int y, float *dst);
+};
+#define CONV_SRC_MAX_W 4096 /* the widest such input (a row's stack buffer) */
 struct conv_plan {
     struct conv_params p;
     struct pool_params q;
@@ -395,6 +403,13 @@ int conv_plan_units(const struct conv_plan *pl, int n, int nthreads);
 void conv_plan_forward(float *out, const float *inp, const struct conv_plan *pl,
                        const float *weight, const float *bias, const float *u, int n,
                        int nthreads, float *scratch, atomic_int *next);
+/* As conv_plan_forward over an input src computes; plans without a fused
+ * pool on the Winograd or direct path (conv_plan_takes_src), W at most
+ * CONV_SRC_MAX_W. */
+int conv_plan_takes_src(const struct conv_plan *pl);
+void conv_plan_forward_src(float *out, const struct conv_src *src, const struct conv_plan *pl,
+                           const float *weight, const float *bias, const float *u, int n,
+                           int nthreads, float *scratch, atomic_int *next);
 
 /* op_pool.c. inp n x C x H x W, out n x C x OH x OW, argmax n x C x OH x OW
  * (index into the input plane; may be NULL when no backward will follow). */
@@ -408,6 +423,9 @@ void maxpool_backward(float *dinp, const float *dout, const int32_t *argmax,
  * guided: and dout is), zeros elsewhere. */
 void maxpool2x2_relu_backward(float *d, const float *dout, const float *out, const int32_t *am,
                               int oh, int ow, float s, int guided);
+/* Its row y (2 ow values) alone: dout, out and am point at pooled row y / 2. */
+void maxpool2x2_relu_row(float *d, const float *dout, const float *out, const int32_t *am,
+                         int ow, int y, float s, int guided);
 void avgpool_forward(float *out, const float *inp, const struct pool_params *p, int n);
 void avgpool_backward(float *dinp, const float *dout, const struct pool_params *p, int n);
 /* inp n x C x plane, out n x C */

@@ -488,6 +488,7 @@ struct model_run {
      * epilogue (conv[i] for the Conv node i) */
     struct conv_step **conv; /* per node, NULL when not a Conv that runs */
     int fwd_blas;            /* a forward calls BLAS (forward_blas) */
+    int bwd_blas;            /* a backward may call BLAS (backward_blas) */
     float **gpack;           /* per Gemm node that runs: its packed weights (gemm_pack) */
     float **gbwd;            /* backward runs, per Gemm node whose input gradient a
                                 backward computes: its weights as M x K (gemm_bwd_pack),
@@ -862,6 +863,7 @@ static void plan_pool_chains(struct model_run *r, const int *readers)
 }
 
 struct pool_chain_op {
+    struct conv_src src; /* its rows, for a conv's input gradient that reads them */
     const struct node *pool, *bn;
     const float *dout, *pool_out;
     const int32_t *am;
@@ -903,6 +905,17 @@ static void pool_chain_range(void *a, size_t lo, size_t hi)
             d[at] += s * g[k];
         }
     }
+}
+
+/* Row y of channel c of item b of pool_chain_range's output (tiling
+ * windows), for a conv that reads it without it being stored. */
+static void pool_chain_row(const struct conv_src *src, int b, int c, int y, float *dst)
+{
+    const struct pool_chain_op *o = (const struct pool_chain_op *)src;
+    const struct pool_params *p = &o->pool->p.pool;
+    size_t k = ((size_t)b * p->c + (size_t)c) * p->oh * p->ow + (size_t)(y / 2) * p->ow;
+    float s = o->bn ? o->bn->p.bn.a[c] : 1.0f;
+    maxpool2x2_relu_row(dst, o->dout + k, o->pool_out + k, o->am + k, p->ow, y, s, o->guided);
 }
 
 /* Finds Conv [-> BN] [-> Relu [-> MaxPool 2x2]] chains of consecutive nodes
@@ -983,6 +996,23 @@ static int forward_blas(const struct model_run *r)
 {
     for (int i = 0; i < r->m->g->nn; i++)
         if (r->conv[i] && !r->skip[i] && r->conv[i]->plan.path == CONV_PATH_IM2COL) return 1;
+    return 0;
+}
+
+/* Whether a backward of r may call BLAS: a conv's input gradient by
+ * conv_backward or by an im2col + sgemm plan, or a dense layer's over weights
+ * computed at run time (gemm_backward). */
+static int backward_blas(const struct model_run *r)
+{
+    const struct graph *g = r->m->g;
+    for (int i = 0; i < g->nn; i++) {
+        const struct node *nd = &g->nodes[i];
+        if (!r->bdep[nd->out]) continue;
+        if (nd->op == OP_CONV &&
+            (!r->conv[i] || !r->conv[i]->bw || r->conv[i]->bw->plan.path == CONV_PATH_IM2COL))
+            return 1;
+        if (nd->op == OP_GEMM && !g->t[nd->in[1]].f) return 1;
+    }
     return 0;
 }
 
@@ -1079,6 +1109,7 @@ static struct model_run *run_new(const struct model *m, int max_batch, int flags
         r->conv[i]->bw = bw;
         if (!r->conv[i]->bw_only && g->t[nd->in[0]].item > btmp) btmp = g->t[nd->in[0]].item;
     }
+    if (backward) r->bwd_blas = backward_blas(r);
     int *alloc = xmalloc(sizeof(int) * (size_t)nn1);
     for (int i = 0; i < g->nn; i++)
         alloc[i] = r->skip[i]   ? -1
@@ -1285,6 +1316,7 @@ struct par_step {
     const float *x, *w; /* w: a dense layer's packed weights */
     const struct conv_step *cs;
     const struct gemm_params *gp;
+    const struct conv_src *src; /* conv_src_par: the conv's input, computed */
     int n, nt;
     atomic_int next;
 };
@@ -1295,6 +1327,14 @@ static void conv_par(void *a, int tid)
     const struct conv_step *cs = s->cs;
     conv_plan_forward(s->out, s->x, &cs->plan, cs->w, cs->b, cs->u, s->n, s->nt,
                       s->r->scratch + (size_t)tid * s->r->per_thread, &s->next);
+}
+
+static void conv_src_par(void *a, int tid)
+{
+    struct par_step *s = a;
+    const struct conv_step *cs = s->cs;
+    conv_plan_forward_src(s->out, s->src, &cs->plan, cs->w, cs->b, cs->u, s->n, s->nt,
+                          s->r->scratch + (size_t)tid * s->r->per_thread, &s->next);
 }
 
 static void gemm_par(void *a, int tid)
@@ -1332,6 +1372,18 @@ static void run_gemm_bwd(struct model_run *r, int nt, float *dx, const float *do
         s.nt = 1;
         gemm_bwd_par(&s, 0);
     }
+}
+
+/* run_conv over an input src computes (conv_plan_takes_src) */
+static void run_conv_src(struct model_run *r, int nt, float *out, const struct conv_src *src,
+                         const struct conv_step *cs, int n)
+{
+    struct par_step s = {.r = r, .out = out, .src = src, .cs = cs, .n = n, .nt = nt};
+    atomic_init(&s.next, 0);
+    if (nt > 1 && conv_plan_units(&cs->plan, n, nt) > 1)
+        pool_run(r->pool, conv_src_par, &s);
+    else
+        conv_src_par(&s, 0);
 }
 
 static void run_gemm(struct model_run *r, int nt, float *out, const float *x, const float *pk,
@@ -1789,6 +1841,28 @@ int model_backward(struct model_run *r, int from, const float *dfrom, int to)
             nd->in[0] != from)
             written[nd->in[0]] = 1;
     }
+    /* a fused chain whose conv output's gradient feeds only that conv's
+     * input gradient, computed as a forward conv that reads each row as the
+     * chain makes it (conv_plan_takes_src): the chain's output is never
+     * stored (into_conv[pool node] = the conv node, done[] marks it) */
+    int *into_conv = NULL;
+    char *done = NULL;
+    if (skip) {
+        into_conv = xmalloc(sizeof(int) * (size_t)(g->nn ? g->nn : 1));
+        done = xcalloc((size_t)(g->nn ? g->nn : 1), 1);
+        for (int i = 0; i < g->nn; i++) {
+            const struct pool_chain *pc = &r->pchain[i];
+            into_conv[i] = -1;
+            if (i > start || pc->relu < 0 || !skip[pc->relu] ||
+                !pool_tiles(&g->nodes[i].p.pool))
+                continue;
+            int cv = g->t[pc->conv_out].producer, x = g->nodes[cv].in[0];
+            const struct conv_step *cs = r->conv[cv];
+            if (cs && cs->bw && cs->bw_only && conv_plan_takes_src(&cs->bw->plan) &&
+                r->dep[x] && g->t[x].batched)
+                into_conv[i] = cv;
+        }
+    }
     for (int t = 0; t < g->nt; t++)
         if (r->dep[t]) {
             int p = g->t[t].producer;
@@ -1799,21 +1873,29 @@ int model_backward(struct model_run *r, int from, const float *dfrom, int to)
         }
     memcpy(r->grad[from], dfrom, sizeof(float) * g->t[from].item * (size_t)n);
     /* the convs and memory-bound ops on the run's threads, BLAS
-     * single-threaded (as the forward; OpenBLAS's threads would spin on the
-     * small dense gradients) */
-    int nt = run_threads(r), saved = blas_enter(nt, 1);
+     * single-threaded where a backward calls it (as the forward: OpenBLAS's
+     * threads would spin on the small dense gradients, and each change of
+     * their count wakes them) */
+    int nt = run_threads(r), saved = blas_enter(nt, r->bwd_blas);
     for (int i = start; i >= 0; i--) {
         const struct node *nd = &g->nodes[i];
-        if (!r->dep[nd->out] || (skip && skip[i])) continue;
+        if (!r->dep[nd->out] || (skip && (skip[i] || done[i]))) continue;
         if (skip && nd->op == OP_MAXPOOL && r->pchain[i].relu >= 0 && skip[r->pchain[i].relu]) {
             const struct pool_chain *pc = &r->pchain[i];
-            struct pool_chain_op o = {nd,
+            struct pool_chain_op o = {{pool_chain_row},
+                                      nd,
                                       pc->bn >= 0 ? &g->nodes[pc->bn] : NULL,
                                       r->grad[nd->out],
                                       r->data[nd->out],
                                       r->argmax[i],
                                       r->grad[pc->conv_out],
                                       r->guided};
+            int cv = into_conv[i];
+            if (cv >= 0) {
+                run_conv_src(r, nt, r->grad[g->nodes[cv].in[0]], &o.src, r->conv[cv]->bw, n);
+                done[cv] = 1;
+                continue;
+            }
             par_for(r, (size_t)n * nd->p.pool.c, g->t[nd->in[0]].item * (size_t)n,
                     pool_chain_range, &o);
             continue;
@@ -1900,9 +1982,13 @@ int model_backward(struct model_run *r, int from, const float *dfrom, int to)
         }
     }
     if (skip) { /* the covered tensors have no gradient to read */
-        for (int i = 0; i < g->nn; i++)
+        for (int i = 0; i < g->nn; i++) {
             if (skip[i]) r->dep[g->nodes[i].out] = 0;
+            if (into_conv[i] >= 0) r->dep[r->pchain[i].conv_out] = 0;
+        }
         free(skip);
+        free(into_conv);
+        free(done);
     }
     free(written);
     blas_leave(saved);

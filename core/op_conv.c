@@ -17,6 +17,7 @@
 #include "conv_direct.h"
 #include "conv_wino.h"
 #include "graph.h"
+#include "util.h"
 
 size_t conv_col_floats(const struct conv_params *p)
 {
@@ -435,9 +436,9 @@ int conv_plan_units(const struct conv_plan *pl, int n, int nthreads)
     return n * groups * tiles;
 }
 
-void conv_plan_forward(float *out, const float *inp, const struct conv_plan *pl,
-                       const float *weight, const float *bias, const float *u, int n,
-                       int nthreads, float *scratch, atomic_int *next)
+static void plan_run(float *out, const float *inp, const struct conv_src *src,
+                     const struct conv_plan *pl, const float *weight, const float *bias,
+                     const float *u, int n, int nthreads, float *scratch, atomic_int *next)
 {
     const struct conv_params *p = &pl->p;
     int rows, tiles, groups;
@@ -453,7 +454,17 @@ void conv_plan_forward(float *out, const float *inp, const struct conv_plan *pl,
         if (k >= units) break;
         int b = k / (groups * tiles), g = k / tiles % groups, t = k % tiles;
         int y0 = t * rows, y1 = y0 + rows < total ? y0 + rows : total;
-        if (pl->path == CONV_PATH_WINOGRAD)
+        if (src && pl->path == CONV_PATH_WINOGRAD) {
+            conv_wino_band_src(out + (size_t)b * out_item, src, b, u, bias, &pl->wg, y0, y1,
+                               scratch);
+        } else if (src) { /* direct, no pool */
+            size_t pad = (conv_direct_pad_floats(p, y1 - y0) + 7) & ~(size_t)7, ld;
+            float *blk = scratch + pad;
+            ld = conv_direct_ld(p, y1 - y0);
+            conv_direct_rows_src(blk, ld, src, b, weight, bias, p, y0, y1, scratch);
+            block_store(out + (size_t)b * out_item + (size_t)y0 * p->ow, (size_t)p->oh * p->ow,
+                        blk, ld, conv_direct_row(p), p->m, y1 - y0, p->ow, p->relu);
+        } else if (pl->path == CONV_PATH_WINOGRAD)
             conv_wino_band(out + (size_t)b * out_item, inp + (size_t)b * in_item, u, bias,
                            &pl->wg, y0, y1, scratch);
         else if (pl->pool)
@@ -462,6 +473,27 @@ void conv_plan_forward(float *out, const float *inp, const struct conv_plan *pl,
             conv_tile(out, inp, weight, bias, p, b, g, y0, y1, scratch,
                       pl->path == CONV_PATH_DIRECT);
     }
+}
+
+void conv_plan_forward(float *out, const float *inp, const struct conv_plan *pl,
+                       const float *weight, const float *bias, const float *u, int n,
+                       int nthreads, float *scratch, atomic_int *next)
+{
+    plan_run(out, inp, NULL, pl, weight, bias, u, n, nthreads, scratch, next);
+}
+
+int conv_plan_takes_src(const struct conv_plan *pl)
+{
+    return !pl->pool && pl->p.w <= CONV_SRC_MAX_W &&
+           (pl->path == CONV_PATH_WINOGRAD || pl->path == CONV_PATH_DIRECT);
+}
+
+void conv_plan_forward_src(float *out, const struct conv_src *src, const struct conv_plan *pl,
+                           const float *weight, const float *bias, const float *u, int n,
+                           int nthreads, float *scratch, atomic_int *next)
+{
+    BUG_ON(!conv_plan_takes_src(pl));
+    plan_run(out, NULL, src, pl, weight, bias, u, n, nthreads, scratch, next);
 }
 
 /* ---------------------------------------------------------------- backward as a forward conv */

@@ -159,72 +159,58 @@ void maxpool_backward(float *dinp, const float *dout, const int32_t *argmax,
 }
 
 #ifdef POOL_X86
-/* Windows ox .. ox+7 of row pair oy (base = 2 oy w): v (the gradients, 0 where
- * not passed) to each window's argmax, zeros to the other three. */
-__attribute__((target("avx2"))) static void
-unpool8_avx2(float *d0, float *d1, __m256 v, const int32_t *am, int ox, int base, int w)
-{
-    __m256i x2 = _mm256_slli_epi32(
-        _mm256_add_epi32(_mm256_set1_epi32(ox), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)), 1);
-    __m256i rel = _mm256_sub_epi32(_mm256_loadu_si256((const __m256i *)(am + ox)),
-                                   _mm256_add_epi32(_mm256_set1_epi32(base), x2));
-    __m256i at[4] = {_mm256_setzero_si256(), _mm256_set1_epi32(1), _mm256_set1_epi32(w),
-                     _mm256_set1_epi32(w + 1)};
-    float *dst[2] = {d0 + 2 * ox, d1 + 2 * ox};
-    for (int r = 0; r < 2; r++) { /* even and odd columns, interleaved */
-        __m256 e = _mm256_and_ps(v, _mm256_castsi256_ps(_mm256_cmpeq_epi32(rel, at[2 * r])));
-        __m256 o =
-            _mm256_and_ps(v, _mm256_castsi256_ps(_mm256_cmpeq_epi32(rel, at[2 * r + 1])));
-        __m256 lo = _mm256_unpacklo_ps(e, o), hi = _mm256_unpackhi_ps(e, o);
-        _mm256_storeu_ps(dst[r], _mm256_permute2f128_ps(lo, hi, 0x20));
-        _mm256_storeu_ps(dst[r] + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
-    }
-}
-
-/* Row pair oy of maxpool2x2_relu_backward, 8 windows at a time; returns the
- * first window left to the scalar loop. */
+/* maxpool2x2_relu_row's windows 0 .. ow rounded down to 8, 8 at a time;
+ * returns the first window left to the scalar loop. */
 __attribute__((target("avx2"))) static int relu_unpool_avx2(float *d, const float *dout,
                                                             const float *out, const int32_t *am,
-                                                            int oh, int ow, float s, int guided,
-                                                            int oy)
+                                                            int ow, int y, float s, int guided)
 {
-    int w = 2 * ow, ox = 0;
-    float *d0 = d + (size_t)(2 * oy) * w, *d1 = d0 + w;
-    const float *g = dout + (size_t)oy * ow, *y = out + (size_t)oy * ow;
-    const int32_t *a = am + (size_t)oy * ow;
+    int w = 2 * ow, ox = 0, base = (y & ~1) * w, dy = (y & 1) * w;
     __m256 zero = _mm256_setzero_ps(), sv = _mm256_set1_ps(s);
+    __m256i even = _mm256_set1_epi32(dy), odd = _mm256_set1_epi32(dy + 1);
+    __m256i lane2 = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
     for (; ox + 8 <= ow; ox += 8) {
-        __m256 gv = _mm256_loadu_ps(g + ox);
-        __m256 keep = _mm256_cmp_ps(_mm256_loadu_ps(y + ox), zero, _CMP_GT_OQ);
+        __m256 gv = _mm256_loadu_ps(dout + ox);
+        __m256 keep = _mm256_cmp_ps(_mm256_loadu_ps(out + ox), zero, _CMP_GT_OQ);
         if (guided) keep = _mm256_and_ps(keep, _mm256_cmp_ps(gv, zero, _CMP_GT_OQ));
-        unpool8_avx2(d0, d1, _mm256_and_ps(_mm256_mul_ps(sv, gv), keep), a, ox, 2 * oy * w, w);
+        __m256 v = _mm256_and_ps(_mm256_mul_ps(sv, gv), keep);
+        /* the argmax relative to the window's top left */
+        __m256i rel =
+            _mm256_sub_epi32(_mm256_loadu_si256((const __m256i *)(am + ox)),
+                             _mm256_add_epi32(_mm256_set1_epi32(base + 2 * ox), lane2));
+        __m256 e = _mm256_and_ps(v, _mm256_castsi256_ps(_mm256_cmpeq_epi32(rel, even)));
+        __m256 o = _mm256_and_ps(v, _mm256_castsi256_ps(_mm256_cmpeq_epi32(rel, odd)));
+        __m256 lo = _mm256_unpacklo_ps(e, o), hi = _mm256_unpackhi_ps(e, o);
+        _mm256_storeu_ps(d + 2 * ox, _mm256_permute2f128_ps(lo, hi, 0x20));
+        _mm256_storeu_ps(d + 2 * ox + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
     }
     return ox;
 }
 #endif
 
+void maxpool2x2_relu_row(float *d, const float *dout, const float *out, const int32_t *am,
+                         int ow, int y, float s, int guided)
+{
+    int w = 2 * ow, ox = 0, base = (y & ~1) * w, dy = (y & 1) * w;
+#ifdef POOL_X86
+    if (conv_isa_default() >= CONV_ISA_AVX2)
+        ox = relu_unpool_avx2(d, dout, out, am, ow, y, s, guided);
+#endif
+    for (; ox < ow; ox++) {
+        float gk = dout[ox], v = out[ox] > 0.0f && (!guided || gk > 0.0f) ? s * gk : 0.0f;
+        int32_t rel = am[ox] - (base + 2 * ox);
+        d[2 * ox] = rel == dy ? v : 0.0f;
+        d[2 * ox + 1] = rel == dy + 1 ? v : 0.0f;
+    }
+}
+
 void maxpool2x2_relu_backward(float *d, const float *dout, const float *out, const int32_t *am,
                               int oh, int ow, float s, int guided)
 {
-    int w = 2 * ow;
-#ifdef POOL_X86
-    int simd = conv_isa_default() >= CONV_ISA_AVX2;
-#endif
-    for (int oy = 0; oy < oh; oy++) {
-        int ox = 0;
-#ifdef POOL_X86
-        if (simd) ox = relu_unpool_avx2(d, dout, out, am, oh, ow, s, guided, oy);
-#endif
-        float *d0 = d + (size_t)(2 * oy) * w, *d1 = d0 + w;
-        for (; ox < ow; ox++) {
-            size_t k = (size_t)oy * ow + ox;
-            float gk = dout[k], v = out[k] > 0.0f && (!guided || gk > 0.0f) ? s * gk : 0.0f;
-            int32_t rel = am[k] - (2 * oy * w + 2 * ox);
-            d0[2 * ox] = rel == 0 ? v : 0.0f;
-            d0[2 * ox + 1] = rel == 1 ? v : 0.0f;
-            d1[2 * ox] = rel == w ? v : 0.0f;
-            d1[2 * ox + 1] = rel == w + 1 ? v : 0.0f;
-        }
+    for (int y = 0; y < 2 * oh; y++) {
+        size_t k = (size_t)(y / 2) * ow;
+        maxpool2x2_relu_row(d + (size_t)y * 2 * ow, dout + k, out + k, am + k, ow, y, s,
+                            guided);
     }
 }
 

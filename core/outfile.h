@@ -22,6 +22,7 @@ struct outfile {
     FILE *fp;   /* write here */
     char *path; /* final name (owned) */
     char *tmp;  /* temporary name (owned) */
+    char *buf;  /* fp's buffer (owned) */
 };
 
 /* Opens a temporary file beside `path`. Fails (ERR_INPUT) when path is a

@@ -197,6 +197,65 @@ pad_rows(float *pad, const float *inp_b, const struct conv_src *cs, int b,
         a32 = _mm256_fmadd_ps(b_, x2, a32);                                                    \
     } while (0)
 
+/* As DIRECT_STEP for a block of 3 channels (w0..w2): an RGB input's
+ * gradient, whose 4-channel block computed a fourth channel for nothing. */
+#define DIRECT_STEP3(src, k)                                                                   \
+    do {                                                                                       \
+        const float *s_ = (src);                                                               \
+        __m256 x0 = _mm256_loadu_ps(s_), x1 = _mm256_loadu_ps(s_ + 8),                         \
+               x2 = _mm256_loadu_ps(s_ + 16);                                                  \
+        __m256 b_ = _mm256_broadcast_ss(w0 + (k));                                             \
+        a00 = _mm256_fmadd_ps(b_, x0, a00), a01 = _mm256_fmadd_ps(b_, x1, a01);                \
+        a02 = _mm256_fmadd_ps(b_, x2, a02);                                                    \
+        b_ = _mm256_broadcast_ss(w1 + (k));                                                    \
+        a10 = _mm256_fmadd_ps(b_, x0, a10), a11 = _mm256_fmadd_ps(b_, x1, a11);                \
+        a12 = _mm256_fmadd_ps(b_, x2, a12);                                                    \
+        b_ = _mm256_broadcast_ss(w2 + (k));                                                    \
+        a20 = _mm256_fmadd_ps(b_, x0, a20), a21 = _mm256_fmadd_ps(b_, x1, a21);                \
+        a22 = _mm256_fmadd_ps(b_, x2, a22);                                                    \
+    } while (0)
+
+/* Channels m0 .. m0+2 of the block at column x: direct_avx2's sums, in the
+ * same order, for 3 channels. */
+__attribute__((target("avx2,fma"))) static void
+direct3_avx2(float *blk, size_t ld, const float *pad, size_t plane, const float *weight,
+             const float *bias, const struct conv_params *p, int m0, size_t x, const int *off)
+{
+    int C = p->c, taps = p->kh * p->kw, row = conv_direct_row(p);
+    size_t K = (size_t)C * taps;
+    const float *w0 = weight + (size_t)m0 * K, *w1 = w0 + K, *w2 = w1 + K;
+    __m256 a00, a01, a02, a10, a11, a12, a20, a21, a22;
+    a00 = a01 = a02 = _mm256_set1_ps(bias ? bias[m0] : 0.0f);
+    a10 = a11 = a12 = _mm256_set1_ps(bias ? bias[m0 + 1] : 0.0f);
+    a20 = a21 = a22 = _mm256_set1_ps(bias ? bias[m0 + 2] : 0.0f);
+    const float *s = pad + x;
+    if (p->kh == 3 && p->kw == 3 && p->dh == 1 && p->dw == 1) {
+        for (int c = 0; c < C; c++, s += plane, w0 += 9, w1 += 9, w2 += 9) {
+            const float *r1 = s + row, *r2 = r1 + row;
+            DIRECT_STEP3(s, 0);
+            DIRECT_STEP3(s + 1, 1);
+            DIRECT_STEP3(s + 2, 2);
+            DIRECT_STEP3(r1, 3);
+            DIRECT_STEP3(r1 + 1, 4);
+            DIRECT_STEP3(r1 + 2, 5);
+            DIRECT_STEP3(r2, 6);
+            DIRECT_STEP3(r2 + 1, 7);
+            DIRECT_STEP3(r2 + 2, 8);
+        }
+    } else {
+        for (int c = 0; c < C; c++, s += plane, w0 += taps, w1 += taps, w2 += taps)
+            for (int k = 0; k < taps; k++)
+                DIRECT_STEP3(s + off[k], k);
+    }
+    float *o = blk + x;
+    _mm256_storeu_ps(o + (m0 + 2) * ld, a20), _mm256_storeu_ps(o + (m0 + 2) * ld + 8, a21);
+    _mm256_storeu_ps(o + (m0 + 2) * ld + 16, a22);
+    _mm256_storeu_ps(o + (m0 + 1) * ld, a10), _mm256_storeu_ps(o + (m0 + 1) * ld + 8, a11);
+    _mm256_storeu_ps(o + (m0 + 1) * ld + 16, a12);
+    _mm256_storeu_ps(o + m0 * ld, a00), _mm256_storeu_ps(o + m0 * ld + 8, a01);
+    _mm256_storeu_ps(o + m0 * ld + 16, a02);
+}
+
 /* blk (M x ld) = weight * taps of pad + bias, block by block: columns outer
  * so that the input slice of a block stays in L1 while every channel block
  * passes over it (the weights stream from L2). A channel block that runs
@@ -215,6 +274,10 @@ direct_avx2(float *blk, size_t ld, const float *pad, size_t plane, const float *
     for (size_t x = 0; x < ld; x += DIRECT_XB)
         for (int m0 = 0; m0 < M; m0 += DIRECT_MB) {
             int mv = M - m0 < DIRECT_MB ? M - m0 : DIRECT_MB;
+            if (mv == 3) {
+                direct3_avx2(blk, ld, pad, plane, weight, bias, p, m0, x, off);
+                continue;
+            }
             /* channels past M repeat the last one: same weights, same sums,
              * stored to the same row */
             int i1 = m0 + (mv > 1), i2 = m0 + (mv > 2 ? 2 : mv - 1), i3 = m0 + mv - 1;

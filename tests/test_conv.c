@@ -300,14 +300,28 @@ Test(conv, isa_names_and_setter)
     conv_isa_set(saved);
 }
 
+/* An input handed to a plan row by row (conv_plan_forward_src) */
+struct rows_src {
+    struct conv_src src;
+    const float *x;
+    int c, h, w;
+};
+
+static void rows_src_row(const struct conv_src *src, int b, int c, int y, float *dst)
+{
+    const struct rows_src *r = (const struct rows_src *)src;
+    memcpy(dst, r->x + (((size_t)b * r->c + c) * r->h + y) * r->w, sizeof(float) * r->w);
+}
+
 /* The input gradient as a forward conv (conv_backward_params and the flipped
  * weights through a plan: Winograd, the direct kernel or im2col) against
  * conv_backward's sgemm + col2im, on random stride-1 shapes and every
- * instruction-set level. */
+ * instruction-set level; where the plan takes its input row by row, that
+ * too (the same bytes as reading it). */
 Test(conv, backward_as_forward_matches_col2im)
 {
     enum conv_isa saved = conv_isa_default();
-    int cases = 0, wino = 0;
+    int cases = 0, wino = 0, srcs = 0;
     for (int isa = CONV_ISA_PORTABLE; isa <= (int)conv_isa_best(); isa++) {
         struct rng g;
         rng_seed(&g, 31);
@@ -348,6 +362,16 @@ Test(conv, backward_as_forward_matches_col2im)
             cr_assert_lt(e, 1e-4, "%s case %d: c %d m %d k %dx%d h %d w %d pads %d %d %d %d: %g",
                          conv_isa_name(isa), t, p.c, p.m, p.kh, p.kw, p.h, p.w, p.pt, p.pl, p.pb,
                          p.pr, e);
+            if (conv_plan_takes_src(&pl)) {
+                struct rows_src rs = {{rows_src_row}, dout, bp.c, bp.h, bp.w};
+                float *got2 = malloc(lin * sizeof *got2);
+                atomic_store(&next, 0);
+                conv_plan_forward_src(got2, &rs.src, &pl, wf, NULL, u, n, 1, scratch, &next);
+                cr_assert(!memcmp(got2, got, lin * sizeof *got), "%s case %d: rows differ",
+                          conv_isa_name(isa), t);
+                free(got2);
+                srcs++;
+            }
             free(dout), free(w), free(wf), free(ref), free(got), free(col), free(u),
                 free(scratch);
             cases++;
@@ -358,7 +382,11 @@ Test(conv, backward_as_forward_matches_col2im)
                              .sh = 2, .sw = 2, .dh = 1, .dw = 1, .pt = 1, .pl = 1, .group = 1};
     struct conv_params bp;
     cr_expect_eq(conv_backward_params(&s2, &bp), 0, "a strided conv keeps col2im");
-    cr_log_info("%d backward cases, %d through Winograd", cases, wino);
+    cr_log_info("%d backward cases, %d through Winograd, %d with the input row by row", cases,
+                wino, srcs);
     cr_assert_gt(cases, 200);
-    if (conv_isa_best() >= CONV_ISA_AVX2) cr_assert_gt(wino, 20);
+    if (conv_isa_best() >= CONV_ISA_AVX2) {
+        cr_assert_gt(wino, 20);
+        cr_assert_gt(srcs, 60);
+    }
 }

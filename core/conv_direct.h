@@ -13,6 +13,7 @@
 #define INTERP_CONV_DIRECT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct conv_params;
 struct pool_params;
@@ -71,6 +72,12 @@ void conv_direct_rows_src(float *blk, size_t ld, const struct conv_src *src, int
  * doing nothing, below. */
 int conv_direct_pool(float *out_b, const float *blk, int m, size_t ld, int row, int oy0,
                      int oy1, const struct pool_params *q, enum conv_isa isa);
+/* As conv_direct_pool, and each window's argmax into am_b (m x q->oh x q->ow:
+ * y * q->w + x in the conv map, the first maximum of the ReLU'd window in
+ * row-major order, as maxpool_forward gives it); 0: not at this level. */
+int conv_direct_pool_argmax(float *out_b, int32_t *am_b, const float *blk, int m, size_t ld,
+                            int row, int oy0, int oy1, const struct pool_params *q,
+                            enum conv_isa isa);
 
 /* The ReLU'd maximum of the 2x2 block at columns 2x, 2x+1 of rows r0, r1 (a
  * NaN yields 0, as relu does): the scalar step of the fused pool epilogues. */
@@ -82,6 +89,20 @@ static inline float conv_relu_max2x2(const float *r0, const float *r1, int x)
     v = r1[2 * x] > v ? r1[2 * x] : v;
     v = r1[2 * x + 1] > v ? r1[2 * x + 1] : v;
     return v;
+}
+
+/* As conv_relu_max2x2, with the index k (row k >> 1, column k & 1) of the
+ * window's first maximum by maxpool_forward's comparisons. */
+static inline float conv_relu_argmax2x2(const float *r0, const float *r1, int x, int *k)
+{
+    float v0 = r0[2 * x] > 0.0f ? r0[2 * x] : 0.0f;
+    float v1 = r0[2 * x + 1] > 0.0f ? r0[2 * x + 1] : 0.0f;
+    float v2 = r1[2 * x] > 0.0f ? r1[2 * x] : 0.0f;
+    float v3 = r1[2 * x + 1] > 0.0f ? r1[2 * x + 1] : 0.0f;
+    int k01 = v1 > v0, k23 = 2 + (v3 > v2);
+    float b01 = k01 ? v1 : v0, b23 = k23 == 3 ? v3 : v2;
+    *k = b23 > b01 ? k23 : k01;
+    return b23 > b01 ? b23 : b01;
 }
 
 #endif

@@ -169,6 +169,19 @@ size_t conv_wino_scratch_floats(const struct wino_geom *g)
     _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
 #define wk_loadn(p, n)     _mm256_maskload_ps(p, wk_mask(n))
 #define wk_storen(p, v, n) _mm256_maskstore_ps(p, wk_mask(n), v)
+#define wk_sel_gt(a, b, x, y) _mm256_blendv_ps(y, x, _mm256_cmp_ps(a, b, _CMP_GT_OQ))
+/* base + 2 * lane + off (off: small whole floats) to the first n of p */
+#define wk_store_idx(p, off, base, n)                                                          \
+    do {                                                                                       \
+        __m256i i_ =                                                                           \
+            _mm256_add_epi32(_mm256_cvtps_epi32(off),                                          \
+                             _mm256_add_epi32(_mm256_set1_epi32(base),                         \
+                                              _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14)));  \
+        if ((n) == 8)                                                                          \
+            _mm256_storeu_si256((__m256i *)(p), i_);                                           \
+        else                                                                                   \
+            _mm256_maskstore_epi32((int *)(p), wk_mask(n), i_);                                \
+    } while (0)
 /* even and odd elements of a:b (16 floats) in order, as pool_avx2 pairs them */
 #define wk_deint(a, b, e, o)                                                                   \
     do {                                                                                       \
@@ -206,6 +219,8 @@ size_t conv_wino_scratch_floats(const struct wino_geom *g)
 #undef wk_mask
 #undef wk_deint
 #undef wk_inter
+#undef wk_sel_gt
+#undef wk_store_idx
 
 /* ---------------------------------------------------------------- AVX-512F */
 #define WK(name)           name##_avx512
@@ -224,6 +239,14 @@ size_t conv_wino_scratch_floats(const struct wino_geom *g)
 #define wk_zero            _mm512_setzero_ps
 #define wk_loadn(p, n)     _mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1), p)
 #define wk_storen(p, v, n) _mm512_mask_storeu_ps(p, (__mmask16)((1u << (n)) - 1), v)
+#define wk_sel_gt(a, b, x, y) _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_GT_OQ), y, x)
+#define wk_store_idx(p, off, base, n)                                                          \
+    _mm512_mask_storeu_epi32(                                                                  \
+        p, (__mmask16)((1u << (n)) - 1),                                                       \
+        _mm512_add_epi32(_mm512_cvtps_epi32(off),                                              \
+                         _mm512_add_epi32(_mm512_set1_epi32(base),                             \
+                                          _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, \
+                                                            20, 22, 24, 26, 28, 30))))
 #define wk_deint(a, b, e, o)                                                                   \
     do {                                                                                       \
         __m512 a_ = (a), b_ = (b);                                                             \
@@ -246,13 +269,14 @@ size_t conv_wino_scratch_floats(const struct wino_geom *g)
 #include "conv_wino_kern.h"
 #endif
 
-static void wino_band(float *out_b, const float *inp_b, const struct conv_src *cs, int b,
-                      const float *u, const float *bias, const struct wino_geom *g, int ty0,
-                      int ty1, float *scratch)
+void conv_wino_band_ex(float *out_b, int32_t *am_b, const float *inp_b,
+                       const struct conv_src *cs, int b, const float *u, const float *bias,
+                       const struct wino_geom *g, int ty0, int ty1, float *scratch)
 {
     int R = ty1 - ty0;
     BUG_ON(R < 1 || R > g->rows || ty1 > g->nty);
     BUG_ON(cs && g->w > CONV_SRC_MAX_W);
+    BUG_ON(am_b && !g->pool);
     /* 64-byte aligned: a vector never straddles two cache lines */
     float *pad = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     float *V = pad + pad_floats(g, R), *P = V + v_floats(g, R);
@@ -261,15 +285,16 @@ static void wino_band(float *out_b, const float *inp_b, const struct conv_src *c
         wino_pad_avx512(pad, inp_b, cs, b, g, ty0, R);
         wino_input_avx512(V, pad, g, R);
         wino_gemm_avx512(P, u, V, g, R);
-        wino_output_avx512(out_b, P, bias, g, ty0, R);
+        wino_output_avx512(out_b, am_b, P, bias, g, ty0, R);
         return;
     }
     wino_pad_avx2(pad, inp_b, cs, b, g, ty0, R);
     wino_input_avx2(V, pad, g, R);
     wino_gemm_avx2(P, u, V, g, R);
-    wino_output_avx2(out_b, P, bias, g, ty0, R);
+    wino_output_avx2(out_b, am_b, P, bias, g, ty0, R);
 #else
     (void)V, (void)P, (void)out_b, (void)u, (void)bias, (void)inp_b, (void)cs, (void)b;
+    (void)am_b;
     BUG_ON(1); /* conv_wino_usable said no */
 #endif
 }
@@ -277,12 +302,5 @@ static void wino_band(float *out_b, const float *inp_b, const struct conv_src *c
 void conv_wino_band(float *out_b, const float *inp_b, const float *u, const float *bias,
                     const struct wino_geom *g, int ty0, int ty1, float *scratch)
 {
-    wino_band(out_b, inp_b, NULL, 0, u, bias, g, ty0, ty1, scratch);
-}
-
-void conv_wino_band_src(float *out_b, const struct conv_src *src, int b, const float *u,
-                        const float *bias, const struct wino_geom *g, int ty0, int ty1,
-                        float *scratch)
-{
-    wino_band(out_b, NULL, src, b, u, bias, g, ty0, ty1, scratch);
+    conv_wino_band_ex(out_b, NULL, inp_b, NULL, 0, u, bias, g, ty0, ty1, scratch);
 }

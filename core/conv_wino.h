@@ -20,6 +20,7 @@
 #define INTERP_CONV_WINO_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "conv_direct.h"
 
@@ -64,10 +65,13 @@ size_t conv_wino_scratch_floats(const struct wino_geom *g);
  * conv_wino_weights; bias M or NULL. */
 void conv_wino_band(float *out_b, const float *inp_b, const float *u, const float *bias,
                     const struct wino_geom *g, int ty0, int ty1, float *scratch);
-/* As conv_wino_band over item b of an input src computes row by row. */
+/* conv_wino_band with two more: am_b (pooled geometries; may be NULL) gets
+ * each pooled output's argmax in the conv map, as maxpool_forward gives it
+ * over the ReLU'd map; with src (inp_b then unused) the input is item b of
+ * what src computes row by row. */
 struct conv_src;
-void conv_wino_band_src(float *out_b, const struct conv_src *src, int b, const float *u,
-                        const float *bias, const struct wino_geom *g, int ty0, int ty1,
-                        float *scratch);
+void conv_wino_band_ex(float *out_b, int32_t *am_b, const float *inp_b,
+                       const struct conv_src *src, int b, const float *u, const float *bias,
+                       const struct wino_geom *g, int ty0, int ty1, float *scratch);
 
 #endif

@@ -231,15 +231,17 @@ WK_TARGET static void WK(wino_gemm)(float *P, const float *U, const float *V,
 }
 
 /* Y = A^T P A per tile (2x2 outputs), bias, then the ReLU'd 2x2 maximum into
- * the pooled map, or the four outputs (ReLU'd when g->relu) into the conv
- * map, clipped to its size. */
-WK_TARGET static void WK(wino_output)(float *out_b, const float *P, const float *bias,
-                                      const struct wino_geom *g, int ty0, int R)
+ * the pooled map (and, with am_b, the index of the window's first maximum in
+ * the conv map, as maxpool_forward gives it over the ReLU'd map), or the four
+ * outputs (ReLU'd when g->relu) into the conv map, clipped to its size. */
+WK_TARGET static void WK(wino_output)(float *out_b, int32_t *am_b, const float *P,
+                                      const float *bias, const struct wino_geom *g, int ty0,
+                                      int R)
 {
     size_t T = conv_wino_tiles(g, R), xs = conv_wino_pstride(g, R);
     float tmp[4][WK_VW];
     for (int m = 0; m < g->m; m++) {
-        wk_vec b = wk_set1(bias ? bias[m] : 0.0f), zero = wk_zero();
+        wk_vec b = wk_set1(bias ? bias[m] : 0.0f), zero = wk_zero(), one = wk_set1(1.0f);
         for (int r = 0; r < R; r++) {
             int ty = ty0 + r;
             for (int k = 0; k < g->ntx; k += WK_VW) {
@@ -259,6 +261,21 @@ WK_TARGET static void WK(wino_output)(float *out_b, const float *P, const float 
                     y[2 * i + 1] = wk_add(wk_sub(wk_sub(s[i][1], s[i][2]), s[i][3]), b);
                 }
                 int nk = g->ntx - k < WK_VW ? g->ntx - k : WK_VW;
+                if (g->pool && am_b) {
+                    /* ReLU'd (a NaN becomes 0), then the first maximum by the
+                     * comparisons of maxpool2x2: offsets 0, 1, W, W + 1 */
+                    wk_vec r0 = wk_max(y[0], zero), r1 = wk_max(y[1], zero);
+                    wk_vec r2 = wk_max(y[2], zero), r3 = wk_max(y[3], zero);
+                    wk_vec w0 = wk_set1((float)g->ow), w1 = wk_set1((float)(g->ow + 1));
+                    wk_vec b01 = wk_sel_gt(r1, r0, r1, r0), o01 = wk_sel_gt(r1, r0, one, zero);
+                    wk_vec b23 = wk_sel_gt(r3, r2, r3, r2), o23 = wk_sel_gt(r3, r2, w1, w0);
+                    wk_vec v = wk_sel_gt(b23, b01, b23, b01),
+                           off = wk_sel_gt(b23, b01, o23, o01);
+                    size_t at = ((size_t)m * g->poh + ty) * g->pow + k;
+                    wk_storen(out_b + at, v, nk);
+                    wk_store_idx(am_b + at, off, 2 * ty * g->ow + 2 * k, nk);
+                    continue;
+                }
                 if (g->pool) {
                     /* max starting from 0, the running value second: a NaN
                      * never wins (conv_relu_max2x2) */

@@ -403,6 +403,14 @@ int conv_plan_units(const struct conv_plan *pl, int n, int nthreads);
 void conv_plan_forward(float *out, const float *inp, const struct conv_plan *pl,
                        const float *weight, const float *bias, const float *u, int n,
                        int nthreads, float *scratch, atomic_int *next);
+/* As conv_plan_forward for a plan with a fused pool, and each pooled
+ * output's argmax into am (n x M x OH/2 x OW/2; y * OW + x in the conv map,
+ * as maxpool_forward gives it over the ReLU'd conv output): the backward of
+ * a lean run needs no more of the chain. */
+void conv_plan_forward_argmax(float *out, int32_t *am, const float *inp,
+                              const struct conv_plan *pl, const float *weight,
+                              const float *bias, const float *u, int n, int nthreads,
+                              float *scratch, atomic_int *next);
 /* As conv_plan_forward over an input src computes; plans without a fused
  * pool on the Winograd or direct path (conv_plan_takes_src), W at most
  * CONV_SRC_MAX_W. */

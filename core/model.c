@@ -526,6 +526,8 @@ struct conv_step {
                               (conv_backward_params), owned; NULL: conv_backward */
     int bw_only;           /* bw: the conv is the input's only reader, so its
                               gradient is written, not added */
+    int am_node;           /* lean runs: the fused MaxPool node whose argmax the
+                              chain writes (a backward passes it), else -1 */
 };
 
 /* from OpenBLAS (its cblas.h declares them only in some builds) */
@@ -814,7 +816,7 @@ static struct conv_step *conv_step_new(const struct graph *g, int i, int last,
                                        const struct pool_params *q)
 {
     struct conv_step *cs = xcalloc(1, sizeof *cs);
-    cs->last = last, cs->head = i, cs->bn = bn ? (int)(bn - g->nodes) : -1;
+    cs->last = last, cs->head = i, cs->bn = bn ? (int)(bn - g->nodes) : -1, cs->am_node = -1;
     if (bn) {
         size_t wn = (size_t)p->m * (p->c / p->group) * p->kh * p->kw;
         cs->fw = xmalloc(sizeof(float) * wn);
@@ -848,7 +850,7 @@ static void plan_pool_chains(struct model_run *r, const int *readers)
     for (int i = 0; i < g->nn; i++) {
         r->pchain[i].relu = -1;
         const struct node *q = &g->nodes[i];
-        if (q->op != OP_MAXPOOL || r->skip[i] || !r->argmax[i]) continue;
+        if (q->op != OP_MAXPOOL || !r->argmax[i]) continue;
         int rl = g->t[q->in[0]].producer;
         if (rl < 0 || g->nodes[rl].op != OP_RELU || readers[q->in[0]] != 1) continue;
         int t = g->nodes[rl].in[0], p = g->t[t].producer, bn = -1;
@@ -925,7 +927,9 @@ static void pool_chain_row(const struct conv_src *src, int b, int c, int y, floa
  * conv_step, a chain one for all of its nodes. Lean backward runs also fuse
  * Conv [-> BN] [-> Relu] chains above the bound whose intermediates are not
  * in ukeep (what the caller keeps): the backward reads neither the Conv's
- * nor the BN's output there, and a MaxPool stays apart (its argmax). */
+ * nor the BN's output there, nor the Relu's before a 2x2 MaxPool (the pool
+ * chains read the pool's output and argmax), so such a pool joins the chain,
+ * which then writes the pool's argmax too (conv_plan_forward_argmax). */
 static void plan_fusion(struct model_run *r, const char *keep, const char *ukeep,
                         const char *nofuse)
 {
@@ -956,9 +960,8 @@ static void plan_fusion(struct model_run *r, const char *keep, const char *ukeep
                     bn = nx;
                 else if (nx->op == OP_RELU && !relu)
                     relu = 1;
-                else if (nx->op == OP_MAXPOOL && relu && !above &&
-                         conv_pool_fusable(&cp, &nx->p.pool))
-                    pool = j;
+                else if (nx->op == OP_MAXPOOL && relu && conv_pool_fusable(&cp, &nx->p.pool))
+                    pool = j; /* above the bound: with its argmax */
                 else
                     break;
                 last = j, t = nx->out;
@@ -966,6 +969,7 @@ static void plan_fusion(struct model_run *r, const char *keep, const char *ukeep
         struct conv_params p = cv->p.conv;
         p.relu = relu;
         r->conv[i] = conv_step_new(g, i, last, &p, bn, pool ? &g->nodes[pool].p.pool : NULL);
+        if (pool && above) r->conv[i]->am_node = pool;
         for (int j = i + 1; j <= last; j++)
             r->skip[j] = 1;
     }
@@ -996,6 +1000,16 @@ static int forward_blas(const struct model_run *r)
 {
     for (int i = 0; i < r->m->g->nn; i++)
         if (r->conv[i] && !r->skip[i] && r->conv[i]->plan.path == CONV_PATH_IM2COL) return 1;
+    return 0;
+}
+
+/* A MaxPool node i that runs on its own or at the end of a fused chain
+ * that writes its argmax */
+static int pool_runs(const struct model_run *r, int i)
+{
+    if (!r->skip[i]) return 1;
+    for (int j = i - 1; j >= 0; j--)
+        if (r->conv[j]) return r->conv[j]->am_node == i;
     return 0;
 }
 
@@ -1139,7 +1153,7 @@ static struct model_run *run_new(const struct model *m, int max_batch, int flags
             if (r->conv[i]->bw && (s = conv_plan_scratch_floats(&r->conv[i]->bw->plan)) > per)
                 per = s;
         }
-        if (backward && nd->op == OP_MAXPOOL && !r->skip[i] && r->bdep[nd->out])
+        if (backward && nd->op == OP_MAXPOOL && r->bdep[nd->out] && pool_runs(r, i))
             am += round16(g->t[nd->out].item * (size_t)max_batch);
     }
     if (backward) /* gradients only for what depends on the bound */
@@ -1195,7 +1209,7 @@ static struct model_run *run_new(const struct model *m, int max_batch, int flags
             if (g->t[t].batched && r->bdep[t]) r->grad[t] = r->gblock + goff[t];
         size_t a = 0;
         for (int i = 0; i < g->nn; i++)
-            if (g->nodes[i].op == OP_MAXPOOL && !r->skip[i] && r->bdep[g->nodes[i].out]) {
+            if (g->nodes[i].op == OP_MAXPOOL && r->bdep[g->nodes[i].out] && pool_runs(r, i)) {
                 r->argmax[i] = r->amblock + a;
                 a += round16(g->t[g->nodes[i].out].item * (size_t)max_batch);
             }
@@ -1317,6 +1331,7 @@ struct par_step {
     const struct conv_step *cs;
     const struct gemm_params *gp;
     const struct conv_src *src; /* conv_src_par: the conv's input, computed */
+    int32_t *am;                /* conv_par: a fused pool's argmax, or NULL */
     int n, nt;
     atomic_int next;
 };
@@ -1325,8 +1340,13 @@ static void conv_par(void *a, int tid)
 {
     struct par_step *s = a;
     const struct conv_step *cs = s->cs;
-    conv_plan_forward(s->out, s->x, &cs->plan, cs->w, cs->b, cs->u, s->n, s->nt,
-                      s->r->scratch + (size_t)tid * s->r->per_thread, &s->next);
+    float *scratch = s->r->scratch + (size_t)tid * s->r->per_thread;
+    if (s->am)
+        conv_plan_forward_argmax(s->out, s->am, s->x, &cs->plan, cs->w, cs->b, cs->u, s->n,
+                                 s->nt, scratch, &s->next);
+    else
+        conv_plan_forward(s->out, s->x, &cs->plan, cs->w, cs->b, cs->u, s->n, s->nt, scratch,
+                          &s->next);
 }
 
 static void conv_src_par(void *a, int tid)
@@ -1343,10 +1363,10 @@ static void gemm_par(void *a, int tid)
     gemm_forward_part(s->out, s->x, s->w, s->gp, s->n, tid, s->nt);
 }
 
-static void run_conv(struct model_run *r, int nt, float *out, const float *x,
+static void run_conv(struct model_run *r, int nt, float *out, int32_t *am, const float *x,
                      const struct conv_step *cs, int n)
 {
-    struct par_step s = {.r = r, .out = out, .x = x, .cs = cs, .n = n, .nt = nt};
+    struct par_step s = {.r = r, .out = out, .am = am, .x = x, .cs = cs, .n = n, .nt = nt};
     atomic_init(&s.next, 0);
     if (nt > 1 && conv_plan_units(&cs->plan, n, nt) > 1)
         pool_run(r->pool, conv_par, &s);
@@ -1545,13 +1565,20 @@ static void run_node(struct model_run *r, int i, int b, int n, int nt, int tid)
     if (r->conv[i]) {
         const struct conv_step *cs = r->conv[i];
         float *o = item_at(r, g->nodes[cs->last].out, b);
+        int32_t *am = cs->am_node >= 0 ? r->argmax[cs->am_node] +
+                                             (size_t)b * g->t[g->nodes[cs->last].out].item
+                                       : NULL;
         if (tid < 0) {
-            run_conv(r, nt, o, x, cs, n);
+            run_conv(r, nt, o, am, x, cs, n);
         } else {
             atomic_int next;
             atomic_init(&next, 0);
-            conv_plan_forward(o, x, &cs->plan, cs->w, cs->b, cs->u, n, 1,
-                              r->scratch + (size_t)tid * r->per_thread, &next);
+            float *scratch = r->scratch + (size_t)tid * r->per_thread;
+            if (am)
+                conv_plan_forward_argmax(o, am, x, &cs->plan, cs->w, cs->b, cs->u, n, 1,
+                                         scratch, &next);
+            else
+                conv_plan_forward(o, x, &cs->plan, cs->w, cs->b, cs->u, n, 1, scratch, &next);
         }
         return;
     }
@@ -1918,10 +1945,10 @@ int model_backward(struct model_run *r, int from, const float *dfrom, int to)
         case OP_CONV:
             if (dx[0] && r->conv[i] && r->conv[i]->bw && r->conv[i]->bw_only) {
                 /* as a forward conv; the input's only reader: written */
-                run_conv(r, nt, dx[0], dout, r->conv[i]->bw, n);
+                run_conv(r, nt, dx[0], NULL, dout, r->conv[i]->bw, n);
             } else if (dx[0] && r->conv[i] && r->conv[i]->bw) { /* then added */
                 size_t cnt = g->t[nd->in[0]].item * (size_t)n;
-                run_conv(r, nt, r->btmp, dout, r->conv[i]->bw, n);
+                run_conv(r, nt, r->btmp, NULL, dout, r->conv[i]->bw, n);
                 for (size_t k = 0; k < cnt; k++)
                     dx[0][k] += r->btmp[k];
             } else {

@@ -351,9 +351,26 @@ size_t conv_plan_scratch_floats(const struct conv_plan *pl)
  * value as Relu then MaxPool (which sees NaN as 0 after the Relu). One pass
  * over the tile; at level AVX2 conv_direct_pool does the same with shuffles
  * (a loop over 2x-strided columns vectorises poorly). */
-static void pool_epilogue(float *out_b, const float *blk, int m, size_t cols, int ow, int oy0,
-                          int oy1, const struct pool_params *q, enum conv_isa isa)
+static void pool_epilogue(float *out_b, int32_t *am_b, const float *blk, int m, size_t cols,
+                          int ow, int oy0, int oy1, const struct pool_params *q,
+                          enum conv_isa isa)
 {
+    if (am_b) { /* and each window's argmax */
+        if (conv_direct_pool_argmax(out_b, am_b, blk, m, cols, ow, oy0, oy1, q, isa)) return;
+        size_t out_plane = (size_t)q->oh * q->ow;
+        for (int c = 0; c < m; c++)
+            for (int y = oy0; y + 1 < oy1 && y / 2 < q->oh; y += 2) {
+                const float *r0 = blk + (size_t)c * cols + (size_t)(y - oy0) * ow,
+                            *r1 = r0 + ow;
+                size_t at = (size_t)c * out_plane + (size_t)(y / 2) * q->ow;
+                for (int x = 0; x < q->ow; x++) {
+                    int k;
+                    out_b[at + x] = conv_relu_argmax2x2(r0, r1, x, &k);
+                    am_b[at + x] = (y + (k >> 1)) * q->w + 2 * x + (k & 1);
+                }
+            }
+        return;
+    }
     if (conv_direct_pool(out_b, blk, m, cols, ow, oy0, oy1, q, isa)) return; /* shuffles */
     size_t out_plane = (size_t)q->oh * q->ow;
     int pw = q->ow;
@@ -375,16 +392,18 @@ static void pool_epilogue(float *out_b, const float *blk, int m, size_t cols, in
  * (oy0 even) go to a scratch block and only the pooled rows reach out
  * (n x M x OH/2 x OW/2). ReLU before the max: max(relu(.)) = relu(max(.))
  * and no NaN is left for the pool to propagate, as in the unfused ops. */
-static void conv_pool_tile(float *out, const float *inp, const float *weight, const float *bias,
-                           const struct conv_plan *pl, int b, int oy0, int oy1, float *scratch)
+static void conv_pool_tile(float *out, int32_t *am, const float *inp, const float *weight,
+                           const float *bias, const struct conv_plan *pl, int b, int oy0,
+                           int oy1, float *scratch)
 {
     const struct conv_params *p = &pl->p;
     const struct pool_params *q = &pl->q;
     float *out_b = out + (size_t)b * p->m * q->oh * q->ow;
+    int32_t *am_b = am ? am + (size_t)b * p->m * q->oh * q->ow : NULL;
     if (pl->path == CONV_PATH_DIRECT) {
         size_t ld;
         const float *blk = direct_block(inp, weight, bias, p, b, oy0, oy1, scratch, &ld);
-        pool_epilogue(out_b, blk, p->m, ld, conv_direct_row(p), oy0, oy1, q, pl->isa);
+        pool_epilogue(out_b, am_b, blk, p->m, ld, conv_direct_row(p), oy0, oy1, q, pl->isa);
         return;
     }
     int K = p->c * p->kh * p->kw, cols = (oy1 - oy0) * p->ow;
@@ -399,7 +418,7 @@ static void conv_pool_tile(float *out, const float *inp, const float *weight, co
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p->m, cols, K, 1.0f, weight, K,
                     col, cols, 1.0f, blk, cols);
     }
-    pool_epilogue(out_b, blk, p->m, (size_t)cols, p->ow, oy0, oy1, q, pl->isa);
+    pool_epilogue(out_b, am_b, blk, p->m, (size_t)cols, p->ow, oy0, oy1, q, pl->isa);
 }
 
 /* Tile size and unit count (units are image x group x row tile; Winograd's
@@ -436,7 +455,7 @@ int conv_plan_units(const struct conv_plan *pl, int n, int nthreads)
     return n * groups * tiles;
 }
 
-static void plan_run(float *out, const float *inp, const struct conv_src *src,
+static void plan_run(float *out, int32_t *am, const float *inp, const struct conv_src *src,
                      const struct conv_plan *pl, const float *weight, const float *bias,
                      const float *u, int n, int nthreads, float *scratch, atomic_int *next)
 {
@@ -455,8 +474,8 @@ static void plan_run(float *out, const float *inp, const struct conv_src *src,
         int b = k / (groups * tiles), g = k / tiles % groups, t = k % tiles;
         int y0 = t * rows, y1 = y0 + rows < total ? y0 + rows : total;
         if (src && pl->path == CONV_PATH_WINOGRAD) {
-            conv_wino_band_src(out + (size_t)b * out_item, src, b, u, bias, &pl->wg, y0, y1,
-                               scratch);
+            conv_wino_band_ex(out + (size_t)b * out_item, NULL, NULL, src, b, u, bias, &pl->wg,
+                              y0, y1, scratch);
         } else if (src) { /* direct, no pool */
             size_t pad = (conv_direct_pad_floats(p, y1 - y0) + 7) & ~(size_t)7, ld;
             float *blk = scratch + pad;
@@ -465,10 +484,11 @@ static void plan_run(float *out, const float *inp, const struct conv_src *src,
             block_store(out + (size_t)b * out_item + (size_t)y0 * p->ow, (size_t)p->oh * p->ow,
                         blk, ld, conv_direct_row(p), p->m, y1 - y0, p->ow, p->relu);
         } else if (pl->path == CONV_PATH_WINOGRAD)
-            conv_wino_band(out + (size_t)b * out_item, inp + (size_t)b * in_item, u, bias,
-                           &pl->wg, y0, y1, scratch);
+            conv_wino_band_ex(out + (size_t)b * out_item, am ? am + (size_t)b * out_item : NULL,
+                              inp + (size_t)b * in_item, NULL, 0, u, bias, &pl->wg, y0, y1,
+                              scratch);
         else if (pl->pool)
-            conv_pool_tile(out, inp, weight, bias, pl, b, y0, y1, scratch);
+            conv_pool_tile(out, am, inp, weight, bias, pl, b, y0, y1, scratch);
         else
             conv_tile(out, inp, weight, bias, p, b, g, y0, y1, scratch,
                       pl->path == CONV_PATH_DIRECT);
@@ -479,7 +499,16 @@ void conv_plan_forward(float *out, const float *inp, const struct conv_plan *pl,
                        const float *weight, const float *bias, const float *u, int n,
                        int nthreads, float *scratch, atomic_int *next)
 {
-    plan_run(out, inp, NULL, pl, weight, bias, u, n, nthreads, scratch, next);
+    plan_run(out, NULL, inp, NULL, pl, weight, bias, u, n, nthreads, scratch, next);
+}
+
+void conv_plan_forward_argmax(float *out, int32_t *am, const float *inp,
+                              const struct conv_plan *pl, const float *weight,
+                              const float *bias, const float *u, int n, int nthreads,
+                              float *scratch, atomic_int *next)
+{
+    BUG_ON(!pl->pool);
+    plan_run(out, am, inp, NULL, pl, weight, bias, u, n, nthreads, scratch, next);
 }
 
 int conv_plan_takes_src(const struct conv_plan *pl)
@@ -493,7 +522,7 @@ void conv_plan_forward_src(float *out, const struct conv_src *src, const struct 
                            int nthreads, float *scratch, atomic_int *next)
 {
     BUG_ON(!conv_plan_takes_src(pl));
-    plan_run(out, NULL, src, pl, weight, bias, u, n, nthreads, scratch, next);
+    plan_run(out, NULL, NULL, src, pl, weight, bias, u, n, nthreads, scratch, next);
 }
 
 /* ---------------------------------------------------------------- backward as a forward conv */

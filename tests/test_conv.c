@@ -106,6 +106,56 @@ static int random_shape(struct rng *g, struct conv_params *p)
     return 1;
 }
 
+/* A pooled plan's argmax output (conv_plan_forward_argmax): the same pooled
+ * values as conv_plan_forward (o2), and on the Winograd and direct paths the
+ * argmax maxpool_forward finds over the unpooled plan's ReLU'd output,
+ * byte for byte (im2col's sgemm may round with other tile sizes: there each
+ * index must lie in its window and hold the window's value to 1e-4). */
+static void argmax_check(const struct conv_plan *pl, const struct conv_params *p,
+                         const struct pool_params *q, const float *inp, const float *w,
+                         const float *bias, const float *u, int n, int nt, const float *o2,
+                         int isa, int t)
+{
+    size_t lo = (size_t)n * p->m * q->oh * q->ow, lout = (size_t)n * p->m * p->oh * p->ow;
+    float *o3 = malloc(lo * sizeof *o3), *y = malloc(lout * sizeof *y);
+    float *yp = malloc(lo * sizeof *yp);
+    int32_t *am = malloc(lo * sizeof *am), *am_ref = malloc(lo * sizeof *am_ref);
+    float *scratch = malloc((conv_plan_scratch_floats(pl) + 1) * sizeof *scratch);
+    atomic_int next = 0;
+    memset(am, 0xff, lo * sizeof *am);
+    for (int k = 0; k < nt; k++) /* nt threads' worth of units, one after another */
+        conv_plan_forward_argmax(o3, am, inp, pl, w, bias, u, n, nt, scratch, &next);
+    cr_assert(!memcmp(o3, o2, lo * sizeof *o3), "%s case %d: argmax plan's values differ",
+              conv_isa_name(isa), t);
+    struct conv_plan p0;
+    conv_plan_init(&p0, p, NULL, (enum conv_isa)isa);
+    float *u0 = NULL, *s0 = malloc((conv_plan_scratch_floats(&p0) + 1) * sizeof *s0);
+    if (conv_plan_weight_floats(&p0)) {
+        u0 = malloc(conv_plan_weight_floats(&p0) * sizeof *u0);
+        conv_plan_weights(&p0, w, u0);
+    }
+    atomic_store(&next, 0);
+    conv_plan_forward(y, inp, &p0, w, bias, u0, n, 1, s0, &next);
+    struct pool_params qq = *q;
+    maxpool_forward(yp, am_ref, y, &qq, n);
+    if (pl->path != CONV_PATH_IM2COL && p0.path == pl->path) {
+        cr_assert(!memcmp(am, am_ref, lo * sizeof *am), "%s case %d (path %d): argmax differs",
+                  conv_isa_name(isa), t, pl->path);
+    } else {
+        size_t plane = (size_t)q->oh * q->ow, in_plane = (size_t)p->oh * p->ow;
+        for (size_t i = 0; i < lo; i++) {
+            int py = (int)(i % plane) / q->ow, px = (int)(i % plane) % q->ow;
+            int ay = am[i] / p->ow, ax = am[i] % p->ow;
+            cr_assert(ay >> 1 == py && ax >> 1 == px, "%s case %d: argmax %d outside window",
+                      conv_isa_name(isa), t, am[i]);
+            float v = y[(i / plane) * in_plane + (size_t)am[i]];
+            cr_assert(fabsf(v - o3[i]) <= 1e-4f * (1 + fabsf(v)), "case %d: value at argmax",
+                      t);
+        }
+    }
+    free(o3), free(y), free(yp), free(am), free(am_ref), free(scratch), free(u0), free(s0);
+}
+
 /* Every instruction-set level this CPU runs (portable, AVX2, AVX-512), each
  * forced in turn: conv_forward, and the plans (1 and 3 threads' worth of
  * units taken by one thread in turn, with the fused pool where allowed),
@@ -113,7 +163,8 @@ static int random_shape(struct rng *g, struct conv_params *p)
 Test(conv, all_paths_match_reference_on_random_shapes)
 {
     enum conv_isa best = conv_isa_best(), saved = conv_isa_default();
-    int cases = 0, fused = 0, direct_like = 0, by_path[CONV_ISA_AVX512 + 1][3] = {{0}};
+    int cases = 0, fused = 0, argmaxed = 0, direct_like = 0,
+        by_path[CONV_ISA_AVX512 + 1][3] = {{0}};
     for (int isa = CONV_ISA_PORTABLE; isa <= (int)best; isa++) {
         cr_assert_eq(conv_isa_set((enum conv_isa)isa), 0);
         cr_assert_eq(conv_isa_default(), (enum conv_isa)isa);
@@ -181,6 +232,11 @@ Test(conv, all_paths_match_reference_on_random_shapes)
                                  "pads %d %d %d %d n %d: error %g",
                                  conv_isa_name(isa), pl.path, nt, pool ? ", pooled" : "", t,
                                  p.c, p.h, p.w, p.m, p.pt, p.pl, p.pb, p.pr, n, e);
+                    if (pool) {
+                        argmax_check(&pl, &p, &q, inp, w, use_bias ? bias : NULL, u, n, nt, o2,
+                                     isa, t);
+                        argmaxed++;
+                    }
                     free(scratch);
                     free(o2);
                     free(r2);
@@ -209,6 +265,7 @@ Test(conv, all_paths_match_reference_on_random_shapes)
                 direct_like, fused);
     cr_assert_gt(cases, 250 * ((int)best + 1));
     cr_assert_gt(fused, 40);
+    cr_assert_gt(argmaxed, 80);
 }
 
 /* The Winograd kernel on its own, past the plans' channel threshold: 4 or

@@ -14,12 +14,16 @@
 # Writes bench/RESULTS_speed.md (bench/speed_report.py) and regathers
 # bench/RESULTS.md.
 #
-# usage: [BASE=DIR] [TRIES=N] [REPORT_10K=1] bench/bench_speed.sh
+# The command rows (gradcam, saliency, report) run RUNS times (default 3),
+# interleaved; the table shows the median run.
+#
+# usage: [BASE=DIR] [TRIES=N] [RUNS=N] [REPORT_10K=1] bench/bench_speed.sh
 #        (work files in bench/work/speed/; on an idle machine: load < 1)
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 TRIES=${TRIES:-2}
+RUNS=${RUNS:-3}
 BASE=${BASE:-}
 PY=/usr/bin/python3
 W=bench/work/speed
@@ -95,11 +99,11 @@ timed() {
     rm -f "$t"
 }
 # the report's stage timings after a timed run into DIR
-report_run() { # BIN DATA DIR
-    local t
-    rm -rf "$3"
-    t=$(timed "$1" report fixtures/models/fmnist.onnx "$2" -o "$3" --quiet) || return 1
-    $PY -c "import json, sys; t = json.loads(sys.argv[1]); t['stages'] = json.load(open(sys.argv[2]))['timings']; print(json.dumps(t))" "$t" "$3/report.json"
+report_run() { # BIN DATA DIR (a new folder DIR.XXXXXX each run, as expl below)
+    local t out
+    out=$(mktemp -d "$3.XXXXXX")
+    t=$(timed "$1" report fixtures/models/fmnist.onnx "$2" -o "$out" --quiet) || return 1
+    $PY -c "import json, sys; t = json.loads(sys.argv[1]); t['stages'] = json.load(open(sys.argv[2]))['timings']; print(json.dumps(t))" "$t" "$out/report.json"
 }
 cut -d' ' -f1-3 /proc/loadavg >"$W/loadavg.start"
 
@@ -121,28 +125,41 @@ for s in 8 4; do
 done
 
 echo "gradcam and saliency over 1,000 images ..." >&2
+# Each run writes into a folder of its own, all removed after the last timed
+# run: removing the last run's 1,000+ files just before the next one made the
+# next one's file creations scan past them (this machine's ext4 has no
+# journal, and then the kernel keeps a deleted inode out of use for a minute:
+# recently_deleted() was 7% of a saliency run's CPU, 0.6 s of its wall time).
 expl() { # BIN COMMAND OUTPUTS
-    rm -rf "$W/out"
-    timed "$1" "$2" "$MODEL" $(cat "$W/list1k.txt") -o "$W/out" --quiet ${3:+--outputs $3}
+    local out
+    out=$(mktemp -d "$W/out.XXXXXX")
+    timed "$1" "$2" "$MODEL" $(cat "$W/list1k.txt") -o "$out" --quiet ${3:+--outputs $3}
 }
-for cmd in gradcam saliency; do
-    for o in npy npy,json all; do
-        [ "$cmd/$o" = saliency/npy,json ] && continue
-        meas "${cmd}_${o//,/_}" new expl ./interp $cmd "$([ $o = all ] || echo $o)"
+for k in $(seq "$RUNS"); do
+    for cmd in gradcam saliency; do
+        for o in npy npy,json all; do
+            [ "$cmd/$o" = saliency/npy,json ] && continue
+            meas "${cmd}_${o//,/_}" new expl ./interp $cmd "$([ $o = all ] || echo $o)"
+        done
+        [ -z "$BASE" ] || meas "${cmd}_all" base expl "$BASE/interp" $cmd ""
     done
-    [ -z "$BASE" ] || meas "${cmd}_all" base expl "$BASE/interp" $cmd ""
 done
 
 echo "report ..." >&2
-[ -z "$BASE" ] || meas report_demo base report_run "$BASE/interp" fixtures/demo "$W/report"
-meas report_demo new report_run ./interp fixtures/demo "$W/report"
+D=bench/data/fmnist-test
 if [ "${REPORT_10K:-0}" = 1 ]; then
-    D=bench/data/fmnist-test
     [ -s "$D/.done" ] || { echo "no $D: run bench/bench_report.sh once to make it" >&2; exit 1; }
-    [ -z "$BASE" ] || meas report_10k base report_run "$BASE/interp" "$D" "$W/report"
-    meas report_10k new report_run ./interp "$D" "$W/report"
 fi
+for k in $(seq "$RUNS"); do
+    [ -z "$BASE" ] || meas report_demo base report_run "$BASE/interp" fixtures/demo "$W/report"
+    meas report_demo new report_run ./interp fixtures/demo "$W/report"
+    if [ "${REPORT_10K:-0}" = 1 ]; then
+        [ -z "$BASE" ] || meas report_10k base report_run "$BASE/interp" "$D" "$W/report"
+        meas report_10k new report_run ./interp "$D" "$W/report"
+    fi
+done
 cut -d' ' -f1-3 /proc/loadavg >"$W/loadavg.end"
+rm -rf "$W"/out.* "$W/out" "$W"/report.*
 
 $PY bench/speed_report.py "$W" >bench/RESULTS_speed.md.tmp && mv bench/RESULTS_speed.md.tmp bench/RESULTS_speed.md
 cat bench/RESULTS_speed.md

@@ -3,8 +3,8 @@
 
 usage: speed_report.py WORKDIR      (WORKDIR/runs.jsonl, loadavg.start/.end)
 
-For each row and tool the try that started at the lowest 1-minute load is
-kept; a figure whose run started above load 1 is marked with a dagger. Per
+For each row and tool the median of the runs that started below 1-minute
+load 1 is kept (else the run that started lowest, marked with a dagger). Per
 image: wall and CPU milliseconds (CPU = user + system of the whole process,
 all threads). Ratios: ONNX Runtime's time over interp's (above 1: interp is
 faster) and interp's over the arithmetic limit (259 MFLOP a forward at 190
@@ -22,10 +22,20 @@ FWD_MS = 259e6 / 190e9 * 1e3  # 1.363 ms: the forward at the arithmetic limit
 
 
 def best(row, tool):
-    """The try that started at the lowest load (to 0.5), then the fastest."""
+    """The median (by wall time; the lower one of an even count) of the runs
+    that started below load 1, else the run that started at the lowest load."""
     c = [r for r in runs if r["row"] == row and r["tool"] == tool]
-    key = lambda r: (round(2 * float(r["load0"].split()[0])), per_image(r, row)[0])
-    return min(c, key=key) if c else None
+    if not c:
+        return None
+    idle = sorted((r for r in c if not loaded(r)), key=lambda r: per_image(r, row)[0])
+    if not idle:
+        return min(c, key=lambda r: (float(r["load0"].split()[0]), per_image(r, row)[0]))
+    return idle[(len(idle) - 1) // 2]
+
+
+def count(row, tool):
+    """runs of a row that started below load 1"""
+    return sum(1 for r in runs if r["row"] == row and r["tool"] == tool and not loaded(r))
 
 
 def per_image(r, row):
@@ -54,7 +64,10 @@ def cell(r, row):
 
 
 def loads(r):
-    return "%s → %s" % (r["load0"], r["load1"]) if r else "-"
+    if not r:
+        return "-"
+    n = count(r["row"], r["tool"])
+    return "%s → %s%s" % (r["load0"], r["load1"], " (median of %d runs)" % n if n > 1 else "")
 
 
 occ_new = {s: best("occ%d" % s, "new") for s in (8, 4)}
@@ -93,11 +106,17 @@ print("`bench/bench_speed.sh` (BASE=DIR adds an older build's column): the train
       "(3x128x128; conv 32-64-64 + BN + ReLU + 2x2 max-pool; dense 16384-128-2; "
       "bench/make_bench_data.py), %d logical CPUs, 2 threads (OMP_NUM_THREADS=2), ONNX Runtime "
       "%s (onnxruntime-node, CPU execution provider, 2 intra-op threads). Milliseconds, wall "
-      "(CPU in brackets: user + system of the whole process, all threads); the medians of each "
-      "run's repetitions. Every run records the 1, 5 and 15-minute load averages before and "
-      "after it; a run started above load 1 was repeated, the least loaded try is shown, and "
+      "(CPU in brackets: user + system of the whole process, all threads); the engine and "
+      "occlusion rows are the medians of each run's repetitions, and each command row (Grad-CAM, "
+      "saliency, report) is run RUNS times (default 3, interleaved) and shows the median run. "
+      "Every run records the 1, 5 and 15-minute load averages before and "
+      "after it and waits for the load to settle below 1 first; a run started above load 1 "
+      "was repeated and does not count, and "
       "† marks a figure whose run still started above load 1 (on 2 cores such a figure "
-      "is inflated by other work: re-run the script on an idle machine). Arithmetic limit: "
+      "is inflated by other work: re-run the script on an idle machine). Each command run "
+      "writes into a new folder, all removed after the last run (on this machine's ext4 "
+      "without a journal, files created within a minute of deleting others cost the kernel "
+      "a scan past the deleted inodes: 7%% of a saliency run's CPU). Arithmetic limit: "
       "259 MFLOP a forward at 190 GFLOP/s = %.2f ms (the issue's figure); Grad-CAM: a forward "
       "and a dense backward, 1.5 ms; saliency: a forward and the convs' backward, twice a "
       "forward; occlusion: copies x the incremental plan's multiply-adds per copy relative "
@@ -154,7 +173,9 @@ of 36, ReLU and the 2x2 max-pool on each tile), the others by the direct kernel;
 goes through the conv layers one image at a time per thread. Grad-CAM and saliency take the
 images in batches of 32 and 8 (one forward, one backward per batch; below the Grad-CAM
 layer the run is fused as a forward run; a conv's input gradient is a forward conv with
-flipped weights), decoded on a second thread and written on a third. Occlusion runs each
+flipped weights that reads the ReLU/max-pool gradient row by row as it is made, never
+stored; a dense layer's input gradient reads its weights in place), decoded on a second
+thread and written on a third. Occlusion runs each
 Conv+BN+ReLU+MaxPool chain as one conv over each copy's window of the receptive-field cone,
 the first dense layer as a rank update of the original's output over the changed inputs,
 and shares the copies out to the threads. The arithmetic limit counts a direct

@@ -177,76 +177,76 @@ pad_rows(float *pad, const float *inp_b, const struct conv_src *cs, int b,
 
 #ifdef CONV_DIRECT_X86
 /* One tap for the 4 x 24 block: three input vectors from src, the four
- * channels' weights at index k of w0..w3. */
-#define DIRECT_STEP(src, k)                                                                    \
+ * channels' weights at index k of w0..w3 (DIRECT_STEP3: the first three, for
+ * a block of 3 channels). */
+#define DIRECT_LOAD(src)                                                                       \
+    const float *s_ = (src);                                                                   \
+    __m256 x0 = _mm256_loadu_ps(s_), x1 = _mm256_loadu_ps(s_ + 8), x2 = _mm256_loadu_ps(s_ + 16)
+#define DIRECT_FMA(w, k, a0, a1, a2)                                                           \
     do {                                                                                       \
-        const float *s_ = (src);                                                               \
-        __m256 x0 = _mm256_loadu_ps(s_), x1 = _mm256_loadu_ps(s_ + 8),                         \
-               x2 = _mm256_loadu_ps(s_ + 16);                                                  \
-        __m256 b_ = _mm256_broadcast_ss(w0 + (k));                                             \
-        a00 = _mm256_fmadd_ps(b_, x0, a00), a01 = _mm256_fmadd_ps(b_, x1, a01);                \
-        a02 = _mm256_fmadd_ps(b_, x2, a02);                                                    \
-        b_ = _mm256_broadcast_ss(w1 + (k));                                                    \
-        a10 = _mm256_fmadd_ps(b_, x0, a10), a11 = _mm256_fmadd_ps(b_, x1, a11);                \
-        a12 = _mm256_fmadd_ps(b_, x2, a12);                                                    \
-        b_ = _mm256_broadcast_ss(w2 + (k));                                                    \
-        a20 = _mm256_fmadd_ps(b_, x0, a20), a21 = _mm256_fmadd_ps(b_, x1, a21);                \
-        a22 = _mm256_fmadd_ps(b_, x2, a22);                                                    \
-        b_ = _mm256_broadcast_ss(w3 + (k));                                                    \
-        a30 = _mm256_fmadd_ps(b_, x0, a30), a31 = _mm256_fmadd_ps(b_, x1, a31);                \
-        a32 = _mm256_fmadd_ps(b_, x2, a32);                                                    \
+        __m256 b_ = _mm256_broadcast_ss((w) + (k));                                            \
+        a0 = _mm256_fmadd_ps(b_, x0, a0), a1 = _mm256_fmadd_ps(b_, x1, a1);                    \
+        a2 = _mm256_fmadd_ps(b_, x2, a2);                                                      \
     } while (0)
-
-/* As DIRECT_STEP for a block of 3 channels (w0..w2): an RGB input's
- * gradient, whose 4-channel block computed a fourth channel for nothing. */
 #define DIRECT_STEP3(src, k)                                                                   \
     do {                                                                                       \
-        const float *s_ = (src);                                                               \
-        __m256 x0 = _mm256_loadu_ps(s_), x1 = _mm256_loadu_ps(s_ + 8),                         \
-               x2 = _mm256_loadu_ps(s_ + 16);                                                  \
-        __m256 b_ = _mm256_broadcast_ss(w0 + (k));                                             \
-        a00 = _mm256_fmadd_ps(b_, x0, a00), a01 = _mm256_fmadd_ps(b_, x1, a01);                \
-        a02 = _mm256_fmadd_ps(b_, x2, a02);                                                    \
-        b_ = _mm256_broadcast_ss(w1 + (k));                                                    \
-        a10 = _mm256_fmadd_ps(b_, x0, a10), a11 = _mm256_fmadd_ps(b_, x1, a11);                \
-        a12 = _mm256_fmadd_ps(b_, x2, a12);                                                    \
-        b_ = _mm256_broadcast_ss(w2 + (k));                                                    \
-        a20 = _mm256_fmadd_ps(b_, x0, a20), a21 = _mm256_fmadd_ps(b_, x1, a21);                \
-        a22 = _mm256_fmadd_ps(b_, x2, a22);                                                    \
+        DIRECT_LOAD(src);                                                                      \
+        DIRECT_FMA(w0, k, a00, a01, a02);                                                      \
+        DIRECT_FMA(w1, k, a10, a11, a12);                                                      \
+        DIRECT_FMA(w2, k, a20, a21, a22);                                                      \
+    } while (0)
+#define DIRECT_STEP(src, k)                                                                    \
+    do {                                                                                       \
+        DIRECT_LOAD(src);                                                                      \
+        DIRECT_FMA(w0, k, a00, a01, a02);                                                      \
+        DIRECT_FMA(w1, k, a10, a11, a12);                                                      \
+        DIRECT_FMA(w2, k, a20, a21, a22);                                                      \
+        DIRECT_FMA(w3, k, a30, a31, a32);                                                      \
+    } while (0)
+
+/* Every input channel and tap of the block at column x through STEP, the
+ * weights w0..w3 moving on by channel (3x3 unrolled). */
+#define DIRECT_TAPS(STEP)                                                                      \
+    do {                                                                                       \
+        const float *s = pad + x;                                                              \
+        if (k3) {                                                                              \
+            for (int c = 0; c < C; c++, s += plane, w0 += 9, w1 += 9, w2 += 9, w3 += 9) {      \
+                const float *r1 = s + row, *r2 = r1 + row;                                     \
+                STEP(s, 0);                                                                    \
+                STEP(s + 1, 1);                                                                \
+                STEP(s + 2, 2);                                                                \
+                STEP(r1, 3);                                                                   \
+                STEP(r1 + 1, 4);                                                               \
+                STEP(r1 + 2, 5);                                                               \
+                STEP(r2, 6);                                                                   \
+                STEP(r2 + 1, 7);                                                               \
+                STEP(r2 + 2, 8);                                                               \
+            }                                                                                  \
+        } else {                                                                               \
+            for (int c = 0; c < C;                                                             \
+                 c++, s += plane, w0 += taps, w1 += taps, w2 += taps, w3 += taps)              \
+                for (int k = 0; k < taps; k++)                                                 \
+                    STEP(s + off[k], k);                                                       \
+        }                                                                                      \
     } while (0)
 
 /* Channels m0 .. m0+2 of the block at column x: direct_avx2's sums, in the
- * same order, for 3 channels. */
+ * same order, for 3 channels (an RGB input's gradient, whose 4-channel block
+ * computed a fourth channel for nothing). */
 __attribute__((target("avx2,fma"))) static void
 direct3_avx2(float *blk, size_t ld, const float *pad, size_t plane, const float *weight,
              const float *bias, const struct conv_params *p, int m0, size_t x, const int *off)
 {
     int C = p->c, taps = p->kh * p->kw, row = conv_direct_row(p);
+    int k3 = p->kh == 3 && p->kw == 3 && p->dh == 1 && p->dw == 1;
     size_t K = (size_t)C * taps;
-    const float *w0 = weight + (size_t)m0 * K, *w1 = w0 + K, *w2 = w1 + K;
+    const float *w0 = weight + (size_t)m0 * K, *w1 = w0 + K, *w2 = w1 + K, *w3 = w2;
     __m256 a00, a01, a02, a10, a11, a12, a20, a21, a22;
     a00 = a01 = a02 = _mm256_set1_ps(bias ? bias[m0] : 0.0f);
     a10 = a11 = a12 = _mm256_set1_ps(bias ? bias[m0 + 1] : 0.0f);
     a20 = a21 = a22 = _mm256_set1_ps(bias ? bias[m0 + 2] : 0.0f);
-    const float *s = pad + x;
-    if (p->kh == 3 && p->kw == 3 && p->dh == 1 && p->dw == 1) {
-        for (int c = 0; c < C; c++, s += plane, w0 += 9, w1 += 9, w2 += 9) {
-            const float *r1 = s + row, *r2 = r1 + row;
-            DIRECT_STEP3(s, 0);
-            DIRECT_STEP3(s + 1, 1);
-            DIRECT_STEP3(s + 2, 2);
-            DIRECT_STEP3(r1, 3);
-            DIRECT_STEP3(r1 + 1, 4);
-            DIRECT_STEP3(r1 + 2, 5);
-            DIRECT_STEP3(r2, 6);
-            DIRECT_STEP3(r2 + 1, 7);
-            DIRECT_STEP3(r2 + 2, 8);
-        }
-    } else {
-        for (int c = 0; c < C; c++, s += plane, w0 += taps, w1 += taps, w2 += taps)
-            for (int k = 0; k < taps; k++)
-                DIRECT_STEP3(s + off[k], k);
-    }
+    DIRECT_TAPS(DIRECT_STEP3);
+    (void)w3;
     float *o = blk + x;
     _mm256_storeu_ps(o + (m0 + 2) * ld, a20), _mm256_storeu_ps(o + (m0 + 2) * ld + 8, a21);
     _mm256_storeu_ps(o + (m0 + 2) * ld + 16, a22);
@@ -288,26 +288,7 @@ direct_avx2(float *blk, size_t ld, const float *pad, size_t plane, const float *
             a10 = a11 = a12 = _mm256_set1_ps(bias ? bias[i1] : 0.0f);
             a20 = a21 = a22 = _mm256_set1_ps(bias ? bias[i2] : 0.0f);
             a30 = a31 = a32 = _mm256_set1_ps(bias ? bias[i3] : 0.0f);
-            const float *s = pad + x;
-            if (k3) {
-                for (int c = 0; c < C; c++, s += plane, w0 += 9, w1 += 9, w2 += 9, w3 += 9) {
-                    const float *r1 = s + row, *r2 = r1 + row;
-                    DIRECT_STEP(s, 0);
-                    DIRECT_STEP(s + 1, 1);
-                    DIRECT_STEP(s + 2, 2);
-                    DIRECT_STEP(r1, 3);
-                    DIRECT_STEP(r1 + 1, 4);
-                    DIRECT_STEP(r1 + 2, 5);
-                    DIRECT_STEP(r2, 6);
-                    DIRECT_STEP(r2 + 1, 7);
-                    DIRECT_STEP(r2 + 2, 8);
-                }
-            } else {
-                for (int c = 0; c < C;
-                     c++, s += plane, w0 += taps, w1 += taps, w2 += taps, w3 += taps)
-                    for (int k = 0; k < taps; k++)
-                        DIRECT_STEP(s + off[k], k);
-            }
+            DIRECT_TAPS(DIRECT_STEP);
             float *o = blk + x;
             _mm256_storeu_ps(o + i3 * ld, a30), _mm256_storeu_ps(o + i3 * ld + 8, a31);
             _mm256_storeu_ps(o + i3 * ld + 16, a32);

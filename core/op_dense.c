@@ -94,26 +94,34 @@ static void dense_row(float *y, const float *x, const float *b, int K)
 #include <immintrin.h>
 #define DENSE_X86 1
 
-/* Rows r0..r0+3 (rows past R repeat the last, unwritten) through block b's
- * inputs [k0, k0 + kc): t holds the rows' running sums in and out. */
-__attribute__((target("avx2,fma"))) static void
-dense_rows4(float t[4][GEMM_NB], const float *const x[4], const float *b, int k0, int kc)
+/* Four rows' running sums t (in and out) over steps i in [i0, i1): t[r] +=
+ * x[r][i] * b[i * stride .. + GEMM_NB], one multiply-add chain per sum. The
+ * forward's blocks (stride GEMM_NB: rows r0..r0+3 through inputs
+ * [k0, k0 + kc) of a packed block) and the backward's (stride K: rows of
+ * the output gradient through the M weight rows of 16 inputs, each row's
+ * next line fetched `ahead` floats on; 0: none). Rows past R repeat the
+ * last (computed, not written). */
+__attribute__((target("avx2,fma"))) static void dense_rows4(float t[4][GEMM_NB],
+                                                            const float *const x[4],
+                                                            const float *b, size_t stride,
+                                                            int i0, int i1, int ahead)
 {
     __m256 a00 = _mm256_loadu_ps(t[0]), a01 = _mm256_loadu_ps(t[0] + 8);
     __m256 a10 = _mm256_loadu_ps(t[1]), a11 = _mm256_loadu_ps(t[1] + 8);
     __m256 a20 = _mm256_loadu_ps(t[2]), a21 = _mm256_loadu_ps(t[2] + 8);
     __m256 a30 = _mm256_loadu_ps(t[3]), a31 = _mm256_loadu_ps(t[3] + 8);
     const float *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3];
-    for (int k = k0; k < k0 + kc; k++) {
-        const float *bk = b + (size_t)k * GEMM_NB;
+    for (int i = i0; i < i1; i++) {
+        const float *bk = b + (size_t)i * stride;
         __m256 b0 = _mm256_loadu_ps(bk), b1 = _mm256_loadu_ps(bk + 8), v;
-        v = _mm256_broadcast_ss(x0 + k);
+        if (ahead) _mm_prefetch((const char *)(bk + ahead), _MM_HINT_T0);
+        v = _mm256_broadcast_ss(x0 + i);
         a00 = _mm256_fmadd_ps(v, b0, a00), a01 = _mm256_fmadd_ps(v, b1, a01);
-        v = _mm256_broadcast_ss(x1 + k);
+        v = _mm256_broadcast_ss(x1 + i);
         a10 = _mm256_fmadd_ps(v, b0, a10), a11 = _mm256_fmadd_ps(v, b1, a11);
-        v = _mm256_broadcast_ss(x2 + k);
+        v = _mm256_broadcast_ss(x2 + i);
         a20 = _mm256_fmadd_ps(v, b0, a20), a21 = _mm256_fmadd_ps(v, b1, a21);
-        v = _mm256_broadcast_ss(x3 + k);
+        v = _mm256_broadcast_ss(x3 + i);
         a30 = _mm256_fmadd_ps(v, b0, a30), a31 = _mm256_fmadd_ps(v, b1, a31);
     }
     _mm256_storeu_ps(t[0], a00), _mm256_storeu_ps(t[0] + 8, a01);
@@ -172,7 +180,8 @@ static void dense_blocks_avx2(float *sums, const float *inp, const float *pk,
                         memcpy(t[r],
                                sums + (size_t)(r0 + r) * ld + (size_t)(cb - cb0) * GEMM_NB,
                                sizeof t[r]);
-                dense_rows4(t, x, b, k0, p->k - k0 < GEMM_KC ? p->k - k0 : GEMM_KC);
+                dense_rows4(t, x, b, GEMM_NB, k0,
+                            k0 + (p->k - k0 < GEMM_KC ? p->k - k0 : GEMM_KC), 0);
                 for (int r = 0; r < 4; r++)
                     memcpy(sums + (size_t)(r0 + r) * ld + (size_t)(cb - cb0) * GEMM_NB, t[r],
                            sizeof t[r]);
@@ -225,7 +234,7 @@ void gemm_forward_part(float *out, const float *inp, const float *pk,
  * thread count. One sgemm over the rows (gemm_backward) repacked the 8 MB of
  * the seed model's 16384 x 128 layer on every call: 0.17 ms an image of
  * `interp saliency` at its batch of 8; this reads the weights in place. */
-#define GEMM_BKB 16 /* columns (inputs) of a block */
+#define GEMM_BKB GEMM_NB /* columns (inputs) of a block: dense_rows4's width */
 /* The weights' rows are K floats apart, too many streams for the hardware
  * prefetcher: each step fetches its row's line two blocks ahead (a prefetch
  * past the array's end is harmless). On the seed model at batch 8: 0.077 ms
@@ -255,34 +264,7 @@ static void dense_bwd_row(float *s, const float *g, const float *wt, size_t K, i
 }
 
 #ifdef DENSE_X86
-/* Rows g[0..3] (rows past R repeat the last, unwritten) times the block of
- * GEMM_BKB inputs at wt (rows K apart) into s[4][GEMM_BKB]. */
-__attribute__((target("avx2,fma"))) static void
-dense_bwd4(float s[4][GEMM_BKB], const float *const g[4], const float *wt, size_t K, int M)
-{
-    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00,
-           a30 = a00, a31 = a00;
-    const float *g0 = g[0], *g1 = g[1], *g2 = g[2], *g3 = g[3];
-    for (int j = 0; j < M; j++) {
-        const float *w = wt + (size_t)j * K;
-        __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8), v;
-        _mm_prefetch((const char *)(w + GEMM_BPF), _MM_HINT_T0);
-        v = _mm256_broadcast_ss(g0 + j);
-        a00 = _mm256_fmadd_ps(v, w0, a00), a01 = _mm256_fmadd_ps(v, w1, a01);
-        v = _mm256_broadcast_ss(g1 + j);
-        a10 = _mm256_fmadd_ps(v, w0, a10), a11 = _mm256_fmadd_ps(v, w1, a11);
-        v = _mm256_broadcast_ss(g2 + j);
-        a20 = _mm256_fmadd_ps(v, w0, a20), a21 = _mm256_fmadd_ps(v, w1, a21);
-        v = _mm256_broadcast_ss(g3 + j);
-        a30 = _mm256_fmadd_ps(v, w0, a30), a31 = _mm256_fmadd_ps(v, w1, a31);
-    }
-    _mm256_storeu_ps(s[0], a00), _mm256_storeu_ps(s[0] + 8, a01);
-    _mm256_storeu_ps(s[1], a10), _mm256_storeu_ps(s[1] + 8, a11);
-    _mm256_storeu_ps(s[2], a20), _mm256_storeu_ps(s[2] + 8, a21);
-    _mm256_storeu_ps(s[3], a30), _mm256_storeu_ps(s[3] + 8, a31);
-}
-
-/* The tail block of dense_bwd4's level: a multiply-add per step, as there. */
+/* The tail block at dense_rows4's level: a multiply-add per step, as there. */
 __attribute__((target("avx2,fma"))) static void
 dense_bwd_row_fma(float *s, const float *g, const float *wt, size_t K, int M, int kc)
 {
@@ -315,7 +297,8 @@ void gemm_backward_part(float *dinp, const float *dout, const float *wt,
                 const float *g[4];
                 for (int r = 0; r < 4; r++)
                     g[r] = dout + (size_t)(r0 + (r < rn ? r : rn - 1)) * M;
-                dense_bwd4(s, g, wt + k0, K, M);
+                memset(s, 0, sizeof s);
+                dense_rows4(s, g, wt + k0, K, 0, M, GEMM_BPF);
             } else if (avx2)
                 for (int r = 0; r < rn; r++)
                     dense_bwd_row_fma(s[r], dout + (size_t)(r0 + r) * M, wt + k0, K, M, kc);

@@ -20,7 +20,7 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define CONV_DIRECT_X86 1
-#include <immintrin.h>
+#include "pool2x2_avx2.h"
 #elif defined(__wasm_simd128__)
 #define CONV_DIRECT_WASM 1
 #include <wasm_simd128.h>
@@ -347,17 +347,6 @@ __attribute__((target("avx2"))) static void pool_avx2(float *out_b, const float 
 #endif
 
 #ifdef CONV_DIRECT_X86
-/* even and odd elements of a:b (16 floats), in order */
-#define DEINT8(a, b, e, o)                                                                     \
-    do {                                                                                       \
-        e = _mm256_castpd_ps(_mm256_permute4x64_pd(                                            \
-            _mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0))),                \
-            _MM_SHUFFLE(3, 1, 2, 0)));                                                         \
-        o = _mm256_castpd_ps(_mm256_permute4x64_pd(                                            \
-            _mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))),                \
-            _MM_SHUFFLE(3, 1, 2, 0)));                                                         \
-    } while (0)
-
 /* pool_avx2 with the argmax: each window ReLU'd (max with 0 second: a NaN
  * becomes 0), then conv_relu_argmax2x2's comparisons, 8 windows at a time. */
 __attribute__((target("avx2"))) static void pool_argmax_avx2(float *out_b, int32_t *am_b,
@@ -368,8 +357,6 @@ __attribute__((target("avx2"))) static void pool_argmax_avx2(float *out_b, int32
     size_t out_plane = (size_t)q->oh * q->ow;
     int pw = q->ow, pv = pw & ~7, W = q->w;
     __m256 zero = _mm256_setzero_ps();
-    __m256i one = _mm256_set1_epi32(1), wv = _mm256_set1_epi32(W);
-    __m256i lane2 = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
     for (int c = 0; c < m; c++) {
         const float *src = blk + (size_t)c * ld;
         float *dst = out_b + (size_t)c * out_plane;
@@ -382,22 +369,11 @@ __attribute__((target("avx2"))) static void pool_argmax_avx2(float *out_b, int32
                 __m256 l0 = _mm256_loadu_ps(r0 + 2 * x), l1 = _mm256_loadu_ps(r0 + 2 * x + 8);
                 __m256 u0 = _mm256_loadu_ps(r1 + 2 * x), u1 = _mm256_loadu_ps(r1 + 2 * x + 8);
                 __m256 v0, v1, v2, v3;
-                DEINT8(l0, l1, v0, v1);
-                DEINT8(u0, u1, v2, v3);
+                POOL2X2_DEINT(l0, l1, v0, v1);
+                POOL2X2_DEINT(u0, u1, v2, v3);
                 v0 = _mm256_max_ps(v0, zero), v1 = _mm256_max_ps(v1, zero);
                 v2 = _mm256_max_ps(v2, zero), v3 = _mm256_max_ps(v3, zero);
-                __m256 m01 = _mm256_cmp_ps(v1, v0, _CMP_GT_OQ);
-                __m256 m23 = _mm256_cmp_ps(v3, v2, _CMP_GT_OQ);
-                __m256 b01 = _mm256_blendv_ps(v0, v1, m01), b23 = _mm256_blendv_ps(v2, v3, m23);
-                __m256 mm = _mm256_cmp_ps(b23, b01, _CMP_GT_OQ);
-                _mm256_storeu_ps(d + x, _mm256_blendv_ps(b01, b23, mm));
-                __m256i c01 = _mm256_and_si256(_mm256_castps_si256(m01), one);
-                __m256i c23 = _mm256_and_si256(_mm256_castps_si256(m23), one);
-                __m256i mi = _mm256_castps_si256(mm);
-                __m256i off = _mm256_add_epi32(_mm256_blendv_epi8(c01, c23, mi),
-                                               _mm256_and_si256(mi, wv));
-                __m256i base = _mm256_add_epi32(_mm256_set1_epi32(y * W + 2 * x), lane2);
-                _mm256_storeu_si256((__m256i *)(a + x), _mm256_add_epi32(base, off));
+                pool2x2_first8(d + x, a + x, v0, v1, v2, v3, y * W + 2 * x, W);
             }
             for (int x = pv; x < pw; x++) {
                 int k;

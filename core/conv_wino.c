@@ -21,7 +21,7 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define WINO_X86 1
-#include <immintrin.h>
+#include "pool2x2_avx2.h"
 #endif
 
 enum { WINO_LANES = 16, WINO_BAND_FLOATS = 128 * 1024, WINO_MIN_C = 4 };
@@ -182,17 +182,8 @@ size_t conv_wino_scratch_floats(const struct wino_geom *g)
         else                                                                                   \
             _mm256_maskstore_epi32((int *)(p), wk_mask(n), i_);                                \
     } while (0)
-/* even and odd elements of a:b (16 floats) in order, as pool_avx2 pairs them */
-#define wk_deint(a, b, e, o)                                                                   \
-    do {                                                                                       \
-        __m256 a_ = (a), b_ = (b);                                                             \
-        e = _mm256_castpd_ps(_mm256_permute4x64_pd(                                            \
-            _mm256_castps_pd(_mm256_shuffle_ps(a_, b_, _MM_SHUFFLE(2, 0, 2, 0))),              \
-            _MM_SHUFFLE(3, 1, 2, 0)));                                                         \
-        o = _mm256_castpd_ps(_mm256_permute4x64_pd(                                            \
-            _mm256_castps_pd(_mm256_shuffle_ps(a_, b_, _MM_SHUFFLE(3, 1, 3, 1))),              \
-            _MM_SHUFFLE(3, 1, 2, 0)));                                                         \
-    } while (0)
+/* even and odd elements of a:b (16 floats) in order */
+#define wk_deint POOL2X2_DEINT
 /* a0 b0 a1 b1 ... a7 b7 in lo:hi */
 #define wk_inter(a, b, lo, hi)                                                                 \
     do {                                                                                       \

@@ -1330,7 +1330,7 @@ struct par_step {
     const float *x, *w; /* w: a dense layer's packed weights */
     const struct conv_step *cs;
     const struct gemm_params *gp;
-    const struct conv_src *src; /* conv_src_par: the conv's input, computed */
+    const struct conv_src *src; /* conv_par: the conv's input, computed (x unused) */
     int32_t *am;                /* conv_par: a fused pool's argmax, or NULL */
     int n, nt;
     atomic_int next;
@@ -1341,20 +1341,15 @@ static void conv_par(void *a, int tid)
     struct par_step *s = a;
     const struct conv_step *cs = s->cs;
     float *scratch = s->r->scratch + (size_t)tid * s->r->per_thread;
-    if (s->am)
+    if (s->src)
+        conv_plan_forward_src(s->out, s->src, &cs->plan, cs->w, cs->b, cs->u, s->n, s->nt,
+                              scratch, &s->next);
+    else if (s->am)
         conv_plan_forward_argmax(s->out, s->am, s->x, &cs->plan, cs->w, cs->b, cs->u, s->n,
                                  s->nt, scratch, &s->next);
     else
         conv_plan_forward(s->out, s->x, &cs->plan, cs->w, cs->b, cs->u, s->n, s->nt, scratch,
                           &s->next);
-}
-
-static void conv_src_par(void *a, int tid)
-{
-    struct par_step *s = a;
-    const struct conv_step *cs = s->cs;
-    conv_plan_forward_src(s->out, s->src, &cs->plan, cs->w, cs->b, cs->u, s->n, s->nt,
-                          s->r->scratch + (size_t)tid * s->r->per_thread, &s->next);
 }
 
 static void gemm_par(void *a, int tid)
@@ -1363,10 +1358,13 @@ static void gemm_par(void *a, int tid)
     gemm_forward_part(s->out, s->x, s->w, s->gp, s->n, tid, s->nt);
 }
 
+/* cs over the n items of x, or of what src computes (conv_plan_takes_src),
+ * writing a fused pool's argmax to am when it is not NULL */
 static void run_conv(struct model_run *r, int nt, float *out, int32_t *am, const float *x,
-                     const struct conv_step *cs, int n)
+                     const struct conv_src *src, const struct conv_step *cs, int n)
 {
-    struct par_step s = {.r = r, .out = out, .am = am, .x = x, .cs = cs, .n = n, .nt = nt};
+    struct par_step s = {
+        .r = r, .out = out, .am = am, .x = x, .src = src, .cs = cs, .n = n, .nt = nt};
     atomic_init(&s.next, 0);
     if (nt > 1 && conv_plan_units(&cs->plan, n, nt) > 1)
         pool_run(r->pool, conv_par, &s);
@@ -1392,18 +1390,6 @@ static void run_gemm_bwd(struct model_run *r, int nt, float *dx, const float *do
         s.nt = 1;
         gemm_bwd_par(&s, 0);
     }
-}
-
-/* run_conv over an input src computes (conv_plan_takes_src) */
-static void run_conv_src(struct model_run *r, int nt, float *out, const struct conv_src *src,
-                         const struct conv_step *cs, int n)
-{
-    struct par_step s = {.r = r, .out = out, .src = src, .cs = cs, .n = n, .nt = nt};
-    atomic_init(&s.next, 0);
-    if (nt > 1 && conv_plan_units(&cs->plan, n, nt) > 1)
-        pool_run(r->pool, conv_src_par, &s);
-    else
-        conv_src_par(&s, 0);
 }
 
 static void run_gemm(struct model_run *r, int nt, float *out, const float *x, const float *pk,
@@ -1569,7 +1555,7 @@ static void run_node(struct model_run *r, int i, int b, int n, int nt, int tid)
                                              (size_t)b * g->t[g->nodes[cs->last].out].item
                                        : NULL;
         if (tid < 0) {
-            run_conv(r, nt, o, am, x, cs, n);
+            run_conv(r, nt, o, am, x, NULL, cs, n);
         } else {
             atomic_int next;
             atomic_init(&next, 0);
@@ -1919,7 +1905,8 @@ int model_backward(struct model_run *r, int from, const float *dfrom, int to)
                                       r->guided};
             int cv = into_conv[i];
             if (cv >= 0) {
-                run_conv_src(r, nt, r->grad[g->nodes[cv].in[0]], &o.src, r->conv[cv]->bw, n);
+                run_conv(r, nt, r->grad[g->nodes[cv].in[0]], NULL, NULL, &o.src,
+                         r->conv[cv]->bw, n);
                 done[cv] = 1;
                 continue;
             }
@@ -1945,10 +1932,10 @@ int model_backward(struct model_run *r, int from, const float *dfrom, int to)
         case OP_CONV:
             if (dx[0] && r->conv[i] && r->conv[i]->bw && r->conv[i]->bw_only) {
                 /* as a forward conv; the input's only reader: written */
-                run_conv(r, nt, dx[0], NULL, dout, r->conv[i]->bw, n);
+                run_conv(r, nt, dx[0], NULL, dout, NULL, r->conv[i]->bw, n);
             } else if (dx[0] && r->conv[i] && r->conv[i]->bw) { /* then added */
                 size_t cnt = g->t[nd->in[0]].item * (size_t)n;
-                run_conv(r, nt, r->btmp, NULL, dout, r->conv[i]->bw, n);
+                run_conv(r, nt, r->btmp, NULL, dout, NULL, r->conv[i]->bw, n);
                 for (size_t k = 0; k < cnt; k++)
                     dx[0][k] += r->btmp[k];
             } else {

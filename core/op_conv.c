@@ -162,17 +162,21 @@ static size_t direct_scratch_floats(const struct conv_params *p, int rows)
     return pad + (size_t)p->m * conv_direct_ld(p, rows) + 8;
 }
 
-/* Conv rows [oy0, oy1) of image b by the direct kernel into the block in
- * scratch (returned; channel stride *ld, row stride conv_direct_row). */
-static float *direct_block(const float *inp, const float *weight, const float *bias,
-                           const struct conv_params *p, int b, int oy0, int oy1, float *scratch,
-                           size_t *ld)
+/* Conv rows [oy0, oy1) of image b of inp (or of what src computes) by the
+ * direct kernel into the block in scratch (returned; channel stride *ld, row
+ * stride conv_direct_row). */
+static float *direct_block(const float *inp, const struct conv_src *src, const float *weight,
+                           const float *bias, const struct conv_params *p, int b, int oy0,
+                           int oy1, float *scratch, size_t *ld)
 {
     size_t pad = (conv_direct_pad_floats(p, oy1 - oy0) + 7) & ~(size_t)7;
     float *blk = scratch + pad;
     *ld = conv_direct_ld(p, oy1 - oy0);
-    conv_direct_rows(blk, *ld, inp + (size_t)b * p->c * p->h * p->w, weight, bias, p, oy0, oy1,
-                     scratch);
+    if (src)
+        conv_direct_rows_src(blk, *ld, src, b, weight, bias, p, oy0, oy1, scratch);
+    else
+        conv_direct_rows(blk, *ld, inp + (size_t)b * p->c * p->h * p->w, weight, bias, p, oy0,
+                         oy1, scratch);
     return blk;
 }
 
@@ -236,7 +240,7 @@ static void conv_tile(float *out, const float *inp, const float *weight, const f
     const float *w_g = weight + (size_t)g * mg * K;
     if (direct) { /* group 1: conv_direct_usable */
         size_t ld;
-        const float *blk = direct_block(inp, weight, bias, p, b, oy0, oy1, col, &ld);
+        const float *blk = direct_block(inp, NULL, weight, bias, p, b, oy0, oy1, col, &ld);
         block_store(out_g, (size_t)ohw, blk, ld, conv_direct_row(p), p->m, oy1 - oy0, p->ow,
                     p->relu);
         return;
@@ -402,7 +406,7 @@ static void conv_pool_tile(float *out, int32_t *am, const float *inp, const floa
     int32_t *am_b = am ? am + (size_t)b * p->m * q->oh * q->ow : NULL;
     if (pl->path == CONV_PATH_DIRECT) {
         size_t ld;
-        const float *blk = direct_block(inp, weight, bias, p, b, oy0, oy1, scratch, &ld);
+        const float *blk = direct_block(inp, NULL, weight, bias, p, b, oy0, oy1, scratch, &ld);
         pool_epilogue(out_b, am_b, blk, p->m, ld, conv_direct_row(p), oy0, oy1, q, pl->isa);
         return;
     }
@@ -473,21 +477,17 @@ static void plan_run(float *out, int32_t *am, const float *inp, const struct con
         if (k >= units) break;
         int b = k / (groups * tiles), g = k / tiles % groups, t = k % tiles;
         int y0 = t * rows, y1 = y0 + rows < total ? y0 + rows : total;
-        if (src && pl->path == CONV_PATH_WINOGRAD) {
-            conv_wino_band_ex(out + (size_t)b * out_item, NULL, NULL, src, b, u, bias, &pl->wg,
+        if (pl->path == CONV_PATH_WINOGRAD) {
+            conv_wino_band_ex(out + (size_t)b * out_item, am ? am + (size_t)b * out_item : NULL,
+                              src ? NULL : inp + (size_t)b * in_item, src, b, u, bias, &pl->wg,
                               y0, y1, scratch);
-        } else if (src) { /* direct, no pool */
-            size_t pad = (conv_direct_pad_floats(p, y1 - y0) + 7) & ~(size_t)7, ld;
-            float *blk = scratch + pad;
-            ld = conv_direct_ld(p, y1 - y0);
-            conv_direct_rows_src(blk, ld, src, b, weight, bias, p, y0, y1, scratch);
+        } else if (src) { /* direct, no pool (conv_plan_takes_src) */
+            size_t ld;
+            const float *blk =
+                direct_block(NULL, src, weight, bias, p, b, y0, y1, scratch, &ld);
             block_store(out + (size_t)b * out_item + (size_t)y0 * p->ow, (size_t)p->oh * p->ow,
                         blk, ld, conv_direct_row(p), p->m, y1 - y0, p->ow, p->relu);
-        } else if (pl->path == CONV_PATH_WINOGRAD)
-            conv_wino_band_ex(out + (size_t)b * out_item, am ? am + (size_t)b * out_item : NULL,
-                              inp + (size_t)b * in_item, NULL, 0, u, bias, &pl->wg, y0, y1,
-                              scratch);
-        else if (pl->pool)
+        } else if (pl->pool)
             conv_pool_tile(out, am, inp, weight, bias, pl, b, y0, y1, scratch);
         else
             conv_tile(out, inp, weight, bias, p, b, g, y0, y1, scratch,

@@ -10,7 +10,7 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define POOL_X86 1
-#include <immintrin.h>
+#include "pool2x2_avx2.h"
 #endif
 
 /* ---------------------------------------------------------------- MaxPool */
@@ -22,39 +22,13 @@ __attribute__((target("avx2"))) static int pool8_avx2(float *dst, int32_t *am, c
                                                        const float *r1, int ox0, int row0,
                                                        int w)
 {
-    __m256 a0 = _mm256_loadu_ps(r0 + 2 * ox0), a1 = _mm256_loadu_ps(r0 + 2 * ox0 + 8);
-    __m256 b0 = _mm256_loadu_ps(r1 + 2 * ox0), b1 = _mm256_loadu_ps(r1 + 2 * ox0 + 8);
-    /* even and odd columns, in order (shuffle within lanes, then fix the lanes) */
-    __m256 v0 = _mm256_castpd_ps(_mm256_permute4x64_pd(
-        _mm256_castps_pd(_mm256_shuffle_ps(a0, a1, _MM_SHUFFLE(2, 0, 2, 0))), 0xD8));
-    __m256 v1 = _mm256_castpd_ps(_mm256_permute4x64_pd(
-        _mm256_castps_pd(_mm256_shuffle_ps(a0, a1, _MM_SHUFFLE(3, 1, 3, 1))), 0xD8));
-    __m256 v2 = _mm256_castpd_ps(_mm256_permute4x64_pd(
-        _mm256_castps_pd(_mm256_shuffle_ps(b0, b1, _MM_SHUFFLE(2, 0, 2, 0))), 0xD8));
-    __m256 v3 = _mm256_castpd_ps(_mm256_permute4x64_pd(
-        _mm256_castps_pd(_mm256_shuffle_ps(b0, b1, _MM_SHUFFLE(3, 1, 3, 1))), 0xD8));
+    __m256 v0, v1, v2, v3;
+    POOL2X2_DEINT(_mm256_loadu_ps(r0 + 2 * ox0), _mm256_loadu_ps(r0 + 2 * ox0 + 8), v0, v1);
+    POOL2X2_DEINT(_mm256_loadu_ps(r1 + 2 * ox0), _mm256_loadu_ps(r1 + 2 * ox0 + 8), v2, v3);
     __m256 nan = _mm256_or_ps(_mm256_cmp_ps(v0, v1, _CMP_UNORD_Q),
                               _mm256_cmp_ps(v2, v3, _CMP_UNORD_Q));
     if (_mm256_movemask_ps(nan)) return 0;
-    __m256 m01 = _mm256_cmp_ps(v1, v0, _CMP_GT_OQ), m23 = _mm256_cmp_ps(v3, v2, _CMP_GT_OQ);
-    __m256 best01 = _mm256_blendv_ps(v0, v1, m01), best23 = _mm256_blendv_ps(v2, v3, m23);
-    __m256 m = _mm256_cmp_ps(best23, best01, _CMP_GT_OQ);
-    _mm256_storeu_ps(dst + ox0, _mm256_blendv_ps(best01, best23, m));
-    if (am) {
-        /* k = (m ? 2 + m23 : m01): row (k >> 1), column (k & 1) of the window */
-        __m256i one = _mm256_set1_epi32(1);
-        __m256i c01 = _mm256_and_si256(_mm256_castps_si256(m01), one);
-        __m256i c23 = _mm256_and_si256(_mm256_castps_si256(m23), one);
-        __m256i mi = _mm256_castps_si256(m);
-        __m256i col = _mm256_blendv_epi8(c01, c23, mi);
-        __m256i row = _mm256_and_si256(mi, _mm256_set1_epi32(w));
-        __m256i x2 = _mm256_slli_epi32(
-            _mm256_add_epi32(_mm256_set1_epi32(ox0), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)),
-            1);
-        __m256i idx = _mm256_add_epi32(_mm256_add_epi32(_mm256_set1_epi32(row0), x2),
-                                       _mm256_add_epi32(row, col));
-        _mm256_storeu_si256((__m256i *)(am + ox0), idx);
-    }
+    pool2x2_first8(dst + ox0, am ? am + ox0 : NULL, v0, v1, v2, v3, row0 + 2 * ox0, w);
     return 1;
 }
 

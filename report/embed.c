@@ -193,6 +193,23 @@ static struct array *from_array(struct rep *R, const char *name, enum dtype t, s
     return a;
 }
 
+/* Each row of from_dir's vector `name` (a) against want: ERR_INPUT naming
+ * the first row that differs, "row I is class A, <says> B". */
+static int from_rows_check(struct rep *R, const char *name, const struct array *a,
+                           const int32_t *want, const char *says)
+{
+    const int32_t *v = (const int32_t *)a->data;
+    for (size_t i = 0; i < R->N; i++)
+        if (v[i] != want[i]) {
+            char *p = path_join(R->p->from_dir, name);
+            error_set(ERR_INPUT, p, "row %zu is class %d, %s %d", i, (int)v[i], says,
+                      (int)want[i]);
+            free(p);
+            return ERR_INPUT;
+        }
+    return 0;
+}
+
 /* The images that from_dir's skipped.txt (interp embed --on-error skip)
  * left out, placed in the walk as R->skips: they must be images of the walk,
  * in its order. A folder without skipped.txt left none out. With on_error
@@ -260,26 +277,12 @@ int rep_stage_from(struct rep *R)
         !(pr = from_array(R, "probs.npy", DT_F32, K, "the model's classes")) ||
         !(pred = from_array(R, "predictions.npy", DT_I32, 0, NULL)) || embed_alloc(R))
         goto done;
-    char *p;
-    for (size_t i = 0; i < N; i++)
-        if (((int32_t *)lab->data)[i] != R->labels[i]) {
-            p = path_join(from, "labels.npy");
-            error_set(ERR_INPUT, p, "row %zu is class %d, its folder says %d", i,
-                      (int)((int32_t *)lab->data)[i], (int)R->labels[i]);
-            free(p);
-            goto done;
-        }
+    if (from_rows_check(R, "labels.npy", lab, R->labels, "its folder says")) goto done;
     memcpy(R->emb, e->data, sizeof(float) * N * D);
     memcpy(R->probs, pr->data, sizeof(float) * N * K);
-    if (embed_finish(R)) goto done;
-    for (size_t i = 0; i < N; i++)
-        if (((int32_t *)pred->data)[i] != R->pred[i]) {
-            p = path_join(from, "predictions.npy");
-            error_set(ERR_INPUT, p, "row %zu is class %d, the argmax of probs.npy is %d", i,
-                      (int)((int32_t *)pred->data)[i], (int)R->pred[i]);
-            free(p);
-            goto done;
-        }
+    if (embed_finish(R) ||
+        from_rows_check(R, "predictions.npy", pred, R->pred, "the argmax of probs.npy is"))
+        goto done;
     rep_note(R, "embeddings, probabilities and predictions read from %s (not computed)", from);
     rep_stage(R, ST_EMBED, N, N, NULL);
     rc = 0;

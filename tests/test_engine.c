@@ -1403,6 +1403,18 @@ Test(engine, maxpool2x2_first_max)
     }
 }
 
+/* check() on every instruction-set level this CPU runs, each forced in
+ * turn, then the default level back. */
+static void on_every_isa(void (*check)(void))
+{
+    enum conv_isa saved = conv_isa_default();
+    for (int isa = CONV_ISA_PORTABLE; isa <= (int)conv_isa_best(); isa++) {
+        cr_assert_eq(conv_isa_set((enum conv_isa)isa), 0);
+        check();
+    }
+    conv_isa_set(saved);
+}
+
 /* The model runs' dense kernel (gemm_pack + gemm_forward_part) against a
  * double-precision sum, on shapes that leave partial column blocks and input
  * chunks, both weight layouts, alpha and bias, on every level the CPU has:
@@ -1411,12 +1423,7 @@ Test(engine, maxpool2x2_first_max)
 static void packed_dense_check(void);
 Test(engine, packed_dense_matches_a_double_sum)
 {
-    enum conv_isa saved = conv_isa_default();
-    for (int isa = CONV_ISA_PORTABLE; isa <= (int)conv_isa_best(); isa++) {
-        cr_assert_eq(conv_isa_set((enum conv_isa)isa), 0);
-        packed_dense_check();
-    }
-    conv_isa_set(saved);
+    on_every_isa(packed_dense_check);
 }
 
 static void packed_dense_check(void)
@@ -1510,12 +1517,7 @@ static void relu_unpool_check(void)
  * against the scatter it replaces, on every level the CPU has. */
 Test(engine, relu_maxpool_backward_matches_the_scatter)
 {
-    enum conv_isa saved = conv_isa_default();
-    for (int isa = CONV_ISA_PORTABLE; isa <= (int)conv_isa_best(); isa++) {
-        cr_assert_eq(conv_isa_set((enum conv_isa)isa), 0);
-        relu_unpool_check();
-    }
-    conv_isa_set(saved);
+    on_every_isa(relu_unpool_check);
 }
 
 static void dense_backward_check(void);
@@ -1526,12 +1528,7 @@ static void dense_backward_check(void);
  * on every level the CPU has. */
 Test(engine, dense_backward_matches_a_double_sum)
 {
-    enum conv_isa saved = conv_isa_default();
-    for (int isa = CONV_ISA_PORTABLE; isa <= (int)conv_isa_best(); isa++) {
-        cr_assert_eq(conv_isa_set((enum conv_isa)isa), 0);
-        dense_backward_check();
-    }
-    conv_isa_set(saved);
+    on_every_isa(dense_backward_check);
 }
 
 static void dense_backward_check(void)
